@@ -1,0 +1,114 @@
+//! AWS clients and how their errors map to failure kinds.
+//!
+//! Every AWS call's error passes through `classify`, so throttling is
+//! transient, a denied action needs a person, and the message names the
+//! service's error code and text.
+
+use crate::config::Config;
+use crate::error::{Failure, FailureKind};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// Loads region and credentials the standard way (env, profile, SSO, ECS
+/// task role, IMDS), and fails early with a clear message when there are
+/// none: an SDK call without credentials fails with a much vaguer error.
+pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Adaptive retry backs off when the account's RDS token bucket
+        // (~12 requests/s, shared with the console and Terraform) runs dry.
+        .retry_config(RetryConfig::adaptive().with_max_attempts(cfg.max_attempts));
+    if let Some(region) = &cfg.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(Failure::needs_person(
+            "no AWS region configured: pass --region or set AWS_REGION",
+        ));
+    }
+    let provider = sdk.credentials_provider().ok_or_else(|| {
+        Failure::needs_person("no AWS credentials provider available: set AWS credentials (env, profile, or task role)")
+    })?;
+    provider.provide_credentials().await.map_err(|e| {
+        Failure::needs_person(format!(
+            "no usable AWS credentials ({}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or give the task a role",
+            DisplayErrorContext(&e)
+        ))
+    })?;
+    Ok(sdk)
+}
+
+pub fn rds_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_rds::Client {
+    let mut b = aws_sdk_rds::config::Builder::from(sdk);
+    if let Some(url) = &cfg.rds_endpoint_url {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_rds::Client::from_conf(b.build())
+}
+
+pub fn s3_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(url) = &cfg.s3_endpoint_url {
+        // Custom endpoints (local servers, some gateways) serve path-style.
+        b = b.endpoint_url(url).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+/// Error codes that mean "slow down or try again".
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ConditionalRequestConflict",
+];
+
+/// An SDK error's HTTP status, if a response arrived.
+pub fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Classifies an SDK error and words it as `{code}: {message}`.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = err.code().unwrap_or("");
+    let status = status_of(err);
+    let text = match (err.code(), err.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => match status {
+            Some(s) => format!("HTTP {s}: {}", DisplayErrorContext(err)),
+            None => DisplayErrorContext(err).to_string(),
+        },
+    };
+    let kind = match err {
+        SdkError::ConstructionFailure(_) => FailureKind::NeedsPerson,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => FailureKind::Transient,
+        _ if TRANSIENT_CODES.contains(&code) => FailureKind::Transient,
+        _ => match status {
+            Some(429) => FailureKind::Transient,
+            Some(s) if s >= 500 => FailureKind::Transient,
+            Some(_) => FailureKind::NeedsPerson,
+            None => FailureKind::Transient,
+        },
+    };
+    Failure { kind, message: text }
+}
+
+/// The hint that goes with a denied or unauthenticated call.
+pub fn permission_hint(action: &str) -> String {
+    format!("check the credentials and that the role allows {action}")
+}

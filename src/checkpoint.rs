@@ -1,0 +1,314 @@
+//! Checkpoint: how far each of an instance's files has been shipped.
+//!
+//! One JSON object per instance at `{prefix}/_state/{DbiResourceId}.json`.
+//! Nothing outside this module writes it. It only ever records bytes whose
+//! objects S3 has confirmed, and it is replaced with `If-Match` on its ETag:
+//! when another run got there first, the two states are merged (each file's
+//! furthest confirmed offset wins) and the swap is tried again.
+
+use crate::discover::Instance;
+use crate::error::Failure;
+use crate::identify::FileId;
+use crate::put::{ObjectStore, Swapped};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The checkpoint layout this version reads and writes.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub format: u32,
+    pub dbi_resource_id: String,
+    pub instance_id: String,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub writer_version: String,
+    #[serde(default)]
+    pub files: BTreeMap<FileId, FileProgress>,
+    /// Losses already reported (exit 3) — kept for `status`/`verify` and
+    /// so one loss pages once.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+}
+
+/// How far one file (by identity) has been shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProgress {
+    /// Hex sha256 of the file's identity prefix.
+    pub fingerprint: String,
+    /// Bytes `[0, shipped)` are in confirmed objects.
+    pub shipped: u64,
+    /// Hex sha256 of the (up to 4 KiB of) bytes just before `shipped`: on
+    /// the next read, proves the bytes at those offsets are still the same.
+    pub tail_sha256: String,
+    pub last_name: String,
+    pub last_size: u64,
+    pub last_written_ms: i64,
+    /// Rotated: the file can no longer grow.
+    pub closed: bool,
+}
+
+impl FileProgress {
+    /// Closed and every byte shipped: nothing will ever be left to do.
+    pub fn complete(&self) -> bool {
+        self.closed && self.shipped >= self.last_size
+    }
+}
+
+/// Bytes that were lost before they could be shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub file_id: FileId,
+    pub last_name: String,
+    pub shipped: u64,
+    pub last_size: u64,
+    pub detected_at: DateTime<Utc>,
+}
+
+impl Checkpoint {
+    pub fn empty(instance: &Instance) -> Self {
+        Checkpoint {
+            format: FORMAT,
+            dbi_resource_id: instance.resource_id.0.clone(),
+            instance_id: instance.id.0.clone(),
+            updated_at: None,
+            writer_version: env!("CARGO_PKG_VERSION").to_string(),
+            files: BTreeMap::new(),
+            gaps: Vec::new(),
+        }
+    }
+
+    /// Parses a stored checkpoint, refusing what this version cannot read
+    /// safely: it is never overwritten blindly.
+    pub fn parse(bytes: &[u8], location: &str, instance: &Instance) -> Result<Self, Failure> {
+        #[derive(Deserialize)]
+        struct Probe {
+            format: u32,
+        }
+        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| corrupt(location, &e.to_string()))?;
+        if probe.format > FORMAT {
+            return Err(Failure::needs_person(format!(
+                "checkpoint {location} has format {} but this auditship ({}) reads format {FORMAT}: upgrade auditship",
+                probe.format,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        let cp: Checkpoint = serde_json::from_slice(bytes).map_err(|e| corrupt(location, &e.to_string()))?;
+        if cp.dbi_resource_id != instance.resource_id.0 {
+            return Err(corrupt(
+                location,
+                &format!("it belongs to {}, not {}", cp.dbi_resource_id, instance.resource_id),
+            ));
+        }
+        Ok(cp)
+    }
+
+    /// Folds another writer's confirmed state into this one. Both only hold
+    /// confirmed bytes, so for each file the furthest offset is true.
+    pub fn merge(&mut self, other: &Checkpoint) {
+        for (id, theirs) in &other.files {
+            match self.files.get_mut(id) {
+                Some(ours) if ours.shipped >= theirs.shipped => {
+                    ours.closed |= theirs.closed && ours.shipped == theirs.shipped;
+                    ours.last_size = ours.last_size.max(theirs.last_size);
+                }
+                Some(ours) => {
+                    let closed = theirs.closed || ours.closed;
+                    let size = ours.last_size.max(theirs.last_size);
+                    *ours = theirs.clone();
+                    ours.closed = closed;
+                    ours.last_size = size;
+                }
+                None => {
+                    self.files.insert(id.clone(), theirs.clone());
+                }
+            }
+        }
+        for g in &other.gaps {
+            if !self.gaps.iter().any(|mine| mine.file_id == g.file_id) {
+                self.gaps.push(g.clone());
+            }
+        }
+        // A file reported lost is done with: it is not tracked again.
+        let lost: Vec<FileId> = self.gaps.iter().map(|g| g.file_id.clone()).collect();
+        self.files.retain(|id, _| !lost.contains(id));
+        self.gaps.sort_by(|a, b| a.detected_at.cmp(&b.detected_at).then(a.file_id.cmp(&b.file_id)));
+    }
+}
+
+fn corrupt(location: &str, why: &str) -> Failure {
+    Failure::needs_person(format!(
+        "checkpoint {location} is unreadable ({why}): restore an earlier version of it, or move it aside to re-ship \
+         from the oldest file on the instance (objects already in S3 are verified, not duplicated)"
+    ))
+}
+
+/// A checkpoint with the ETag it was read at (`None`: not yet stored).
+#[derive(Debug, Clone)]
+pub struct StoredCheckpoint {
+    pub key: String,
+    pub etag: Option<String>,
+    pub state: Checkpoint,
+}
+
+/// Reads the instance's checkpoint, or starts an empty one.
+pub async fn load(store: &ObjectStore, key: &str, instance: &Instance) -> Result<StoredCheckpoint, Failure> {
+    let location = format!("s3://{}/{key}", store.bucket());
+    match store.get_small(key).await? {
+        None => Ok(StoredCheckpoint { key: key.to_string(), etag: None, state: Checkpoint::empty(instance) }),
+        Some((bytes, etag)) => Ok(StoredCheckpoint {
+            key: key.to_string(),
+            etag: Some(etag),
+            state: Checkpoint::parse(&bytes, &location, instance)?,
+        }),
+    }
+}
+
+/// How many times a commit re-reads and merges before giving up (transient).
+const MAX_SWAPS: u32 = 8;
+
+/// Stores the checkpoint with compare-and-swap, merging in whatever another
+/// writer stored meanwhile.
+pub async fn commit(store: &ObjectStore, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
+    for _ in 0..MAX_SWAPS {
+        cp.state.updated_at = Some(Utc::now());
+        cp.state.writer_version = env!("CARGO_PKG_VERSION").to_string();
+        let body = serde_json::to_vec_pretty(&cp.state).expect("checkpoint serializes");
+        match store.swap(&cp.key, body, cp.etag.as_deref()).await? {
+            Swapped::Yes { etag } => {
+                cp.etag = Some(etag);
+                return Ok(());
+            }
+            Swapped::Conflict => {
+                let theirs = load(store, &cp.key, instance).await?;
+                cp.state.merge(&theirs.state);
+                cp.etag = theirs.etag;
+            }
+        }
+    }
+    Err(Failure::transient(format!(
+        "checkpoint s3://{}/{} kept changing under this run ({MAX_SWAPS} attempts): another writer is busy; the next run retries",
+        store.bucket(),
+        cp.key
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{InstanceId, ResourceId, Role};
+    use proptest::prelude::*;
+
+    fn instance() -> Instance {
+        Instance {
+            id: InstanceId("db-1".into()),
+            resource_id: ResourceId("db-RES".into()),
+            cluster: None,
+            role: Role::Standalone,
+            engine: "mariadb".into(),
+            status: "available".into(),
+        }
+    }
+
+    fn progress(shipped: u64, size: u64, closed: bool) -> FileProgress {
+        FileProgress {
+            fingerprint: "f".into(),
+            shipped,
+            tail_sha256: format!("tail-{shipped}"),
+            last_name: "audit/server_audit.log".into(),
+            last_size: size,
+            last_written_ms: 0,
+            closed,
+        }
+    }
+
+    #[test]
+    fn round_trips_as_json() {
+        let mut cp = Checkpoint::empty(&instance());
+        cp.files.insert(FileId("a".into()), progress(5, 10, false));
+        let bytes = serde_json::to_vec(&cp).unwrap();
+        assert_eq!(Checkpoint::parse(&bytes, "loc", &instance()).unwrap(), cp);
+    }
+
+    #[test]
+    fn corrupt_checkpoint_needs_a_person_and_names_it() {
+        let err = Checkpoint::parse(b"{\"format\": 1, \"files\": [", "s3://b/k", &instance()).unwrap_err();
+        assert_eq!(err.kind, crate::error::FailureKind::NeedsPerson);
+        assert!(err.message.contains("s3://b/k"), "{}", err.message);
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let err = Checkpoint::parse(b"{\"format\": 99}", "s3://b/k", &instance()).unwrap_err();
+        assert!(err.message.contains("upgrade auditship"), "{}", err.message);
+    }
+
+    #[test]
+    fn checkpoint_of_another_instance_is_refused() {
+        let mut cp = Checkpoint::empty(&instance());
+        cp.dbi_resource_id = "db-OTHER".into();
+        let err = Checkpoint::parse(&serde_json::to_vec(&cp).unwrap(), "loc", &instance()).unwrap_err();
+        assert!(err.message.contains("db-OTHER"), "{}", err.message);
+    }
+
+    #[test]
+    fn merge_keeps_furthest_offset_and_tail() {
+        let mut a = Checkpoint::empty(&instance());
+        let mut b = Checkpoint::empty(&instance());
+        a.files.insert(FileId("x".into()), progress(100, 100, false));
+        b.files.insert(FileId("x".into()), progress(300, 300, true));
+        b.files.insert(FileId("y".into()), progress(7, 9, false));
+        a.merge(&b);
+        assert_eq!(a.files[&FileId("x".into())], progress(300, 300, true));
+        assert_eq!(a.files[&FileId("y".into())], progress(7, 9, false));
+    }
+
+    #[test]
+    fn merge_drops_files_reported_lost() {
+        let mut a = Checkpoint::empty(&instance());
+        a.files.insert(FileId("x".into()), progress(10, 20, false));
+        let mut b = Checkpoint::empty(&instance());
+        b.gaps.push(Gap {
+            file_id: FileId("x".into()),
+            last_name: "n".into(),
+            shipped: 10,
+            last_size: 20,
+            detected_at: Utc::now(),
+        });
+        a.merge(&b);
+        assert!(a.files.is_empty());
+        assert_eq!(a.gaps.len(), 1);
+    }
+
+    fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
+        proptest::collection::btree_map(0u8..6, (0u64..50, 0u64..50, any::<bool>()), 0..6).prop_map(|m| {
+            let mut cp = Checkpoint::empty(&instance());
+            for (id, (shipped, extra, closed)) in m {
+                cp.files.insert(FileId(format!("f{id}")), progress(shipped, shipped + extra, closed));
+            }
+            cp
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn merge_never_moves_an_offset_backwards_and_is_order_free(a in arb_checkpoint(), b in arb_checkpoint()) {
+            let mut ab = a.clone();
+            ab.merge(&b);
+            let mut ba = b.clone();
+            ba.merge(&a);
+            for (id, p) in &ab.files {
+                let best = a.files.get(id).map_or(0, |x| x.shipped).max(b.files.get(id).map_or(0, |x| x.shipped));
+                prop_assert_eq!(p.shipped, best);
+                prop_assert_eq!(p.shipped, ba.files[id].shipped);
+                prop_assert_eq!(&p.tail_sha256, &ba.files[id].tail_sha256);
+            }
+            prop_assert_eq!(ab.files.len(), a.files.keys().chain(b.files.keys()).collect::<std::collections::BTreeSet<_>>().len());
+            // Merging is idempotent.
+            let mut again = ab.clone();
+            again.merge(&b);
+            prop_assert_eq!(again.files, ab.files);
+        }
+    }
+}

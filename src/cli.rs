@@ -1,0 +1,206 @@
+//! Flags, environment variables and help, defined once (clap derive).
+//! Every flag has an `AUDITSHIP_*` environment variable so the ECS task
+//! definition can configure the job without a command line.
+
+use crate::config::{ActiveFilePolicy, Config, Selection};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "auditship", version, about = "Ship RDS / Aurora MySQL audit logs to S3, exactly once.")]
+pub struct Cli {
+    /// Log format: human on a terminal, JSON lines otherwise.
+    #[arg(long, global = true, value_enum, default_value = "auto", env = "AUDITSHIP_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Human,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ship everything new from the selected instances (the scheduled job).
+    Run(RunArgs),
+    /// Show the instances a selection resolves to, with roles and resource ids.
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Cluster identifier (Aurora or Multi-AZ DB cluster): its writer and readers.
+    #[arg(long = "cluster", value_name = "ID", env = "AUDITSHIP_CLUSTER", value_delimiter = ',')]
+    pub clusters: Vec<String>,
+    /// DB instance identifier.
+    #[arg(long = "instance", value_name = "ID", env = "AUDITSHIP_INSTANCE", value_delimiter = ',')]
+    pub instances: Vec<String>,
+    /// With --instance: also its read replicas.
+    #[arg(long, env = "AUDITSHIP_WITH_REPLICAS")]
+    pub with_replicas: bool,
+    /// Every instance whose tags include KEY=VALUE (repeat: all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE", env = "AUDITSHIP_TAG", value_delimiter = ',', value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: the SDK's: AWS_REGION, profile).
+    #[arg(long, env = "AUDITSHIP_REGION")]
+    pub region: Option<String>,
+    /// RDS API endpoint URL (VPC endpoint, local emulator).
+    #[arg(long, value_name = "URL", env = "AUDITSHIP_RDS_ENDPOINT_URL")]
+    pub rds_endpoint_url: Option<String>,
+    /// S3 endpoint URL (local server); implies path-style addressing.
+    #[arg(long, value_name = "URL", env = "AUDITSHIP_S3_ENDPOINT_URL")]
+    pub s3_endpoint_url: Option<String>,
+    /// Attempts per AWS call before a failure counts (throttling, 5xx).
+    #[arg(long, default_value_t = 5, env = "AUDITSHIP_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Destination bucket.
+    #[arg(long, env = "AUDITSHIP_BUCKET")]
+    pub bucket: String,
+    /// Key prefix for objects and state.
+    #[arg(long, default_value = "rds-audit", env = "AUDITSHIP_PREFIX")]
+    pub prefix: String,
+    /// Instances shipped at once.
+    #[arg(long, default_value_t = 4, env = "AUDITSHIP_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub concurrency: u64,
+    /// Stop starting new work after this many seconds (fit the schedule).
+    #[arg(long, value_name = "SECONDS", env = "AUDITSHIP_MAX_RUN_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_run_seconds: Option<u64>,
+    /// The file still being written: ship its complete lines, or skip it until it rotates.
+    #[arg(long, value_enum, default_value = "ship", env = "AUDITSHIP_ACTIVE_FILE")]
+    pub active_file: ActiveFilePolicy,
+    /// Uncompressed bytes after which an object ends at the next line boundary.
+    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024 * 1024, env = "AUDITSHIP_OBJECT_SIZE", value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 32)))]
+    pub object_size: u64,
+    /// Seconds a download may go without a byte before it counts as stalled.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+impl SelectionArgs {
+    pub fn to_selection(&self) -> Result<Selection, String> {
+        let sel = Selection {
+            clusters: self.clusters.clone(),
+            instances: self.instances.clone(),
+            with_replicas: self.with_replicas,
+            tags: self.tags.clone(),
+        };
+        if sel.is_empty() {
+            return Err("nothing selected: pass --cluster, --instance or --tag (or AUDITSHIP_CLUSTER, AUDITSHIP_INSTANCE, AUDITSHIP_TAG)".into());
+        }
+        if sel.with_replicas && sel.instances.is_empty() {
+            return Err("--with-replicas needs --instance".into());
+        }
+        Ok(sel)
+    }
+}
+
+impl RunArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        if self.bucket.trim().is_empty() {
+            return Err("--bucket is empty".into());
+        }
+        Ok(Config {
+            selection: self.selection.to_selection()?,
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.trim_matches('/').to_string(),
+            region: self.aws.region.clone(),
+            rds_endpoint_url: self.aws.rds_endpoint_url.clone(),
+            s3_endpoint_url: self.aws.s3_endpoint_url.clone(),
+            concurrency: self.concurrency as usize,
+            max_run: self.max_run_seconds.map(Duration::from_secs),
+            active_file: self.active_file,
+            object_size: self.object_size,
+            max_attempts: self.aws.max_attempts,
+            read_timeout: Duration::from_secs(self.read_timeout_seconds),
+        })
+    }
+}
+
+impl DiscoverArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        Ok(Config {
+            selection: self.selection.to_selection()?,
+            bucket: String::new(),
+            prefix: String::new(),
+            region: self.aws.region.clone(),
+            rds_endpoint_url: self.aws.rds_endpoint_url.clone(),
+            s3_endpoint_url: self.aws.s3_endpoint_url.clone(),
+            concurrency: 1,
+            max_run: None,
+            active_file: ActiveFilePolicy::Ship,
+            object_size: 32 * 1024 * 1024,
+            max_attempts: self.aws.max_attempts,
+            read_timeout: Duration::from_secs(60),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("auditship").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn run_flags_build_a_config() {
+        let cli = parse(&["run", "--bucket", "b", "--cluster", "c1", "--cluster", "c2", "--tag", "team=db", "--prefix", "/x/"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        let cfg = run.to_config().unwrap();
+        assert_eq!(cfg.selection.clusters, ["c1", "c2"]);
+        assert_eq!(cfg.selection.tags, [("team".to_string(), "db".to_string())]);
+        assert_eq!(cfg.prefix, "x");
+    }
+
+    #[test]
+    fn empty_selection_is_an_error() {
+        let cli = parse(&["run", "--bucket", "b"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert!(run.to_config().unwrap_err().contains("nothing selected"));
+    }
+
+    #[test]
+    fn malformed_tag_and_zero_concurrency_are_rejected() {
+        assert!(parse(&["run", "--bucket", "b", "--tag", "novalue"]).is_err());
+        assert!(parse(&["run", "--bucket", "b", "--instance", "i", "--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn replicas_need_an_instance() {
+        let cli = parse(&["run", "--bucket", "b", "--cluster", "c", "--with-replicas"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert!(run.to_config().unwrap_err().contains("--with-replicas"));
+    }
+}

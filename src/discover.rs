@@ -1,0 +1,241 @@
+//! Discover: which instances to ship, with their identity and role.
+//!
+//! Identity is the `DbiResourceId` (region-unique, never reused); roles are
+//! worked out afresh on every run because failover swaps writer and reader
+//! without changing identifiers. Every Describe call is paged.
+
+use crate::aws::classify;
+use crate::config::Selection;
+use crate::error::{Failure, FailureKind};
+use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::types::{DbInstance, Filter};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// `DBInstanceIdentifier`: the name the RDS APIs take.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct InstanceId(pub String);
+
+/// `DbiResourceId`: the identity state is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ResourceId(pub String);
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Writer,
+    Reader,
+    Standalone,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+            Role::Standalone => "standalone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub resource_id: ResourceId,
+    pub cluster: Option<String>,
+    pub role: Role,
+    pub engine: String,
+    pub status: String,
+}
+
+/// Engines whose audit logs are MariaDB-plugin or Aurora MySQL audit files.
+const AUDIT_ENGINES: &[&str] = &["mysql", "mariadb", "aurora-mysql", "aurora"];
+
+/// Finds every selected instance. An unknown cluster or instance is an
+/// error (exit 2): a typo in a schedule must not read as "nothing to ship".
+pub async fn discover(rds: &aws_sdk_rds::Client, sel: &Selection) -> Result<Vec<Instance>, Failure> {
+    let mut found: BTreeMap<String, Instance> = BTreeMap::new();
+    let mut add = |i: Instance| {
+        found.entry(i.resource_id.0.clone()).or_insert(i);
+    };
+    for cluster in &sel.clusters {
+        for i in cluster_instances(rds, cluster).await? {
+            add(i);
+        }
+    }
+    for id in &sel.instances {
+        let primary = describe_instance(rds, id).await?;
+        let replicas = primary.read_replica_db_instance_identifiers().to_vec();
+        add(to_instance(rds, &primary, None).await?);
+        if sel.with_replicas {
+            for replica in replicas {
+                let r = describe_instance(rds, &replica).await?;
+                add(to_instance(rds, &r, None).await?);
+            }
+        }
+    }
+    if !sel.tags.is_empty() {
+        for raw in describe_instances(rds, None).await? {
+            if has_all_tags(&raw, &sel.tags) {
+                add(to_instance(rds, &raw, None).await?);
+            }
+        }
+    }
+    let instances: Vec<Instance> = found.into_values().collect();
+    for i in &instances {
+        check_engine(i)?;
+    }
+    Ok(instances)
+}
+
+fn check_engine(i: &Instance) -> Result<(), Failure> {
+    if AUDIT_ENGINES.contains(&i.engine.as_str()) {
+        Ok(())
+    } else {
+        Err(Failure::needs_person(format!(
+            "instance {} runs engine {}, which writes no MySQL audit log: remove it from the selection",
+            i.id, i.engine
+        )))
+    }
+}
+
+fn has_all_tags(raw: &DbInstance, wanted: &[(String, String)]) -> bool {
+    wanted.iter().all(|(k, v)| {
+        raw.tag_list().iter().any(|t| t.key() == Some(k.as_str()) && t.value() == Some(v.as_str()))
+    })
+}
+
+/// Writer and readers of a cluster, roles from `DBClusterMembers`.
+async fn cluster_instances(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<Vec<Instance>, Failure> {
+    let writers = cluster_writers(rds, cluster).await?;
+    let filter = Filter::builder().name("db-cluster-id").values(cluster).build();
+    let mut out = Vec::new();
+    for raw in describe_instances(rds, Some(filter)).await? {
+        out.push(to_instance(rds, &raw, Some(&writers)).await?);
+    }
+    Ok(out)
+}
+
+/// Members of a cluster and whether each is the writer.
+async fn cluster_writers(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<BTreeMap<String, bool>, Failure> {
+    let out = rds
+        .describe_db_clusters()
+        .db_cluster_identifier(cluster)
+        .send()
+        .await
+        .map_err(|e| {
+            let f = classify(&e);
+            if e.code() == Some("DBClusterNotFoundFault") {
+                Failure::needs_person(format!(
+                    "cluster {cluster} not found ({}): check --cluster and --region",
+                    f.message
+                ))
+            } else {
+                f.context(format!("DescribeDBClusters {cluster}"))
+            }
+        })?;
+    let cluster = out.db_clusters().first().ok_or_else(|| {
+        Failure::needs_person(format!("cluster {cluster} not found: check --cluster and --region"))
+    })?;
+    Ok(cluster
+        .db_cluster_members()
+        .iter()
+        .filter_map(|m| Some((m.db_instance_identifier()?.to_string(), m.is_cluster_writer().unwrap_or(false))))
+        .collect())
+}
+
+async fn describe_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInstance, Failure> {
+    let out = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| {
+            let f = classify(&e);
+            if e.code() == Some("DBInstanceNotFound") || e.code() == Some("DBInstanceNotFoundFault") {
+                Failure::needs_person(format!(
+                    "instance {id} not found ({}): check --instance and --region",
+                    f.message
+                ))
+            } else {
+                f.context(format!("DescribeDBInstances {id}"))
+            }
+        })?;
+    out.db_instances()
+        .first()
+        .cloned()
+        .ok_or_else(|| Failure::needs_person(format!("instance {id} not found: check --instance and --region")))
+}
+
+/// All instances matching an optional filter, every page.
+async fn describe_instances(rds: &aws_sdk_rds::Client, filter: Option<Filter>) -> Result<Vec<DbInstance>, Failure> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = rds
+            .describe_db_instances()
+            .set_filters(filter.clone().map(|f| vec![f]))
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| classify(&e).context("DescribeDBInstances"))?;
+        out.extend(page.db_instances().iter().cloned());
+        match page.marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Builds an `Instance`, working out its role. A cluster member's role comes
+/// from its cluster; otherwise a primary with replicas is the writer, a
+/// replica a reader, anything else standalone.
+async fn to_instance(
+    rds: &aws_sdk_rds::Client,
+    raw: &DbInstance,
+    writers: Option<&BTreeMap<String, bool>>,
+) -> Result<Instance, Failure> {
+    let id = raw.db_instance_identifier().unwrap_or_default().to_string();
+    let resource_id = raw.dbi_resource_id().map(str::to_string).ok_or_else(|| {
+        Failure { kind: FailureKind::Transient, message: format!("instance {id}: DescribeDBInstances returned no DbiResourceId") }
+    })?;
+    let cluster = raw.db_cluster_identifier().map(str::to_string);
+    let role = match (&cluster, writers) {
+        (Some(_), Some(w)) => role_in_cluster(w, &id),
+        (Some(c), None) => role_in_cluster(&cluster_writers(rds, c).await?, &id),
+        (None, _) if raw.read_replica_source_db_instance_identifier().is_some() => Role::Reader,
+        (None, _) if !raw.read_replica_db_instance_identifiers().is_empty() => Role::Writer,
+        (None, _) => Role::Standalone,
+    };
+    Ok(Instance {
+        id: InstanceId(id),
+        resource_id: ResourceId(resource_id),
+        cluster,
+        role,
+        engine: raw.engine().unwrap_or_default().to_string(),
+        status: raw.db_instance_status().unwrap_or_default().to_string(),
+    })
+}
+
+fn role_in_cluster(writers: &BTreeMap<String, bool>, id: &str) -> Role {
+    match writers.get(id) {
+        Some(true) => Role::Writer,
+        Some(false) => Role::Reader,
+        None => Role::Standalone,
+    }
+}

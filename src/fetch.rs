@@ -1,0 +1,323 @@
+//! Fetch: the bytes of an audit file, through DownloadCompleteDBLogFile.
+//!
+//! No AWS SDK exposes this call: it is a SigV4-signed
+//! `GET /v13/downloadCompleteLogFile/{instance}/{file}` whose body is the raw
+//! file, streamed. It is the only read the worker ships bytes from; the paged
+//! DownloadDBLogFilePortion truncates long lines, garbles non-ASCII and
+//! skips or repeats lines (rds-log-facts.md).
+
+use crate::discover::InstanceId;
+use crate::error::Failure;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Mutex;
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// Characters kept as they are in a path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Why a file could not be opened.
+#[derive(Debug)]
+pub enum FetchError {
+    /// 404: the name no longer exists (rotated away or instance gone).
+    Gone,
+    Failed(Failure),
+}
+
+impl From<Failure> for FetchError {
+    fn from(f: Failure) -> Self {
+        FetchError::Failed(f)
+    }
+}
+
+/// Opens complete-file downloads, signing each with the run's credentials.
+pub struct LogFetcher {
+    client: HttpsClient,
+    endpoint: String,
+    region: String,
+    credentials: SharedCredentialsProvider,
+    cached: Mutex<Option<Credentials>>,
+    max_attempts: u32,
+    read_timeout: Duration,
+}
+
+impl LogFetcher {
+    pub fn new(
+        endpoint: Option<&str>,
+        region: &str,
+        credentials: SharedCredentialsProvider,
+        max_attempts: u32,
+        read_timeout: Duration,
+    ) -> Result<Self, Failure> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| Failure::needs_person(format!("cannot load the system's CA certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let endpoint = endpoint
+            .map(|e| e.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("https://rds.{region}.amazonaws.com"));
+        Ok(LogFetcher {
+            client: Client::builder(TokioExecutor::new()).build(https),
+            endpoint,
+            region: region.to_string(),
+            credentials,
+            cached: Mutex::new(None),
+            max_attempts: max_attempts.max(1),
+            read_timeout,
+        })
+    }
+
+    /// The download URL. The `/` in `audit/…` stays a path separator.
+    pub fn url(&self, instance: &InstanceId, file: &str) -> String {
+        let file: Vec<String> = file.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect();
+        format!(
+            "{}/v13/downloadCompleteLogFile/{}/{}",
+            self.endpoint,
+            utf8_percent_encode(&instance.0, SEGMENT),
+            file.join("/")
+        )
+    }
+
+    /// Opens the file's body as a stream, retrying throttling, 5xx and
+    /// connection failures with backoff.
+    pub async fn open(&self, instance: &InstanceId, file: &str) -> Result<LogStream, FetchError> {
+        let what = format!("{instance}/{file}");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_open(instance, file, &what).await {
+                Err(FetchError::Failed(f)) if f.kind == crate::error::FailureKind::Transient && attempt < self.max_attempts => {
+                    let wait = backoff(attempt);
+                    tracing::warn!(file = %what, attempt, wait_ms = wait.as_millis() as u64, error = %f, "download failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_open(&self, instance: &InstanceId, file: &str, what: &str) -> Result<LogStream, FetchError> {
+        let url = self.url(instance, file);
+        let request = self.signed_get(&url).await?;
+        let response = match tokio::time::timeout(self.read_timeout, self.client.request(request)).await {
+            Err(_) => return Err(Failure::transient(format!("download of {what} timed out waiting for a response")).into()),
+            Ok(Err(e)) => return Err(Failure::transient(format!("download of {what} failed: {}", error_chain(&e))).into()),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(LogStream {
+                body: response.into_body(),
+                unread: Vec::new(),
+                offset: 0,
+                end: None,
+                what: what.to_string(),
+                read_timeout: self.read_timeout,
+            });
+        }
+        let body = tokio::time::timeout(self.read_timeout, response.into_body().collect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let code = error_code(&body);
+        let detail = format!("HTTP {status}{}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
+        Err(match (status, code.as_deref()) {
+            (404, _) => FetchError::Gone,
+            (429, _) | (500..=599, _) | (_, Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => {
+                Failure::transient(format!("download of {what} failed: {detail}")).into()
+            }
+            (401 | 403, _) => Failure::needs_person(format!(
+                "download of {what} refused ({detail}): check the credentials, the region, and that the role allows rds:DownloadCompleteDBLogFile"
+            ))
+            .into(),
+            _ => Failure::needs_person(format!("download of {what} rejected ({detail})")).into(),
+        })
+    }
+
+    async fn signed_get(&self, url: &str) -> Result<http::Request<Empty<Bytes>>, Failure> {
+        let credentials = self.credentials().await?;
+        let uri: http::Uri = url.parse().map_err(|e| Failure::needs_person(format!("bad RDS endpoint URL {url}: {e}")))?;
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| Failure::needs_person(format!("RDS endpoint URL {url} has no host")))?;
+        let mut request = http::Request::get(uri).header("host", host).body(Empty::new()).expect("valid request");
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("rds")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .expect("complete signing params")
+            .into();
+        let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let signable = SignableRequest::new("GET", url, headers, SignableBody::Bytes(&[]))
+            .map_err(|e| Failure::needs_person(format!("cannot sign request for {url}: {e}")))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Failure::needs_person(format!("cannot sign request for {url}: {e}")))?
+            .into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
+
+    /// Credentials, cached until five minutes before they expire.
+    async fn credentials(&self) -> Result<Credentials, Failure> {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c.expiry().is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let c = self.credentials.provide_credentials().await.map_err(|e| {
+            Failure::needs_person(format!("cannot load AWS credentials: {e}"))
+        })?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// 200 ms, 400 ms, 800 ms, … capped at 10 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((200u64 << attempt.min(6)).min(10_000))
+}
+
+/// The `<Code>` of an AWS XML error body, if there is one.
+fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = text[start..].find("</Code>")? + start;
+    Some(text[start..end].to_string())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+/// A file's bytes as they arrive. Bytes can be pushed back (`unread`) so a
+/// stage can look ahead without copying the file.
+pub struct LogStream {
+    body: hyper::body::Incoming,
+    unread: Vec<Bytes>,
+    offset: u64,
+    end: Option<u64>,
+    what: String,
+    read_timeout: Duration,
+}
+
+impl LogStream {
+    /// The offset in the file of the next byte `next_chunk` returns.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next bytes, or `None` at the end of the file. A reset or stalled
+    /// connection is a transient failure.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+        if let Some(b) = self.unread.pop() {
+            self.offset += b.len() as u64;
+            return Ok(Some(b));
+        }
+        loop {
+            let frame = tokio::time::timeout(self.read_timeout, self.body.frame()).await.map_err(|_| {
+                Failure::transient(format!(
+                    "download of {} stalled at byte {} for {}s",
+                    self.what,
+                    self.offset,
+                    self.read_timeout.as_secs()
+                ))
+            })?;
+            match frame {
+                None => {
+                    self.end = Some(self.offset);
+                    return Ok(None);
+                }
+                Some(Err(e)) => {
+                    return Err(Failure::transient(format!(
+                        "download of {} broke off at byte {}: {}",
+                        self.what,
+                        self.offset,
+                        error_chain(&e)
+                    )))
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            self.offset += data.len() as u64;
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pushes bytes back; the next `next_chunk` returns them first.
+    pub fn unread(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.offset -= bytes.len() as u64;
+            self.unread.push(bytes);
+        }
+    }
+
+    /// Reads up to `max` leading bytes, stopping after the first newline,
+    /// and pushes them back. Used for the identity prefix.
+    pub async fn peek_head(&mut self, max: usize) -> Result<Bytes, Failure> {
+        let mut head = Vec::new();
+        while head.len() < max && !head.contains(&b'\n') {
+            match self.next_chunk().await? {
+                None => break,
+                Some(c) => head.extend_from_slice(&c),
+            }
+        }
+        let head = Bytes::from(head);
+        self.unread(head.clone());
+        Ok(head)
+    }
+
+    /// The file's length, once its end has been read.
+    pub fn end(&self) -> Option<u64> {
+        self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_from_xml_body() {
+        let body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert_eq!(error_code(body).as_deref(), Some("Throttling"));
+        assert_eq!(error_code(b"not xml"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) < backoff(2));
+        assert_eq!(backoff(30), Duration::from_millis(10_000));
+    }
+}

@@ -1,0 +1,92 @@
+//! Object and checkpoint keys. Pure functions: a key is derived from what
+//! the object holds (instance, file identity, byte offset), never from the
+//! clock, the run, or the file's current name, so every run, repeated or
+//! overlapping, names the same bytes the same way.
+
+use crate::discover::Instance;
+use crate::identify::FileId;
+
+/// `{prefix}/{cluster|standalone}/{instance-id}/dt={YYYY-MM-DD}/{file-id}/{start:020}.log.gz`
+pub fn object_key(prefix: &str, instance: &Instance, file: &FileId, start: u64) -> String {
+    let location = instance.cluster.as_deref().unwrap_or("standalone");
+    join(prefix, &format!("{location}/{}/dt={}/{file}/{start:020}.log.gz", instance.id, file.date()))
+}
+
+/// The checkpoint of one instance: `{prefix}/_state/{DbiResourceId}.json`.
+pub fn checkpoint_key(prefix: &str, instance: &Instance) -> String {
+    join(prefix, &format!("_state/{}.json", instance.resource_id))
+}
+
+/// The prefix under which all of a file's objects live.
+pub fn file_prefix(prefix: &str, instance: &Instance, file: &FileId) -> String {
+    let key = object_key(prefix, instance, file, 0);
+    key[..key.rfind('/').expect("key has a slash") + 1].to_string()
+}
+
+fn join(prefix: &str, rest: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{prefix}/{rest}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{InstanceId, ResourceId, Role};
+
+    fn instance(cluster: Option<&str>, role: Role) -> Instance {
+        Instance {
+            id: InstanceId("db-1".into()),
+            resource_id: ResourceId("db-ABCDEFGHIJKL".into()),
+            cluster: cluster.map(str::to_string),
+            role,
+            engine: "mariadb".into(),
+            status: "available".into(),
+        }
+    }
+
+    #[test]
+    fn object_key_layout() {
+        let file = FileId("20261121T223901Z-3f9a1c2b".into());
+        assert_eq!(
+            object_key("audit/", &instance(None, Role::Standalone), &file, 1234),
+            "audit/standalone/db-1/dt=2026-11-21/20261121T223901Z-3f9a1c2b/00000000000000001234.log.gz"
+        );
+        assert_eq!(
+            object_key("", &instance(Some("prod"), Role::Writer), &file, 0),
+            "prod/db-1/dt=2026-11-21/20261121T223901Z-3f9a1c2b/00000000000000000000.log.gz"
+        );
+    }
+
+    #[test]
+    fn key_does_not_depend_on_role() {
+        // Failover swaps roles; the same bytes must keep the same key.
+        let file = FileId("20261121T223901Z-3f9a1c2b".into());
+        assert_eq!(
+            object_key("p", &instance(Some("c"), Role::Writer), &file, 7),
+            object_key("p", &instance(Some("c"), Role::Reader), &file, 7)
+        );
+    }
+
+    #[test]
+    fn offsets_sort_as_text() {
+        let file = FileId("20261121T223901Z-3f9a1c2b".into());
+        let i = instance(None, Role::Standalone);
+        assert!(object_key("p", &i, &file, 999) < object_key("p", &i, &file, 1000));
+    }
+
+    #[test]
+    fn checkpoint_key_is_by_resource_id() {
+        assert_eq!(
+            checkpoint_key("/audit/", &instance(None, Role::Standalone)),
+            "audit/_state/db-ABCDEFGHIJKL.json"
+        );
+        assert_eq!(
+            file_prefix("a", &instance(None, Role::Standalone), &FileId("20261121T223901Z-3f9a1c2b".into())),
+            "a/standalone/db-1/dt=2026-11-21/20261121T223901Z-3f9a1c2b/"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! auditship: ships Amazon RDS / Aurora MySQL audit logs to S3 exactly once.
+//!
+//! Modules follow the pipeline; ARCHITECTURE.md has the map.
+
+pub mod aws;
+pub mod checkpoint;
+pub mod cli;
+pub mod compress;
+pub mod config;
+pub mod cut;
+pub mod discover;
+pub mod error;
+pub mod fetch;
+pub mod identify;
+pub mod keys;
+pub mod list;
+pub mod logging;
+pub mod pipeline;
+pub mod put;
+pub mod report;
+pub mod run;

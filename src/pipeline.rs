@@ -1,0 +1,572 @@
+//! The per-instance pipeline: list → identify → fetch → cut → compress →
+//! put → commit. Each instance runs independently; `run` drives many at once
+//! with a bound, and one instance's failure never stops the others.
+//!
+//! A pass over an instance:
+//! 1. Load its checkpoint and list its audit files.
+//! 2. Identify every file, newest first. Rotation renames files towards
+//!    older names, so a scan in that order sees every file that exists at its
+//!    start, even if a rotation happens during the scan: only then is "a
+//!    tracked file is missing" proof of a gap.
+//! 3. Report gaps: tracked files with unshipped bytes that are gone.
+//! 4. Ship, oldest first (the oldest file is the next to be deleted): for
+//!    each object, if its key exists, verify it against the file's bytes
+//!    instead of writing; else build it and create it with If-None-Match.
+//! 5. Commit the checkpoint after each file, with compare-and-swap.
+//!
+//! A pass that finds the ground moved under it (a file renamed between
+//! identify and read, an object created by a concurrent run) starts again;
+//! everything it did is idempotent.
+
+use crate::checkpoint::{self, FileProgress, Gap, StoredCheckpoint};
+use crate::compress::{CompressedObject, ObjectBuilder};
+use crate::config::{ActiveFilePolicy, Config};
+use crate::cut::{CutRule, FileState, ObjectCutter};
+use crate::discover::Instance;
+use crate::error::{Failure, FailureKind};
+use crate::fetch::{backoff, FetchError, LogFetcher, LogStream};
+use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::keys::{checkpoint_key, object_key};
+use crate::list::{self, LogFile};
+use crate::put::{Created, ObjectFacts, ObjectStore};
+use crate::report::InstanceReport;
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Passes over one instance before "the ground keeps moving" is a failure.
+const MAX_PASSES: u32 = 4;
+/// Bytes before the shipped offset whose hash the checkpoint keeps.
+const TAIL_WINDOW: usize = 4096;
+
+/// Everything a run shares across instances.
+pub struct Shipper {
+    pub cfg: Arc<Config>,
+    pub rds: aws_sdk_rds::Client,
+    pub fetcher: Arc<LogFetcher>,
+    pub store: ObjectStore,
+    pub deadline: Option<Instant>,
+}
+
+/// Why a pass ended early.
+enum Stop {
+    /// Something moved under the pass (rotation, a concurrent writer):
+    /// start the instance again from its checkpoint.
+    Again(String),
+    Fail(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Fail(f)
+    }
+}
+
+/// A listed file with its identity.
+struct Identified {
+    file: LogFile,
+    active: bool,
+    fingerprint: Fingerprint,
+    id: FileId,
+}
+
+impl Shipper {
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Ships everything new from one instance and reports what happened.
+    pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
+        let mut report = InstanceReport::new(instance.clone());
+        for pass in 1..=MAX_PASSES {
+            match self.pass(instance, &mut report).await {
+                Ok(()) => break,
+                Err(Stop::Again(why)) if pass < MAX_PASSES => {
+                    tracing::info!(instance = %instance.id, pass, reason = %why, "starting the instance again");
+                }
+                Err(Stop::Again(why)) => report.fail(Failure::transient(format!(
+                    "instance {}: {why}, {MAX_PASSES} passes in a row; the next run retries",
+                    instance.id
+                ))),
+                Err(Stop::Fail(f)) => {
+                    report.fail(f);
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    async fn pass(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Stop> {
+        let key = checkpoint_key(&self.cfg.prefix, instance);
+        let mut cp = checkpoint::load(&self.store, &key, instance).await?;
+        let files = self.list_nonempty(instance, &cp).await?;
+        report.files_listed = files.len();
+
+        let (identified, present) = self.identify_all(instance, &cp, files).await?;
+        let mut dirty = self.record_gaps(instance, &mut cp, &present, report);
+        let before = cp.state.files.len();
+        cp.state.files.retain(|id, p| !(p.complete() && !present.contains(id)));
+        dirty |= cp.state.files.len() != before;
+
+        let mut outcome = Ok(());
+        for item in identified.iter().rev() {
+            if self.out_of_time() {
+                report.deferred = true;
+                break;
+            }
+            match self.ship_tracked_file(instance, item, &mut cp, report).await {
+                Ok(changed) => dirty |= changed,
+                Err(Stop::Fail(f)) if f.kind != FailureKind::NeedsPerson => {
+                    dirty = true;
+                    report.fail(f);
+                }
+                Err(stop) => {
+                    dirty = true;
+                    outcome = Err(stop);
+                    break;
+                }
+            }
+            if dirty {
+                checkpoint::commit(&self.store, &mut cp, instance).await?;
+                dirty = false;
+            }
+        }
+        if dirty {
+            checkpoint::commit(&self.store, &mut cp, instance).await?;
+        }
+        summarize_pending(&identified, &cp, report);
+        outcome
+    }
+
+    /// Lists audit files. No files at all means audit logging is off (the
+    /// plugin always has its active file), unless the listing was one of
+    /// the transiently empty ones DescribeDBLogFiles is known to return:
+    /// so an empty listing is asked again before it counts.
+    async fn list_nonempty(&self, instance: &Instance, cp: &StoredCheckpoint) -> Result<Vec<LogFile>, Failure> {
+        let files = list::audit_files(&self.rds, instance).await?;
+        if !files.is_empty() {
+            return Ok(files);
+        }
+        tokio::time::sleep(backoff(2)).await;
+        let files = list::audit_files(&self.rds, instance).await?;
+        if !files.is_empty() {
+            return Ok(files);
+        }
+        if cp.state.files.values().any(|p| !p.complete()) {
+            return Err(Failure::transient(format!(
+                "instance {}: DescribeDBLogFiles lists no audit files although files with unshipped bytes were seen before; \
+                 if this repeats, check that audit logging is still on",
+                instance.id
+            )));
+        }
+        Err(Failure::data_loss(format!(
+            "instance {} has no audit log files: audit logging is off; enable the MARIADB_AUDIT_PLUGIN option \
+             (RDS for MySQL/MariaDB) or server_audit_logging (Aurora MySQL)",
+            instance.id
+        )))
+    }
+
+    /// Identifies every listed file, newest first. Files the checkpoint
+    /// already has as complete, under the same name, size and write time,
+    /// are taken as identified without a download.
+    async fn identify_all(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+        files: Vec<LogFile>,
+    ) -> Result<(Vec<Identified>, HashSet<FileId>), Stop> {
+        let active = list::active_flags(&files);
+        let mut identified = Vec::new();
+        let mut present = HashSet::new();
+        for (file, active) in files.into_iter().zip(active) {
+            let known_complete = cp.state.files.iter().find(|(_, p)| {
+                p.complete() && p.last_name == file.name && p.last_size == file.size && p.last_written_ms == file.last_written_ms
+            });
+            if let Some((id, _)) = known_complete {
+                present.insert(id.clone());
+                continue;
+            }
+            match self.identify(instance, &file).await {
+                Ok(Some(fingerprint)) => {
+                    let id = fingerprint.file_id();
+                    present.insert(id.clone());
+                    identified.push(Identified { file, active, fingerprint, id });
+                }
+                Ok(None) => tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet"),
+                Err(FetchError::Gone) => return Err(Stop::Again(format!("{} vanished while being identified", file.name))),
+                Err(FetchError::Failed(f)) => return Err(f.into()),
+            }
+        }
+        Ok((identified, present))
+    }
+
+    /// Reads the head of a file for its fingerprint.
+    async fn identify(&self, instance: &Instance, file: &LogFile) -> Result<Option<Fingerprint>, FetchError> {
+        if file.size == 0 {
+            return Ok(None);
+        }
+        let mut stream = self.fetcher.open(&instance.id, &file.name).await?;
+        let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
+        Ok(identity_prefix(&head).map(Fingerprint::of_prefix))
+    }
+
+    /// Tracked files with unshipped bytes that no longer exist are lost:
+    /// report each (exit 3), and record it so one loss pages once.
+    fn record_gaps(
+        &self,
+        instance: &Instance,
+        cp: &mut StoredCheckpoint,
+        present: &HashSet<FileId>,
+        report: &mut InstanceReport,
+    ) -> bool {
+        let lost: Vec<(FileId, FileProgress)> = cp
+            .state
+            .files
+            .iter()
+            .filter(|(id, p)| !p.complete() && !present.contains(*id))
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect();
+        for (id, p) in &lost {
+            let missing = p.last_size.saturating_sub(p.shipped);
+            report.fail(Failure::data_loss(format!(
+                "instance {} ({}): audit file {id}, last seen as {} with {} bytes of which {} were shipped, was rotated away \
+                 before the rest was shipped: at least {missing} bytes lost; run more often or raise \
+                 server_audit_file_rotations / server_audit_file_rotate_size",
+                instance.id, instance.resource_id, p.last_name, p.last_size, p.shipped
+            )));
+            cp.state.files.remove(id);
+            cp.state.gaps.push(Gap {
+                file_id: id.clone(),
+                last_name: p.last_name.clone(),
+                shipped: p.shipped,
+                last_size: p.last_size,
+                detected_at: Utc::now(),
+            });
+        }
+        !lost.is_empty()
+    }
+
+    /// Brings one identified file up to date; returns whether its
+    /// checkpoint entry changed.
+    async fn ship_tracked_file(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        cp: &mut StoredCheckpoint,
+        report: &mut InstanceReport,
+    ) -> Result<bool, Stop> {
+        let previous = cp.state.files.get(&item.id).cloned();
+        let mut progress = match &previous {
+            Some(p) if p.fingerprint != item.fingerprint.sha256 => {
+                return Err(Failure::data_loss(format!(
+                    "instance {}: file {} has id {} but a different fingerprint than the file tracked under that id; \
+                     nothing was written for it; investigate before the next run",
+                    instance.id, item.file.name, item.id
+                ))
+                .into())
+            }
+            Some(p) => p.clone(),
+            None => FileProgress {
+                fingerprint: item.fingerprint.sha256.clone(),
+                shipped: 0,
+                tail_sha256: String::new(),
+                last_name: item.file.name.clone(),
+                last_size: 0,
+                last_written_ms: 0,
+                closed: false,
+            },
+        };
+        progress.last_name = item.file.name.clone();
+        progress.last_size = progress.last_size.max(item.file.size);
+        progress.last_written_ms = item.file.last_written_ms;
+        progress.closed |= !item.active;
+
+        let skip_active = item.active && self.cfg.active_file == ActiveFilePolicy::Skip;
+        let nothing_new = item.active && progress.shipped >= item.file.size;
+        let result = if progress.complete() || skip_active || nothing_new {
+            Ok(())
+        } else {
+            self.ship_file_with_retries(instance, item, &mut progress, report).await
+        };
+        let changed = previous.as_ref() != Some(&progress);
+        cp.state.files.insert(item.id.clone(), progress);
+        result.map(|()| changed)
+    }
+
+    /// Ships a file, retrying transient failures from the last confirmed
+    /// offset (a reset body, throttling) before giving up for this run.
+    async fn ship_file_with_retries(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.ship_file(instance, item, progress, report).await {
+                Err(Stop::Fail(f)) if f.kind == FailureKind::Transient && attempt < self.cfg.max_attempts && !self.out_of_time() => {
+                    let wait = backoff(attempt);
+                    tracing::warn!(instance = %instance.id, file = %item.file.name, attempt, error = %f, "shipping failed; retrying from the last confirmed offset");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One read of a file: verify it is the file we think, skip what is
+    /// shipped (checking the bytes before the offset are unchanged), then
+    /// verify or create objects up to the end of what may ship.
+    async fn ship_file(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let name = &item.file.name;
+        let mut stream = match self.fetcher.open(&instance.id, name).await {
+            Ok(s) => s,
+            Err(FetchError::Gone) => return Err(Stop::Again(format!("{name} vanished before it was read"))),
+            Err(FetchError::Failed(f)) => return Err(f.into()),
+        };
+        let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
+        let same_file = identity_prefix(&head).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == item.fingerprint.sha256);
+        if !same_file {
+            return Err(Stop::Again(format!("{name} was renamed by a rotation after it was identified")));
+        }
+
+        let mut tail = TailWindow::default();
+        if !skip(&mut stream, progress.shipped, &mut tail).await? {
+            return Err(diverged(instance, item, format!(
+                "it is now shorter than the {} bytes already shipped from it",
+                progress.shipped
+            )));
+        }
+        if progress.shipped > 0 && tail.sha256() != progress.tail_sha256 {
+            return Err(diverged(instance, item, format!(
+                "its bytes before offset {} differ from the bytes shipped from it",
+                progress.shipped
+            )));
+        }
+
+        let state = if item.active { FileState::Active } else { FileState::Closed };
+        let rule = CutRule::new(self.cfg.object_size);
+        loop {
+            if self.out_of_time() {
+                report.deferred = true;
+                break;
+            }
+            let start = progress.shipped;
+            let key = object_key(&self.cfg.prefix, instance, &item.id, start);
+            if let Some(existing) = self.store.head(&key).await? {
+                let facts = existing.facts.filter(|f| f.start == start && f.end > start).ok_or_else(|| {
+                    Failure::data_loss(format!(
+                        "object s3://{}/{key} exists without valid auditship metadata: something else wrote it; it was left untouched",
+                        self.store.bucket()
+                    ))
+                })?;
+                match hash_next(&mut stream, facts.end - start, &mut tail).await? {
+                    Some(sha) if sha == facts.sha256 => {
+                        progress.shipped = facts.end;
+                        progress.tail_sha256 = tail.sha256();
+                        report.objects_verified += 1;
+                        tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
+                        continue;
+                    }
+                    Some(_) => {
+                        return Err(diverged(instance, item, format!(
+                            "object s3://{}/{key} holds different bytes for offsets {start}..{}; it was left untouched",
+                            self.store.bucket(),
+                            facts.end
+                        )))
+                    }
+                    None if state == FileState::Closed => {
+                        return Err(diverged(instance, item, format!(
+                            "object s3://{}/{key} claims offsets up to {} but the rotated file ends before that",
+                            self.store.bucket(),
+                            facts.end
+                        )))
+                    }
+                    // Another run saw more of the growing file than this read.
+                    None => break,
+                }
+            }
+            let (object, at_end) = build_object(&mut stream, rule, state, &mut tail).await?;
+            let Some(object) = object else { break };
+            let facts = ObjectFacts {
+                start,
+                end: start + object.len,
+                sha256: object.sha256.clone(),
+                lines: object.lines,
+                source_file: name.clone(),
+                role: instance.role.as_str().to_string(),
+                instance_id: instance.id.0.clone(),
+                dbi_resource_id: instance.resource_id.0.clone(),
+                file_id: item.id.0.clone(),
+            };
+            match self.store.create(&key, &object, &facts).await? {
+                Created::Yes => {
+                    progress.shipped = facts.end;
+                    progress.tail_sha256 = tail.sha256();
+                    report.objects_created += 1;
+                    report.bytes_shipped += object.len;
+                    tracing::info!(
+                        instance = %instance.id, file = %name, key = %key, start, end = facts.end,
+                        bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,
+                        "object shipped"
+                    );
+                }
+                Created::AlreadyExists => {
+                    return Err(Stop::Again(format!("object {key} was created by a concurrent run")));
+                }
+            }
+            if at_end {
+                break;
+            }
+        }
+        if let Some(end) = stream.end() {
+            if !item.active {
+                progress.last_size = end;
+            } else {
+                progress.last_size = progress.last_size.max(end);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn diverged(instance: &Instance, item: &Identified, what: String) -> Stop {
+    Stop::Fail(Failure::data_loss(format!(
+        "instance {}: file {} ({}) diverged: {what}",
+        instance.id, item.file.name, item.id
+    )))
+}
+
+/// Reads `n` bytes into the tail window; false if the file ended first.
+async fn skip(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Result<bool, Failure> {
+    while n > 0 {
+        let Some(chunk) = stream.next_chunk().await? else { return Ok(false) };
+        let take = (chunk.len() as u64).min(n) as usize;
+        tail.push(&chunk[..take]);
+        stream.unread(chunk.slice(take..));
+        n -= take as u64;
+    }
+    Ok(true)
+}
+
+/// Hashes the next `n` bytes; `None` if the file ends first.
+async fn hash_next(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Result<Option<String>, Failure> {
+    let mut hasher = Sha256::new();
+    while n > 0 {
+        let Some(chunk) = stream.next_chunk().await? else { return Ok(None) };
+        let take = (chunk.len() as u64).min(n) as usize;
+        hasher.update(&chunk[..take]);
+        tail.push(&chunk[..take]);
+        stream.unread(chunk.slice(take..));
+        n -= take as u64;
+    }
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// Cuts and compresses the next object. Returns the object (none if there
+/// is nothing to ship) and whether the file's end was reached.
+async fn build_object(
+    stream: &mut LogStream,
+    rule: CutRule,
+    state: FileState,
+    tail: &mut TailWindow,
+) -> Result<(Option<CompressedObject>, bool), Failure> {
+    let mut cutter = ObjectCutter::new(rule);
+    let mut builder = ObjectBuilder::default();
+    let at_end = loop {
+        let mut sink = |b: &[u8]| {
+            builder.write(b);
+            tail.push(b);
+        };
+        match stream.next_chunk().await? {
+            None => {
+                cutter.finish(state, &mut sink);
+                break true;
+            }
+            Some(chunk) => {
+                let took = cutter.push(&chunk, &mut sink);
+                stream.unread(chunk.slice(took..));
+                if cutter.is_complete() {
+                    break false;
+                }
+            }
+        }
+    };
+    Ok(((!builder.is_empty()).then(|| builder.finish()), at_end))
+}
+
+/// What is left to ship after a pass, and how old it is.
+fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint, report: &mut InstanceReport) {
+    let now_ms = Utc::now().timestamp_millis();
+    report.pending_files = 0;
+    report.pending_bytes = 0;
+    report.lag_seconds = 0;
+    for item in identified {
+        let Some(p) = cp.state.files.get(&item.id) else { continue };
+        let pending = p.last_size.saturating_sub(p.shipped);
+        if pending == 0 {
+            continue;
+        }
+        report.pending_files += 1;
+        report.pending_bytes += pending;
+        if p.closed {
+            let age = ((now_ms - p.last_written_ms).max(0) / 1000) as u64;
+            report.lag_seconds = report.lag_seconds.max(age);
+        }
+    }
+}
+
+/// The last `TAIL_WINDOW` bytes seen, to fingerprint the end of what is
+/// shipped.
+#[derive(Default)]
+struct TailWindow {
+    bytes: Vec<u8>,
+}
+
+impl TailWindow {
+    fn push(&mut self, b: &[u8]) {
+        if b.len() >= TAIL_WINDOW {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(&b[b.len() - TAIL_WINDOW..]);
+            return;
+        }
+        self.bytes.extend_from_slice(b);
+        if self.bytes.len() > TAIL_WINDOW {
+            let excess = self.bytes.len() - TAIL_WINDOW;
+            self.bytes.drain(..excess);
+        }
+    }
+
+    fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_window_keeps_last_bytes_whatever_the_pushes() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut one = TailWindow::default();
+        one.push(&data);
+        let mut many = TailWindow::default();
+        for c in data.chunks(37) {
+            many.push(c);
+        }
+        assert_eq!(one.bytes, &data[data.len() - TAIL_WINDOW..]);
+        assert_eq!(one.sha256(), many.sha256());
+    }
+}

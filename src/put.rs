@@ -1,0 +1,304 @@
+//! Put: objects and state into S3, never overwriting.
+//!
+//! Objects are created with `If-None-Match: *` (PutObject, or a multipart
+//! upload whose CompleteMultipartUpload carries it), so a key, once written,
+//! keeps its bytes: a second writer gets 412 and reconciles instead. The
+//! checkpoint is replaced with `If-Match: <etag>`, a compare-and-swap.
+//! In aws-sdk-s3, 412 and 409 are not modelled errors: they are read from the
+//! raw status.
+
+use crate::aws::{classify, permission_hint, status_of};
+use crate::compress::CompressedObject;
+use crate::error::{Failure, FailureKind};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use std::collections::HashMap;
+
+/// Objects larger than this (compressed) go up as a multipart upload.
+pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+/// Part size of multipart uploads (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// What an object's metadata says it holds (`x-amz-meta-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFacts {
+    pub start: u64,
+    pub end: u64,
+    pub sha256: String,
+    pub lines: u64,
+    pub source_file: String,
+    pub role: String,
+    pub instance_id: String,
+    pub dbi_resource_id: String,
+    pub file_id: String,
+}
+
+impl ObjectFacts {
+    fn to_metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("start-offset".into(), self.start.to_string()),
+            ("end-offset".into(), self.end.to_string()),
+            ("sha256".into(), self.sha256.clone()),
+            ("lines".into(), self.lines.to_string()),
+            ("source-file".into(), self.source_file.clone()),
+            ("role".into(), self.role.clone()),
+            ("instance-id".into(), self.instance_id.clone()),
+            ("dbi-resource-id".into(), self.dbi_resource_id.clone()),
+            ("file-id".into(), self.file_id.clone()),
+            ("worker-version".into(), env!("CARGO_PKG_VERSION").into()),
+        ])
+    }
+
+    /// Reads the facts back; `None` if the object was not written by
+    /// auditship (missing or malformed metadata).
+    pub fn from_metadata(m: &HashMap<String, String>) -> Option<ObjectFacts> {
+        let get = |k: &str| m.get(k).cloned();
+        Some(ObjectFacts {
+            start: get("start-offset")?.parse().ok()?,
+            end: get("end-offset")?.parse().ok()?,
+            sha256: get("sha256")?,
+            lines: get("lines")?.parse().ok()?,
+            source_file: get("source-file").unwrap_or_default(),
+            role: get("role").unwrap_or_default(),
+            instance_id: get("instance-id").unwrap_or_default(),
+            dbi_resource_id: get("dbi-resource-id").unwrap_or_default(),
+            file_id: get("file-id").unwrap_or_default(),
+        })
+    }
+}
+
+/// Result of a conditional create.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    Yes,
+    /// 412: the key already exists (another run wrote it first).
+    AlreadyExists,
+}
+
+/// Result of a conditional replace of a state object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swapped {
+    Yes { etag: String },
+    /// 412 (or 409): someone else changed it since we read it.
+    Conflict,
+}
+
+/// What S3 holds at a key, for an existence check.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub key: String,
+    pub facts: Option<ObjectFacts>,
+}
+
+#[derive(Clone)]
+pub struct ObjectStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl ObjectStore {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        ObjectStore { client, bucket: bucket.into() }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn fail<E>(&self, op: &str, key: &str, action: &str, e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Failure
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let f = classify(e);
+        let at = format!("{op} s3://{}/{key}", self.bucket);
+        match e.code() {
+            Some("NoSuchBucket") => Failure::needs_person(format!(
+                "bucket {} does not exist ({at}): create it or fix --bucket",
+                self.bucket
+            )),
+            _ if f.kind == FailureKind::NeedsPerson => {
+                let hint = permission_hint(action);
+                f.context(format!("{at} ({hint})"))
+            }
+            _ => f.context(at),
+        }
+    }
+
+    /// Checks that the bucket exists and is reachable, before any work.
+    pub async fn check_bucket(&self) -> Result<(), Failure> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match status_of(&e) {
+                Some(404) => Err(Failure::needs_person(format!(
+                    "bucket {} does not exist: create it or fix --bucket",
+                    self.bucket
+                ))),
+                Some(403) => Err(Failure::needs_person(format!(
+                    "access to bucket {} denied: check the credentials and that the role allows s3:ListBucket on it",
+                    self.bucket
+                ))),
+                _ => Err(self.fail("HeadBucket", "", "s3:ListBucket", &e)),
+            },
+        }
+    }
+
+    /// The facts of the object at `key`, or `None` if there is none.
+    pub async fn head(&self, key: &str) -> Result<Option<Existing>, Failure> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(Existing {
+                key: key.to_string(),
+                facts: out.metadata().and_then(ObjectFacts::from_metadata),
+            })),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(self.fail("HeadObject", key, "s3:GetObject", &e)),
+        }
+    }
+
+    /// Creates the object only if the key is free.
+    pub async fn create(&self, key: &str, object: &CompressedObject, facts: &ObjectFacts) -> Result<Created, Failure> {
+        if object.gzip.len() > MULTIPART_THRESHOLD {
+            return self.create_multipart(key, object, facts).await;
+        }
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type("application/gzip")
+            .set_metadata(Some(facts.to_metadata()))
+            .body(ByteStream::from(object.gzip.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Yes),
+            Err(e) if status_of(&e) == Some(412) => Ok(Created::AlreadyExists),
+            Err(e) => Err(self.fail("PutObject", key, "s3:PutObject", &e)),
+        }
+    }
+
+    async fn create_multipart(&self, key: &str, object: &CompressedObject, facts: &ObjectFacts) -> Result<Created, Failure> {
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/gzip")
+            .set_metadata(Some(facts.to_metadata()))
+            .send()
+            .await
+            .map_err(|e| self.fail("CreateMultipartUpload", key, "s3:PutObject", &e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let result = self.upload_parts_and_complete(key, &upload_id, object).await;
+        if !matches!(result, Ok(Created::Yes)) {
+            // Leave nothing behind: an incomplete upload costs storage and
+            // can never be completed by another run (it has its own id).
+            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
+        }
+        result
+    }
+
+    async fn upload_parts_and_complete(&self, key: &str, upload_id: &str, object: &CompressedObject) -> Result<Created, Failure> {
+        let mut parts = Vec::new();
+        for (i, chunk) in object.gzip.chunks(PART_SIZE).enumerate() {
+            let number = i as i32 + 1;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.fail("UploadPart", key, "s3:PutObject", &e))?;
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build());
+        }
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .if_none_match("*")
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Yes),
+            Err(e) if status_of(&e) == Some(412) => Ok(Created::AlreadyExists),
+            Err(e) => Err(self.fail("CompleteMultipartUpload", key, "s3:PutObject", &e)),
+        }
+    }
+
+    /// Reads a whole (small) object with its ETag; `None` if absent.
+    pub async fn get_small(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, Failure> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let etag = out.e_tag().unwrap_or_default().to_string();
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Failure::transient(format!("reading s3://{}/{key} failed: {e}", self.bucket)))?;
+                Ok(Some((body.into_bytes().to_vec(), etag)))
+            }
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(self.fail("GetObject", key, "s3:GetObject", &e)),
+        }
+    }
+
+    /// Writes a state object: created if `etag` is `None`, else replaced
+    /// only if it still has that ETag.
+    pub async fn swap(&self, key: &str, body: Vec<u8>, etag: Option<&str>) -> Result<Swapped, Failure> {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        put = match etag {
+            Some(tag) => put.if_match(tag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => Ok(Swapped::Yes { etag: out.e_tag().unwrap_or_default().to_string() }),
+            Err(e) if matches!(status_of(&e), Some(412) | Some(409)) => Ok(Swapped::Conflict),
+            // If-Match on a key deleted meanwhile answers 404.
+            Err(e) if status_of(&e) == Some(404) && e.code() != Some("NoSuchBucket") => Ok(Swapped::Conflict),
+            Err(e) => Err(self.fail("PutObject", key, "s3:PutObject", &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_round_trip_through_metadata() {
+        let facts = ObjectFacts {
+            start: 10,
+            end: 2000,
+            sha256: "ab".repeat(32),
+            lines: 7,
+            source_file: "audit/server_audit.log.1".into(),
+            role: "writer".into(),
+            instance_id: "db-1".into(),
+            dbi_resource_id: "db-ABC".into(),
+            file_id: "20261121T223901Z-3f9a1c2b".into(),
+        };
+        let m = facts.to_metadata();
+        assert_eq!(m["worker-version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(ObjectFacts::from_metadata(&m), Some(facts));
+    }
+
+    #[test]
+    fn foreign_object_has_no_facts() {
+        let m = HashMap::from([("end-offset".to_string(), "x".to_string())]);
+        assert_eq!(ObjectFacts::from_metadata(&m), None);
+    }
+}

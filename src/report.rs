@@ -1,0 +1,170 @@
+//! Report: what a run did, per instance, and the exit status.
+//!
+//! One summary line per instance on stdout (for people and for the test
+//! rig), the same facts as a structured `tracing` event, and the worst
+//! failure decides the exit code.
+
+use crate::discover::Instance;
+use crate::error::{Failure, FailureKind, Severity};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceReport {
+    pub instance: Instance,
+    pub files_listed: usize,
+    pub objects_created: usize,
+    pub objects_verified: usize,
+    pub bytes_shipped: u64,
+    pub pending_files: usize,
+    pub pending_bytes: u64,
+    /// Age of the oldest rotated file that still has unshipped bytes.
+    pub lag_seconds: u64,
+    /// The run's time ran out before this instance was done.
+    pub deferred: bool,
+    pub failures: Vec<ReportedFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedFailure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl InstanceReport {
+    pub fn new(instance: Instance) -> Self {
+        InstanceReport {
+            instance,
+            files_listed: 0,
+            objects_created: 0,
+            objects_verified: 0,
+            bytes_shipped: 0,
+            pending_files: 0,
+            pending_bytes: 0,
+            lag_seconds: 0,
+            deferred: false,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Records a failure and logs it at once, with the instance named.
+    pub fn fail(&mut self, f: Failure) {
+        tracing::error!(
+            instance = %self.instance.id,
+            dbi_resource_id = %self.instance.resource_id,
+            kind = f.kind.label(),
+            exit_code = f.kind.exit_code(),
+            "{}", f.message
+        );
+        self.failures.push(ReportedFailure { kind: f.kind, message: f.message });
+    }
+
+    pub fn worst(&self) -> Option<FailureKind> {
+        let deferred = self.deferred.then_some(FailureKind::Transient);
+        self.failures.iter().map(|f| f.kind).chain(deferred).max()
+    }
+
+    pub fn outcome(&self) -> &'static str {
+        match self.worst() {
+            None => "ok",
+            Some(FailureKind::Transient) if self.deferred && self.failures.is_empty() => "deferred",
+            Some(k) => k.label(),
+        }
+    }
+
+    /// `db-1 (writer, db-ABC): 6 files, 2 objects new, 1 verified, 4096 bytes shipped, 0 pending, lag 0s: ok`
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} ({}, {}): {} files, {} objects new, {} verified, {} bytes shipped, {} bytes pending, lag {}s: {}",
+            self.instance.id,
+            self.instance.role.as_str(),
+            self.instance.resource_id,
+            self.files_listed,
+            self.objects_created,
+            self.objects_verified,
+            self.bytes_shipped,
+            self.pending_bytes,
+            self.lag_seconds,
+            self.outcome()
+        )
+    }
+
+    pub fn log(&self) {
+        tracing::info!(
+            instance = %self.instance.id,
+            dbi_resource_id = %self.instance.resource_id,
+            role = self.instance.role.as_str(),
+            cluster = self.instance.cluster.as_deref().unwrap_or(""),
+            files = self.files_listed,
+            objects_created = self.objects_created,
+            objects_verified = self.objects_verified,
+            bytes_shipped = self.bytes_shipped,
+            pending_files = self.pending_files,
+            pending_bytes = self.pending_bytes,
+            lag_seconds = self.lag_seconds,
+            outcome = self.outcome(),
+            "instance shipped"
+        );
+    }
+}
+
+/// Prints the per-instance summary and folds the exit status.
+pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Severity {
+    let mut severity = Severity::default();
+    for r in reports {
+        r.log();
+        println!("{}", r.summary_line());
+        if let Some(k) = r.worst() {
+            severity.record(k);
+        }
+    }
+    if let Some(f) = run_failure {
+        severity.record(f.kind);
+    }
+    if reports.iter().any(|r| r.deferred) {
+        let n = reports.iter().filter(|r| r.deferred).count();
+        tracing::warn!(instances = n, "run time limit reached; the next run continues where this one stopped");
+    }
+    severity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{InstanceId, ResourceId, Role};
+
+    fn report() -> InstanceReport {
+        InstanceReport::new(Instance {
+            id: InstanceId("db-1".into()),
+            resource_id: ResourceId("db-R".into()),
+            cluster: None,
+            role: Role::Writer,
+            engine: "mariadb".into(),
+            status: "available".into(),
+        })
+    }
+
+    #[test]
+    fn clean_report_is_ok_and_exit_zero() {
+        let r = report();
+        assert_eq!(r.outcome(), "ok");
+        assert!(r.summary_line().starts_with("db-1 (writer, db-R): "));
+        assert_eq!(finish(&[r], None).worst(), None);
+    }
+
+    #[test]
+    fn deferred_work_is_transient() {
+        let mut r = report();
+        r.deferred = true;
+        assert_eq!(r.worst(), Some(FailureKind::Transient));
+        assert_eq!(r.outcome(), "deferred");
+    }
+
+    #[test]
+    fn data_loss_outranks_transient_across_instances() {
+        let mut a = report();
+        a.fail(Failure::transient("x"));
+        let mut b = report();
+        b.fail(Failure::data_loss("gap"));
+        assert_eq!(finish(&[a, b], None).worst(), Some(FailureKind::DataLoss));
+    }
+}

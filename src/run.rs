@@ -1,0 +1,130 @@
+//! The binary's commands, wired together: build the clients from `Config`,
+//! discover, ship every instance with bounded concurrency, report.
+
+use crate::aws;
+use crate::cli::{Command, DiscoverArgs, RunArgs};
+use crate::config::Config;
+use crate::discover::{self, Instance};
+use crate::error::{Failure, Severity};
+use crate::fetch::LogFetcher;
+use crate::pipeline::Shipper;
+use crate::put::ObjectStore;
+use crate::report::{self, InstanceReport};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinSet;
+
+pub async fn execute(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Run(args) => run(args).await,
+        Command::Discover(args) => discover_cmd(args).await,
+    };
+    match result {
+        Ok(severity) => severity.exit_code(),
+        Err(f) => {
+            fatal(&f);
+            let mut s = Severity::default();
+            s.record(f.kind);
+            s.exit_code()
+        }
+    }
+}
+
+/// A failure that ends the run before any instance is shipped: one line on
+/// stderr and one log event.
+fn fatal(f: &Failure) {
+    tracing::error!(kind = f.kind.label(), exit_code = f.kind.exit_code(), "{}", f.message);
+    eprintln!("auditship: error: {}", f.message);
+}
+
+fn config_error(message: String) -> Failure {
+    Failure::needs_person(message)
+}
+
+async fn run(args: RunArgs) -> Result<Severity, Failure> {
+    let started = Instant::now();
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let sdk = aws::load_sdk_config(&cfg).await?;
+    let rds = aws::rds_client(&sdk, &cfg);
+    let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone());
+    store.check_bucket().await?;
+    let fetcher = Arc::new(LogFetcher::new(
+        cfg.rds_endpoint_url.as_deref(),
+        &sdk.region().expect("region checked").to_string(),
+        sdk.credentials_provider().expect("credentials checked"),
+        cfg.max_attempts,
+        cfg.read_timeout,
+    )?);
+    let instances = discover::discover(&rds, &cfg.selection).await?;
+    if instances.is_empty() {
+        return Err(Failure::needs_person(
+            "the selection matches no instance: check --cluster / --instance / --tag and --region",
+        ));
+    }
+    tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
+    let shipper = Arc::new(Shipper {
+        cfg: cfg.clone(),
+        rds,
+        fetcher,
+        store,
+        deadline: cfg.max_run.map(|d| started + d),
+    });
+    let reports = ship_all(shipper, instances, cfg.concurrency).await;
+    let severity = report::finish(&reports, None);
+    tracing::info!(
+        duration_ms = started.elapsed().as_millis() as u64,
+        exit_code = severity.worst().map_or(0, |k| k.exit_code()),
+        "run finished"
+    );
+    Ok(severity)
+}
+
+/// Ships instances concurrently, at most `limit` at once, and returns their
+/// reports in discovery order.
+async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize) -> Vec<InstanceReport> {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, instance) in instances.iter().cloned().enumerate() {
+        let shipper = shipper.clone();
+        let semaphore = semaphore.clone();
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.expect("semaphore open");
+            let mut report = InstanceReport::new(instance.clone());
+            if shipper.deadline.is_some_and(|d| Instant::now() >= d) {
+                report.deferred = true;
+            } else {
+                report = shipper.ship_instance(&instance).await;
+            }
+            (index, report)
+        });
+    }
+    let mut reports: Vec<Option<InstanceReport>> = vec![None; instances.len()];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, report)) => reports[index] = Some(report),
+            Err(e) => tracing::error!(error = %e, "an instance task panicked"),
+        }
+    }
+    reports
+        .into_iter()
+        .zip(instances)
+        .map(|(r, instance)| {
+            r.unwrap_or_else(|| {
+                let mut r = InstanceReport::new(instance);
+                r.fail(Failure::transient("the instance's task ended abnormally; the next run retries"));
+                r
+            })
+        })
+        .collect()
+}
+
+async fn discover_cmd(args: DiscoverArgs) -> Result<Severity, Failure> {
+    let cfg: Config = args.to_config().map_err(config_error)?;
+    let sdk = aws::load_sdk_config(&cfg).await?;
+    let rds = aws::rds_client(&sdk, &cfg);
+    for i in discover::discover(&rds, &cfg.selection).await? {
+        println!("{}", serde_json::to_string(&i).expect("instance serializes"));
+    }
+    Ok(Severity::default())
+}
