@@ -203,14 +203,25 @@ impl Shipper {
         Ok((identified, present))
     }
 
-    /// Reads the head of a file for its fingerprint.
+    /// Reads the head of a file for its fingerprint, retrying a read that
+    /// breaks off (the open itself retries inside the fetcher).
     async fn identify(&self, instance: &Instance, file: &LogFile) -> Result<Option<Fingerprint>, FetchError> {
         if file.size == 0 {
             return Ok(None);
         }
-        let mut stream = self.fetcher.open(&instance.id, &file.name).await?;
-        let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
-        Ok(identity_prefix(&head).map(Fingerprint::of_prefix))
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut stream = self.fetcher.open(&instance.id, &file.name).await?;
+            match stream.peek_head(IDENTITY_PREFIX_MAX).await {
+                Ok(head) => return Ok(identity_prefix(&head).map(Fingerprint::of_prefix)),
+                Err(f) if attempt < self.cfg.max_attempts => {
+                    tracing::warn!(instance = %instance.id, file = %file.name, attempt, error = %f, "identifying failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(f) => return Err(f.into()),
+            }
+        }
     }
 
     /// Tracked files with unshipped bytes that no longer exist are lost:

@@ -1,0 +1,493 @@
+//! The integration-test rig: real MariaDB servers with the audit plugin, the
+//! RDS emulator, an S3 server (moto) behind the fault proxy, and the real
+//! `auditship` binary. Every test gets its own servers and bucket, so tests
+//! run in parallel without seeing each other's traffic or faults.
+#![allow(dead_code)]
+
+use auditship::identify::{identity_prefix, Fingerprint};
+use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+pub const KEY_ID: &str = "AKIDAUDITSHIPTEST";
+pub const SECRET: &str = "auditship-test-secret";
+pub const REGION: &str = "us-east-1";
+pub const PREFIX: &str = "rds-audit";
+pub const CLUSTER: &str = "shop";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn auditship_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_auditship"))
+}
+
+pub fn testkit_bin() -> PathBuf {
+    let p = auditship_bin().with_file_name("auditship-testkit");
+    assert!(p.exists(), "{} is missing: build it with `cargo build --workspace`", p.display());
+    p
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test in this or a parallel process uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{}-{n}-{:x}", std::process::id(), t % 0xffff_ffff)
+}
+
+fn resource_id() -> String {
+    let h = hex::encode(Sha256::digest(unique("rid").as_bytes())).to_uppercase();
+    format!("db-{}", &h[..26])
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.1 request on loopback (control endpoints of the rig).
+pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// A child process that announced its URL on stdout; killed on drop.
+pub struct Service {
+    child: Child,
+    pub url: String,
+}
+
+impl Service {
+    pub fn spawn(mut cmd: Command) -> Service {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn service");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("service said {line:?}")).to_string();
+        Service { child, url }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running MariaDB server with the audit plugin; stopped on drop.
+pub struct Db {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Db {
+    fn start(dir: &Path, server_id: u32, primary: Option<u16>, rotate_size: u64, rotations: u32) -> Db {
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new(repo_root().join("tests/stack/mariadb.sh"));
+            cmd.arg("start").arg(dir).arg(port.to_string()).arg(server_id.to_string());
+            if let Some(p) = primary {
+                cmd.arg(p.to_string());
+            }
+            cmd.env("ROTATE_SIZE", rotate_size.to_string()).env("ROTATIONS", rotations.to_string());
+            if cmd.status().expect("run mariadb.sh").success() {
+                return Db { dir: dir.to_path_buf(), port };
+            }
+            let _ = Command::new(repo_root().join("tests/stack/mariadb.sh")).arg("stop").arg(dir).status();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        panic!("MariaDB would not start in {}", dir.display());
+    }
+
+    pub fn audit_dir(&self) -> PathBuf {
+        self.dir.join("audit")
+    }
+
+    /// Runs real client traffic; `rotate_every` forces rotations.
+    pub fn traffic(&self, queries: u32, rotate_every: Option<u32>) {
+        self.traffic_with(queries, rotate_every, &[]);
+    }
+
+    pub fn traffic_with(&self, queries: u32, rotate_every: Option<u32>, extra: &[&str]) {
+        let mut cmd = Command::new(testkit_bin());
+        cmd.args(["traffic", "--port", &self.port.to_string(), "--queries", &queries.to_string()]);
+        if let Some(k) = rotate_every {
+            cmd.args(["--rotate-every", &k.to_string()]);
+        }
+        cmd.args(extra);
+        assert!(cmd.status().unwrap().success(), "traffic against port {} failed", self.port);
+    }
+
+    pub fn rotate(&self) {
+        let status = Command::new("mariadb")
+            .args(["--no-defaults", "-S"])
+            .arg(self.dir.join("mysqld.sock"))
+            .args(["-uroot", "-e", "SET GLOBAL server_audit_file_rotate_now = ON"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The audit files now on disk: name → bytes.
+    pub fn audit_files(&self) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(self.audit_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap()))
+            .collect()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("tests/stack/mariadb.sh")).arg("stop").arg(&self.dir).status();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Topology {
+    /// `primary` with a read replica `replica` (no cluster).
+    Replicas,
+    /// Cluster `shop`: `primary` writer, `replica` reader.
+    Cluster,
+}
+
+pub struct Options {
+    pub topology: Topology,
+    pub rotate_size: u64,
+    pub rotations: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5 }
+    }
+}
+
+/// What a run of the binary did.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// `N` in "N objects new" of an instance's summary line.
+    pub fn objects_new(&self, instance: &str) -> u64 {
+        self.summary_number(instance, " objects new")
+    }
+
+    pub fn summary(&self, instance: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{instance} (")))
+            .unwrap_or_else(|| panic!("no summary for {instance} in {self:?}"))
+    }
+
+    fn summary_number(&self, instance: &str, label: &str) -> u64 {
+        let line = self.summary(instance);
+        let before = &line[..line.find(label).unwrap_or_else(|| panic!("no '{label}' in {line}"))];
+        before.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+}
+
+/// What S3 holds at a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub bytes: Vec<u8>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+pub struct Stack {
+    pub tmp: tempfile::TempDir,
+    pub topology: Topology,
+    pub primary: Db,
+    pub replica: Db,
+    pub primary_rid: String,
+    pub replica_rid: String,
+    pub emulator: Service,
+    pub proxy: Service,
+    pub s3_url: String,
+    pub bucket: String,
+    pub s3: aws_sdk_s3::Client,
+    _moto: Option<Service>,
+}
+
+pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(KEY_ID, SECRET, None, None, "test");
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(creds)
+        .endpoint_url(url)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An S3 server: the shared one the test script started, or our own moto.
+fn s3_server() -> (String, Option<Service>) {
+    if let Ok(url) = std::env::var("AUDITSHIP_TEST_S3_URL") {
+        return (url, None);
+    }
+    let moto = std::env::var("AUDITSHIP_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let port = free_port();
+    let mut child = Command::new(&moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {moto} ({e}): run tests/run-all.sh, which installs it"));
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Service's Drop kills it; it never printed a URL, so build it by hand.
+            let svc = Service { child, url: url.clone() };
+            return (url, Some(svc));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("moto did not start");
+}
+
+impl Stack {
+    pub async fn start(opts: Options) -> Stack {
+        let tmp = tempfile::Builder::new().prefix("auditship-test-").tempdir().unwrap();
+        let primary = Db::start(&tmp.path().join("primary"), 1, None, opts.rotate_size, opts.rotations);
+        let replica = Db::start(&tmp.path().join("replica"), 2, Some(primary.port), opts.rotate_size, opts.rotations);
+        let primary_rid = resource_id();
+        let replica_rid = resource_id();
+        let world = world_json(opts.topology, &primary, &replica, &primary_rid, &replica_rid);
+        let world_path = tmp.path().join("world.json");
+        std::fs::write(&world_path, world.to_string()).unwrap();
+        let mut cmd = Command::new(testkit_bin());
+        cmd.arg("rds-emulator").arg("--config").arg(&world_path);
+        let emulator = Service::spawn(cmd);
+        let (s3_url, moto) = s3_server();
+        let mut cmd = Command::new(testkit_bin());
+        cmd.args(["s3-proxy", "--upstream", &s3_url]);
+        let proxy = Service::spawn(cmd);
+        let s3 = s3_client(&s3_url);
+        let bucket = unique("audit").to_lowercase();
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        Stack {
+            tmp,
+            topology: opts.topology,
+            primary,
+            replica,
+            primary_rid,
+            replica_rid,
+            emulator,
+            proxy,
+            s3_url,
+            bucket,
+            s3,
+            _moto: moto,
+        }
+    }
+
+    /// The selection flags that cover both instances.
+    pub fn selection(&self) -> Vec<String> {
+        match self.topology {
+            Topology::Replicas => vec!["--instance".into(), "primary".into(), "--with-replicas".into()],
+            Topology::Cluster => vec!["--cluster".into(), CLUSTER.into()],
+        }
+    }
+
+    /// The key segment before the instance id.
+    pub fn location(&self) -> &'static str {
+        match self.topology {
+            Topology::Replicas => "standalone",
+            Topology::Cluster => CLUSTER,
+        }
+    }
+
+    /// The binary, configured for this stack through its environment (as
+    /// the ECS task does), S3 reached through the fault proxy.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = self.bare_command();
+        cmd.args(self.selection()).args(args);
+        cmd
+    }
+
+    /// `auditship run` with this stack's environment and no selection.
+    pub fn bare_command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(auditship_bin());
+        cmd.arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AUDITSHIP_BUCKET", &self.bucket)
+            .env("AUDITSHIP_PREFIX", PREFIX)
+            .env("AUDITSHIP_RDS_ENDPOINT_URL", &self.emulator.url)
+            .env("AUDITSHIP_S3_ENDPOINT_URL", &self.proxy.url)
+            .env("AUDITSHIP_MAX_ATTEMPTS", "3")
+            .env("AUDITSHIP_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    pub async fn run(&self, args: &[&str]) -> RunOutput {
+        let child = self.command(args).spawn().unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+            .await
+            .expect("auditship run finished within 5 minutes")
+            .unwrap();
+        RunOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+
+    pub fn emulator_control(&self, method: &str, path: &str, body: &str) {
+        let (status, text) = http(method, &format!("{}/_emulator/{path}", self.emulator.url), body);
+        assert_eq!(status, 200, "emulator control {path}: {text}");
+    }
+
+    pub fn proxy_control(&self, method: &str, path: &str, body: &str) {
+        let (status, text) = http(method, &format!("{}/_proxy/{path}", self.proxy.url), body);
+        assert_eq!(status, 200, "proxy control {path}: {text}");
+    }
+
+    pub fn emulator_stats(&self) -> BTreeMap<String, u64> {
+        serde_json::from_str(&http("GET", &format!("{}/_emulator/stats", self.emulator.url), "").1).unwrap()
+    }
+
+    /// Every object in the bucket with its bytes (gzip as stored) and metadata.
+    pub async fn objects(&self) -> BTreeMap<String, StoredObject> {
+        objects_in(&self.s3, &self.bucket).await
+    }
+
+    /// Keys of audit objects (not state) for one instance.
+    pub async fn object_keys(&self, instance: &str) -> Vec<String> {
+        let prefix = format!("{PREFIX}/{}/{instance}/", self.location());
+        self.objects().await.into_keys().filter(|k| k.starts_with(&prefix)).collect()
+    }
+
+    pub fn db(&self, instance: &str) -> &Db {
+        match instance {
+            "primary" => &self.primary,
+            "replica" => &self.replica,
+            other => panic!("no instance {other}"),
+        }
+    }
+
+    /// Checks invariant 5 for every audit file on the instance: its objects,
+    /// gunzipped in offset order, are exactly the file's bytes (the active
+    /// file's up to its last newline), contiguous, with truthful metadata.
+    pub async fn assert_all_shipped(&self, instance: &str) {
+        let objects = self.objects().await;
+        let files = self.db(instance).audit_files();
+        assert!(!files.is_empty(), "{instance} has no audit files");
+        for (name, bytes) in files {
+            let active = name == "server_audit.log";
+            assert_file_shipped(&objects, &format!("{PREFIX}/{}/{instance}/", self.location()), &name, &bytes, active);
+        }
+    }
+}
+
+pub async fn objects_in(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, StoredObject> {
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = s3.list_objects_v2().bucket(bucket).set_continuation_token(token).send().await.unwrap();
+        for o in page.contents() {
+            let key = o.key().unwrap().to_string();
+            let got = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+            let metadata = got.metadata().cloned().unwrap_or_default().into_iter().collect();
+            let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
+            out.insert(key, StoredObject { bytes, metadata });
+        }
+        match page.next_continuation_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return out,
+        }
+    }
+}
+
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Asserts one file's objects reproduce it byte for byte.
+pub fn assert_file_shipped(objects: &BTreeMap<String, StoredObject>, instance_prefix: &str, name: &str, bytes: &[u8], active: bool) {
+    let Some(prefix) = identity_prefix(bytes) else { return };
+    let id = Fingerprint::of_prefix(prefix).file_id();
+    let file_prefix = format!("{instance_prefix}dt={}/{id}/", id.date());
+    let expected = if active {
+        &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)]
+    } else {
+        bytes
+    };
+    let mut joined = Vec::new();
+    for (key, o) in objects.range(file_prefix.clone()..).take_while(|(k, _)| k.starts_with(&file_prefix)) {
+        let plain = gunzip(&o.bytes);
+        let start: usize = o.metadata["start-offset"].parse().unwrap();
+        let end: usize = o.metadata["end-offset"].parse().unwrap();
+        assert_eq!(start, joined.len(), "{key}: objects of {name} are not contiguous (overlap or hole)");
+        assert_eq!(end - start, plain.len(), "{key}: end-offset disagrees with content");
+        assert_eq!(o.metadata["sha256"], hex::encode(Sha256::digest(&plain)), "{key}: sha256 metadata");
+        assert!(key.ends_with(&format!("{start:020}.log.gz")), "{key}: key offset");
+        joined.extend_from_slice(&plain);
+    }
+    assert_eq!(
+        joined.len(),
+        expected.len(),
+        "file {name} ({id}) has {} bytes to ship but its objects under {file_prefix} hold {}",
+        expected.len(),
+        joined.len()
+    );
+    assert!(joined == expected, "file {name} ({id}): objects differ from the file's bytes");
+}
+
+fn world_json(topology: Topology, primary: &Db, replica: &Db, primary_rid: &str, replica_rid: &str) -> serde_json::Value {
+    let (cluster, replica_of, engine) = match topology {
+        Topology::Replicas => (serde_json::Value::Null, serde_json::json!("primary"), "mariadb"),
+        Topology::Cluster => (serde_json::json!(CLUSTER), serde_json::Value::Null, "mysql"),
+    };
+    let clusters = match topology {
+        Topology::Replicas => serde_json::json!([]),
+        Topology::Cluster => serde_json::json!([{ "id": CLUSTER, "members": ["primary", "replica"], "writer": "primary" }]),
+    };
+    serde_json::json!({
+        "credentials": { KEY_ID: SECRET },
+        "instances": [
+            { "id": "primary", "resource_id": primary_rid, "engine": engine, "audit_dir": primary.audit_dir(),
+              "cluster": cluster, "tags": { "team": "shop", "env": "test" } },
+            { "id": "replica", "resource_id": replica_rid, "engine": engine, "audit_dir": replica.audit_dir(),
+              "cluster": cluster, "replica_of": if topology == Topology::Replicas { replica_of } else { serde_json::Value::Null },
+              "tags": { "team": "shop" } }
+        ],
+        "clusters": clusters
+    })
+}

@@ -1,0 +1,301 @@
+//! End to end: the real binary against real MariaDB audit files, the RDS
+//! emulator and an S3 server. Each test names the invariant it guards.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn data_objects(objects: &std::collections::BTreeMap<String, StoredObject>) -> Vec<String> {
+    objects.keys().filter(|k| !k.contains("/_state/")).cloned().collect()
+}
+
+/// Invariants 1, 2 and 5: everything ships once, byte-exact; a run with
+/// nothing new writes nothing and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_ships_every_file_and_a_second_run_uploads_nothing() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(600, Some(150));
+    stack.replica.traffic_with(80, None, &["--read-only"]);
+
+    let first = stack.run(&[]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.objects_new("primary") >= 4, "{}", first.stdout);
+    assert!(first.objects_new("replica") >= 1, "{}", first.stdout);
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+    let before = stack.objects().await;
+
+    let second = stack.run(&[]).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(second.objects_new("primary"), 0, "{}", second.stdout);
+    assert_eq!(second.objects_new("replica"), 0, "{}", second.stdout);
+    let after = stack.objects().await;
+    assert_eq!(data_objects(&before), data_objects(&after), "a run with nothing new wrote objects");
+    for k in data_objects(&before) {
+        assert_eq!(before[&k], after[&k], "{k} changed");
+    }
+}
+
+/// Invariant 5 across rotations: traffic and several renames between runs,
+/// incremental shipping of the active file, and still every file's objects
+/// are exactly its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotations_between_runs_keep_every_file_byte_identical() {
+    let stack = Stack::start(Options { rotations: 8, ..Options::default() }).await;
+    stack.primary.traffic(200, None);
+    assert_eq!(stack.run(&[]).await.code, 0);
+    for round in 0..3 {
+        // Grows the file shipped as active last time, then rotates it away
+        // under a new name: its rest must ship from the renamed file.
+        stack.primary.traffic(250, Some(120));
+        stack.replica.traffic_with(30, None, &["--read-only", "--tag", &format!("r{round}")]);
+        let out = stack.run(&["--object-size", "8192"]).await;
+        assert_eq!(out.code, 0, "round {round}: {out:?}");
+        stack.assert_all_shipped("primary").await;
+        stack.assert_all_shipped("replica").await;
+    }
+    let objects = stack.objects().await;
+    let primary_objects = data_objects(&objects).into_iter().filter(|k| k.contains("/primary/")).count();
+    assert!(primary_objects > 8, "small --object-size should cut files into several objects");
+    let role_ok = data_objects(&objects).iter().all(|k| {
+        let m = &objects[k].metadata;
+        let want = if k.contains("/primary/") { "writer" } else { "reader" };
+        m["role"] == want && m["worker-version"] == env!("CARGO_PKG_VERSION")
+    });
+    assert!(role_ok, "metadata records role and version");
+}
+
+/// Invariant 3: killed after uploading but before the checkpoint commit,
+/// the next run verifies what is there instead of duplicating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_upload_and_commit_converges_without_duplicates() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(500, Some(200));
+    // Hold every checkpoint write: objects land, the commit never does.
+    stack.proxy_control("POST", "faults", r#"[{"method":"PUT","path_contains":"/_state/","kind":"stall","times":100}]"#);
+    let mut child = stack.command(&[]).spawn().unwrap();
+    // Wait until data objects are in S3, then kill the worker mid-commit.
+    let mut landed = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        landed = data_objects(&stack.objects().await).len();
+        if landed >= 2 {
+            break;
+        }
+    }
+    assert!(landed >= 2, "objects should land before the stalled commit");
+    child.kill().await.unwrap();
+    assert!(stack.objects().await.keys().all(|k| !k.contains("/_state/")), "no checkpoint was committed");
+    let before = data_objects(&stack.objects().await);
+
+    stack.proxy_control("DELETE", "faults", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let summary = out.summary("primary");
+    assert!(summary.contains(&format!("{} verified", before.iter().filter(|k| k.contains("/primary/")).count())), "{summary}");
+    let after = stack.objects().await;
+    assert!(after.keys().any(|k| k.contains("/_state/")), "checkpoint converged");
+    for k in &before {
+        assert!(after.contains_key(k), "{k} vanished");
+    }
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+    // A further run has nothing to do: the checkpoint now covers it all.
+    let again = stack.run(&[]).await;
+    assert_eq!((again.code, again.objects_new("primary"), again.summary("primary").contains("0 verified")), (0, 0, true), "{again:?}");
+}
+
+/// Invariant 2: two runs at the same moment converge to the objects one
+/// run makes (compared with a single run into a second bucket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_simultaneous_runs_produce_the_object_set_of_one() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(700, Some(200));
+    stack.replica.traffic_with(50, None, &["--read-only"]);
+    let a = stack.command(&["--object-size", "16384"]).spawn().unwrap();
+    let b = stack.command(&["--object-size", "16384"]).spawn().unwrap();
+    let (a, b) = tokio::join!(a.wait_with_output(), b.wait_with_output());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(b.status.code(), Some(0), "{}", String::from_utf8_lossy(&b.stderr));
+    let both = data_objects(&stack.objects().await);
+
+    let single_bucket = unique("single").to_lowercase();
+    stack.s3.create_bucket().bucket(&single_bucket).send().await.unwrap();
+    let mut cmd = stack.command(&["--object-size", "16384", "--bucket", &single_bucket]);
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let single = objects_in(&stack.s3, &single_bucket).await;
+    assert_eq!(both, data_objects(&single), "overlapping runs wrote a different object set");
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+}
+
+/// Invariant 1: a file that rotated away before its bytes shipped is a gap:
+/// exit 3, the message names the instance and the file; reported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_rotated_away_before_shipping_exits_3_naming_it() {
+    let stack = Stack::start(Options { rotations: 2, ..Options::default() }).await;
+    stack.primary.traffic(100, None);
+    assert_eq!(stack.run(&[]).await.code, 0);
+    // More rotations than the plugin keeps: the file that was active at the
+    // last run, with new lines in it, is deleted before this run.
+    stack.primary.traffic(400, Some(50));
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let gap_line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("rotated away"))
+        .unwrap_or_else(|| panic!("no gap message: {}", out.stderr));
+    assert!(gap_line.contains("instance primary"), "{gap_line}");
+    assert!(gap_line.contains("audit/server_audit.log"), "names the file: {gap_line}");
+    assert!(gap_line.contains(&stack.primary_rid), "names the resource id: {gap_line}");
+    // What still exists is shipped regardless.
+    stack.assert_all_shipped("primary").await;
+    // The loss is recorded in the checkpoint and pages once.
+    let next = stack.run(&[]).await;
+    assert_eq!(next.code, 0, "{next:?}");
+    let cp = &stack.objects().await[&format!("{PREFIX}/_state/{}.json", stack.primary_rid)];
+    let cp: serde_json::Value = serde_json::from_slice(&cp.bytes).unwrap();
+    assert_eq!(cp["gaps"].as_array().map(Vec::len), Some(1), "{cp}");
+}
+
+/// Invariant 4: failover swaps roles; keys do not change (no duplicates)
+/// and the roles recorded in new objects follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_between_runs_keeps_keys_and_records_new_roles() {
+    let stack = Stack::start(Options { topology: Topology::Cluster, ..Options::default() }).await;
+    stack.primary.traffic(200, None);
+    stack.replica.traffic_with(40, None, &["--read-only"]);
+    let first = stack.run(&[]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.summary("primary").contains("(writer,"), "{}", first.stdout);
+    assert!(first.summary("replica").contains("(reader,"), "{}", first.stdout);
+    let before = stack.objects().await;
+
+    stack.emulator_control("POST", &format!("failover?cluster={CLUSTER}&writer=replica"), "");
+    stack.primary.traffic(100, None);
+    stack.replica.traffic_with(40, None, &["--read-only", "--tag", "after"]);
+    let second = stack.run(&[]).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.summary("replica").contains("(writer,"), "{}", second.stdout);
+    assert!(second.summary("primary").contains("(reader,"), "{}", second.stdout);
+    let after = stack.objects().await;
+    for k in data_objects(&before) {
+        assert_eq!(before[&k], after[&k], "{k} was rewritten");
+    }
+    let new: Vec<&String> = data_objects(&after).iter().filter(|k| !before.contains_key(*k)).map(|k| after.get_key_value(k).unwrap().0).collect();
+    assert!(new.iter().any(|k| k.contains("/replica/")) && new.iter().any(|k| k.contains("/primary/")), "{new:?}");
+    for k in new {
+        let want = if k.contains("/replica/") { "writer" } else { "reader" };
+        assert_eq!(after[k].metadata["role"], want, "{k}");
+    }
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+}
+
+/// Bad input needs a person: exit 2 and one line that names the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_bucket_bad_credentials_and_unknown_instance_exit_2() {
+    let stack = Stack::start(Options::default()).await;
+    let fatal_line = |out: &RunOutput| -> String {
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("auditship: error: ")).collect();
+        assert_eq!(lines.len(), 1, "one error line expected: {}", out.stderr);
+        lines[0].to_string()
+    };
+
+    let out = stack.run(&["--bucket", "no-such-bucket-here"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(fatal_line(&out).contains("bucket no-such-bucket-here does not exist"), "{}", out.stderr);
+
+    let mut cmd = stack.command(&[]);
+    cmd.env("AWS_SECRET_ACCESS_KEY", "wrong-secret");
+    let o = cmd.output().await.unwrap();
+    let out = RunOutput { code: o.status.code().unwrap(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(fatal_line(&out).contains("SignatureDoesNotMatch"), "{}", out.stderr);
+
+    let out = stack.run(&["--instance", "ghost"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(fatal_line(&out).contains("instance ghost not found"), "{}", out.stderr);
+
+    // A wrong flag is a configuration error too.
+    let out = stack.run(&["--concurrency", "zero"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    // Nothing was written by any of them.
+    assert!(stack.objects().await.is_empty());
+}
+
+/// Transient faults at the RDS side are retried within the run: a body that
+/// breaks off mid-file, throttling of the listing. Still byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_mid_body_and_throttling_are_retried() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(400, Some(150));
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","after_bytes":5000,"skip":1,"times":2},
+            {"action":"DescribeDBLogFiles","kind":"throttle","times":2},
+            {"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","skip":3,"times":1}]"#,
+    );
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("broke off"), "the reset was seen and retried: {}", out.stderr);
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+}
+
+/// A fault that outlasts the retries is transient: exit 1, nothing lost,
+/// and the next run completes the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_s3_errors_exit_1_and_the_next_run_completes() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(300, Some(100));
+    stack.proxy_control("POST", "faults", r#"[{"method":"PUT","path_contains":"/primary/","kind":"internal_error","times":1000}]"#);
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
+    assert!(out.summary("replica").ends_with("ok"), "one instance's failure does not stop the other: {}", out.stdout);
+    stack.proxy_control("DELETE", "faults", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+}
+
+/// `--active-file skip` leaves the file being written until it rotates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_file_skip_waits_for_rotation() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(100, None);
+    let out = stack.run(&["--active-file", "skip"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(stack.object_keys("primary").await.is_empty(), "active file was shipped");
+    stack.primary.rotate();
+    let out = stack.run(&["--active-file", "skip"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let objects = stack.objects().await;
+    let files = stack.primary.audit_files();
+    let rotated = &files["server_audit.log.1"];
+    assert_file_shipped(&objects, &format!("{PREFIX}/standalone/primary/"), "server_audit.log.1", rotated, false);
+}
+
+/// Selection by tag finds both instances; all flags also work from the
+/// environment (the ECS task's way), proven by the stack itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_selection_finds_every_matching_instance() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(50, None);
+    let mut plain = stack.bare_command();
+    plain.env("AUDITSHIP_TAG", "team=shop");
+    let o = plain.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("primary (") && stdout.contains("replica ("), "{stdout}");
+    plain.env("AUDITSHIP_TAG", "env=test");
+    let o = plain.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("primary (") && !stdout.contains("replica ("), "{stdout}");
+}

@@ -1,0 +1,602 @@
+//! An RDS API emulator backed by real audit directories.
+//!
+//! Query protocol (form-encoded POST, XML answers): DescribeDBInstances,
+//! DescribeDBClusters, DescribeDBLogFiles, DownloadDBLogFilePortion.
+//! REST: `GET /v13/downloadCompleteLogFile/{instance}/{file}`, the raw file
+//! streamed from an open handle (a rotation renaming the file mid-read does
+//! not change what is read, as on a real file system). Every API request
+//! must carry a valid SigV4 signature (403 otherwise).
+//!
+//! Control endpoints under `/_emulator/` (unsigned, loopback only) change
+//! the world between or during runs: failover, delete or recreate an
+//! instance, inject faults, read request counters.
+
+use crate::body::{bind_and_announce, response, serve, AnyBody, BodyError};
+use crate::sigv4;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Loopback address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// JSON world description (instances, clusters, credentials).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct World {
+    /// access key id → secret access key
+    credentials: HashMap<String, String>,
+    instances: Vec<InstanceSpec>,
+    #[serde(default)]
+    clusters: Vec<ClusterSpec>,
+    /// Records per page of DescribeDBLogFiles / DescribeDBInstances when the
+    /// request does not ask for fewer; small, so paging is exercised.
+    #[serde(default = "default_page")]
+    page_size: usize,
+}
+
+fn default_page() -> usize {
+    3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct InstanceSpec {
+    id: String,
+    resource_id: String,
+    #[serde(default = "default_engine")]
+    engine: String,
+    /// Directory served as the instance's `audit/` log directory.
+    audit_dir: PathBuf,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    replica_of: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn default_engine() -> String {
+    "mariadb".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ClusterSpec {
+    id: String,
+    members: Vec<String>,
+    writer: String,
+}
+
+/// A fault to inject into matching requests.
+#[derive(Debug, Clone, Deserialize)]
+struct Fault {
+    /// Action name (`DescribeDBLogFiles`, `DownloadCompleteDBLogFile`, …) or `*`.
+    action: String,
+    kind: FaultKind,
+    /// Only requests whose file name contains this.
+    #[serde(default)]
+    file_contains: Option<String>,
+    /// Matching requests to let through before the fault applies.
+    #[serde(default)]
+    skip: u32,
+    /// How many matching requests it applies to.
+    #[serde(default = "one")]
+    times: u32,
+    /// For body faults: bytes sent before the break or stall.
+    #[serde(default)]
+    after_bytes: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    /// 400 Throttling: Rate exceeded.
+    Throttle,
+    /// 400 ThrottlingException.
+    ThrottlingException,
+    /// 500 InternalFailure.
+    ServerError,
+    /// 503 ServiceUnavailable.
+    Unavailable,
+    /// 403 AccessDenied.
+    Forbidden,
+    /// An empty DescribeDBLogFiles answer.
+    EmptyListing,
+    /// Complete-file body breaks off after `after_bytes`.
+    ResetMidBody,
+    /// Complete-file body stops sending after `after_bytes` (for a long time).
+    StallBody,
+}
+
+struct State {
+    world: World,
+    faults: Vec<Fault>,
+    counts: BTreeMap<String, u64>,
+    deleted: Vec<String>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+pub async fn main(args: Args) -> anyhow::Result<()> {
+    let world: World = serde_json::from_slice(&std::fs::read(&args.config)?)?;
+    let state = Arc::new(Mutex::new(State { world, faults: Vec::new(), counts: BTreeMap::new(), deleted: Vec::new() }));
+    let listener = bind_and_announce(&args.listen).await?;
+    serve(listener, move |req| handle(state.clone(), req)).await
+}
+
+async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> http::Response<AnyBody> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return response(400, "text/plain", "unreadable body"),
+    };
+    let path = parts.uri.path().to_string();
+    if let Some(control) = path.strip_prefix("/_emulator/") {
+        return control_request(&state, &parts.method, control, parts.uri.query(), &body);
+    }
+    let secrets = state.lock().unwrap().world.credentials.clone();
+    if let Err(r) = sigv4::verify(parts.method.as_str(), &path, parts.uri.query(), &parts.headers, &body, "rds", &secrets) {
+        return error_xml(403, "Sender", r.code(), &r.message());
+    }
+    if parts.method == http::Method::GET {
+        if let Some(rest) = path.strip_prefix("/v13/downloadCompleteLogFile/") {
+            let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy().to_string();
+            return download_complete(&state, &decoded).await;
+        }
+        return error_xml(404, "Sender", "UnknownOperation", "no such REST operation");
+    }
+    let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let action = params.get("Action").cloned().unwrap_or_default();
+    count(&state, &action);
+    if let Some(resp) = request_fault(&state, &action, params.get("LogFileName").map(String::as_str)) {
+        return resp;
+    }
+    match action.as_str() {
+        "DescribeDBInstances" => describe_instances(&state, &params),
+        "DescribeDBClusters" => describe_clusters(&state, &params),
+        "DescribeDBLogFiles" => describe_log_files(&state, &params),
+        "DownloadDBLogFilePortion" => download_portion(&state, &params),
+        other => error_xml(400, "Sender", "InvalidAction", &format!("The action {other} is not valid for this web service.")),
+    }
+}
+
+/// Applies the first matching fault that answers
+/// instead of the API (body faults are applied by the download itself).
+fn request_fault(state: &Shared, action: &str, file: Option<&str>) -> Option<http::Response<AnyBody>> {
+    let kind = take_fault(state, action, file, |k| !matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody | FaultKind::EmptyListing))?;
+    Some(match kind.0 {
+        FaultKind::Throttle => error_xml(400, "Sender", "Throttling", "Rate exceeded"),
+        FaultKind::ThrottlingException => error_xml(400, "Sender", "ThrottlingException", "Rate exceeded"),
+        FaultKind::ServerError => error_xml(500, "Receiver", "InternalFailure", "injected server error"),
+        FaultKind::Unavailable => error_xml(503, "Receiver", "ServiceUnavailable", "injected unavailability"),
+        FaultKind::Forbidden => error_xml(
+            403,
+            "Sender",
+            "AccessDenied",
+            &format!("User is not authorized to perform: rds:{action}"),
+        ),
+        _ => unreachable!("filtered"),
+    })
+}
+
+/// Finds, consumes and returns a matching fault of an accepted kind.
+fn take_fault(
+    state: &Shared,
+    action: &str,
+    file: Option<&str>,
+    accept: impl Fn(FaultKind) -> bool,
+) -> Option<(FaultKind, u64)> {
+    let mut s = state.lock().unwrap();
+    for f in s.faults.iter_mut() {
+        let action_ok = f.action == "*" || f.action == action;
+        let file_ok = match (&f.file_contains, file) {
+            (Some(want), Some(name)) => name.contains(want.as_str()),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if !action_ok || !file_ok || f.times == 0 || !accept(f.kind) {
+            continue;
+        }
+        if f.skip > 0 {
+            f.skip -= 1;
+            continue;
+        }
+        f.times -= 1;
+        return Some((f.kind, f.after_bytes));
+    }
+    None
+}
+
+fn count(state: &Shared, action: &str) {
+    *state.lock().unwrap().counts.entry(action.to_string()).or_default() += 1;
+}
+
+fn has_fault(state: &Shared, action: &str, kind: FaultKind) -> bool {
+    let mut s = state.lock().unwrap();
+    for f in s.faults.iter_mut() {
+        if (f.action == action || f.action == "*") && f.kind == kind && f.times > 0 {
+            if f.skip > 0 {
+                f.skip -= 1;
+                return false;
+            }
+            f.times -= 1;
+            return true;
+        }
+    }
+    false
+}
+
+fn control_request(state: &Shared, method: &http::Method, path: &str, query: Option<&str>, body: &[u8]) -> http::Response<AnyBody> {
+    let q: HashMap<String, String> = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
+    let mut s = state.lock().unwrap();
+    match (method.as_str(), path) {
+        ("POST", "faults") => match serde_json::from_slice::<Vec<Fault>>(body) {
+            Ok(faults) => {
+                s.faults.extend(faults);
+                response(200, "text/plain", "ok")
+            }
+            Err(e) => response(400, "text/plain", format!("bad faults: {e}")),
+        },
+        ("DELETE", "faults") => {
+            s.faults.clear();
+            response(200, "text/plain", "ok")
+        }
+        ("GET", "stats") => response(200, "application/json", serde_json::to_vec(&s.counts).unwrap()),
+        ("POST", "failover") => {
+            let (Some(cluster), Some(writer)) = (q.get("cluster"), q.get("writer")) else {
+                return response(400, "text/plain", "need cluster and writer");
+            };
+            match s.world.clusters.iter_mut().find(|c| &c.id == cluster) {
+                Some(c) if c.members.contains(writer) => {
+                    c.writer = writer.clone();
+                    response(200, "text/plain", "ok")
+                }
+                _ => response(404, "text/plain", "no such cluster member"),
+            }
+        }
+        ("POST", "delete-instance") => {
+            let Some(id) = q.get("id") else { return response(400, "text/plain", "need id") };
+            s.deleted.push(id.clone());
+            response(200, "text/plain", "ok")
+        }
+        ("POST", "recreate-instance") => {
+            let (Some(id), Some(rid)) = (q.get("id"), q.get("resource_id")) else {
+                return response(400, "text/plain", "need id and resource_id");
+            };
+            s.deleted.retain(|d| d != id);
+            match s.world.instances.iter_mut().find(|i| &i.id == id) {
+                Some(i) => {
+                    i.resource_id = rid.clone();
+                    if let Some(dir) = q.get("audit_dir") {
+                        i.audit_dir = PathBuf::from(dir);
+                    }
+                    response(200, "text/plain", "ok")
+                }
+                None => response(404, "text/plain", "no such instance"),
+            }
+        }
+        _ => response(404, "text/plain", "unknown control endpoint"),
+    }
+}
+
+fn live_instances(s: &State) -> Vec<InstanceSpec> {
+    s.world.instances.iter().filter(|i| !s.deleted.contains(&i.id)).cloned().collect()
+}
+
+fn find_instance(state: &Shared, id: &str) -> Option<InstanceSpec> {
+    live_instances(&state.lock().unwrap()).into_iter().find(|i| i.id == id)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn wrap(action: &str, inner: &str) -> http::Response<AnyBody> {
+    let xml = format!(
+        "<{action}Response xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><{action}Result>{inner}</{action}Result>\
+         <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata></{action}Response>"
+    );
+    response(200, "text/xml", xml)
+}
+
+fn error_xml(status: u16, kind: &str, code: &str, message: &str) -> http::Response<AnyBody> {
+    let xml = format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>{kind}</Type><Code>{code}</Code>\
+         <Message>{}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>",
+        esc(message)
+    );
+    response(status, "text/xml", xml)
+}
+
+/// `Filters.Filter.N.Name` / `Filters.Filter.N.Values.Value.M`.
+fn filters(params: &HashMap<String, String>) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for n in 1.. {
+        let Some(name) = params.get(&format!("Filters.Filter.{n}.Name")) else { break };
+        let mut values = Vec::new();
+        for m in 1.. {
+            match params.get(&format!("Filters.Filter.{n}.Values.Value.{m}")) {
+                Some(v) => values.push(v.clone()),
+                None => break,
+            }
+        }
+        out.push((name.clone(), values));
+    }
+    out
+}
+
+fn page<T: Clone>(items: &[T], params: &HashMap<String, String>, default: usize) -> (Vec<T>, Option<String>) {
+    let start: usize = params.get("Marker").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let size = params.get("MaxRecords").and_then(|m| m.parse().ok()).unwrap_or(default).max(1).min(default.max(1));
+    let end = (start + size).min(items.len());
+    let marker = (end < items.len()).then(|| end.to_string());
+    (items.get(start..end).unwrap_or(&[]).to_vec(), marker)
+}
+
+fn describe_instances(state: &Shared, params: &HashMap<String, String>) -> http::Response<AnyBody> {
+    let s = state.lock().unwrap();
+    let live = live_instances(&s);
+    let mut selected: Vec<InstanceSpec> = live.clone();
+    if let Some(id) = params.get("DBInstanceIdentifier") {
+        selected.retain(|i| &i.id == id);
+        if selected.is_empty() {
+            return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
+        }
+    }
+    for (name, values) in filters(params) {
+        selected.retain(|i| match name.as_str() {
+            "db-cluster-id" => i.cluster.as_ref().is_some_and(|c| values.contains(c)),
+            "db-instance-id" => values.contains(&i.id),
+            "dbi-resource-id" => values.contains(&i.resource_id),
+            "engine" => values.contains(&i.engine),
+            _ => true,
+        });
+    }
+    let (items, marker) = page(&selected, params, s.world.page_size);
+    let mut xml = String::from("<DBInstances>");
+    for i in items {
+        xml.push_str("<DBInstance>");
+        xml.push_str(&format!("<DBInstanceIdentifier>{}</DBInstanceIdentifier>", esc(&i.id)));
+        xml.push_str(&format!("<DbiResourceId>{}</DbiResourceId>", esc(&i.resource_id)));
+        xml.push_str(&format!("<Engine>{}</Engine><DBInstanceStatus>available</DBInstanceStatus>", esc(&i.engine)));
+        if let Some(c) = &i.cluster {
+            xml.push_str(&format!("<DBClusterIdentifier>{}</DBClusterIdentifier>", esc(c)));
+        }
+        if let Some(src) = &i.replica_of {
+            xml.push_str(&format!(
+                "<ReadReplicaSourceDBInstanceIdentifier>{}</ReadReplicaSourceDBInstanceIdentifier>",
+                esc(src)
+            ));
+        }
+        xml.push_str("<ReadReplicaDBInstanceIdentifiers>");
+        for r in live.iter().filter(|r| r.replica_of.as_deref() == Some(i.id.as_str())) {
+            xml.push_str(&format!("<ReadReplicaDBInstanceIdentifier>{}</ReadReplicaDBInstanceIdentifier>", esc(&r.id)));
+        }
+        xml.push_str("</ReadReplicaDBInstanceIdentifiers><TagList>");
+        for (k, v) in &i.tags {
+            xml.push_str(&format!("<Tag><Key>{}</Key><Value>{}</Value></Tag>", esc(k), esc(v)));
+        }
+        xml.push_str("</TagList></DBInstance>");
+    }
+    xml.push_str("</DBInstances>");
+    if let Some(m) = marker {
+        xml.push_str(&format!("<Marker>{m}</Marker>"));
+    }
+    wrap("DescribeDBInstances", &xml)
+}
+
+fn describe_clusters(state: &Shared, params: &HashMap<String, String>) -> http::Response<AnyBody> {
+    let s = state.lock().unwrap();
+    let mut clusters = s.world.clusters.clone();
+    if let Some(id) = params.get("DBClusterIdentifier") {
+        clusters.retain(|c| &c.id == id);
+        if clusters.is_empty() {
+            return error_xml(404, "Sender", "DBClusterNotFoundFault", &format!("DBCluster {id} not found."));
+        }
+    }
+    let live = live_instances(&s);
+    let mut xml = String::from("<DBClusters>");
+    for c in clusters {
+        xml.push_str(&format!("<DBCluster><DBClusterIdentifier>{}</DBClusterIdentifier><DBClusterMembers>", esc(&c.id)));
+        for m in c.members.iter().filter(|m| live.iter().any(|i| &i.id == *m)) {
+            xml.push_str(&format!(
+                "<DBClusterMember><DBInstanceIdentifier>{}</DBInstanceIdentifier><IsClusterWriter>{}</IsClusterWriter>\
+                 <PromotionTier>1</PromotionTier></DBClusterMember>",
+                esc(m),
+                *m == c.writer
+            ));
+        }
+        xml.push_str("</DBClusterMembers></DBCluster>");
+    }
+    xml.push_str("</DBClusters>");
+    wrap("DescribeDBClusters", &xml)
+}
+
+/// The instance's files as `(LogFileName, path, size, mtime ms)`, sorted by name.
+fn log_files(instance: &InstanceSpec) -> Vec<(String, PathBuf, u64, i64)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&instance.audit_dir) else { return out };
+    for e in entries.flatten() {
+        let Ok(meta) = e.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        out.push((format!("audit/{}", e.file_name().to_string_lossy()), e.path(), meta.len(), mtime));
+    }
+    out.sort();
+    out
+}
+
+fn describe_log_files(state: &Shared, params: &HashMap<String, String>) -> http::Response<AnyBody> {
+    let Some(id) = params.get("DBInstanceIdentifier") else {
+        return error_xml(400, "Sender", "MissingParameter", "DBInstanceIdentifier is required");
+    };
+    let Some(instance) = find_instance(state, id) else {
+        return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
+    };
+    if has_fault(state, "DescribeDBLogFiles", FaultKind::EmptyListing) {
+        return wrap("DescribeDBLogFiles", "<DescribeDBLogFiles></DescribeDBLogFiles>");
+    }
+    let mut files = log_files(&instance);
+    if let Some(c) = params.get("FilenameContains") {
+        files.retain(|f| f.0.contains(c.as_str()));
+    }
+    if let Some(since) = params.get("FileLastWritten").and_then(|v| v.parse::<i64>().ok()) {
+        files.retain(|f| f.3 >= since);
+    }
+    if let Some(min) = params.get("FileSize").and_then(|v| v.parse::<u64>().ok()) {
+        files.retain(|f| f.2 > min);
+    }
+    let page_size = state.lock().unwrap().world.page_size;
+    let (items, marker) = page(&files, params, page_size);
+    let mut xml = String::from("<DescribeDBLogFiles>");
+    for (name, _, size, mtime) in items {
+        xml.push_str(&format!(
+            "<DescribeDBLogFilesDetails><LogFileName>{}</LogFileName><LastWritten>{mtime}</LastWritten><Size>{size}</Size></DescribeDBLogFilesDetails>",
+            esc(&name)
+        ));
+    }
+    xml.push_str("</DescribeDBLogFiles>");
+    if let Some(m) = marker {
+        xml.push_str(&format!("<Marker>{m}</Marker>"));
+    }
+    wrap("DescribeDBLogFiles", &xml)
+}
+
+/// The paged API, with its documented shape (1 MB cap, `N:OFFSET` markers).
+/// The worker never ships bytes from it; it is here because tools and
+/// operators call it.
+fn download_portion(state: &Shared, params: &HashMap<String, String>) -> http::Response<AnyBody> {
+    let (Some(id), Some(name)) = (params.get("DBInstanceIdentifier"), params.get("LogFileName")) else {
+        return error_xml(400, "Sender", "MissingParameter", "DBInstanceIdentifier and LogFileName are required");
+    };
+    let Some(instance) = find_instance(state, id) else {
+        return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
+    };
+    let Some((_, path, _, _)) = log_files(&instance).into_iter().find(|f| &f.0 == name) else {
+        return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found."));
+    };
+    let Ok(data) = std::fs::read(&path) else {
+        return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found."));
+    };
+    let start = params
+        .get("Marker")
+        .and_then(|m| m.rsplit(':').next().and_then(|o| o.parse::<usize>().ok()))
+        .unwrap_or(0)
+        .min(data.len());
+    let max_lines: usize = params.get("NumberOfLines").and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let mut end = start;
+    let mut lines = 0;
+    while end < data.len() && lines < max_lines && end - start < 1_000_000 {
+        match data[end..].iter().position(|&b| b == b'\n') {
+            Some(nl) if end + nl + 1 - start <= 1_000_000 => {
+                end += nl + 1;
+                lines += 1;
+            }
+            _ => {
+                end = (start + 1_000_000).min(data.len());
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&data[start..end]);
+    let pending = end < data.len();
+    wrap(
+        "DownloadDBLogFilePortion",
+        &format!(
+            "<LogFileData>{}</LogFileData><Marker>0:{end}</Marker><AdditionalDataPending>{pending}</AdditionalDataPending>",
+            esc(&text)
+        ),
+    )
+}
+
+async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody> {
+    let Some((id, name)) = rest.split_once('/') else {
+        return error_xml(400, "Sender", "InvalidParameterValue", "need /{instance}/{file}");
+    };
+    let action = "DownloadCompleteDBLogFile";
+    count(state, action);
+    if let Some(resp) = request_fault(state, action, Some(name)) {
+        return resp;
+    }
+    let body_fault = take_fault(state, action, Some(name), |k| matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody));
+    let Some(instance) = find_instance(state, id) else {
+        return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
+    };
+    let Some(rel) = name.strip_prefix("audit/") else {
+        return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found."));
+    };
+    if rel.contains('/') || rel.starts_with('.') {
+        return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found."));
+    }
+    // Open now: the handle keeps reading the same file even if a rotation
+    // renames it while the body streams.
+    let file = match tokio::fs::File::open(instance.audit_dir.join(rel)).await {
+        Ok(f) => f,
+        Err(_) => return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found.")),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(4);
+    tokio::spawn(stream_file(file, tx, body_fault));
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "application/octet-stream")
+        .body(AnyBody::Channel(rx))
+        .expect("valid response")
+}
+
+async fn stream_file(
+    mut file: tokio::fs::File,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
+    fault: Option<(FaultKind, u64)>,
+) {
+    let mut sent: u64 = 0;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let limit = match fault {
+            Some((_, after)) => (after.saturating_sub(sent) as usize).min(buf.len()),
+            None => buf.len(),
+        };
+        if limit == 0 {
+            match fault {
+                Some((FaultKind::StallBody, _)) => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                _ => {
+                    let _ = tx.send(Err("injected connection reset".into())).await;
+                    return;
+                }
+            }
+        }
+        match file.read(&mut buf[..limit]).await {
+            Ok(0) => return,
+            Ok(n) => {
+                sent += n as u64;
+                if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Box::new(e))).await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! A fault-injecting HTTP proxy in front of an S3 server.
+//!
+//! Requests pass through unchanged unless a rule matches (method, key
+//! substring, n-th match): then the proxy answers an S3 error itself
+//! (500, 503 SlowDown, 409 ConditionalRequestConflict, 403), holds the
+//! request without answering (a crash window), or drops the connection.
+//! Rules are added with `POST /_proxy/faults` (JSON list) and removed with
+//! `DELETE /_proxy/faults`; `GET /_proxy/stats` counts requests per method.
+
+use crate::body::{bind_and_announce, response, serve, AnyBody};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The S3 server to forward to, e.g. http://127.0.0.1:5000
+    #[arg(long)]
+    upstream: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Rule {
+    /// HTTP method, or `*`.
+    method: String,
+    /// Substring of the request path (bucket/key) that must match.
+    #[serde(default)]
+    path_contains: String,
+    /// Substring of the query string that must match (e.g. `uploadId`).
+    #[serde(default)]
+    query_contains: String,
+    kind: RuleKind,
+    #[serde(default)]
+    skip: u32,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RuleKind {
+    InternalError,
+    SlowDown,
+    Conflict,
+    Forbidden,
+    /// Never answer (until the client gives up or is killed).
+    Stall,
+    /// Forward the request, then drop the connection instead of answering:
+    /// the write happened but the client never hears of it.
+    ForwardThenDrop,
+    /// Drop the connection without forwarding.
+    Drop,
+}
+
+struct State {
+    upstream: String,
+    rules: Vec<Rule>,
+    counts: BTreeMap<String, u64>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+pub async fn main(args: Args) -> anyhow::Result<()> {
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let state = Arc::new(Mutex::new(State {
+        upstream: args.upstream.trim_end_matches('/').to_string(),
+        rules: Vec::new(),
+        counts: BTreeMap::new(),
+        client,
+    }));
+    let listener = bind_and_announce(&args.listen).await?;
+    serve(listener, move |req| handle(state.clone(), req)).await
+}
+
+fn s3_error(status: u16, code: &str, message: &str) -> http::Response<AnyBody> {
+    response(
+        status,
+        "application/xml",
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"),
+    )
+}
+
+async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> http::Response<AnyBody> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return s3_error(400, "IncompleteBody", "request body broke off"),
+    };
+    if let Some(control) = path.strip_prefix("/_proxy/") {
+        return control_request(&state, parts.method.as_str(), control, &body);
+    }
+    let rule = {
+        let mut s = state.lock().unwrap();
+        *s.counts.entry(parts.method.to_string()).or_default() += 1;
+        let mut hit = None;
+        for r in s.rules.iter_mut() {
+            let ok = (r.method == "*" || r.method == parts.method.as_str())
+                && path.contains(&r.path_contains)
+                && query.contains(&r.query_contains)
+                && r.times > 0;
+            if !ok {
+                continue;
+            }
+            if r.skip > 0 {
+                r.skip -= 1;
+                continue;
+            }
+            r.times -= 1;
+            hit = Some(r.kind);
+            break;
+        }
+        hit
+    };
+    match rule {
+        Some(RuleKind::InternalError) => return s3_error(500, "InternalError", "injected internal error"),
+        Some(RuleKind::SlowDown) => return s3_error(503, "SlowDown", "Please reduce your request rate."),
+        Some(RuleKind::Conflict) => {
+            return s3_error(409, "ConditionalRequestConflict", "A conflicting conditional operation is in progress.")
+        }
+        Some(RuleKind::Forbidden) => return s3_error(403, "AccessDenied", "Access Denied"),
+        Some(RuleKind::Stall) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return s3_error(500, "InternalError", "stalled");
+        }
+        Some(RuleKind::Drop) => return dropped(),
+        _ => {}
+    }
+    let forwarded = forward(&state, parts, body).await;
+    if rule == Some(RuleKind::ForwardThenDrop) {
+        return dropped();
+    }
+    forwarded
+}
+
+/// A response whose body fails at once: hyper then closes the connection
+/// without a complete answer.
+fn dropped() -> http::Response<AnyBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let _ = tx.try_send(Err("injected connection drop".into()));
+    http::Response::builder().status(200).header("content-length", "100").body(AnyBody::Channel(rx)).unwrap()
+}
+
+async fn forward(state: &Shared, parts: http::request::Parts, body: Bytes) -> http::Response<AnyBody> {
+    let (upstream, client) = {
+        let s = state.lock().unwrap();
+        (s.upstream.clone(), s.client.clone())
+    };
+    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let uri: http::Uri = match format!("{upstream}{pq}").parse() {
+        Ok(u) => u,
+        Err(e) => return s3_error(500, "InternalError", &format!("bad upstream uri: {e}")),
+    };
+    let mut builder = http::Request::builder().method(parts.method.clone()).uri(uri);
+    for (k, v) in parts.headers.iter() {
+        builder = builder.header(k, v);
+    }
+    let request = builder.body(Full::new(body)).expect("valid request");
+    match client.request(request).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let mut out = http::Response::from_parts(parts, AnyBody::full(bytes));
+            out.headers_mut().remove("transfer-encoding");
+            out
+        }
+        Err(e) => s3_error(502, "InternalError", &format!("upstream unreachable: {e}")),
+    }
+}
+
+fn control_request(state: &Shared, method: &str, path: &str, body: &[u8]) -> http::Response<AnyBody> {
+    let mut s = state.lock().unwrap();
+    match (method, path) {
+        ("POST", "faults") => match serde_json::from_slice::<Vec<Rule>>(body) {
+            Ok(rules) => {
+                s.rules.extend(rules);
+                response(200, "text/plain", "ok")
+            }
+            Err(e) => response(400, "text/plain", format!("bad rules: {e}")),
+        },
+        ("DELETE", "faults") => {
+            s.rules.clear();
+            response(200, "text/plain", "ok")
+        }
+        ("GET", "stats") => response(200, "application/json", serde_json::to_vec(&s.counts).unwrap()),
+        _ => response(404, "text/plain", "unknown control endpoint"),
+    }
+}
