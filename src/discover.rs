@@ -69,9 +69,11 @@ const AUDIT_ENGINES: &[&str] = &["mysql", "mariadb", "aurora-mysql", "aurora"];
 /// Finds every selected instance. An unknown cluster or instance is an
 /// error (exit 2): a typo in a schedule must not read as "nothing to ship".
 pub async fn discover(rds: &aws_sdk_rds::Client, sel: &Selection) -> Result<Vec<Instance>, Failure> {
+    // Keyed by identifier: a selection may name an instance twice (as a
+    // cluster member and by tag, say).
     let mut found: BTreeMap<String, Instance> = BTreeMap::new();
     let mut add = |i: Instance| {
-        found.entry(i.resource_id.0.clone()).or_insert(i);
+        found.entry(i.id.0.clone()).or_insert(i);
     };
     for cluster in &sel.clusters {
         for i in cluster_instances(rds, cluster).await? {
@@ -101,6 +103,23 @@ pub async fn discover(rds: &aws_sdk_rds::Client, sel: &Selection) -> Result<Vec<
         check_engine(i)?;
     }
     Ok(instances)
+}
+
+/// State is keyed by `DbiResourceId`, so two instances reporting the same
+/// one could overwrite each other's checkpoint: refuse to ship either. Real
+/// RDS never does this; an emulator or a proxy in the way might.
+pub fn check_unique_resource_ids(instances: &[Instance]) -> Result<(), Failure> {
+    let mut seen: BTreeMap<&str, &InstanceId> = BTreeMap::new();
+    for i in instances {
+        if let Some(other) = seen.insert(&i.resource_id.0, &i.id) {
+            return Err(Failure::needs_person(format!(
+                "instances {other} and {} both report DbiResourceId {}: state is keyed by it, so neither is shipped; \
+                 check that --rds-endpoint-url points at the real RDS API",
+                i.id, i.resource_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_engine(i: &Instance) -> Result<(), Failure> {

@@ -246,7 +246,12 @@ pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-/// An S3 server: the shared one the test script started, or our own moto.
+/// A moto server (S3 and RDS): the shared one the test script started, or
+/// our own. The `Service`, if any, must be kept alive while it is used.
+pub fn s3_server_for_tests() -> (String, Option<Service>) {
+    s3_server()
+}
+
 fn s3_server() -> (String, Option<Service>) {
     if let Ok(url) = std::env::var("AUDITSHIP_TEST_S3_URL") {
         return (url, None);

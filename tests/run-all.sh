@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the project on this machine: installs the local stack's
+# parts if missing, builds the workspace, starts one S3 server for the whole
+# run, and runs the unit, property and end-to-end tests. Loopback only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+tests/stack/install.sh
+mkdir -p .stack
+export AUDITSHIP_MOTO_SERVER="$root/.stack/venv/bin/moto_server"
+
+cargo build --workspace --all-targets
+
+pidfile="$root/.stack/test-moto.pid"
+AUDITSHIP_TEST_S3_URL=$(tests/stack/moto.sh start "$pidfile")
+export AUDITSHIP_TEST_S3_URL
+trap 'tests/stack/moto.sh stop "$pidfile"' EXIT
+
+cargo test --workspace --all-targets
