@@ -99,6 +99,9 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => FailureKind::Transient,
         _ if TRANSIENT_CODES.contains(&code) => FailureKind::Transient,
         _ => match status {
+            // A success status whose body could not be read as the
+            // operation's answer: nothing to fix by hand, try again.
+            Some(200..=299) => FailureKind::Transient,
             Some(429) => FailureKind::Transient,
             Some(s) if s >= 500 => FailureKind::Transient,
             Some(_) => FailureKind::NeedsPerson,

@@ -87,6 +87,9 @@ pub struct RunArgs {
     /// Uncompressed bytes after which an object ends at the next line boundary.
     #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024 * 1024, env = "AUDITSHIP_OBJECT_SIZE", value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 32)))]
     pub object_size: u64,
+    /// Compressed bytes above which an object is uploaded in parts (min 5 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::put::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", value_parser = clap::value_parser!(u64).range(crate::put::MIN_PART_SIZE..))]
+    pub multipart_threshold: u64,
     /// Seconds a download may go without a byte before it counts as stalled.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
@@ -141,6 +144,7 @@ impl RunArgs {
             max_run: self.max_run_seconds.map(Duration::from_secs),
             active_file: self.active_file,
             object_size: self.object_size,
+            multipart_threshold: self.multipart_threshold,
             max_attempts: self.aws.max_attempts,
             read_timeout: Duration::from_secs(self.read_timeout_seconds),
         })
@@ -160,6 +164,7 @@ impl DiscoverArgs {
             max_run: None,
             active_file: ActiveFilePolicy::Ship,
             object_size: 32 * 1024 * 1024,
+            multipart_threshold: crate::put::DEFAULT_MULTIPART_THRESHOLD,
             max_attempts: self.aws.max_attempts,
             read_timeout: Duration::from_secs(60),
         })

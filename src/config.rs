@@ -41,6 +41,8 @@ pub struct Config {
     pub active_file: ActiveFilePolicy,
     /// Uncompressed bytes after which an object ends at the next newline.
     pub object_size: u64,
+    /// Compressed bytes above which an object is uploaded in parts.
+    pub multipart_threshold: u64,
     pub max_attempts: u32,
     pub read_timeout: Duration,
 }

@@ -15,10 +15,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::collections::HashMap;
 
-/// Objects larger than this (compressed) go up as a multipart upload.
-pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
-/// Part size of multipart uploads (S3's minimum is 5 MiB).
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Default size (compressed) above which an object goes up in parts.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+/// S3's smallest part (all but the last).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+const MAX_PART_SIZE: u64 = 8 * 1024 * 1024;
 
 /// What an object's metadata says it holds (`x-amz-meta-*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +96,17 @@ pub struct Existing {
 pub struct ObjectStore {
     client: aws_sdk_s3::Client,
     bucket: String,
+    multipart_threshold: u64,
 }
 
 impl ObjectStore {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        ObjectStore { client, bucket: bucket.into() }
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, multipart_threshold: u64) -> Self {
+        ObjectStore { client, bucket: bucket.into(), multipart_threshold: multipart_threshold.max(MIN_PART_SIZE) }
+    }
+
+    /// Parts are at most 8 MiB, and never below S3's 5 MiB minimum.
+    fn part_size(&self) -> usize {
+        self.multipart_threshold.clamp(MIN_PART_SIZE, MAX_PART_SIZE) as usize
     }
 
     pub fn bucket(&self) -> &str {
@@ -157,7 +164,7 @@ impl ObjectStore {
 
     /// Creates the object only if the key is free.
     pub async fn create(&self, key: &str, object: &CompressedObject, facts: &ObjectFacts) -> Result<Created, Failure> {
-        if object.gzip.len() > MULTIPART_THRESHOLD {
+        if object.gzip.len() as u64 > self.multipart_threshold {
             return self.create_multipart(key, object, facts).await;
         }
         let result = self
@@ -201,7 +208,7 @@ impl ObjectStore {
 
     async fn upload_parts_and_complete(&self, key: &str, upload_id: &str, object: &CompressedObject) -> Result<Created, Failure> {
         let mut parts = Vec::new();
-        for (i, chunk) in object.gzip.chunks(PART_SIZE).enumerate() {
+        for (i, chunk) in object.gzip.chunks(self.part_size()).enumerate() {
             let number = i as i32 + 1;
             let out = self
                 .client

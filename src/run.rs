@@ -47,7 +47,7 @@ async fn run(args: RunArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let sdk = aws::load_sdk_config(&cfg).await?;
     let rds = aws::rds_client(&sdk, &cfg);
-    let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone());
+    let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
     store.check_bucket().await?;
     let fetcher = Arc::new(LogFetcher::new(
         cfg.rds_endpoint_url.as_deref(),

@@ -139,13 +139,18 @@ impl Db {
     }
 
     pub fn rotate(&self) {
+        self.sql("SET GLOBAL server_audit_file_rotate_now = ON");
+    }
+
+    /// Runs a statement as root over the socket.
+    pub fn sql(&self, statement: &str) {
         let status = Command::new("mariadb")
             .args(["--no-defaults", "-S"])
             .arg(self.dir.join("mysqld.sock"))
-            .args(["-uroot", "-e", "SET GLOBAL server_audit_file_rotate_now = ON"])
+            .args(["-uroot", "-e", statement])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "{statement}");
     }
 
     /// The audit files now on disk: name → bytes.
@@ -176,11 +181,14 @@ pub struct Options {
     pub topology: Topology,
     pub rotate_size: u64,
     pub rotations: u32,
+    /// Also an Aurora-layout instance `aurora-1` (cluster `aur`) whose
+    /// four-stripe files are re-written from the primary's audit lines.
+    pub aurora: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5 }
+        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5, aurora: false }
     }
 }
 
@@ -284,7 +292,18 @@ impl Stack {
         let replica = Db::start(&tmp.path().join("replica"), 2, Some(primary.port), opts.rotate_size, opts.rotations);
         let primary_rid = resource_id();
         let replica_rid = resource_id();
-        let world = world_json(opts.topology, &primary, &replica, &primary_rid, &replica_rid);
+        let mut world = world_json(opts.topology, &primary, &replica, &primary_rid, &replica_rid);
+        if opts.aurora {
+            let dir = tmp.path().join("aurora");
+            std::fs::create_dir_all(&dir).unwrap();
+            world["instances"].as_array_mut().unwrap().push(serde_json::json!({
+                "id": "aurora-1", "resource_id": resource_id(), "engine": "aurora-mysql",
+                "audit_dir": dir, "cluster": "aur"
+            }));
+            world["clusters"].as_array_mut().unwrap().push(serde_json::json!({
+                "id": "aur", "members": ["aurora-1"], "writer": "aurora-1"
+            }));
+        }
         let world_path = tmp.path().join("world.json");
         std::fs::write(&world_path, world.to_string()).unwrap();
         let mut cmd = Command::new(testkit_bin());
@@ -395,6 +414,24 @@ impl Stack {
     pub async fn object_keys(&self, instance: &str) -> Vec<String> {
         let prefix = format!("{PREFIX}/{}/{instance}/", self.location());
         self.objects().await.into_keys().filter(|k| k.starts_with(&prefix)).collect()
+    }
+
+    pub fn aurora_dir(&self) -> PathBuf {
+        self.tmp.path().join("aurora")
+    }
+
+    /// Deals the primary's new audit lines out over the Aurora stripes.
+    pub fn stripe(&self, rotate_size: u64) {
+        let status = Command::new(testkit_bin())
+            .arg("aurora-stripe")
+            .arg("--from")
+            .arg(self.primary.audit_dir())
+            .arg("--to")
+            .arg(self.aurora_dir())
+            .args(["--rotate-size", &rotate_size.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     pub fn db(&self, instance: &str) -> &Db {

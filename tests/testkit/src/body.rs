@@ -30,6 +30,19 @@ impl Body for AnyBody {
             AnyBody::Channel(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
         }
     }
+
+    /// Whole bodies have a known length, so they are sent with
+    /// Content-Length rather than chunked.
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            AnyBody::Full(b) => hyper::body::SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            AnyBody::Channel(_) => hyper::body::SizeHint::default(),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, AnyBody::Full(None))
+    }
 }
 
 pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> http::Response<AnyBody> {

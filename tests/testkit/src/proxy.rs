@@ -172,7 +172,16 @@ async fn forward(state: &Shared, parts: http::request::Parts, body: Bytes) -> ht
     match client.request(request).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
-            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let mut bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            // moto answers CompleteMultipartUpload with a
+            // `CompleteMultipartUploadResponse` root; S3 (and the SDK's
+            // parser) use `CompleteMultipartUploadResult`.
+            if bytes.windows(31).any(|w| w == b"<CompleteMultipartUploadResponse") {
+                let text = String::from_utf8_lossy(&bytes).replace("CompleteMultipartUploadResponse", "CompleteMultipartUploadResult");
+                bytes = Bytes::from(text);
+            }
+            let mut parts = parts;
+            parts.headers.remove("content-length");
             let mut out = http::Response::from_parts(parts, AnyBody::full(bytes));
             out.headers_mut().remove("transfer-encoding");
             out

@@ -25,6 +25,9 @@ pub struct Args {
     /// Bytes of payload per statement (longer audit lines).
     #[arg(long, default_value_t = 40)]
     payload: usize,
+    /// Random (incompressible) hex payload instead of text.
+    #[arg(long)]
+    random_payload: bool,
     /// A tag written into every statement, to find them in the logs.
     #[arg(long, default_value = "t")]
     tag: String,
@@ -40,11 +43,29 @@ pub async fn main(a: Args) -> anyhow::Result<()> {
     let mut conn = mysql_async::Conn::new(opts).await?;
     // Multi-byte text and quotes and commas, as real audit lines carry.
     let text = "äöü €, 'quoted' ".repeat(a.payload / 16 + 1);
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1;
+    let mut random_hex = |len: usize| {
+        let mut s = String::with_capacity(len);
+        while s.len() < len {
+            // xorshift64: cheap, and plenty random for "does not compress".
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push_str(&format!("{seed:016x}"));
+        }
+        s.truncate(len);
+        s
+    };
     for n in 0..a.queries {
         if a.read_only {
             conn.query_drop(format!("SELECT v FROM t WHERE v LIKE '{}-{n}%' LIMIT 1", a.tag)).await?;
         } else {
-            let v = format!("{}-{n}-{}", a.tag, &text[..text.char_indices().nth(a.payload).map_or(text.len(), |(i, _)| i)]);
+            let payload = if a.random_payload {
+                random_hex(a.payload)
+            } else {
+                text[..text.char_indices().nth(a.payload).map_or(text.len(), |(i, _)| i)].to_string()
+            };
+            let v = format!("{}-{n}-{payload}", a.tag);
             conn.exec_drop("INSERT INTO t (v) VALUES (?)", (v,)).await?;
         }
         if let Some(k) = a.rotate_every {
