@@ -364,3 +364,29 @@ async fn large_objects_use_conditional_multipart_upload() {
     let again = stack.run(&["--multipart-threshold", &threshold]).await;
     assert_eq!((again.code, again.objects_new("primary")), (0, 0), "{again:?}");
 }
+
+/// `--max-run-seconds`: stop starting new work in time for the next tick,
+/// exit 1 (work left for the next run, nothing lost), and the next run
+/// picks up where this one stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_run_seconds_stops_new_work_and_exits_1() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(800, Some(100));
+    // Every download crawls: 300 ms per 16 KiB chunk.
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"slow_body","delay_ms":300,"times":1000}]"#,
+    );
+    let started = std::time::Instant::now();
+    let out = stack.run(&["--max-run-seconds", "2", "--concurrency", "1"]).await;
+    let took = started.elapsed();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains(": deferred"), "{}", out.stdout);
+    assert!(took < Duration::from_secs(20), "stopped starting work after the limit: took {took:?}");
+    stack.emulator_control("DELETE", "faults", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+}

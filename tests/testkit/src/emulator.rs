@@ -94,6 +94,9 @@ struct Fault {
     /// For body faults: bytes sent before the break or stall.
     #[serde(default)]
     after_bytes: u64,
+    /// For `slow_body`: pause before each 16 KiB chunk.
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 fn one() -> u32 {
@@ -119,6 +122,12 @@ enum FaultKind {
     ResetMidBody,
     /// Complete-file body stops sending after `after_bytes` (for a long time).
     StallBody,
+    /// Complete-file body sent slowly: `delay_ms` before each chunk.
+    SlowBody,
+}
+
+fn is_body_fault(k: FaultKind) -> bool {
+    matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody | FaultKind::SlowBody)
 }
 
 struct State {
@@ -176,8 +185,8 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
 /// Applies the first matching fault that answers
 /// instead of the API (body faults are applied by the download itself).
 fn request_fault(state: &Shared, action: &str, file: Option<&str>) -> Option<http::Response<AnyBody>> {
-    let kind = take_fault(state, action, file, |k| !matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody | FaultKind::EmptyListing))?;
-    Some(match kind.0 {
+    let fault = take_fault(state, action, file, |k| !is_body_fault(k) && k != FaultKind::EmptyListing)?;
+    Some(match fault.kind {
         FaultKind::Throttle => error_xml(400, "Sender", "Throttling", "Rate exceeded"),
         FaultKind::ThrottlingException => error_xml(400, "Sender", "ThrottlingException", "Rate exceeded"),
         FaultKind::ServerError => error_xml(500, "Receiver", "InternalFailure", "injected server error"),
@@ -198,7 +207,7 @@ fn take_fault(
     action: &str,
     file: Option<&str>,
     accept: impl Fn(FaultKind) -> bool,
-) -> Option<(FaultKind, u64)> {
+) -> Option<Fault> {
     let mut s = state.lock().unwrap();
     for f in s.faults.iter_mut() {
         let action_ok = f.action == "*" || f.action == action;
@@ -215,7 +224,7 @@ fn take_fault(
             continue;
         }
         f.times -= 1;
-        return Some((f.kind, f.after_bytes));
+        return Some(f.clone());
     }
     None
 }
@@ -536,7 +545,7 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
     if let Some(resp) = request_fault(state, action, Some(name)) {
         return resp;
     }
-    let body_fault = take_fault(state, action, Some(name), |k| matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody));
+    let body_fault = take_fault(state, action, Some(name), is_body_fault);
     let Some(instance) = find_instance(state, id) else {
         return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
     };
@@ -564,26 +573,26 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
 async fn stream_file(
     mut file: tokio::fs::File,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
-    fault: Option<(FaultKind, u64)>,
+    fault: Option<Fault>,
 ) {
     let mut sent: u64 = 0;
     let mut buf = vec![0u8; 16 * 1024];
+    let breaks_at = fault.as_ref().filter(|f| f.kind != FaultKind::SlowBody).map(|f| f.after_bytes);
     loop {
-        let limit = match fault {
-            Some((_, after)) => (after.saturating_sub(sent) as usize).min(buf.len()),
+        let limit = match breaks_at {
+            Some(after) => (after.saturating_sub(sent) as usize).min(buf.len()),
             None => buf.len(),
         };
         if limit == 0 {
-            match fault {
-                Some((FaultKind::StallBody, _)) => {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    return;
-                }
-                _ => {
-                    let _ = tx.send(Err("injected connection reset".into())).await;
-                    return;
-                }
+            if fault.as_ref().is_some_and(|f| f.kind == FaultKind::StallBody) {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            } else {
+                let _ = tx.send(Err("injected connection reset".into())).await;
             }
+            return;
+        }
+        if let Some(f) = fault.as_ref().filter(|f| f.kind == FaultKind::SlowBody) {
+            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
         }
         match file.read(&mut buf[..limit]).await {
             Ok(0) => return,
