@@ -172,35 +172,61 @@ impl Shipper {
     /// Identifies every listed file, newest first. Files the checkpoint
     /// already has as complete, under the same name, size and write time,
     /// are taken as identified without a download.
+    ///
+    /// A rotation during the scan pushes files to names past the end of the
+    /// listing (`.N` becomes `.N+1`), so the instance is listed again and any
+    /// new names are identified too, until no new name appears: every file
+    /// that existed when the scan began is then seen, or truly deleted.
     async fn identify_all(
         &self,
         instance: &Instance,
         cp: &StoredCheckpoint,
         files: Vec<LogFile>,
     ) -> Result<(Vec<Identified>, HashSet<FileId>), Stop> {
-        let active = list::active_flags(&files);
         let mut identified = Vec::new();
         let mut present = HashSet::new();
-        for (file, active) in files.into_iter().zip(active) {
-            let known_complete = cp.state.files.iter().find(|(_, p)| {
-                p.complete() && p.last_name == file.name && p.last_size == file.size && p.last_written_ms == file.last_written_ms
-            });
-            if let Some((id, _)) = known_complete {
-                present.insert(id.clone());
-                continue;
-            }
-            match self.identify(instance, &file).await {
-                Ok(Some(fingerprint)) => {
-                    let id = fingerprint.file_id();
+        let mut seen_names: HashSet<String> = HashSet::new();
+        let flags = list::active_flags(&files);
+        let mut batch: Vec<(LogFile, bool)> = files.into_iter().zip(flags).collect();
+        for _ in 0..MAX_PASSES {
+            for (file, active) in batch {
+                seen_names.insert(file.name.clone());
+                let known_complete = cp.state.files.iter().find(|(_, p)| {
+                    p.complete()
+                        && p.last_name == file.name
+                        && p.last_size == file.size
+                        && p.last_written_ms == file.last_written_ms
+                });
+                if let Some((id, _)) = known_complete {
                     present.insert(id.clone());
-                    identified.push(Identified { file, active, fingerprint, id });
+                    continue;
                 }
-                Ok(None) => tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet"),
-                Err(FetchError::Gone) => return Err(Stop::Again(format!("{} vanished while being identified", file.name))),
-                Err(FetchError::Failed(f)) => return Err(f.into()),
+                match self.identify(instance, &file).await {
+                    Ok(Some(fingerprint)) => {
+                        let id = fingerprint.file_id();
+                        present.insert(id.clone());
+                        if !identified.iter().any(|i: &Identified| i.id == id) {
+                            identified.push(Identified { file, active, fingerprint, id });
+                        }
+                    }
+                    Ok(None) => tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet"),
+                    // Renamed away between listing and reading: it is under
+                    // a later name, which the next listing shows.
+                    Err(FetchError::Gone) => {
+                        seen_names.remove(&file.name);
+                    }
+                    Err(FetchError::Failed(f)) => return Err(f.into()),
+                }
             }
+            let relisted = list::audit_files(&self.rds, instance).await?;
+            let flags = list::active_flags(&relisted);
+            batch = relisted.into_iter().zip(flags).filter(|(f, _)| !seen_names.contains(&f.name)).collect();
+            if batch.is_empty() {
+                return Ok((identified, present));
+            }
+            tracing::info!(instance = %instance.id, new_names = batch.len(), "files rotated during the scan; identifying the new names");
         }
-        Ok((identified, present))
+        Err(Stop::Again("files kept rotating while they were identified".into()))
     }
 
     /// Reads the head of a file for its fingerprint, retrying a read that

@@ -18,15 +18,10 @@ fn rds_client(url: &str) -> aws_sdk_rds::Client {
 }
 
 async fn discover(url: &str, args: &[&str]) -> Vec<serde_json::Value> {
-    let out = tokio::process::Command::new(auditship_bin())
+    let out = auditship_command()
         .arg("discover")
         .args(args)
         .args(["--rds-endpoint-url", url])
-        .env_clear()
-        .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .await
         .unwrap();
@@ -95,14 +90,9 @@ async fn discovery_reads_moto_rds_replicas_clusters_and_tags() {
     if find(&found, &replica)["resource_id"] == primary_rid.as_str() {
         let bucket = unique("moto").to_lowercase();
         s3_client(&url).create_bucket().bucket(&bucket).send().await.unwrap();
-        let out = tokio::process::Command::new(auditship_bin())
+        let out = auditship_command()
             .args(["run", "--instance", &primary, "--with-replicas", "--bucket", &bucket])
             .args(["--rds-endpoint-url", &url, "--s3-endpoint-url", &url])
-            .env_clear()
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_REGION", REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .await
             .unwrap();

@@ -390,3 +390,32 @@ async fn max_run_seconds_stops_new_work_and_exits_1() {
     stack.assert_all_shipped("primary").await;
     stack.assert_all_shipped("replica").await;
 }
+
+/// Invariant 1 without false alarms: rotations while the worker identifies
+/// and reads files shift every name under it. A file with unshipped bytes
+/// that moved to a name the first listing did not have is found, shipped,
+/// and not reported lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_during_the_run_is_neither_a_gap_nor_a_loss() {
+    let stack = Stack::start(Options { rotations: 6, ..Options::default() }).await;
+    stack.primary.traffic(150, None);
+    assert_eq!(stack.run(&[]).await.code, 0);
+    // The file shipped as active gets more lines, then rotates: it is now a
+    // closed file with unshipped bytes.
+    stack.primary.traffic(150, None);
+    stack.primary.rotate();
+    stack.primary.traffic(50, None);
+    // Two more rotations, each right before a download is served.
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"rotate_first","file_contains":"server_audit.log","times":2}]"#,
+    );
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("rotated away"), "false gap: {}", out.stderr);
+    stack.emulator_control("DELETE", "faults", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+}

@@ -29,6 +29,20 @@ pub fn auditship_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_auditship"))
 }
 
+/// The binary with a clean environment holding only the rig's credentials,
+/// so nothing on the machine (profiles, instance metadata) leaks in.
+pub fn auditship_command() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(auditship_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .kill_on_drop(true);
+    cmd
+}
+
 pub fn testkit_bin() -> PathBuf {
     let p = auditship_bin().with_file_name("auditship-testkit");
     assert!(p.exists(), "{} is missing: build it with `cargo build --workspace`", p.display());
@@ -121,6 +135,14 @@ impl Db {
 
     pub fn audit_dir(&self) -> PathBuf {
         self.dir.join("audit")
+    }
+
+    /// The command that makes the plugin rotate now.
+    pub fn rotate_command(&self) -> Vec<String> {
+        let sock = self.dir.join("mysqld.sock").to_string_lossy().to_string();
+        ["mariadb", "--no-defaults", "-S", &sock, "-uroot", "-e", "SET GLOBAL server_audit_file_rotate_now = ON"]
+            .map(String::from)
+            .to_vec()
     }
 
     /// Runs real client traffic; `rotate_every` forces rotations.
@@ -358,14 +380,8 @@ impl Stack {
 
     /// `auditship run` with this stack's environment and no selection.
     pub fn bare_command(&self) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(auditship_bin());
+        let mut cmd = auditship_command();
         cmd.arg("run")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_REGION", REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AUDITSHIP_BUCKET", &self.bucket)
             .env("AUDITSHIP_PREFIX", PREFIX)
             .env("AUDITSHIP_RDS_ENDPOINT_URL", &self.emulator.url)
@@ -373,8 +389,7 @@ impl Stack {
             .env("AUDITSHIP_MAX_ATTEMPTS", "3")
             .env("AUDITSHIP_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         cmd
     }
 
@@ -525,10 +540,10 @@ fn world_json(topology: Topology, primary: &Db, replica: &Db, primary_rid: &str,
         "credentials": { KEY_ID: SECRET },
         "instances": [
             { "id": "primary", "resource_id": primary_rid, "engine": engine, "audit_dir": primary.audit_dir(),
-              "cluster": cluster, "tags": { "team": "shop", "env": "test" } },
+              "cluster": cluster, "tags": { "team": "shop", "env": "test" }, "rotate_command": primary.rotate_command() },
             { "id": "replica", "resource_id": replica_rid, "engine": engine, "audit_dir": replica.audit_dir(),
               "cluster": cluster, "replica_of": if topology == Topology::Replicas { replica_of } else { serde_json::Value::Null },
-              "tags": { "team": "shop" } }
+              "tags": { "team": "shop" }, "rotate_command": replica.rotate_command() }
         ],
         "clusters": clusters
     })

@@ -63,6 +63,10 @@ struct InstanceSpec {
     replica_of: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// A command that makes the database rotate its audit file (the
+    /// `rotate_first` fault runs it before serving a download).
+    #[serde(default)]
+    rotate_command: Vec<String>,
 }
 
 fn default_engine() -> String {
@@ -124,10 +128,13 @@ enum FaultKind {
     StallBody,
     /// Complete-file body sent slowly: `delay_ms` before each chunk.
     SlowBody,
+    /// The database rotates its audit file just before the download is
+    /// served (the instance's `rotate_command`): names shift under the reader.
+    RotateFirst,
 }
 
 fn is_body_fault(k: FaultKind) -> bool {
-    matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody | FaultKind::SlowBody)
+    matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody | FaultKind::SlowBody | FaultKind::RotateFirst)
 }
 
 struct State {
@@ -549,6 +556,11 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
     let Some(instance) = find_instance(state, id) else {
         return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
     };
+    if body_fault.as_ref().is_some_and(|f| f.kind == FaultKind::RotateFirst) {
+        if let Some((program, args)) = instance.rotate_command.split_first() {
+            let _ = tokio::process::Command::new(program).args(args).status().await;
+        }
+    }
     let Some(rel) = name.strip_prefix("audit/") else {
         return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found."));
     };
@@ -577,7 +589,10 @@ async fn stream_file(
 ) {
     let mut sent: u64 = 0;
     let mut buf = vec![0u8; 16 * 1024];
-    let breaks_at = fault.as_ref().filter(|f| f.kind != FaultKind::SlowBody).map(|f| f.after_bytes);
+    let breaks_at = fault
+        .as_ref()
+        .filter(|f| matches!(f.kind, FaultKind::ResetMidBody | FaultKind::StallBody))
+        .map(|f| f.after_bytes);
     loop {
         let limit = match breaks_at {
             Some(after) => (after.saturating_sub(sent) as usize).min(buf.len()),
