@@ -27,7 +27,7 @@ use crate::error::{Failure, FailureKind};
 use crate::fetch::{backoff, FetchError, LogFetcher, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::keys::{checkpoint_key, object_key};
-use crate::list::{self, LogFile};
+use crate::list::{self, AuditName, LogFile};
 use crate::put::{Created, ObjectFacts, ObjectStore};
 use crate::report::InstanceReport;
 use chrono::Utc;
@@ -356,10 +356,46 @@ impl Shipper {
         }
     }
 
-    /// One read of a file: verify it is the file we think, skip what is
-    /// shipped (checking the bytes before the offset are unchanged), then
-    /// verify or create objects up to the end of what may ship.
+    /// One read of a file. A loss or divergence concluded from its bytes
+    /// stands only if no rotation renamed the file during the read.
     async fn ship_file(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        match self.read_and_ship(instance, item, progress, report).await {
+            Err(Stop::Fail(f)) if f.kind == FailureKind::DataLoss => {
+                self.confirm_not_renamed(instance, item).await?;
+                Err(Stop::Fail(f))
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the file's name still holds the file that was read. The
+    /// download is not documented to read from an open handle: if a
+    /// rotation renames the file mid-read, later bytes could come from the
+    /// next file under that name. MariaDB rotation renames every file, so
+    /// "the name still holds this file" means "no rotation since the read
+    /// began". Aurora names are never reused.
+    async fn confirm_not_renamed(&self, instance: &Instance, item: &Identified) -> Result<(), Stop> {
+        if matches!(item.file.kind, AuditName::Aurora { .. }) {
+            return Ok(());
+        }
+        let renamed = || Stop::Again(format!("{} was renamed by a rotation while it was read", item.file.name));
+        match self.identify(instance, &item.file).await {
+            Ok(Some(fp)) if fp.sha256 == item.fingerprint.sha256 => Ok(()),
+            Ok(_) | Err(FetchError::Gone) => Err(renamed()),
+            Err(FetchError::Failed(f)) => Err(f.into()),
+        }
+    }
+
+    /// Verify the stream is the file we think, skip what is shipped
+    /// (checking the bytes before the offset are unchanged), then verify or
+    /// create objects up to the end of what may ship.
+    async fn read_and_ship(
         &self,
         instance: &Instance,
         item: &Identified,
@@ -447,6 +483,8 @@ impl Shipper {
                 dbi_resource_id: instance.resource_id.0.clone(),
                 file_id: item.id.0.clone(),
             };
+            // Bytes are only written once it is sure they are this file's.
+            self.confirm_not_renamed(instance, item).await?;
             match self.store.create(&key, &object, &facts).await? {
                 Created::Yes => {
                     progress.shipped = facts.end;

@@ -419,3 +419,28 @@ async fn rotation_during_the_run_is_neither_a_gap_nor_a_loss() {
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
 }
+
+/// Invariants 5 and 1: a server that reads a file by name while a rotation
+/// renames it would splice two files into one download. Nothing spliced is
+/// written, no divergence is claimed, and the file ships intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_spliced_by_rotation_is_never_shipped() {
+    let stack = Stack::start(Options { rotations: 8, rotate_size: 1 << 20, ..Options::default() }).await;
+    // `.1` (X) and a larger active file (Y) behind it.
+    stack.primary.traffic(200, None);
+    stack.primary.rotate();
+    stack.primary.traffic(400, None);
+    // The second download of `.1` (the read that ships it, after the one
+    // that identifies it) rotates after 9000 bytes: the rest of the body
+    // is Y's bytes from offset 9000 on, which now has the name `.1`.
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"splice_on_rotation","instance":"primary",
+             "file_contains":"server_audit.log.1","skip":1,"after_bytes":9000,"times":1}]"#,
+    );
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("renamed by a rotation while it was read"), "{}", out.stderr);
+    stack.assert_all_shipped("primary").await;
+}

@@ -89,6 +89,9 @@ struct Fault {
     /// Only requests whose file name contains this.
     #[serde(default)]
     file_contains: Option<String>,
+    /// Only requests for this instance.
+    #[serde(default)]
+    instance: Option<String>,
     /// Matching requests to let through before the fault applies.
     #[serde(default)]
     skip: u32,
@@ -131,10 +134,21 @@ enum FaultKind {
     /// The database rotates its audit file just before the download is
     /// served (the instance's `rotate_command`): names shift under the reader.
     RotateFirst,
+    /// The body is read by name, chunk by chunk, and the database rotates
+    /// after `after_bytes`: the rest comes from whatever file now has the
+    /// name. A server that reads this way splices two files into one body.
+    SpliceOnRotation,
 }
 
 fn is_body_fault(k: FaultKind) -> bool {
-    matches!(k, FaultKind::ResetMidBody | FaultKind::StallBody | FaultKind::SlowBody | FaultKind::RotateFirst)
+    matches!(
+        k,
+        FaultKind::ResetMidBody
+            | FaultKind::StallBody
+            | FaultKind::SlowBody
+            | FaultKind::RotateFirst
+            | FaultKind::SpliceOnRotation
+    )
 }
 
 struct State {
@@ -177,7 +191,8 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
     let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
     count(&state, &action);
-    if let Some(resp) = request_fault(&state, &action, params.get("LogFileName").map(String::as_str)) {
+    let target = (params.get("DBInstanceIdentifier").map(String::as_str), params.get("LogFileName").map(String::as_str));
+    if let Some(resp) = request_fault(&state, &action, target) {
         return resp;
     }
     match action.as_str() {
@@ -191,8 +206,8 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
 
 /// Applies the first matching fault that answers
 /// instead of the API (body faults are applied by the download itself).
-fn request_fault(state: &Shared, action: &str, file: Option<&str>) -> Option<http::Response<AnyBody>> {
-    let fault = take_fault(state, action, file, |k| !is_body_fault(k) && k != FaultKind::EmptyListing)?;
+fn request_fault(state: &Shared, action: &str, target: (Option<&str>, Option<&str>)) -> Option<http::Response<AnyBody>> {
+    let fault = take_fault(state, action, target, |k| !is_body_fault(k) && k != FaultKind::EmptyListing)?;
     Some(match fault.kind {
         FaultKind::Throttle => error_xml(400, "Sender", "Throttling", "Rate exceeded"),
         FaultKind::ThrottlingException => error_xml(400, "Sender", "ThrottlingException", "Rate exceeded"),
@@ -212,12 +227,14 @@ fn request_fault(state: &Shared, action: &str, file: Option<&str>) -> Option<htt
 fn take_fault(
     state: &Shared,
     action: &str,
-    file: Option<&str>,
+    target: (Option<&str>, Option<&str>),
     accept: impl Fn(FaultKind) -> bool,
 ) -> Option<Fault> {
+    let (instance, file) = target;
     let mut s = state.lock().unwrap();
     for f in s.faults.iter_mut() {
-        let action_ok = f.action == "*" || f.action == action;
+        let instance_ok = f.instance.is_none() || f.instance.as_deref() == instance;
+        let action_ok = instance_ok && (f.action == "*" || f.action == action);
         let file_ok = match (&f.file_contains, file) {
             (Some(want), Some(name)) => name.contains(want.as_str()),
             (Some(_), None) => false,
@@ -549,10 +566,10 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
     };
     let action = "DownloadCompleteDBLogFile";
     count(state, action);
-    if let Some(resp) = request_fault(state, action, Some(name)) {
+    if let Some(resp) = request_fault(state, action, (Some(id), Some(name))) {
         return resp;
     }
-    let body_fault = take_fault(state, action, Some(name), is_body_fault);
+    let body_fault = take_fault(state, action, (Some(id), Some(name)), is_body_fault);
     let Some(instance) = find_instance(state, id) else {
         return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
     };
@@ -574,7 +591,11 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
         Err(_) => return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found.")),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(4);
-    tokio::spawn(stream_file(file, tx, body_fault));
+    if let Some(f) = body_fault.as_ref().filter(|f| f.kind == FaultKind::SpliceOnRotation) {
+        tokio::spawn(stream_by_name(instance.audit_dir.join(rel), tx, f.after_bytes, instance.rotate_command.clone()));
+    } else {
+        tokio::spawn(stream_file(file, tx, body_fault));
+    }
     http::Response::builder()
         .status(200)
         .header("content-type", "application/octet-stream")
@@ -620,6 +641,42 @@ async fn stream_file(
             Err(e) => {
                 let _ = tx.send(Err(Box::new(e))).await;
                 return;
+            }
+        }
+    }
+}
+
+/// Reads the file by name for every chunk, rotating the database once
+/// `rotate_after` bytes are out (the `splice_on_rotation` fault).
+async fn stream_by_name(
+    path: PathBuf,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
+    rotate_after: u64,
+    rotate_command: Vec<String>,
+) {
+    use tokio::io::AsyncSeekExt;
+    let mut offset: u64 = 0;
+    let mut rotated = false;
+    let mut buf = vec![0u8; 4 * 1024];
+    loop {
+        if !rotated && offset >= rotate_after {
+            if let Some((program, args)) = rotate_command.split_first() {
+                let _ = tokio::process::Command::new(program).args(args).status().await;
+            }
+            rotated = true;
+        }
+        let Ok(mut file) = tokio::fs::File::open(&path).await else { return };
+        if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+            return;
+        }
+        let want = if rotated { buf.len() } else { buf.len().min((rotate_after - offset) as usize).max(1) };
+        match file.read(&mut buf[..want]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                offset += n as u64;
+                if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    return;
+                }
             }
         }
     }

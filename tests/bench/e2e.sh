@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: a real MariaDB writes MB megabytes of audit log
+# (rotating every 8 MB), then the release build of auditship ships it to
+# moto's S3 through the RDS emulator, all on loopback. Three runs are timed:
+# cold (everything new), idle (nothing new), incremental (after 10% more
+# traffic). Results, the machine and this command go to BENCHMARKS.md.
+#
+#   MB=64 tests/bench/e2e.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+MB=${MB:-64}
+tests/stack/install.sh
+cargo build --release --quiet -p auditship --bin auditship
+cargo build --release --quiet -p auditship-testkit
+
+dir="$root/.stack/bench"
+. tests/stack/lib.sh
+ROTATE_SIZE=$((8 << 20)) ROTATIONS=100 stack_up target/release/auditship-testkit
+trap stack_down EXIT
+make_bucket bench
+
+# ~700-byte audit lines (the plugin logs queries up to 1 KiB by default).
+queries=$((MB * 1024 * 1024 / 700))
+echo "bench: writing ~${MB} MB of audit log ($queries statements)" >&2
+target/release/auditship-testkit traffic --port "$p1" --queries "$queries" --payload 400
+audit_bytes() { du -cb "$dir/primary/audit"/server_audit.log* | tail -1 | cut -f1; }
+
+run() { # run NAME → appends "NAME seconds maxrss_kb bytes_shipped" to $dir/results
+  local name=$1 out
+  out=$(/usr/bin/time -f "%e %M" target/release/auditship --log-format json run --instance shop-primary \
+      --bucket bench --rds-endpoint-url "$rds" --s3-endpoint-url "$s3" 2>"$dir/$name.log" >"$dir/$name.out"; echo "exit=$?")
+  local stats; stats=$(tail -1 "$dir/$name.log")
+  local shipped; shipped=$(sed -n 's/.* \([0-9]*\) bytes shipped.*/\1/p' "$dir/$name.out")
+  echo "$name $stats $shipped" >>"$dir/results"
+  grep -q ': ok$' "$dir/$name.out" || { echo "bench: $name run failed" >&2; cat "$dir/$name.out" "$dir/$name.log" >&2; exit 1; }
+}
+: >"$dir/results"
+total=$(audit_bytes)
+run cold
+run idle
+target/release/auditship-testkit traffic --port "$p1" --queries $((queries / 10)) --payload 400
+run incremental
+
+cpu=$(awk -F: '/model name/{gsub(/^ +/,"",$2); print $2; exit}' /proc/cpuinfo)
+mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`MB=$MB tests/bench/e2e.sh\` (end to end) and \`cargo bench\` (stages)."
+  echo
+  echo "## End to end: one instance, $((total / 1048576)) MiB of real audit log"
+  echo
+  echo "Machine: $(nproc) cores ($cpu), $mem; $(date -u +%Y-%m-%d). MariaDB, the RDS emulator,"
+  echo "moto and auditship share the machine, on loopback; auditship is the release build."
+  echo
+  echo "| run | wall time (s) | bytes shipped | throughput (MiB/s) | peak RSS (MiB) |"
+  echo "|---|---|---|---|---|"
+  while read -r name secs rss shipped; do
+    tput=$(awk -v b="${shipped:-0}" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b/1048576/s; else print "-" }')
+    echo "| $name | $secs | ${shipped:-0} | $tput | $((rss / 1024)) |"
+  done <"$dir/results"
+  echo
+  echo "cold: every file new; idle: nothing new (lists, re-reads the active file's head"
+  echo "and tail check); incremental: after 10% more traffic."
+} >BENCHMARKS.md.new
+# Keep the stage benchmarks section if one is there.
+if [ -f BENCHMARKS.md ] && grep -q '^## Stages' BENCHMARKS.md; then
+  echo >>BENCHMARKS.md.new; sed -n '/^## Stages/,$p' BENCHMARKS.md >>BENCHMARKS.md.new
+fi
+mv BENCHMARKS.md.new BENCHMARKS.md
+cat BENCHMARKS.md
