@@ -61,8 +61,9 @@ mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)
     echo "| $name | $secs | ${shipped:-0} | $tput | $((rss / 1024)) |"
   done <"$dir/results"
   echo
-  echo "cold: every file new; idle: nothing new (lists, re-reads the active file's head"
-  echo "and tail check); incremental: after 10% more traffic."
+  echo "cold: every file new; idle: nothing new (one listing and the checkpoint read, no"
+  echo "download); incremental: after 10% more traffic (the active file is read again whole,"
+  echo "its shipped prefix verified by hash, the rest shipped)."
 } >BENCHMARKS.md.new
 # Keep the stage benchmarks section if one is there.
 if [ -f BENCHMARKS.md ] && grep -q '^## Stages' BENCHMARKS.md; then
