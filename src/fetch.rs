@@ -20,6 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
@@ -125,6 +126,7 @@ impl LogFetcher {
                 end: None,
                 what: what.to_string(),
                 read_timeout: self.read_timeout,
+                stop: CancellationToken::new(),
             });
         }
         let body = tokio::time::timeout(self.read_timeout, response.into_body().collect())
@@ -226,9 +228,17 @@ pub struct LogStream {
     end: Option<u64>,
     what: String,
     read_timeout: Duration,
+    stop: CancellationToken,
 }
 
 impl LogStream {
+    /// Makes reads give up as soon as `stop` is cancelled (a signal), rather
+    /// than wait out a slow or stalled body.
+    pub fn cancelled_by(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
     /// The offset in the file of the next byte `next_chunk` returns.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -242,14 +252,22 @@ impl LogStream {
             return Ok(Some(b));
         }
         loop {
-            let frame = tokio::time::timeout(self.read_timeout, self.body.frame()).await.map_err(|_| {
-                Failure::transient(format!(
-                    "download of {} stalled at byte {} for {}s",
-                    self.what,
-                    self.offset,
-                    self.read_timeout.as_secs()
-                ))
-            })?;
+            let frame = tokio::select! {
+                frame = tokio::time::timeout(self.read_timeout, self.body.frame()) => frame.map_err(|_| {
+                    Failure::transient(format!(
+                        "download of {} stalled at byte {} for {}s",
+                        self.what,
+                        self.offset,
+                        self.read_timeout.as_secs()
+                    ))
+                })?,
+                () = self.stop.cancelled() => {
+                    return Err(Failure::transient(format!(
+                        "download of {} abandoned at byte {}: the run was told to stop",
+                        self.what, self.offset
+                    )))
+                }
+            };
             match frame {
                 None => {
                     self.end = Some(self.offset);

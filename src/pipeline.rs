@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Passes over one instance before "the ground keeps moving" is a failure.
 const MAX_PASSES: u32 = 4;
@@ -48,6 +49,8 @@ pub struct Shipper {
     pub fetcher: Arc<LogFetcher>,
     pub store: ObjectStore,
     pub deadline: Option<Instant>,
+    /// Cancelled on SIGTERM / SIGINT: no new work, reads in flight abandoned.
+    pub stop: CancellationToken,
 }
 
 /// Why a pass ended early.
@@ -73,8 +76,9 @@ struct Identified {
 }
 
 impl Shipper {
-    fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// Time to stop starting work: the run's time limit, or a signal.
+    pub fn out_of_time(&self) -> bool {
+        self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Ships everything new from one instance and reports what happened.
@@ -404,7 +408,7 @@ impl Shipper {
     ) -> Result<(), Stop> {
         let name = &item.file.name;
         let mut stream = match self.fetcher.open(&instance.id, name).await {
-            Ok(s) => s,
+            Ok(s) => s.cancelled_by(self.stop.clone()),
             Err(FetchError::Gone) => return Err(Stop::Again(format!("{name} vanished before it was read"))),
             Err(FetchError::Failed(f)) => return Err(f.into()),
         };
@@ -497,9 +501,19 @@ impl Shipper {
                         "object shipped"
                     );
                 }
-                Created::AlreadyExists => {
-                    return Err(Stop::Again(format!("object {key} was created by a concurrent run")));
-                }
+                // A concurrent run created it first. Cut points depend only
+                // on content, so it is usually the very same object: then
+                // it counts as shipped. Otherwise (it saw a different
+                // snapshot of a growing file) start over and verify it.
+                Created::AlreadyExists => match self.store.head(&key).await?.and_then(|e| e.facts) {
+                    Some(theirs) if theirs.end == facts.end && theirs.sha256 == facts.sha256 => {
+                        progress.shipped = facts.end;
+                        progress.tail_sha256 = tail.sha256();
+                        report.objects_verified += 1;
+                        tracing::debug!(instance = %instance.id, key = %key, "a concurrent run created the same object");
+                    }
+                    _ => return Err(Stop::Again(format!("object {key} was created by a concurrent run"))),
+                },
             }
             if at_end {
                 break;

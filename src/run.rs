@@ -13,7 +13,9 @@ use crate::report::{self, InstanceReport};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub async fn execute(command: Command) -> ExitCode {
     let result = match command {
@@ -70,6 +72,7 @@ async fn run(args: RunArgs) -> Result<Severity, Failure> {
         fetcher,
         store,
         deadline: cfg.max_run.map(|d| started + d),
+        stop: stop_on_signal(),
     });
     let reports = ship_all(shipper, instances, cfg.concurrency).await;
     let severity = report::finish(&reports, None);
@@ -79,6 +82,27 @@ async fn run(args: RunArgs) -> Result<Severity, Failure> {
         "run finished"
     );
     Ok(severity)
+}
+
+/// A token cancelled by SIGTERM (ECS stopping the task: 30 s until SIGKILL
+/// by default) or SIGINT: the run stops starting work, abandons reads in
+/// flight, commits what S3 confirmed, and exits 1.
+fn stop_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::warn!("cannot listen for signals; SIGTERM will end the run abruptly");
+            return;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::warn!(signal = name, "stopping: no new work; confirmed progress is committed, the next run continues");
+        trigger.cancel();
+    });
+    token
 }
 
 /// Ships instances concurrently, at most `limit` at once, and returns their
@@ -92,7 +116,7 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
             let mut report = InstanceReport::new(instance.clone());
-            if shipper.deadline.is_some_and(|d| Instant::now() >= d) {
+            if shipper.out_of_time() {
                 report.deferred = true;
             } else {
                 report = shipper.ship_instance(&instance).await;

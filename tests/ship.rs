@@ -106,19 +106,25 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     assert_eq!((again.code, again.objects_new("primary"), again.summary("primary").contains("0 verified")), (0, 0, true), "{again:?}");
 }
 
-/// Invariant 2: two runs at the same moment converge to the objects one
-/// run makes (compared with a single run into a second bucket).
+/// Invariant 2: runs started at the same moment all succeed and leave the
+/// objects one run makes (compared with a single run into a second
+/// bucket); four at once, as when schedules pile up, leave every file's
+/// objects exact and contiguous.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_simultaneous_runs_produce_the_object_set_of_one() {
+async fn simultaneous_runs_produce_the_object_set_of_one() {
     let stack = Stack::start(Options::default()).await;
+    let all_succeed = |runs: usize| {
+        let children: Vec<_> = (0..runs).map(|_| stack.command(&["--object-size", "16384"]).spawn().unwrap()).collect();
+        async move {
+            for child in children {
+                let out = child.wait_with_output().await.unwrap();
+                assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    };
     stack.primary.traffic(700, Some(200));
     stack.replica.traffic_with(50, None, &["--read-only"]);
-    let a = stack.command(&["--object-size", "16384"]).spawn().unwrap();
-    let b = stack.command(&["--object-size", "16384"]).spawn().unwrap();
-    let (a, b) = tokio::join!(a.wait_with_output(), b.wait_with_output());
-    let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
-    assert_eq!(b.status.code(), Some(0), "{}", String::from_utf8_lossy(&b.stderr));
+    all_succeed(2).await;
     let both = data_objects(&stack.objects().await);
 
     let single_bucket = unique("single").to_lowercase();
@@ -128,8 +134,13 @@ async fn two_simultaneous_runs_produce_the_object_set_of_one() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let single = objects_in(&stack.s3, &single_bucket).await;
     assert_eq!(both, data_objects(&single), "overlapping runs wrote a different object set");
-    stack.assert_all_shipped("primary").await;
-    stack.assert_all_shipped("replica").await;
+
+    for _ in 0..2 {
+        stack.primary.traffic(300, Some(120));
+        all_succeed(4).await;
+        stack.assert_all_shipped("primary").await;
+        stack.assert_all_shipped("replica").await;
+    }
 }
 
 /// Invariant 1: a file that rotated away before its bytes shipped is a gap:
@@ -233,13 +244,17 @@ async fn missing_bucket_bad_credentials_and_unknown_instance_exit_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_mid_body_and_throttling_are_retried() {
     let stack = Stack::start(Options::default()).await;
-    stack.primary.traffic(400, Some(150));
+    // Rotation by size only, so `.1` is a full 20 KB file.
+    stack.primary.traffic(400, None);
     stack.emulator_control(
         "POST",
         "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","after_bytes":5000,"skip":1,"times":2},
+        // The first download of `.1` identifies it (a few bytes); the next
+        // two, which ship it, break off after 5000 bytes.
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","instance":"primary",
+             "file_contains":"server_audit.log.1","after_bytes":5000,"skip":1,"times":2},
             {"action":"DescribeDBLogFiles","kind":"throttle","times":2},
-            {"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","skip":3,"times":1}]"#,
+            {"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","instance":"primary","skip":3,"times":1}]"#,
     );
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
@@ -442,5 +457,39 @@ async fn a_download_spliced_by_rotation_is_never_shipped() {
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("renamed by a rotation while it was read"), "{}", out.stderr);
+    stack.assert_all_shipped("primary").await;
+}
+
+/// The RDS API's account-wide token bucket (shared with the console and
+/// Terraform): a small burst and a slow refill throttle listing and
+/// downloads alike; the run backs off and still ships everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_bucket_throttling_is_ridden_out() {
+    let stack = Stack::start(Options { rate_limit: Some((6.0, 4.0)), ..Options::default() }).await;
+    stack.primary.traffic(500, Some(100));
+    let out = stack.run(&["--max-attempts", "8"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let stats = stack.emulator_stats();
+    assert!(stats.get("Throttled").copied().unwrap_or(0) > 0, "the bucket ran dry: {stats:?}");
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+}
+
+/// Invariant 2, the race itself: another run creates the very same object
+/// a moment before this one (412 on If-None-Match). It counts as shipped,
+/// without starting the instance over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_a_create_race_to_an_identical_object_counts_as_shipped() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(300, Some(100));
+    stack.proxy_control(
+        "POST",
+        "faults",
+        r#"[{"method":"PUT","path_contains":"/primary/","kind":"forward_then_precondition_failed","times":2}]"#,
+    );
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.summary("primary").contains(" 2 verified"), "{}", out.stdout);
+    assert!(!out.stderr.contains("starting the instance again"), "{}", out.stderr);
     stack.assert_all_shipped("primary").await;
 }

@@ -206,11 +206,13 @@ pub struct Options {
     /// Also an Aurora-layout instance `aurora-1` (cluster `aur`) whose
     /// four-stripe files are re-written from the primary's audit lines.
     pub aurora: bool,
+    /// The emulator's account-wide token bucket: (burst, per second).
+    pub rate_limit: Option<(f64, f64)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5, aurora: false }
+        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5, aurora: false, rate_limit: None }
     }
 }
 
@@ -249,8 +251,9 @@ pub struct StoredObject {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Fields drop in order: servers stop first, the directory holding their
+/// sockets and pid files goes last.
 pub struct Stack {
-    pub tmp: tempfile::TempDir,
     pub topology: Topology,
     pub primary: Db,
     pub replica: Db,
@@ -262,6 +265,7 @@ pub struct Stack {
     pub bucket: String,
     pub s3: aws_sdk_s3::Client,
     _moto: Option<Service>,
+    pub tmp: tempfile::TempDir,
 }
 
 pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
@@ -315,6 +319,9 @@ impl Stack {
         let primary_rid = resource_id();
         let replica_rid = resource_id();
         let mut world = world_json(opts.topology, &primary, &replica, &primary_rid, &replica_rid);
+        if let Some((burst, per_second)) = opts.rate_limit {
+            world["rate_limit"] = serde_json::json!({ "burst": burst, "per_second": per_second });
+        }
         if opts.aurora {
             let dir = tmp.path().join("aurora");
             std::fs::create_dir_all(&dir).unwrap();
@@ -339,7 +346,6 @@ impl Stack {
         let bucket = unique("audit").to_lowercase();
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
         Stack {
-            tmp,
             topology: opts.topology,
             primary,
             replica,
@@ -351,6 +357,7 @@ impl Stack {
             bucket,
             s3,
             _moto: moto,
+            tmp,
         }
     }
 

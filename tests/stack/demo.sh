@@ -19,6 +19,7 @@ ROTATE_SIZE=20000 ROTATIONS=5 stack_up target/debug/auditship-testkit
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then
     echo; echo "stack left running: RDS $rds, S3 $s3, MariaDB 127.0.0.1:$p1 and :$p2 (user app / app-pass)"
+    echo "stop it with: tests/stack/stack.sh down"
     return
   fi
   stack_down

@@ -9,10 +9,10 @@ venv="$root/.stack/venv"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v mariadbd >/dev/null 2>&1 || ! command -v mariadb-install-db >/dev/null 2>&1; then
-  echo "install: MariaDB from Debian packages" >&2
+if ! command -v mariadbd >/dev/null 2>&1 || ! command -v mariadb-install-db >/dev/null 2>&1 || ! command -v pkill >/dev/null 2>&1; then
+  echo "install: MariaDB and procps from Debian packages" >&2
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends mariadb-server mariadb-client >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends mariadb-server mariadb-client procps >/dev/null
 fi
 plugin_dir=$(mariadbd --no-defaults --verbose --help 2>/dev/null | awk '$1=="plugin-dir"{print $2}')
 [ -f "${plugin_dir:-/usr/lib/mysql/plugin}/server_audit.so" ] || {

@@ -82,11 +82,10 @@ stop)
   if [ -S "$sock" ]; then
     mariadb-admin --no-defaults -S "$sock" -uroot shutdown >/dev/null 2>&1 || true
   fi
-  if [ -f "$dir/mysqld.pid" ]; then
-    pid=$(cat "$dir/mysqld.pid" 2>/dev/null || true)
-    for _ in $(seq 1 50); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-  fi
+  # Whatever is left (no socket, a stuck shutdown): the server started with
+  # this directory's config, found by its command line.
+  for _ in $(seq 1 50); do pgrep -f -- "--defaults-file=$dir/my.cnf" >/dev/null || break; sleep 0.1; done
+  pkill -9 -f -- "--defaults-file=$dir/my.cnf" 2>/dev/null || true
   ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;
 esac

@@ -43,6 +43,22 @@ pub struct World {
     /// request does not ask for fewer; small, so paging is exercised.
     #[serde(default = "default_page")]
     page_size: usize,
+    /// The account's API token bucket, shared by every action, as RDS has
+    /// it (about 300 burst, then 12 per second); none if absent.
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RateLimit {
+    burst: f64,
+    per_second: f64,
+}
+
+/// Tokens left and when they were counted.
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
 }
 
 fn default_page() -> usize {
@@ -152,6 +168,7 @@ fn is_body_fault(k: FaultKind) -> bool {
 }
 
 struct State {
+    bucket: Option<Bucket>,
     world: World,
     faults: Vec<Fault>,
     counts: BTreeMap<String, u64>,
@@ -162,7 +179,8 @@ type Shared = Arc<Mutex<State>>;
 
 pub async fn main(args: Args) -> anyhow::Result<()> {
     let world: World = serde_json::from_slice(&std::fs::read(&args.config)?)?;
-    let state = Arc::new(Mutex::new(State { world, faults: Vec::new(), counts: BTreeMap::new(), deleted: Vec::new() }));
+    let bucket = world.rate_limit.map(|r| Bucket { tokens: r.burst, at: std::time::Instant::now() });
+    let state = Arc::new(Mutex::new(State { bucket, world, faults: Vec::new(), counts: BTreeMap::new(), deleted: Vec::new() }));
     let listener = bind_and_announce(&args.listen).await?;
     serve(listener, move |req| handle(state.clone(), req)).await
 }
@@ -191,6 +209,9 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
     let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
     count(&state, &action);
+    if !take_token(&state) {
+        return error_xml(400, "Sender", "Throttling", "Rate exceeded");
+    }
     let target = (params.get("DBInstanceIdentifier").map(String::as_str), params.get("LogFileName").map(String::as_str));
     if let Some(resp) = request_fault(&state, &action, target) {
         return resp;
@@ -255,6 +276,24 @@ fn take_fault(
 
 fn count(state: &Shared, action: &str) {
     *state.lock().unwrap().counts.entry(action.to_string()).or_default() += 1;
+}
+
+/// Takes a token from the account's bucket; false when it is empty (the
+/// request is throttled, and counted as such).
+fn take_token(state: &Shared) -> bool {
+    let mut s = state.lock().unwrap();
+    let Some(limit) = s.world.rate_limit else { return true };
+    let bucket = s.bucket.as_mut().expect("bucket with rate limit");
+    let now = std::time::Instant::now();
+    bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * limit.per_second).min(limit.burst);
+    bucket.at = now;
+    if bucket.tokens >= 1.0 {
+        bucket.tokens -= 1.0;
+        true
+    } else {
+        *s.counts.entry("Throttled".into()).or_default() += 1;
+        false
+    }
 }
 
 fn has_fault(state: &Shared, action: &str, kind: FaultKind) -> bool {
@@ -566,6 +605,9 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
     };
     let action = "DownloadCompleteDBLogFile";
     count(state, action);
+    if !take_token(state) {
+        return error_xml(400, "Sender", "Throttling", "Rate exceeded");
+    }
     if let Some(resp) = request_fault(state, action, (Some(id), Some(name))) {
         return resp;
     }

@@ -61,6 +61,9 @@ enum RuleKind {
     ForwardThenDrop,
     /// Drop the connection without forwarding.
     Drop,
+    /// Forward the request, then answer 412 as if another writer's
+    /// identical request had won the race a moment earlier.
+    ForwardThenPreconditionFailed,
 }
 
 struct State {
@@ -140,10 +143,13 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         _ => {}
     }
     let forwarded = forward(&state, parts, body).await;
-    if rule == Some(RuleKind::ForwardThenDrop) {
-        return dropped();
+    match rule {
+        Some(RuleKind::ForwardThenDrop) => dropped(),
+        Some(RuleKind::ForwardThenPreconditionFailed) => {
+            s3_error(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+        }
+        _ => forwarded,
     }
-    forwarded
 }
 
 /// A response whose body fails at once: hyper then closes the connection
