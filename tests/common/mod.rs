@@ -208,11 +208,13 @@ pub struct Options {
     pub aurora: bool,
     /// The emulator's account-wide token bucket: (burst, per second).
     pub rate_limit: Option<(f64, f64)>,
+    /// The engine both instances report (default: by topology).
+    pub engine: Option<&'static str>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5, aurora: false, rate_limit: None }
+        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5, aurora: false, rate_limit: None, engine: None }
     }
 }
 
@@ -319,6 +321,11 @@ impl Stack {
         let primary_rid = resource_id();
         let replica_rid = resource_id();
         let mut world = world_json(opts.topology, &primary, &replica, &primary_rid, &replica_rid);
+        if let Some(engine) = opts.engine {
+            for i in world["instances"].as_array_mut().unwrap() {
+                i["engine"] = serde_json::json!(engine);
+            }
+        }
         if let Some((burst, per_second)) = opts.rate_limit {
             world["rate_limit"] = serde_json::json!({ "burst": burst, "per_second": per_second });
         }

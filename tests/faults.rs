@@ -1,0 +1,127 @@
+//! Faults at the edges, each with the outcome an SRE should see: ridden
+//! out within the run (exit 0), or reported with the right exit code and
+//! nothing lost.
+
+mod common;
+
+use common::*;
+
+/// A body that stops sending is abandoned after --read-timeout-seconds and
+/// read again; RDS 5xx on discovery is retried by the SDK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_body_and_rds_5xx_are_retried() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(300, None);
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"stall_body","instance":"primary","file_contains":"server_audit.log.1","after_bytes":3000,"skip":1,"times":1},
+            {"action":"DescribeDBInstances","kind":"server_error","times":1},
+            {"action":"DescribeDBLogFiles","kind":"unavailable","times":1}]"#,
+    );
+    let out = stack.run(&["--read-timeout-seconds", "2"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("stalled at byte"), "{}", out.stderr);
+    stack.assert_all_shipped("primary").await;
+}
+
+/// DescribeDBLogFiles has been seen to answer an empty list transiently:
+/// one empty answer is asked again, not taken as "auditing is off".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transiently_empty_listing_is_asked_again() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(100, None);
+    stack.emulator_control("POST", "faults", r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","times":1}]"#);
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+
+    // Empty for good while unshipped bytes are tracked: transient (exit 1),
+    // never a gap, nothing forgotten.
+    stack.primary.traffic(50, None);
+    stack.emulator_control("POST", "faults", r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","instance":"primary","times":100}]"#);
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
+    assert!(!out.stderr.contains("rotated away"), "{}", out.stderr);
+    stack.emulator_control("DELETE", "faults", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+}
+
+/// An instance deleted while the run ships it: exit 3, the message names
+/// the instance; the other instance is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_deleted_mid_run_is_reported_as_loss() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(400, Some(100));
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"slow_body","instance":"primary","delay_ms":300,"times":1000}]"#,
+    );
+    let child = stack.command(&[]).spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stack.emulator_control("POST", "delete-instance?id=primary", "");
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("instance primary") && stderr.contains("vanished"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"), "replica ok");
+    stack.assert_all_shipped("replica").await;
+}
+
+/// Deleted and recreated under the same identifier: a new DbiResourceId,
+/// so new state; the files it still serves are verified, not duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_recreated_under_the_same_name_starts_new_state_without_duplicates() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(300, Some(100));
+    assert_eq!(stack.run(&[]).await.code, 0);
+    let before = stack.objects().await;
+    stack.emulator_control("POST", "recreate-instance?id=primary&resource_id=db-RECREATED000000000000000001", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.summary("primary").contains("db-RECREATED000000000000000001"), "{}", out.stdout);
+    assert_eq!(out.objects_new("primary"), 0, "{}", out.stdout);
+    let after = stack.objects().await;
+    assert!(after.contains_key(&format!("{PREFIX}/_state/db-RECREATED000000000000000001.json")));
+    let data = |m: &std::collections::BTreeMap<String, StoredObject>| m.keys().filter(|k| !k.contains("/_state/")).cloned().collect::<Vec<_>>();
+    assert_eq!(data(&before), data(&after));
+}
+
+/// S3 pushing back: SlowDown and 409 ConditionalRequestConflict on object
+/// and checkpoint writes, a connection dropped after the write landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_slowdown_conflict_and_lost_answers_are_ridden_out() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(300, Some(100));
+    stack.proxy_control(
+        "POST",
+        "faults",
+        r#"[{"method":"PUT","path_contains":"/primary/","kind":"slow_down","times":2},
+            {"method":"PUT","path_contains":"/_state/","kind":"conflict","times":2},
+            {"method":"PUT","path_contains":"/primary/","kind":"conflict","skip":1,"times":1},
+            {"method":"PUT","path_contains":"/primary/","kind":"forward_then_drop","skip":2,"times":1}]"#,
+    );
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+    stack.primary.traffic(100, None);
+    stack.proxy_control("DELETE", "faults", "");
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+}
+
+/// An instance whose engine writes no MySQL audit log is a configuration
+/// mistake: exit 2, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_engine_needs_a_person() {
+    let stack = Stack::start(Options { engine: Some("postgres"), ..Options::default() }).await;
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("runs engine postgres"), "{}", out.stderr);
+}
