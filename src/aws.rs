@@ -7,6 +7,8 @@
 use crate::config::Config;
 use crate::error::{Failure, FailureKind};
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -20,7 +22,15 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Adaptive retry backs off when the account's RDS token bucket
         // (~12 requests/s, shared with the console and Terraform) runs dry.
-        .retry_config(RetryConfig::adaptive().with_max_attempts(cfg.max_attempts));
+        .retry_config(RetryConfig::adaptive().with_max_attempts(cfg.max_attempts))
+        // No call may hang the job: an S3 or RDS request that gets no
+        // answer is abandoned and retried like any transient failure.
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(cfg.read_timeout)
+                .build(),
+        );
     if let Some(region) = &cfg.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -90,7 +90,8 @@ pub struct RunArgs {
     /// Compressed bytes above which an object is uploaded in parts (min 5 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = crate::put::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", value_parser = clap::value_parser!(u64).range(crate::put::MIN_PART_SIZE..))]
     pub multipart_threshold: u64,
-    /// Seconds a download may go without a byte before it counts as stalled.
+    /// Seconds a download may go without a byte, or an AWS call without an
+    /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
 }

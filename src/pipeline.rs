@@ -270,11 +270,21 @@ impl Shipper {
             .filter(|(id, p)| !p.complete() && !present.contains(*id))
             .map(|(id, p)| (id.clone(), p.clone()))
             .collect();
+        // Rotation deletes the oldest file first, so files begun after a
+        // vanished one and before the oldest file still there are gone too,
+        // even those no run ever saw.
+        let oldest_present = present.iter().min();
         for (id, p) in &lost {
             let missing = p.last_size.saturating_sub(p.shipped);
+            let unseen = match oldest_present {
+                Some(oldest) if oldest > id => {
+                    format!("; any file begun between {id} and {oldest} was rotated away unseen and is lost too")
+                }
+                _ => String::new(),
+            };
             report.fail(Failure::data_loss(format!(
                 "instance {} ({}): audit file {id}, last seen as {} with {} bytes of which {} were shipped, was rotated away \
-                 before the rest was shipped: at least {missing} bytes lost; run more often or raise \
+                 before the rest was shipped: at least {missing} bytes lost{unseen}; run more often or raise \
                  server_audit_file_rotations / server_audit_file_rotate_size",
                 instance.id, instance.resource_id, p.last_name, p.last_size, p.shipped
             )));

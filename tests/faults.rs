@@ -125,3 +125,39 @@ async fn an_unknown_engine_needs_a_person() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("runs engine postgres"), "{}", out.stderr);
 }
+
+/// A run killed during a multipart upload leaves the upload open. It is
+/// harmless: only the run that starts an upload completes it (with
+/// If-None-Match), so the next run creates the object afresh and the
+/// leftover never becomes an object (a lifecycle rule aborts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_upload_left_by_a_killed_run_is_harmless() {
+    let stack = Stack::start(Options { rotate_size: 64 << 20, ..Options::default() }).await;
+    stack.primary.sql("SET GLOBAL server_audit_query_log_limit = 65536");
+    stack.primary.traffic_with(3_000, None, &["--random-payload", "--payload", "3900"]);
+    let threshold = (5u64 << 20).to_string();
+    // Hold CompleteMultipartUpload (a POST carrying uploadId) forever.
+    stack.proxy_control("POST", "faults", r#"[{"method":"POST","query_contains":"uploadId","kind":"stall","times":1}]"#);
+    let child = stack.command(&["--multipart-threshold", &threshold]).spawn().unwrap();
+    let mut open = 0;
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let uploads = stack.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+        open = uploads.uploads().len();
+        let stats: std::collections::BTreeMap<String, u64> =
+            serde_json::from_str(&http("GET", &format!("{}/_proxy/stats", stack.proxy.url), "").1).unwrap();
+        if open > 0 && stats.get("POST").copied().unwrap_or(0) >= 2 {
+            break;
+        }
+    }
+    assert!(open > 0, "the run reached the multipart upload");
+    let _ = std::process::Command::new("kill").args(["-KILL", &child.id().unwrap().to_string()]).status();
+    let _ = child.wait_with_output().await;
+    stack.proxy_control("DELETE", "faults", "");
+
+    let out = stack.run(&["--multipart-threshold", &threshold]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+    let leftover = stack.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+    assert_eq!(leftover.uploads().len(), open, "the killed run's upload is still open, and only it");
+}
