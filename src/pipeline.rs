@@ -114,6 +114,14 @@ impl Shipper {
         let before = cp.state.files.len();
         cp.state.files.retain(|id, p| !(p.complete() && !present.contains(id)));
         dirty |= cp.state.files.len() != before;
+        dirty |= track_new_files(&identified, &mut cp);
+        if dirty {
+            // Before any shipping: a run killed after this point still
+            // leaves every file it saw tracked, so the file's loss can
+            // never go unreported.
+            checkpoint::commit(&self.store, &mut cp, instance).await?;
+            dirty = false;
+        }
 
         let mut outcome = Ok(());
         for item in identified.iter().rev() {
@@ -603,6 +611,34 @@ async fn build_object(
         }
     };
     Ok(((!builder.is_empty()).then(|| builder.finish()), at_end))
+}
+
+/// Adds every newly identified file to the checkpoint with nothing shipped.
+/// Gap detection only knows files the checkpoint tracks; tracking each file
+/// as soon as it is seen means that, whatever happens to later runs, the
+/// newest tracked file is one that can still grow, and its disappearance
+/// (with everything begun after it) is reported.
+fn track_new_files(identified: &[Identified], cp: &mut StoredCheckpoint) -> bool {
+    let mut added = false;
+    for item in identified {
+        if cp.state.files.contains_key(&item.id) {
+            continue;
+        }
+        cp.state.files.insert(
+            item.id.clone(),
+            FileProgress {
+                fingerprint: item.fingerprint.sha256.clone(),
+                shipped: 0,
+                tail_sha256: String::new(),
+                last_name: item.file.name.clone(),
+                last_size: item.file.size,
+                last_written_ms: item.file.last_written_ms,
+                closed: !item.active,
+            },
+        );
+        added = true;
+    }
+    added
 }
 
 /// What is left to ship after a pass, and how old it is.
