@@ -67,6 +67,11 @@ impl fmt::Display for FileId {
 }
 
 impl FileId {
+    /// The first record's time as it stands in the id, `20261121T223901Z`.
+    pub fn time(&self) -> &str {
+        &self.0[..16]
+    }
+
     /// The `YYYY-MM-DD` date of the first record, for the `dt=` partition.
     pub fn date(&self) -> String {
         let s = &self.0;
@@ -128,6 +133,7 @@ mod tests {
         assert!(id.0.starts_with("20261121T224357Z-"), "{id}");
         assert_eq!(id.0.len(), "20261121T224357Z-".len() + 8);
         assert_eq!(id.date(), "2026-11-21");
+        assert_eq!(id.time(), "20261121T224357Z");
         assert_ne!(Fingerprint::of_prefix(b"20261121 22:43:57,other\n").sha256, fp.sha256);
     }
 

@@ -284,10 +284,16 @@ impl Shipper {
         let oldest_present = present.iter().min();
         for (id, p) in &lost {
             let missing = p.last_size.saturating_sub(p.shipped);
+            // File ids start with the first record's time (to the second;
+            // several files can share one), so the range is by time and
+            // includes its ends.
             let unseen = match oldest_present {
-                Some(oldest) if oldest > id => {
-                    format!("; any file begun between {id} and {oldest} was rotated away unseen and is lost too")
-                }
+                Some(oldest) if oldest > id => format!(
+                    "; any file begun from {} to {} (first-record times) that is not in S3 was rotated away unseen \
+                     and is lost too",
+                    id.time(),
+                    oldest.time()
+                ),
                 _ => String::new(),
             };
             report.fail(Failure::data_loss(format!(

@@ -35,11 +35,7 @@ async fn sigterm_stops_promptly_with_exit_1_and_loses_nothing() {
     assert!(took < Duration::from_secs(10), "took {took:?} to stop");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
 
-    stack.emulator_control("DELETE", "faults", "");
-    let out = stack.run(&[]).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    stack.assert_all_shipped("primary").await;
-    stack.assert_all_shipped("replica").await;
+    stack.clear_faults_and_converge().await;
 }
 
 /// SIGKILL at random moments, many times, with traffic and rotations in

@@ -405,11 +405,7 @@ async fn max_run_seconds_stops_new_work_and_exits_1() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains(": deferred"), "{}", out.stdout);
     assert!(took < Duration::from_secs(20), "stopped starting work after the limit: took {took:?}");
-    stack.emulator_control("DELETE", "faults", "");
-    let out = stack.run(&[]).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    stack.assert_all_shipped("primary").await;
-    stack.assert_all_shipped("replica").await;
+    stack.clear_faults_and_converge().await;
 }
 
 /// Invariant 1 without false alarms: rotations while the worker identifies

@@ -137,6 +137,7 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
             out.code
         };
         *exit_codes.entry(code).or_default() += 1;
+        eprintln!("soak round {round}: force_loss={force_loss} fault={kind} mode={mode} exit={code}");
         stack.emulator_control("DELETE", "faults", "");
         stack.proxy_control("DELETE", "faults", "");
 
@@ -169,10 +170,10 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
             .find(|p| objects.keys().any(|k| k.starts_with(p)));
         let Some(prefix) = prefix else {
             // Named, or begun inside a reported range of unseen losses.
-            let in_range = reported_ranges.iter().any(|(from, to)| from.as_str() < id.0.as_str() && id.0.as_str() < to.as_str());
+            let in_range = reported_ranges.iter().any(|(from, to)| from.as_str() <= id.time() && id.time() <= to.as_str());
             assert!(
                 reported_lost.contains(&id.0) || in_range,
-                "file {id} ({} bytes) is not in S3 and was not reported lost",
+                "file {id} ({} bytes) is not in S3 and was not reported lost; reported: {reported_lost:?}, ranges: {reported_ranges:?}",
                 bytes.len()
             );
             lost_files += 1;
@@ -228,8 +229,8 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
     }
 }
 
-/// File ids named in gap reports, and the ranges of unseen files they
-/// declare lost with them.
+/// File ids named in gap reports, and the first-record time ranges of
+/// unseen files they declare lost with them.
 fn collect_losses(stderr: &str, lost: &mut BTreeSet<String>, ranges: &mut Vec<(String, String)>) {
     for line in stderr.lines().filter(|l| l.contains("rotated away")) {
         if let Some(rest) = line.split("audit file ").nth(1) {
@@ -237,9 +238,9 @@ fn collect_losses(stderr: &str, lost: &mut BTreeSet<String>, ranges: &mut Vec<(S
                 lost.insert(id.to_string());
             }
         }
-        if let Some(rest) = line.split("any file begun between ").nth(1) {
-            let mut ids = rest.split(' ');
-            if let (Some(from), Some("and"), Some(to)) = (ids.next(), ids.next(), ids.next()) {
+        if let Some(rest) = line.split("any file begun from ").nth(1) {
+            let mut times = rest.split(' ');
+            if let (Some(from), Some("to"), Some(to)) = (times.next(), times.next(), times.next()) {
                 ranges.push((from.to_string(), to.to_string()));
             }
         }

@@ -430,6 +430,17 @@ impl Stack {
         assert_eq!(status, 200, "proxy control {path}: {text}");
     }
 
+    /// Turns every fault off, runs once more, and checks the run succeeds
+    /// and both instances are fully shipped: how every fault test ends.
+    pub async fn clear_faults_and_converge(&self) {
+        self.emulator_control("DELETE", "faults", "");
+        self.proxy_control("DELETE", "faults", "");
+        let out = self.run(&[]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        self.assert_all_shipped("primary").await;
+        self.assert_all_shipped("replica").await;
+    }
+
     pub fn emulator_stats(&self) -> BTreeMap<String, u64> {
         serde_json::from_str(&http("GET", &format!("{}/_emulator/stats", self.emulator.url), "").1).unwrap()
     }
