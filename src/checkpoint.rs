@@ -137,6 +137,12 @@ impl Checkpoint {
     }
 }
 
+/// 0–99 ms, from the clock's nanoseconds: enough to break lockstep.
+fn jitter() -> std::time::Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    std::time::Duration::from_millis(u64::from(nanos % 100))
+}
+
 fn corrupt(location: &str, why: &str) -> Failure {
     Failure::needs_person(format!(
         "checkpoint {location} is unreadable ({why}): restore an earlier version of it, or move it aside to re-ship \
@@ -166,7 +172,7 @@ pub async fn load(store: &ObjectStore, key: &str, instance: &Instance) -> Result
 }
 
 /// How many times a commit re-reads and merges before giving up (transient).
-const MAX_SWAPS: u32 = 8;
+const MAX_SWAPS: u32 = 16;
 
 /// Stores the checkpoint with compare-and-swap, merging in whatever another
 /// writer stored meanwhile.
@@ -183,7 +189,16 @@ pub async fn commit(store: &ObjectStore, cp: &mut StoredCheckpoint, instance: &I
             Swapped::Conflict => {
                 let theirs = load(store, &cp.key, instance).await?;
                 cp.state.merge(&theirs.state);
-                cp.etag = theirs.etag;
+                cp.etag = theirs.etag.clone();
+                if cp.state.files == theirs.state.files && cp.state.gaps == theirs.state.gaps {
+                    // The other writer already recorded all of this (an
+                    // overlapping run shipping the same bytes): done.
+                    cp.state = theirs.state;
+                    return Ok(());
+                }
+                // Writers in step keep colliding; a little random delay
+                // lets one through.
+                tokio::time::sleep(jitter()).await;
             }
         }
     }

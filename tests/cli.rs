@@ -1,0 +1,53 @@
+//! Wrong flags and flag combinations: exit 2 and a message that names the
+//! problem, before any AWS call; help and version exit 0.
+
+mod common;
+
+use common::*;
+
+async fn run(args: &[&str]) -> (i32, String, String) {
+    let out = auditship_command()
+        .args(args)
+        // Nothing listens here: reaching AWS would fail differently.
+        .env("AUDITSHIP_RDS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AUDITSHIP_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .await
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_flags_exit_2_naming_the_problem() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--instance", "db-1"], "--bucket"),
+        (&["run", "--bucket", "b"], "nothing selected"),
+        (&["run", "--bucket", "b", "--cluster", "c", "--with-replicas"], "--with-replicas needs --instance"),
+        (&["run", "--bucket", "b", "--instance", "i", "--object-size", "10"], "--object-size"),
+        (&["run", "--bucket", "b", "--instance", "i", "--multipart-threshold", "1000"], "--multipart-threshold"),
+        (&["run", "--bucket", "b", "--instance", "i", "--active-file", "maybe"], "--active-file"),
+        (&["run", "--bucket", "b", "--instance", "i", "--tag", "novalue"], "KEY=VALUE"),
+        (&["run", "--bucket", "b", "--instance", "i", "--concurrency", "0"], "--concurrency"),
+        (&["run", "--bucket", "b", "--instance", "i", "--max-attempts", "0"], "--max-attempts"),
+        (&["run", "--bucket", "", "--instance", "i"], "--bucket is empty"),
+        (&["ship-everything"], "unrecognized subcommand"),
+        (&["discover"], "nothing selected"),
+    ];
+    for (args, says) in cases {
+        let (code, _, stderr) = run(args).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} should say {says:?}: {stderr}");
+        assert!(!stderr.contains("127.0.0.1:9"), "{args:?} reached for AWS: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_and_version_exit_0() {
+    let (code, stdout, _) = run(&["--version"]).await;
+    assert_eq!((code, stdout.trim()), (0, format!("auditship {}", env!("CARGO_PKG_VERSION")).as_str()));
+    let (code, stdout, _) = run(&["run", "--help"]).await;
+    assert_eq!(code, 0);
+    for flag in ["--cluster", "--with-replicas", "--max-run-seconds", "AUDITSHIP_BUCKET", "--active-file"] {
+        assert!(stdout.contains(flag), "help mentions {flag}");
+    }
+}
