@@ -75,6 +75,21 @@ struct Identified {
     id: FileId,
 }
 
+impl Identified {
+    /// Its checkpoint entry before any byte is shipped, as listed now.
+    fn untouched_progress(&self) -> FileProgress {
+        FileProgress {
+            fingerprint: self.fingerprint.sha256.clone(),
+            shipped: 0,
+            tail_sha256: String::new(),
+            last_name: self.file.name.clone(),
+            last_size: self.file.size,
+            last_written_ms: self.file.last_written_ms,
+            closed: !self.active,
+        }
+    }
+}
+
 impl Shipper {
     /// Time to stop starting work: the run's time limit, or a signal.
     pub fn out_of_time(&self) -> bool {
@@ -334,15 +349,7 @@ impl Shipper {
                 .into())
             }
             Some(p) => p.clone(),
-            None => FileProgress {
-                fingerprint: item.fingerprint.sha256.clone(),
-                shipped: 0,
-                tail_sha256: String::new(),
-                last_name: item.file.name.clone(),
-                last_size: 0,
-                last_written_ms: 0,
-                closed: false,
-            },
+            None => item.untouched_progress(),
         };
         progress.last_name = item.file.name.clone();
         progress.last_size = progress.last_size.max(item.file.size);
@@ -630,18 +637,7 @@ fn track_new_files(identified: &[Identified], cp: &mut StoredCheckpoint) -> bool
         if cp.state.files.contains_key(&item.id) {
             continue;
         }
-        cp.state.files.insert(
-            item.id.clone(),
-            FileProgress {
-                fingerprint: item.fingerprint.sha256.clone(),
-                shipped: 0,
-                tail_sha256: String::new(),
-                last_name: item.file.name.clone(),
-                last_size: item.file.size,
-                last_written_ms: item.file.last_written_ms,
-                closed: !item.active,
-            },
-        );
+        cp.state.files.insert(item.id.clone(), item.untouched_progress());
         added = true;
     }
     added
