@@ -8,12 +8,12 @@ use crate::config::Config;
 use crate::error::{Failure, FailureKind};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use std::time::Duration;
 
 /// Loads region and credentials the standard way (env, profile, SSO, ECS
 /// task role, IMDS), and fails early with a clear message when there are
@@ -36,9 +36,7 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
     }
     let sdk = loader.load().await;
     if sdk.region().is_none() {
-        return Err(Failure::needs_person(
-            "no AWS region configured: pass --region or set AWS_REGION",
-        ));
+        return Err(Failure::needs_person("no AWS region configured: pass --region or set AWS_REGION"));
     }
     let provider = sdk.credentials_provider().ok_or_else(|| {
         Failure::needs_person("no AWS credentials provider available: set AWS credentials (env, profile, or task role)")

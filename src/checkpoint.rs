@@ -13,6 +13,7 @@ use crate::put::{ObjectStore, Swapped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::future::Future;
 
 /// The checkpoint layout this version reads and writes.
 pub const FORMAT: u32 = 1;
@@ -158,9 +159,44 @@ pub struct StoredCheckpoint {
     pub state: Checkpoint,
 }
 
+/// Where checkpoints are kept: S3 in production; the compare-and-swap
+/// loop below is also proven against an in-memory store in the tests.
+pub trait StateStore: Sync {
+    /// The key as a person would find it (`s3://bucket/key`).
+    fn location(&self, key: &str) -> String;
+    /// The whole object with its ETag; `None` if absent.
+    fn get_small(&self, key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, Failure>> + Send;
+    /// Creates (`etag` None) or replaces only at that ETag.
+    fn swap(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        etag: Option<&str>,
+    ) -> impl Future<Output = Result<Swapped, Failure>> + Send;
+}
+
+impl StateStore for ObjectStore {
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket())
+    }
+
+    fn get_small(&self, key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, Failure>> + Send {
+        ObjectStore::get_small(self, key)
+    }
+
+    fn swap(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        etag: Option<&str>,
+    ) -> impl Future<Output = Result<Swapped, Failure>> + Send {
+        ObjectStore::swap(self, key, body, etag)
+    }
+}
+
 /// Reads the instance's checkpoint, or starts an empty one.
-pub async fn load(store: &ObjectStore, key: &str, instance: &Instance) -> Result<StoredCheckpoint, Failure> {
-    let location = format!("s3://{}/{key}", store.bucket());
+pub async fn load(store: &impl StateStore, key: &str, instance: &Instance) -> Result<StoredCheckpoint, Failure> {
+    let location = store.location(key);
     match store.get_small(key).await? {
         None => Ok(StoredCheckpoint { key: key.to_string(), etag: None, state: Checkpoint::empty(instance) }),
         Some((bytes, etag)) => Ok(StoredCheckpoint {
@@ -176,7 +212,7 @@ const MAX_SWAPS: u32 = 16;
 
 /// Stores the checkpoint with compare-and-swap, merging in whatever another
 /// writer stored meanwhile.
-pub async fn commit(store: &ObjectStore, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
+pub async fn commit(store: &impl StateStore, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
     for _ in 0..MAX_SWAPS {
         cp.state.updated_at = Some(Utc::now());
         cp.state.writer_version = env!("CARGO_PKG_VERSION").to_string();
@@ -203,9 +239,8 @@ pub async fn commit(store: &ObjectStore, cp: &mut StoredCheckpoint, instance: &I
         }
     }
     Err(Failure::transient(format!(
-        "checkpoint s3://{}/{} kept changing under this run ({MAX_SWAPS} attempts): another writer is busy; the next run retries",
-        store.bucket(),
-        cp.key
+        "checkpoint {} kept changing under this run ({MAX_SWAPS} attempts): another writer is busy; the next run retries",
+        store.location(&cp.key)
     )))
 }
 
@@ -306,6 +341,97 @@ mod tests {
         })
     }
 
+    /// S3's conditional writes in memory. Every call yields first, so
+    /// writers on one thread interleave between their read and their swap;
+    /// `conflicts` answers extra 409s (S3's ConditionalRequestConflict).
+    struct MemStore {
+        object: std::sync::Mutex<Option<(Vec<u8>, u64)>>,
+        conflicts: std::sync::Mutex<Vec<bool>>,
+    }
+
+    impl StateStore for MemStore {
+        fn location(&self, key: &str) -> String {
+            format!("mem://{key}")
+        }
+
+        fn get_small(&self, _key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, Failure>> + Send {
+            async move {
+                tokio::task::yield_now().await;
+                Ok(self.object.lock().unwrap().as_ref().map(|(body, v)| (body.clone(), format!("v{v}"))))
+            }
+        }
+
+        fn swap(
+            &self,
+            _key: &str,
+            body: Vec<u8>,
+            etag: Option<&str>,
+        ) -> impl Future<Output = Result<Swapped, Failure>> + Send {
+            let etag = etag.map(str::to_string);
+            async move {
+                tokio::task::yield_now().await;
+                if self.conflicts.lock().unwrap().pop() == Some(true) {
+                    return Ok(Swapped::Conflict);
+                }
+                let mut object = self.object.lock().unwrap();
+                if object.as_ref().map(|(_, v)| format!("v{v}")) != etag {
+                    return Ok(Swapped::Conflict);
+                }
+                let version = object.as_ref().map_or(1, |(_, v)| v + 1);
+                *object = Some((body, version));
+                Ok(Swapped::Yes { etag: format!("v{version}") })
+            }
+        }
+    }
+
+    fn arb_gaps() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(0u8..6, 0..2)
+    }
+
+    fn gap(id: u8) -> Gap {
+        Gap {
+            file_id: FileId(format!("f{id}")),
+            last_name: "n".into(),
+            shipped: 0,
+            last_size: 1,
+            detected_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    /// Runs writers at once, each loading the checkpoint, folding in its
+    /// own progress and committing; returns what each ended with and what
+    /// is stored at the end.
+    fn race(
+        base: Option<Checkpoint>,
+        writers: Vec<Checkpoint>,
+        conflicts: Vec<bool>,
+    ) -> (Vec<Result<Checkpoint, Failure>>, Checkpoint) {
+        let store = std::sync::Arc::new(MemStore {
+            object: std::sync::Mutex::new(base.map(|cp| (serde_json::to_vec(&cp).unwrap(), 1))),
+            conflicts: std::sync::Mutex::new(conflicts),
+        });
+        // Paused time: the random back-off costs no real time.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for mine in writers {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut cp = load(&*store, "cp", &instance()).await?;
+                    cp.state.merge(&mine);
+                    commit(&*store, &mut cp, &instance()).await?;
+                    Ok(cp.state)
+                }));
+            }
+            let mut ended = Vec::new();
+            for t in tasks {
+                ended.push(t.await.unwrap());
+            }
+            let stored = load(&*store, "cp", &instance()).await.unwrap().state;
+            (ended, stored)
+        })
+    }
+
     proptest! {
         #[test]
         fn merge_never_moves_an_offset_backwards_and_is_order_free(a in arb_checkpoint(), b in arb_checkpoint()) {
@@ -324,6 +450,56 @@ mod tests {
             let mut again = ab.clone();
             again.merge(&b);
             prop_assert_eq!(again.files, ab.files);
+        }
+
+        #[test]
+        fn concurrent_commits_lose_no_progress_and_no_gap(
+            base in proptest::option::of(arb_checkpoint()),
+            writers in proptest::collection::vec((arb_checkpoint(), arb_gaps()), 1..5),
+            conflicts in proptest::collection::vec(proptest::bool::weighted(0.3), 0..8),
+        ) {
+            let writers: Vec<Checkpoint> = writers
+                .into_iter()
+                .map(|(mut cp, gaps)| {
+                    cp.gaps = gaps.into_iter().map(gap).collect();
+                    cp.gaps.dedup_by(|a, b| a.file_id == b.file_id);
+                    cp
+                })
+                .collect();
+            let everyone: Vec<&Checkpoint> = base.iter().chain(writers.iter()).collect();
+            let (ended, stored) = race(base.clone(), writers.clone(), conflicts);
+
+            // Fewer writers than swap attempts: every commit gets through,
+            // 409s and lost races included.
+            for e in &ended {
+                prop_assert!(e.is_ok(), "{:?}", e.as_ref().err());
+            }
+            let lost: std::collections::BTreeSet<&FileId> =
+                everyone.iter().flat_map(|cp| cp.gaps.iter().map(|g| &g.file_id)).collect();
+            let stored_lost: std::collections::BTreeSet<&FileId> = stored.gaps.iter().map(|g| &g.file_id).collect();
+            prop_assert_eq!(&stored_lost, &lost, "every reported loss is kept");
+            for id in everyone.iter().flat_map(|cp| cp.files.keys()) {
+                if lost.contains(id) {
+                    prop_assert!(!stored.files.contains_key(id), "a lost file is not tracked again");
+                    continue;
+                }
+                let furthest = everyone.iter().filter_map(|cp| cp.files.get(id)).map(|p| p.shipped).max().unwrap();
+                prop_assert_eq!(stored.files[id].shipped, furthest, "file {} keeps its furthest offset", id);
+            }
+            let tracked: std::collections::BTreeSet<&FileId> = everyone
+                .iter()
+                .flat_map(|cp| cp.files.keys())
+                .filter(|id| !lost.contains(id))
+                .collect();
+            prop_assert_eq!(stored.files.keys().collect::<std::collections::BTreeSet<_>>(), tracked);
+            // What each writer ended with is never ahead of what is stored.
+            for state in ended.into_iter().flatten() {
+                for (id, p) in &state.files {
+                    if let Some(s) = stored.files.get(id) {
+                        prop_assert!(p.shipped <= s.shipped);
+                    }
+                }
+            }
         }
     }
 }

@@ -182,7 +182,20 @@ mod tests {
 
     #[test]
     fn run_flags_build_a_config() {
-        let cli = parse(&["run", "--bucket", "b", "--cluster", "c1", "--cluster", "c2", "--tag", "team=db", "--prefix", "/x/"]).unwrap();
+        let cli = parse(&[
+            "run",
+            "--bucket",
+            "b",
+            "--cluster",
+            "c1",
+            "--cluster",
+            "c2",
+            "--tag",
+            "team=db",
+            "--prefix",
+            "/x/",
+        ])
+        .unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         let cfg = run.to_config().unwrap();
         assert_eq!(cfg.selection.clusters, ["c1", "c2"]);

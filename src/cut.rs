@@ -72,10 +72,8 @@ impl ObjectCutter {
             let window = &chunk[taken..taken + room];
             // The first newline at or past `target` ends the object.
             let first_allowed = self.rule.target.saturating_sub(held + 1) as usize;
-            let cut = window
-                .get(first_allowed..)
-                .and_then(|w| w.iter().position(|&b| b == b'\n'))
-                .map(|i| i + first_allowed);
+            let cut =
+                window.get(first_allowed..).and_then(|w| w.iter().position(|&b| b == b'\n')).map(|i| i + first_allowed);
             if let Some(nl) = cut {
                 self.emit_through(&window[..=nl], sink);
                 taken += nl + 1;
@@ -134,11 +132,7 @@ impl ObjectCutter {
 /// Cuts a whole stream, given as chunks, into objects. The pipeline cuts
 /// incrementally with `ObjectCutter`; this is the same logic over an
 /// in-memory stream, for tests and benchmarks.
-pub fn cut_all<'a>(
-    chunks: impl IntoIterator<Item = &'a [u8]>,
-    rule: CutRule,
-    state: FileState,
-) -> Vec<Vec<u8>> {
+pub fn cut_all<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, rule: CutRule, state: FileState) -> Vec<Vec<u8>> {
     let mut objects = Vec::new();
     let mut current = Vec::new();
     let mut cutter = ObjectCutter::new(rule);
@@ -217,10 +211,7 @@ mod tests {
     fn lines() -> impl Strategy<Value = Vec<u8>> {
         // Short and long lines, bytes of every value (audit lines can hold
         // any byte), newlines frequent enough to matter.
-        proptest::collection::vec(
-            prop_oneof![4 => Just(b'\n'), 20 => any::<u8>()],
-            0..600,
-        )
+        proptest::collection::vec(prop_oneof![4 => Just(b'\n'), 20 => any::<u8>()], 0..600)
     }
 
     proptest! {

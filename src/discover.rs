@@ -134,9 +134,9 @@ fn check_engine(i: &Instance) -> Result<(), Failure> {
 }
 
 fn has_all_tags(raw: &DbInstance, wanted: &[(String, String)]) -> bool {
-    wanted.iter().all(|(k, v)| {
-        raw.tag_list().iter().any(|t| t.key() == Some(k.as_str()) && t.value() == Some(v.as_str()))
-    })
+    wanted
+        .iter()
+        .all(|(k, v)| raw.tag_list().iter().any(|t| t.key() == Some(k.as_str()) && t.value() == Some(v.as_str())))
 }
 
 /// Writer and readers of a cluster, roles from `DBClusterMembers`.
@@ -152,25 +152,18 @@ async fn cluster_instances(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<V
 
 /// Members of a cluster and whether each is the writer.
 async fn cluster_writers(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<BTreeMap<String, bool>, Failure> {
-    let out = rds
-        .describe_db_clusters()
-        .db_cluster_identifier(cluster)
-        .send()
-        .await
-        .map_err(|e| {
-            let f = classify(&e);
-            if e.code() == Some("DBClusterNotFoundFault") {
-                Failure::needs_person(format!(
-                    "cluster {cluster} not found ({}): check --cluster and --region",
-                    f.message
-                ))
-            } else {
-                f.context(format!("DescribeDBClusters {cluster}"))
-            }
-        })?;
-    let cluster = out.db_clusters().first().ok_or_else(|| {
-        Failure::needs_person(format!("cluster {cluster} not found: check --cluster and --region"))
+    let out = rds.describe_db_clusters().db_cluster_identifier(cluster).send().await.map_err(|e| {
+        let f = classify(&e);
+        if e.code() == Some("DBClusterNotFoundFault") {
+            Failure::needs_person(format!("cluster {cluster} not found ({}): check --cluster and --region", f.message))
+        } else {
+            f.context(format!("DescribeDBClusters {cluster}"))
+        }
     })?;
+    let cluster = out
+        .db_clusters()
+        .first()
+        .ok_or_else(|| Failure::needs_person(format!("cluster {cluster} not found: check --cluster and --region")))?;
     Ok(cluster
         .db_cluster_members()
         .iter()
@@ -179,22 +172,14 @@ async fn cluster_writers(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<BTr
 }
 
 async fn describe_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInstance, Failure> {
-    let out = rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .map_err(|e| {
-            let f = classify(&e);
-            if e.code() == Some("DBInstanceNotFound") || e.code() == Some("DBInstanceNotFoundFault") {
-                Failure::needs_person(format!(
-                    "instance {id} not found ({}): check --instance and --region",
-                    f.message
-                ))
-            } else {
-                f.context(format!("DescribeDBInstances {id}"))
-            }
-        })?;
+    let out = rds.describe_db_instances().db_instance_identifier(id).send().await.map_err(|e| {
+        let f = classify(&e);
+        if e.code() == Some("DBInstanceNotFound") || e.code() == Some("DBInstanceNotFoundFault") {
+            Failure::needs_person(format!("instance {id} not found ({}): check --instance and --region", f.message))
+        } else {
+            f.context(format!("DescribeDBInstances {id}"))
+        }
+    })?;
     out.db_instances()
         .first()
         .cloned()
@@ -230,8 +215,9 @@ async fn to_instance(
     writers: Option<&BTreeMap<String, bool>>,
 ) -> Result<Instance, Failure> {
     let id = raw.db_instance_identifier().unwrap_or_default().to_string();
-    let resource_id = raw.dbi_resource_id().map(str::to_string).ok_or_else(|| {
-        Failure { kind: FailureKind::Transient, message: format!("instance {id}: DescribeDBInstances returned no DbiResourceId") }
+    let resource_id = raw.dbi_resource_id().map(str::to_string).ok_or_else(|| Failure {
+        kind: FailureKind::Transient,
+        message: format!("instance {id}: DescribeDBInstances returned no DbiResourceId"),
     })?;
     let cluster = raw.db_cluster_identifier().map(str::to_string);
     let role = match (&cluster, writers) {

@@ -99,7 +99,9 @@ impl LogFetcher {
         loop {
             attempt += 1;
             match self.try_open(instance, file, &what).await {
-                Err(FetchError::Failed(f)) if f.kind == crate::error::FailureKind::Transient && attempt < self.max_attempts => {
+                Err(FetchError::Failed(f))
+                    if f.kind == crate::error::FailureKind::Transient && attempt < self.max_attempts =>
+                {
                     let wait = backoff(attempt);
                     tracing::warn!(file = %what, attempt, wait_ms = wait.as_millis() as u64, error = %f, "download failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -113,8 +115,12 @@ impl LogFetcher {
         let url = self.url(instance, file);
         let request = self.signed_get(&url).await?;
         let response = match tokio::time::timeout(self.read_timeout, self.client.request(request)).await {
-            Err(_) => return Err(Failure::transient(format!("download of {what} timed out waiting for a response")).into()),
-            Ok(Err(e)) => return Err(Failure::transient(format!("download of {what} failed: {}", error_chain(&e))).into()),
+            Err(_) => {
+                return Err(Failure::transient(format!("download of {what} timed out waiting for a response")).into())
+            }
+            Ok(Err(e)) => {
+                return Err(Failure::transient(format!("download of {what} failed: {}", error_chain(&e))).into())
+            }
             Ok(Ok(r)) => r,
         };
         let status = response.status().as_u16();
@@ -152,7 +158,8 @@ impl LogFetcher {
 
     async fn signed_get(&self, url: &str) -> Result<http::Request<Empty<Bytes>>, Failure> {
         let credentials = self.credentials().await?;
-        let uri: http::Uri = url.parse().map_err(|e| Failure::needs_person(format!("bad RDS endpoint URL {url}: {e}")))?;
+        let uri: http::Uri =
+            url.parse().map_err(|e| Failure::needs_person(format!("bad RDS endpoint URL {url}: {e}")))?;
         let host = uri
             .authority()
             .map(|a| a.as_str().to_string())
@@ -187,9 +194,11 @@ impl LogFetcher {
                 return Ok(c.clone());
             }
         }
-        let c = self.credentials.provide_credentials().await.map_err(|e| {
-            Failure::needs_person(format!("cannot load AWS credentials: {e}"))
-        })?;
+        let c = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| Failure::needs_person(format!("cannot load AWS credentials: {e}")))?;
         *cached = Some(c.clone());
         Ok(c)
     }
@@ -201,7 +210,7 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// The `<Code>` of an AWS XML error body, if there is one.
-fn error_code(body: &[u8]) -> Option<String> {
+pub fn error_code(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let start = text.find("<Code>")? + "<Code>".len();
     let end = text[start..].find("</Code>")? + start;

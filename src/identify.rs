@@ -40,10 +40,7 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     pub fn of_prefix(prefix: &[u8]) -> Self {
-        Fingerprint {
-            sha256: hex::encode(Sha256::digest(prefix)),
-            first_record: first_record_time(prefix),
-        }
+        Fingerprint { sha256: hex::encode(Sha256::digest(prefix)), first_record: first_record_time(prefix) }
     }
 
     /// The short, readable, sortable id used in keys and checkpoints:

@@ -80,10 +80,7 @@ mod tests {
 
     #[test]
     fn checkpoint_key_is_by_resource_id() {
-        assert_eq!(
-            checkpoint_key("/audit/", &instance(None, Role::Standalone)),
-            "audit/_state/db-ABCDEFGHIJKL.json"
-        );
+        assert_eq!(checkpoint_key("/audit/", &instance(None, Role::Standalone)), "audit/_state/db-ABCDEFGHIJKL.json");
         assert_eq!(
             file_prefix("a", &instance(None, Role::Standalone), &FileId("20261121T223901Z-3f9a1c2b".into())),
             "a/standalone/db-1/dt=2026-11-21/20261121T223901Z-3f9a1c2b/"

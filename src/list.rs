@@ -199,7 +199,12 @@ mod tests {
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["audit/server_audit.log", "audit/server_audit.log.1", "audit/server_audit.log.2", "audit/server_audit.log.10"]
+            [
+                "audit/server_audit.log",
+                "audit/server_audit.log.1",
+                "audit/server_audit.log.2",
+                "audit/server_audit.log.10"
+            ]
         );
     }
 

@@ -236,7 +236,9 @@ impl Shipper {
                             identified.push(Identified { file, active, fingerprint, id });
                         }
                     }
-                    Ok(None) => tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet"),
+                    Ok(None) => {
+                        tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet")
+                    }
                     // Renamed away between listing and reading: it is under
                     // a later name, which the next listing shows.
                     Err(FetchError::Gone) => {
@@ -381,7 +383,9 @@ impl Shipper {
         loop {
             attempt += 1;
             match self.ship_file(instance, item, progress, report).await {
-                Err(Stop::Fail(f)) if f.kind == FailureKind::Transient && attempt < self.cfg.max_attempts && !self.out_of_time() => {
+                Err(Stop::Fail(f))
+                    if f.kind == FailureKind::Transient && attempt < self.cfg.max_attempts && !self.out_of_time() =>
+                {
                     let wait = backoff(attempt);
                     tracing::warn!(instance = %instance.id, file = %item.file.name, attempt, error = %f, "shipping failed; retrying from the last confirmed offset");
                     tokio::time::sleep(wait).await;
@@ -444,23 +448,26 @@ impl Shipper {
             Err(FetchError::Failed(f)) => return Err(f.into()),
         };
         let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
-        let same_file = identity_prefix(&head).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == item.fingerprint.sha256);
+        let same_file =
+            identity_prefix(&head).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == item.fingerprint.sha256);
         if !same_file {
             return Err(Stop::Again(format!("{name} was renamed by a rotation after it was identified")));
         }
 
         let mut tail = TailWindow::default();
         if !skip(&mut stream, progress.shipped, &mut tail).await? {
-            return Err(diverged(instance, item, format!(
-                "it is now shorter than the {} bytes already shipped from it",
-                progress.shipped
-            )));
+            return Err(diverged(
+                instance,
+                item,
+                format!("it is now shorter than the {} bytes already shipped from it", progress.shipped),
+            ));
         }
         if progress.shipped > 0 && tail.sha256() != progress.tail_sha256 {
-            return Err(diverged(instance, item, format!(
-                "its bytes before offset {} differ from the bytes shipped from it",
-                progress.shipped
-            )));
+            return Err(diverged(
+                instance,
+                item,
+                format!("its bytes before offset {} differ from the bytes shipped from it", progress.shipped),
+            ));
         }
 
         let state = if item.active { FileState::Active } else { FileState::Closed };
@@ -488,18 +495,26 @@ impl Shipper {
                         continue;
                     }
                     Some(_) => {
-                        return Err(diverged(instance, item, format!(
+                        return Err(diverged(
+                            instance,
+                            item,
+                            format!(
                             "object s3://{}/{key} holds different bytes for offsets {start}..{}; it was left untouched",
                             self.store.bucket(),
                             facts.end
-                        )))
+                        ),
+                        ))
                     }
                     None if state == FileState::Closed => {
-                        return Err(diverged(instance, item, format!(
-                            "object s3://{}/{key} claims offsets up to {} but the rotated file ends before that",
-                            self.store.bucket(),
-                            facts.end
-                        )))
+                        return Err(diverged(
+                            instance,
+                            item,
+                            format!(
+                                "object s3://{}/{key} claims offsets up to {} but the rotated file ends before that",
+                                self.store.bucket(),
+                                facts.end
+                            ),
+                        ))
                     }
                     // Another run saw more of the growing file than this read.
                     None => break,
@@ -537,7 +552,7 @@ impl Shipper {
                 // it counts as shipped. Otherwise (it saw a different
                 // snapshot of a growing file) start over and verify it.
                 Created::AlreadyExists => match self.store.head(&key).await?.and_then(|e| e.facts) {
-                    Some(theirs) if theirs.end == facts.end && theirs.sha256 == facts.sha256 => {
+                    Some(theirs) if facts.same_bytes_as(&theirs) => {
                         progress.shipped = facts.end;
                         progress.tail_sha256 = tail.sha256();
                         report.objects_verified += 1;
@@ -571,7 +586,9 @@ fn diverged(instance: &Instance, item: &Identified, what: String) -> Stop {
 /// Reads `n` bytes into the tail window; false if the file ended first.
 async fn skip(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Result<bool, Failure> {
     while n > 0 {
-        let Some(chunk) = stream.next_chunk().await? else { return Ok(false) };
+        let Some(chunk) = stream.next_chunk().await? else {
+            return Ok(false);
+        };
         let take = (chunk.len() as u64).min(n) as usize;
         tail.push(&chunk[..take]);
         stream.unread(chunk.slice(take..));
@@ -584,7 +601,9 @@ async fn skip(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Resu
 async fn hash_next(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Result<Option<String>, Failure> {
     let mut hasher = Sha256::new();
     while n > 0 {
-        let Some(chunk) = stream.next_chunk().await? else { return Ok(None) };
+        let Some(chunk) = stream.next_chunk().await? else {
+            return Ok(None);
+        };
         let take = (chunk.len() as u64).min(n) as usize;
         hasher.update(&chunk[..take]);
         tail.push(&chunk[..take]);
@@ -650,7 +669,9 @@ fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint, report: &
     report.pending_bytes = 0;
     report.lag_seconds = 0;
     for item in identified {
-        let Some(p) = cp.state.files.get(&item.id) else { continue };
+        let Some(p) = cp.state.files.get(&item.id) else {
+            continue;
+        };
         let pending = p.last_size.saturating_sub(p.shipped);
         if pending == 0 {
             continue;
@@ -705,5 +726,56 @@ mod tests {
         }
         assert_eq!(one.bytes, &data[data.len() - TAIL_WINDOW..]);
         assert_eq!(one.sha256(), many.sha256());
+    }
+
+    /// The facts a run would give the first object it cuts from `bytes`.
+    fn first_object_facts(bytes: &[u8], rule: CutRule, state: FileState) -> Option<(ObjectFacts, Vec<u8>)> {
+        let first = crate::cut::cut_all([bytes], rule, state).into_iter().next()?;
+        let mut builder = ObjectBuilder::default();
+        builder.write(&first);
+        let object = builder.finish();
+        let facts = ObjectFacts {
+            start: 0,
+            end: object.len,
+            sha256: object.sha256,
+            lines: object.lines,
+            source_file: "audit/server_audit.log".into(),
+            role: "writer".into(),
+            instance_id: "db-1".into(),
+            dbi_resource_id: "db-RES".into(),
+            file_id: "20261121T223901Z-3f9a1c2b".into(),
+        };
+        Some((facts, first))
+    }
+
+    proptest::proptest! {
+        /// Two runs race to create the first object of a growing file, one
+        /// having read less of it than the other (`seen`), or the file
+        /// having rotated in between. The loser of the create counts its
+        /// bytes as shipped only if the winner's object holds exactly them,
+        /// and when both read past the cut point it always does: overlapping
+        /// runs converge instead of failing or duplicating.
+        #[test]
+        fn a_lost_create_race_counts_as_shipped_only_for_the_same_bytes(
+            file in proptest::collection::vec(proptest::prop_oneof![3 => proptest::strategy::Just(b'\n'), 17 => proptest::prelude::any::<u8>()], 1..400),
+            seen in 0usize..400,
+            target in 1u64..80,
+            rotated_between in proptest::prelude::any::<bool>(),
+        ) {
+            let rule = CutRule::new(target);
+            let seen = seen.min(file.len());
+            let winner_state = if rotated_between { FileState::Closed } else { FileState::Active };
+            let Some((winner, winner_bytes)) = first_object_facts(&file, rule, winner_state) else { return Ok(()) };
+            let Some((loser, loser_bytes)) = first_object_facts(&file[..seen], rule, FileState::Active) else { return Ok(()) };
+            proptest::prop_assert_eq!(loser.same_bytes_as(&winner), loser_bytes == winner_bytes);
+            // Whichever read less holds a prefix of the other's object.
+            proptest::prop_assert!(winner_bytes.starts_with(&loser_bytes));
+            // Both saw the line that ends the first object: the same object.
+            let cut_seen = loser_bytes.last() == Some(&b'\n') && loser_bytes.len() as u64 >= rule.target
+                || loser_bytes.len() as u64 == rule.hard_max;
+            if cut_seen {
+                proptest::prop_assert!(loser.same_bytes_as(&winner));
+            }
+        }
     }
 }

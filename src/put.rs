@@ -36,7 +36,7 @@ pub struct ObjectFacts {
 }
 
 impl ObjectFacts {
-    fn to_metadata(&self) -> HashMap<String, String> {
+    pub fn to_metadata(&self) -> HashMap<String, String> {
         HashMap::from([
             ("start-offset".into(), self.start.to_string()),
             ("end-offset".into(), self.end.to_string()),
@@ -49,6 +49,13 @@ impl ObjectFacts {
             ("file-id".into(), self.file_id.clone()),
             ("worker-version".into(), env!("CARGO_PKG_VERSION").into()),
         ])
+    }
+
+    /// Whether another writer's object at the same key holds these very
+    /// bytes. The key fixes the start; the end and the content hash decide.
+    /// A create that lost the race to such an object has shipped its bytes.
+    pub fn same_bytes_as(&self, theirs: &ObjectFacts) -> bool {
+        self.start == theirs.start && self.end == theirs.end && self.sha256 == theirs.sha256
     }
 
     /// Reads the facts back; `None` if the object was not written by
@@ -80,7 +87,9 @@ pub enum Created {
 /// Result of a conditional replace of a state object.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Swapped {
-    Yes { etag: String },
+    Yes {
+        etag: String,
+    },
     /// 412 (or 409): someone else changed it since we read it.
     Conflict,
 }
@@ -113,7 +122,13 @@ impl ObjectStore {
         &self.bucket
     }
 
-    fn fail<E>(&self, op: &str, key: &str, action: &str, e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Failure
+    fn fail<E>(
+        &self,
+        op: &str,
+        key: &str,
+        action: &str,
+        e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -153,10 +168,9 @@ impl ObjectStore {
     /// The facts of the object at `key`, or `None` if there is none.
     pub async fn head(&self, key: &str) -> Result<Option<Existing>, Failure> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => Ok(Some(Existing {
-                key: key.to_string(),
-                facts: out.metadata().and_then(ObjectFacts::from_metadata),
-            })),
+            Ok(out) => {
+                Ok(Some(Existing { key: key.to_string(), facts: out.metadata().and_then(ObjectFacts::from_metadata) }))
+            }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(self.fail("HeadObject", key, "s3:GetObject", &e)),
         }
@@ -185,7 +199,12 @@ impl ObjectStore {
         }
     }
 
-    async fn create_multipart(&self, key: &str, object: &CompressedObject, facts: &ObjectFacts) -> Result<Created, Failure> {
+    async fn create_multipart(
+        &self,
+        key: &str,
+        object: &CompressedObject,
+        facts: &ObjectFacts,
+    ) -> Result<Created, Failure> {
         let upload = self
             .client
             .create_multipart_upload()
@@ -201,12 +220,18 @@ impl ObjectStore {
         if !matches!(result, Ok(Created::Yes)) {
             // Leave nothing behind: an incomplete upload costs storage and
             // can never be completed by another run (it has its own id).
-            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
+            let _ =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
         }
         result
     }
 
-    async fn upload_parts_and_complete(&self, key: &str, upload_id: &str, object: &CompressedObject) -> Result<Created, Failure> {
+    async fn upload_parts_and_complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        object: &CompressedObject,
+    ) -> Result<Created, Failure> {
         let mut parts = Vec::new();
         for (i, chunk) in object.gzip.chunks(self.part_size()).enumerate() {
             let number = i as i32 + 1;

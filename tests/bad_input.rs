@@ -67,13 +67,23 @@ async fn diverged_or_foreign_object_at_a_worker_key_exits_3_untouched() {
     assert_eq!(stack.objects().await[&key].bytes, forged, "diverged object was touched");
     // The active file is unaffected and ships.
     let objects = stack.objects().await;
-    assert_file_shipped(&objects, &format!("{PREFIX}/standalone/primary/"), "server_audit.log", &files["server_audit.log"], true);
+    assert_file_shipped(
+        &objects,
+        &format!("{PREFIX}/standalone/primary/"),
+        "server_audit.log",
+        &files["server_audit.log"],
+        true,
+    );
 
     // Without auditship metadata the object is foreign: still exit 3, untouched.
     put(&stack, &key, b"foreign".to_vec(), &[]).await;
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 3, "{out:?}");
-    assert!(fatal_or_error_lines(&out).iter().any(|l| l.contains(&key) && l.contains("without valid auditship metadata")), "{}", out.stderr);
+    assert!(
+        fatal_or_error_lines(&out).iter().any(|l| l.contains(&key) && l.contains("without valid auditship metadata")),
+        "{}",
+        out.stderr
+    );
     assert_eq!(stack.objects().await[&key].bytes, b"foreign");
 }
 
@@ -113,7 +123,12 @@ async fn odd_file_contents_ship_byte_exact_or_wait_for_a_line() {
     let at = format!("{PREFIX}/aur/aurora-1/");
     assert_file_shipped(&objects, &at, "binary", &binary, true);
     assert_file_shipped(&objects, &at, "long line", &long, true);
-    let long_objects = objects.keys().filter(|k| k.starts_with(&at) && k.contains(&Fingerprint::of_prefix(identity_prefix(&long).unwrap()).file_id().0)).count();
+    let long_objects = objects
+        .keys()
+        .filter(|k| {
+            k.starts_with(&at) && k.contains(&Fingerprint::of_prefix(identity_prefix(&long).unwrap()).file_id().0)
+        })
+        .count();
     assert!(long_objects >= 2, "a line over the hard cap is cut inside");
     assert!(!objects.keys().any(|k| k.contains("19700101")), "no object for files without a first line");
 
@@ -123,7 +138,8 @@ async fn odd_file_contents_ship_byte_exact_or_wait_for_a_line() {
     std::fs::write(dir.join("audit.log.3.2026-11-22-00-00.1"), &completed).unwrap();
     std::fs::write(dir.join("audit.log.2.2026-11-22-00-00.1"), b"20261122 00:00:03,late first line\n").unwrap();
     for stripe in 0..4 {
-        std::fs::write(dir.join(format!("audit.log.{stripe}.2026-11-22-00-05.2")), b"20261122 00:05:00,next\n").unwrap();
+        std::fs::write(dir.join(format!("audit.log.{stripe}.2026-11-22-00-05.2")), b"20261122 00:05:00,next\n")
+            .unwrap();
     }
     let out = run(&[]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

@@ -18,13 +18,7 @@ fn rds_client(url: &str) -> aws_sdk_rds::Client {
 }
 
 async fn discover(url: &str, args: &[&str]) -> Vec<serde_json::Value> {
-    let out = auditship_command()
-        .arg("discover")
-        .args(args)
-        .args(["--rds-endpoint-url", url])
-        .output()
-        .await
-        .unwrap();
+    let out = auditship_command().arg("discover").args(args).args(["--rds-endpoint-url", url]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

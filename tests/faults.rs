@@ -40,7 +40,11 @@ async fn a_transiently_empty_listing_is_asked_again() {
     // Empty for good while unshipped bytes are tracked: transient (exit 1),
     // never a gap, nothing forgotten.
     stack.primary.traffic(50, None);
-    stack.emulator_control("POST", "faults", r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","instance":"primary","times":100}]"#);
+    stack.emulator_control(
+        "POST",
+        "faults",
+        r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","instance":"primary","times":100}]"#,
+    );
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
@@ -88,7 +92,9 @@ async fn an_instance_recreated_under_the_same_name_starts_new_state_without_dupl
     assert_eq!(out.objects_new("primary"), 0, "{}", out.stdout);
     let after = stack.objects().await;
     assert!(after.contains_key(&format!("{PREFIX}/_state/db-RECREATED000000000000000001.json")));
-    let data = |m: &std::collections::BTreeMap<String, StoredObject>| m.keys().filter(|k| !k.contains("/_state/")).cloned().collect::<Vec<_>>();
+    let data = |m: &std::collections::BTreeMap<String, StoredObject>| {
+        m.keys().filter(|k| !k.contains("/_state/")).cloned().collect::<Vec<_>>()
+    };
     assert_eq!(data(&before), data(&after));
 }
 
@@ -137,7 +143,11 @@ async fn a_multipart_upload_left_by_a_killed_run_is_harmless() {
     stack.primary.traffic_with(3_000, None, &["--random-payload", "--payload", "3900"]);
     let threshold = (5u64 << 20).to_string();
     // Hold CompleteMultipartUpload (a POST carrying uploadId) forever.
-    stack.proxy_control("POST", "faults", r#"[{"method":"POST","query_contains":"uploadId","kind":"stall","times":1}]"#);
+    stack.proxy_control(
+        "POST",
+        "faults",
+        r#"[{"method":"POST","query_contains":"uploadId","kind":"stall","times":1}]"#,
+    );
     let child = stack.command(&["--multipart-threshold", &threshold]).spawn().unwrap();
     let mut open = 0;
     for _ in 0..200 {

@@ -28,7 +28,10 @@ async fn sigterm_stops_promptly_with_exit_1_and_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     signal(&child, "TERM");
     let signalled = Instant::now();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("exits after SIGTERM").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
     let took = signalled.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -45,7 +48,8 @@ async fn sigterm_stops_promptly_with_exit_1_and_loses_nothing() {
 async fn sigkill_at_random_points_then_a_run_converges() {
     let stack = Stack::start(Options { rotations: 20, ..Options::default() }).await;
     // A cheap, seedable sequence of kill delays (xorshift).
-    let mut seed: u64 = std::env::var("AUDITSHIP_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut seed: u64 =
+        std::env::var("AUDITSHIP_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15);
     let mut next = || {
         seed ^= seed << 13;
         seed ^= seed >> 7;

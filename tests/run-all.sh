@@ -10,6 +10,7 @@ tests/stack/install.sh
 mkdir -p .stack
 export AUDITSHIP_MOTO_SERVER="$root/.stack/venv/bin/moto_server"
 
+cargo fmt --all --check
 cargo build --workspace --all-targets
 
 pidfile="$root/.stack/test-moto.pid"

@@ -75,7 +75,10 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     // Let the first checkpoint write through (it tracks the files seen,
     // nothing shipped), then hold every later one: objects land, the
     // commit that records them never does.
-    let rule = format!(r#"[{{"method":"PUT","path_contains":"/_state/{}","kind":"stall","skip":1,"times":100}}]"#, stack.primary_rid);
+    let rule = format!(
+        r#"[{{"method":"PUT","path_contains":"/_state/{}","kind":"stall","skip":1,"times":100}}]"#,
+        stack.primary_rid
+    );
     stack.proxy_control("POST", "faults", &rule);
     let mut child = stack.command(&[]).spawn().unwrap();
     // Wait until data objects are in S3, then kill the worker mid-commit.
@@ -99,7 +102,10 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let summary = out.summary("primary");
-    assert!(summary.contains(&format!("{} verified", before.iter().filter(|k| k.contains("/primary/")).count())), "{summary}");
+    assert!(
+        summary.contains(&format!("{} verified", before.iter().filter(|k| k.contains("/primary/")).count())),
+        "{summary}"
+    );
     let after = stack.objects().await;
     assert!(after.keys().any(|k| k.contains("/_state/")), "checkpoint converged");
     for k in &before {
@@ -109,7 +115,11 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     stack.assert_all_shipped("replica").await;
     // A further run has nothing to do: the checkpoint now covers it all.
     let again = stack.run(&[]).await;
-    assert_eq!((again.code, again.objects_new("primary"), again.summary("primary").contains("0 verified")), (0, 0, true), "{again:?}");
+    assert_eq!(
+        (again.code, again.objects_new("primary"), again.summary("primary").contains("0 verified")),
+        (0, 0, true),
+        "{again:?}"
+    );
 }
 
 /// Invariant 2: runs started at the same moment all succeed and leave the
@@ -203,7 +213,11 @@ async fn failover_between_runs_keeps_keys_and_records_new_roles() {
     for k in data_objects(&before) {
         assert_eq!(before[&k], after[&k], "{k} was rewritten");
     }
-    let new: Vec<&String> = data_objects(&after).iter().filter(|k| !before.contains_key(*k)).map(|k| after.get_key_value(k).unwrap().0).collect();
+    let new: Vec<&String> = data_objects(&after)
+        .iter()
+        .filter(|k| !before.contains_key(*k))
+        .map(|k| after.get_key_value(k).unwrap().0)
+        .collect();
     assert!(new.iter().any(|k| k.contains("/replica/")) && new.iter().any(|k| k.contains("/primary/")), "{new:?}");
     for k in new {
         let want = if k.contains("/replica/") { "writer" } else { "reader" };
@@ -230,7 +244,11 @@ async fn missing_bucket_bad_credentials_and_unknown_instance_exit_2() {
     let mut cmd = stack.command(&[]);
     cmd.env("AWS_SECRET_ACCESS_KEY", "wrong-secret");
     let o = cmd.output().await.unwrap();
-    let out = RunOutput { code: o.status.code().unwrap(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    let out = RunOutput {
+        code: o.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    };
     assert_eq!(out.code, 2, "{out:?}");
     assert!(fatal_line(&out).contains("SignatureDoesNotMatch"), "{}", out.stderr);
 
@@ -275,7 +293,11 @@ async fn reset_mid_body_and_throttling_are_retried() {
 async fn persistent_s3_errors_exit_1_and_the_next_run_completes() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(300, Some(100));
-    stack.proxy_control("POST", "faults", r#"[{"method":"PUT","path_contains":"/primary/","kind":"internal_error","times":1000}]"#);
+    stack.proxy_control(
+        "POST",
+        "faults",
+        r#"[{"method":"PUT","path_contains":"/primary/","kind":"internal_error","times":1000}]"#,
+    );
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
@@ -342,7 +364,13 @@ async fn aurora_four_stripe_files_ship_byte_identical() {
         for f in files {
             let bytes = std::fs::read(f.path()).unwrap();
             // The striper writes whole lines, so every byte ships.
-            assert_file_shipped(&objects, &format!("{PREFIX}/aur/aurora-1/"), &f.file_name().to_string_lossy(), &bytes, false);
+            assert_file_shipped(
+                &objects,
+                &format!("{PREFIX}/aur/aurora-1/"),
+                &f.file_name().to_string_lossy(),
+                &bytes,
+                false,
+            );
         }
     };
     stack.primary.traffic(300, Some(100));
@@ -357,9 +385,16 @@ async fn aurora_four_stripe_files_ship_byte_identical() {
     let out = aurora(&["--object-size", "4096"]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     verify().await;
-    let names: Vec<String> = std::fs::read_dir(stack.aurora_dir()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    let names: Vec<String> = std::fs::read_dir(stack.aurora_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into())
+        .collect();
     for stripe in 0..4 {
-        assert!(names.iter().filter(|n| n.starts_with(&format!("audit.log.{stripe}."))).count() >= 2, "stripe {stripe} rotated: {names:?}");
+        assert!(
+            names.iter().filter(|n| n.starts_with(&format!("audit.log.{stripe}."))).count() >= 2,
+            "stripe {stripe} rotated: {names:?}"
+        );
     }
 }
 

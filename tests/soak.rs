@@ -60,24 +60,49 @@ impl Truth {
 }
 
 const FAULTS: &[(&str, &str, &str)] = &[
-    ("rds", "reset_mid_body", r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","instance":"primary","after_bytes":3000,"skip":1,"times":2}]"#),
-    ("rds", "throttling_exception", r#"[{"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","times":3}]"#),
+    (
+        "rds",
+        "reset_mid_body",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","instance":"primary","after_bytes":3000,"skip":1,"times":2}]"#,
+    ),
+    (
+        "rds",
+        "throttling_exception",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","times":3}]"#,
+    ),
     ("rds", "server_error", r#"[{"action":"DownloadCompleteDBLogFile","kind":"server_error","skip":2,"times":2}]"#),
-    ("rds", "stall_body", r#"[{"action":"DownloadCompleteDBLogFile","kind":"stall_body","instance":"primary","after_bytes":2000,"skip":2,"times":1}]"#),
-    ("rds", "rotate_first", r#"[{"action":"DownloadCompleteDBLogFile","kind":"rotate_first","instance":"primary","skip":1,"times":1}]"#),
-    ("rds", "splice_on_rotation", r#"[{"action":"DownloadCompleteDBLogFile","kind":"splice_on_rotation","instance":"primary","file_contains":".log.1","skip":1,"after_bytes":4000,"times":1}]"#),
+    (
+        "rds",
+        "stall_body",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"stall_body","instance":"primary","after_bytes":2000,"skip":2,"times":1}]"#,
+    ),
+    (
+        "rds",
+        "rotate_first",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"rotate_first","instance":"primary","skip":1,"times":1}]"#,
+    ),
+    (
+        "rds",
+        "splice_on_rotation",
+        r#"[{"action":"DownloadCompleteDBLogFile","kind":"splice_on_rotation","instance":"primary","file_contains":".log.1","skip":1,"after_bytes":4000,"times":1}]"#,
+    ),
     ("rds", "empty_listing", r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","times":1}]"#),
     ("s3", "internal_error", r#"[{"method":"PUT","path_contains":"/primary/","kind":"internal_error","times":2}]"#),
     ("s3", "slow_down", r#"[{"method":"PUT","path_contains":"/primary/","kind":"slow_down","times":2}]"#),
     ("s3", "conflict", r#"[{"method":"PUT","kind":"conflict","skip":1,"times":2}]"#),
-    ("s3", "forward_then_drop", r#"[{"method":"PUT","path_contains":"/rds-audit/","kind":"forward_then_drop","skip":1,"times":1}]"#),
+    (
+        "s3",
+        "forward_then_drop",
+        r#"[{"method":"PUT","path_contains":"/rds-audit/","kind":"forward_then_drop","skip":1,"times":1}]"#,
+    ),
     ("s3", "checkpoint_stall", r#"[{"method":"PUT","path_contains":"/_state/","kind":"stall","times":1}]"#),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
     let rounds: u32 = std::env::var("AUDITSHIP_SOAK_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(12);
-    let seed: u64 = std::env::var("AUDITSHIP_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a0d1_7000_0001);
+    let seed: u64 =
+        std::env::var("AUDITSHIP_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a0d1_7000_0001);
     let mut rng = Rng(seed);
     let stack = Stack::start(Options { rotations: ROTATIONS, rotate_size: 8_000, ..Options::default() }).await;
     let mut truth = Truth::default();
@@ -144,7 +169,10 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
         // A reported loss must be real: the file is no longer on disk.
         let now_present = truth.snapshot(&stack.primary);
         for lost in &reported_lost {
-            assert!(!now_present.iter().any(|id| &id.0 == lost), "round {round}: {lost} reported lost but still present");
+            assert!(
+                !now_present.iter().any(|id| &id.0 == lost),
+                "round {round}: {lost} reported lost but still present"
+            );
         }
     }
 
@@ -170,7 +198,8 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
             .find(|p| objects.keys().any(|k| k.starts_with(p)));
         let Some(prefix) = prefix else {
             // Named, or begun inside a reported range of unseen losses.
-            let in_range = reported_ranges.iter().any(|(from, to)| from.as_str() <= id.time() && id.time() <= to.as_str());
+            let in_range =
+                reported_ranges.iter().any(|(from, to)| from.as_str() <= id.time() && id.time() <= to.as_str());
             assert!(
                 reported_lost.contains(&id.0) || in_range,
                 "file {id} ({} bytes) is not in S3 and was not reported lost; reported: {reported_lost:?}, ranges: {reported_ranges:?}",
@@ -194,7 +223,12 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
         }
         let complete_lines = &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)];
         if *closed {
-            assert!(joined == *bytes, "{id}: closed file not shipped byte-identical ({} of {} bytes)", joined.len(), bytes.len());
+            assert!(
+                joined == *bytes,
+                "{id}: closed file not shipped byte-identical ({} of {} bytes)",
+                joined.len(),
+                bytes.len()
+            );
         } else {
             assert!(joined.starts_with(complete_lines), "{id}: active file's lines not all shipped");
         }
@@ -212,8 +246,13 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
         ));
         md.push_str("Each round: real traffic with rotations on a MariaDB primary (ROTATIONS=4, rotate size 8 KB) and reads on its replica, one injected fault, then a run (1 in 10 killed with SIGKILL at a random moment, 1 in 10 two runs at once). Every 10th round rotates faster than the plugin keeps files, forcing a loss.\n\n");
         md.push_str("| measure | value |\n|---|---|\n");
-        md.push_str(&format!("| rounds | {rounds} |\n| runs killed | {kills} |\n| rounds with overlapping runs | {overlaps} |\n"));
-        md.push_str(&format!("| files seen by the rig | {} |\n| bytes shipped and verified byte-identical | {shipped_bytes} |\n", truth.files.len()));
+        md.push_str(&format!(
+            "| rounds | {rounds} |\n| runs killed | {kills} |\n| rounds with overlapping runs | {overlaps} |\n"
+        ));
+        md.push_str(&format!(
+            "| files seen by the rig | {} |\n| bytes shipped and verified byte-identical | {shipped_bytes} |\n",
+            truth.files.len()
+        ));
         md.push_str(&format!("| losses forced | {forced} rounds |\n| files lost, each reported with exit 3 (by name, or begun inside a reported range of unseen files) | {} |\n| files lost without a report | 0 |\n", lost_files));
         md.push_str("| duplicate or overlapping objects | 0 |\n\n");
         md.push_str("The last two rows are assertions: a file lost without a report, or objects that overlap or leave a hole, fail the test. Every file seen and not reported lost was compared byte for byte with its objects.\n\n");

@@ -67,7 +67,9 @@ fn bench_stages(c: &mut Criterion) {
             black_box(n)
         })
     });
-    g.bench_function("cut_gzip_sha256_8MiB", |b| b.iter(|| black_box(ship_in_memory(&data, 16 * 1024, CutRule::new(32 << 20)))));
+    g.bench_function("cut_gzip_sha256_8MiB", |b| {
+        b.iter(|| black_box(ship_in_memory(&data, 16 * 1024, CutRule::new(32 << 20))))
+    });
     g.finish();
 
     let line = &data[..data.iter().position(|&b| b == b'\n').unwrap() + 1];

@@ -96,7 +96,8 @@ impl Service {
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn service");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("service said {line:?}")).to_string();
+        let url =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("service said {line:?}")).to_string();
         Service { child, url }
     }
 }
@@ -214,7 +215,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { topology: Topology::Replicas, rotate_size: 20_000, rotations: 5, aurora: false, rate_limit: None, engine: None }
+        Options {
+            topology: Topology::Replicas,
+            rotate_size: 20_000,
+            rotations: 5,
+            aurora: false,
+            rate_limit: None,
+            engine: None,
+        }
     }
 }
 
@@ -522,15 +530,17 @@ pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Asserts one file's objects reproduce it byte for byte.
-pub fn assert_file_shipped(objects: &BTreeMap<String, StoredObject>, instance_prefix: &str, name: &str, bytes: &[u8], active: bool) {
+pub fn assert_file_shipped(
+    objects: &BTreeMap<String, StoredObject>,
+    instance_prefix: &str,
+    name: &str,
+    bytes: &[u8],
+    active: bool,
+) {
     let Some(prefix) = identity_prefix(bytes) else { return };
     let id = Fingerprint::of_prefix(prefix).file_id();
     let file_prefix = format!("{instance_prefix}dt={}/{id}/", id.date());
-    let expected = if active {
-        &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)]
-    } else {
-        bytes
-    };
+    let expected = if active { &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)] } else { bytes };
     let mut joined = Vec::new();
     for (key, o) in objects.range(file_prefix.clone()..).take_while(|(k, _)| k.starts_with(&file_prefix)) {
         let plain = gunzip(&o.bytes);
@@ -552,14 +562,22 @@ pub fn assert_file_shipped(objects: &BTreeMap<String, StoredObject>, instance_pr
     assert!(joined == expected, "file {name} ({id}): objects differ from the file's bytes");
 }
 
-fn world_json(topology: Topology, primary: &Db, replica: &Db, primary_rid: &str, replica_rid: &str) -> serde_json::Value {
+fn world_json(
+    topology: Topology,
+    primary: &Db,
+    replica: &Db,
+    primary_rid: &str,
+    replica_rid: &str,
+) -> serde_json::Value {
     let (cluster, replica_of, engine) = match topology {
         Topology::Replicas => (serde_json::Value::Null, serde_json::json!("primary"), "mariadb"),
         Topology::Cluster => (serde_json::json!(CLUSTER), serde_json::Value::Null, "mysql"),
     };
     let clusters = match topology {
         Topology::Replicas => serde_json::json!([]),
-        Topology::Cluster => serde_json::json!([{ "id": CLUSTER, "members": ["primary", "replica"], "writer": "primary" }]),
+        Topology::Cluster => {
+            serde_json::json!([{ "id": CLUSTER, "members": ["primary", "replica"], "writer": "primary" }])
+        }
     };
     serde_json::json!({
         "credentials": { KEY_ID: SECRET },

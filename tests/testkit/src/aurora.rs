@@ -38,7 +38,8 @@ struct StripeState {
 pub fn main(a: Args) -> anyhow::Result<()> {
     fs::create_dir_all(&a.to)?;
     let state_path = a.to.join(".stripe-state.json");
-    let mut st: StripeState = fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut st: StripeState =
+        fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     // Oldest source file first: highest rotation suffix, the active one last.
     let mut sources: Vec<(u32, PathBuf)> = fs::read_dir(&a.from)?
         .flatten()

@@ -180,7 +180,8 @@ type Shared = Arc<Mutex<State>>;
 pub async fn main(args: Args) -> anyhow::Result<()> {
     let world: World = serde_json::from_slice(&std::fs::read(&args.config)?)?;
     let bucket = world.rate_limit.map(|r| Bucket { tokens: r.burst, at: std::time::Instant::now() });
-    let state = Arc::new(Mutex::new(State { bucket, world, faults: Vec::new(), counts: BTreeMap::new(), deleted: Vec::new() }));
+    let state =
+        Arc::new(Mutex::new(State { bucket, world, faults: Vec::new(), counts: BTreeMap::new(), deleted: Vec::new() }));
     let listener = bind_and_announce(&args.listen).await?;
     serve(listener, move |req| handle(state.clone(), req)).await
 }
@@ -196,7 +197,9 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         return control_request(&state, &parts.method, control, parts.uri.query(), &body);
     }
     let secrets = state.lock().unwrap().world.credentials.clone();
-    if let Err(r) = sigv4::verify(parts.method.as_str(), &path, parts.uri.query(), &parts.headers, &body, "rds", &secrets) {
+    if let Err(r) =
+        sigv4::verify(parts.method.as_str(), &path, parts.uri.query(), &parts.headers, &body, "rds", &secrets)
+    {
         return error_xml(403, "Sender", r.code(), &r.message());
     }
     if parts.method == http::Method::GET {
@@ -212,7 +215,8 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
     if !take_token(&state) {
         return error_xml(400, "Sender", "Throttling", "Rate exceeded");
     }
-    let target = (params.get("DBInstanceIdentifier").map(String::as_str), params.get("LogFileName").map(String::as_str));
+    let target =
+        (params.get("DBInstanceIdentifier").map(String::as_str), params.get("LogFileName").map(String::as_str));
     if let Some(resp) = request_fault(&state, &action, target) {
         return resp;
     }
@@ -221,25 +225,28 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         "DescribeDBClusters" => describe_clusters(&state, &params),
         "DescribeDBLogFiles" => describe_log_files(&state, &params),
         "DownloadDBLogFilePortion" => download_portion(&state, &params),
-        other => error_xml(400, "Sender", "InvalidAction", &format!("The action {other} is not valid for this web service.")),
+        other => {
+            error_xml(400, "Sender", "InvalidAction", &format!("The action {other} is not valid for this web service."))
+        }
     }
 }
 
 /// Applies the first matching fault that answers
 /// instead of the API (body faults are applied by the download itself).
-fn request_fault(state: &Shared, action: &str, target: (Option<&str>, Option<&str>)) -> Option<http::Response<AnyBody>> {
+fn request_fault(
+    state: &Shared,
+    action: &str,
+    target: (Option<&str>, Option<&str>),
+) -> Option<http::Response<AnyBody>> {
     let fault = take_fault(state, action, target, |k| !is_body_fault(k) && k != FaultKind::EmptyListing)?;
     Some(match fault.kind {
         FaultKind::Throttle => error_xml(400, "Sender", "Throttling", "Rate exceeded"),
         FaultKind::ThrottlingException => error_xml(400, "Sender", "ThrottlingException", "Rate exceeded"),
         FaultKind::ServerError => error_xml(500, "Receiver", "InternalFailure", "injected server error"),
         FaultKind::Unavailable => error_xml(503, "Receiver", "ServiceUnavailable", "injected unavailability"),
-        FaultKind::Forbidden => error_xml(
-            403,
-            "Sender",
-            "AccessDenied",
-            &format!("User is not authorized to perform: rds:{action}"),
-        ),
+        FaultKind::Forbidden => {
+            error_xml(403, "Sender", "AccessDenied", &format!("User is not authorized to perform: rds:{action}"))
+        }
         _ => unreachable!("filtered"),
     })
 }
@@ -311,7 +318,13 @@ fn has_fault(state: &Shared, action: &str, kind: FaultKind) -> bool {
     false
 }
 
-fn control_request(state: &Shared, method: &http::Method, path: &str, query: Option<&str>, body: &[u8]) -> http::Response<AnyBody> {
+fn control_request(
+    state: &Shared,
+    method: &http::Method,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> http::Response<AnyBody> {
     let q: HashMap<String, String> = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
     let mut s = state.lock().unwrap();
     match (method.as_str(), path) {
@@ -482,7 +495,10 @@ fn describe_clusters(state: &Shared, params: &HashMap<String, String>) -> http::
     let live = live_instances(&s);
     let mut xml = String::from("<DBClusters>");
     for c in clusters {
-        xml.push_str(&format!("<DBCluster><DBClusterIdentifier>{}</DBClusterIdentifier><DBClusterMembers>", esc(&c.id)));
+        xml.push_str(&format!(
+            "<DBCluster><DBClusterIdentifier>{}</DBClusterIdentifier><DBClusterMembers>",
+            esc(&c.id)
+        ));
         for m in c.members.iter().filter(|m| live.iter().any(|i| &i.id == *m)) {
             xml.push_str(&format!(
                 "<DBClusterMember><DBInstanceIdentifier>{}</DBInstanceIdentifier><IsClusterWriter>{}</IsClusterWriter>\

@@ -91,7 +91,9 @@ fn s3_error(status: u16, code: &str, message: &str) -> http::Response<AnyBody> {
     response(
         status,
         "application/xml",
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        ),
     )
 }
 
@@ -183,7 +185,8 @@ async fn forward(state: &Shared, parts: http::request::Parts, body: Bytes) -> ht
             // `CompleteMultipartUploadResponse` root; S3 (and the SDK's
             // parser) use `CompleteMultipartUploadResult`.
             if bytes.windows(31).any(|w| w == b"<CompleteMultipartUploadResponse") {
-                let text = String::from_utf8_lossy(&bytes).replace("CompleteMultipartUploadResponse", "CompleteMultipartUploadResult");
+                let text = String::from_utf8_lossy(&bytes)
+                    .replace("CompleteMultipartUploadResponse", "CompleteMultipartUploadResult");
                 bytes = Bytes::from(text);
             }
             let mut parts = parts;

@@ -29,7 +29,9 @@ impl Rejection {
         match self {
             Rejection::Missing(why) => format!("Request is not signed correctly: {why}"),
             Rejection::UnknownKey(k) => format!("The security token included in the request is invalid: {k}"),
-            Rejection::Mismatch => "The request signature we calculated does not match the signature you provided.".into(),
+            Rejection::Mismatch => {
+                "The request signature we calculated does not match the signature you provided.".into()
+            }
         }
     }
 }
@@ -67,9 +69,8 @@ pub fn verify(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Rejection::Missing("no Authorization header".into()))?;
-    let rest = auth
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(|| Rejection::Missing("not AWS4-HMAC-SHA256".into()))?;
+    let rest =
+        auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or_else(|| Rejection::Missing("not AWS4-HMAC-SHA256".into()))?;
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
@@ -167,7 +168,8 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let secrets = HashMap::from([("AKIDEXAMPLE".to_string(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string())]);
+        let secrets =
+            HashMap::from([("AKIDEXAMPLE".to_string(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string())]);
         assert_eq!(verify("GET", "/", None, &headers, b"", "service", &secrets), Ok("AKIDEXAMPLE".into()));
         let wrong = HashMap::from([("AKIDEXAMPLE".to_string(), "not-the-secret".to_string())]);
         assert_eq!(verify("GET", "/", None, &headers, b"", "service", &wrong), Err(Rejection::Mismatch));
