@@ -59,7 +59,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL", env = "AUDITSHIP_S3_ENDPOINT_URL")]
     pub s3_endpoint_url: Option<String>,
     /// Attempts per AWS call before a failure counts (throttling, 5xx).
-    #[arg(long, default_value_t = 5, env = "AUDITSHIP_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=20))]
+    #[arg(long, default_value_t = 5, env = "AUDITSHIP_MAX_ATTEMPTS", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
 }
 
@@ -76,23 +76,23 @@ pub struct RunArgs {
     #[arg(long, default_value = "rds-audit", env = "AUDITSHIP_PREFIX")]
     pub prefix: String,
     /// Instances shipped at once.
-    #[arg(long, default_value_t = 4, env = "AUDITSHIP_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(long, default_value_t = 4, env = "AUDITSHIP_CONCURRENCY", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,
     /// Stop starting new work after this many seconds (fit the schedule).
-    #[arg(long, value_name = "SECONDS", env = "AUDITSHIP_MAX_RUN_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", env = "AUDITSHIP_MAX_RUN_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_run_seconds: Option<u64>,
     /// The file still being written: ship its complete lines, or skip it until it rotates.
     #[arg(long, value_enum, default_value = "ship", env = "AUDITSHIP_ACTIVE_FILE")]
     pub active_file: ActiveFilePolicy,
     /// Uncompressed bytes after which an object ends at the next line boundary.
-    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024 * 1024, env = "AUDITSHIP_OBJECT_SIZE", value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 32)))]
+    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024 * 1024, env = "AUDITSHIP_OBJECT_SIZE", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 32)))]
     pub object_size: u64,
     /// Compressed bytes above which an object is uploaded in parts (min 5 MiB).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::put::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", value_parser = clap::value_parser!(u64).range(crate::put::MIN_PART_SIZE..))]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::put::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(crate::put::MIN_PART_SIZE..))]
     pub multipart_threshold: u64,
     /// Seconds a download may go without a byte, or an AWS call without an
     /// answer, before it counts as stalled (and is retried).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
 }
 
@@ -129,15 +129,74 @@ impl SelectionArgs {
     }
 }
 
+/// A bucket name as S3 takes it; the common slips (a URL, an ARN, a path)
+/// get told apart. Legacy names with capitals or underscores still pass.
+fn check_bucket_name(bucket: &str) -> Result<(), String> {
+    if bucket.trim().is_empty() {
+        return Err("--bucket is empty".into());
+    }
+    if bucket.starts_with("s3://") || bucket.starts_with("arn:") {
+        return Err(format!(
+            "--bucket takes a bucket name, not '{bucket}': e.g. --bucket my-audit-bucket --prefix rds-audit"
+        ));
+    }
+    if bucket.contains('/') {
+        return Err(format!("--bucket '{bucket}' contains '/': put the path in --prefix"));
+    }
+    if !(3..=255).contains(&bucket.len()) || !bucket.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return Err(format!("--bucket '{bucket}' is not a bucket name (3-63 letters, digits, dots and hyphens)"));
+    }
+    Ok(())
+}
+
+/// Key prefixes join with '/': an empty segment would put objects under a
+/// different key than other tools expect.
+fn check_prefix(prefix: &str) -> Result<String, String> {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.split('/').any(|segment| segment.is_empty()) && !trimmed.is_empty() {
+        return Err(format!("--prefix '{prefix}' has an empty path segment ('//'): e.g. --prefix rds-audit/prod"));
+    }
+    if trimmed.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(format!("--prefix '{prefix}' holds a control character or backslash"));
+    }
+    Ok(trimmed.to_string())
+}
+
+impl AwsArgs {
+    fn check(&self) -> Result<(), String> {
+        if let Some(region) = &self.region {
+            if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return Err(format!("--region '{region}' is not a region name: e.g. --region eu-west-1"));
+            }
+        }
+        for (flag, url) in
+            [("--rds-endpoint-url", &self.rds_endpoint_url), ("--s3-endpoint-url", &self.s3_endpoint_url)]
+        {
+            if let Some(url) = url {
+                check_endpoint(flag, url)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_endpoint(flag: &str, url: &str) -> Result<(), String> {
+    let parsed: Result<http::Uri, _> = url.parse();
+    match parsed {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => Ok(()),
+        _ => Err(format!("{flag} '{url}' is not an http(s) URL: e.g. {flag} https://rds.eu-west-1.amazonaws.com")),
+    }
+}
+
 impl RunArgs {
     pub fn to_config(&self) -> Result<Config, String> {
-        if self.bucket.trim().is_empty() {
-            return Err("--bucket is empty".into());
-        }
+        check_bucket_name(&self.bucket)?;
+        self.aws.check()?;
+        let prefix = check_prefix(&self.prefix)?;
         Ok(Config {
             selection: self.selection.to_selection()?,
             bucket: self.bucket.clone(),
-            prefix: self.prefix.trim_matches('/').to_string(),
+            prefix,
             region: self.aws.region.clone(),
             rds_endpoint_url: self.aws.rds_endpoint_url.clone(),
             s3_endpoint_url: self.aws.s3_endpoint_url.clone(),
@@ -154,6 +213,7 @@ impl RunArgs {
 
 impl DiscoverArgs {
     pub fn to_config(&self) -> Result<Config, String> {
+        self.aws.check()?;
         Ok(Config {
             selection: self.selection.to_selection()?,
             bucket: String::new(),
@@ -185,7 +245,7 @@ mod tests {
         let cli = parse(&[
             "run",
             "--bucket",
-            "b",
+            "bkt",
             "--cluster",
             "c1",
             "--cluster",
@@ -205,20 +265,20 @@ mod tests {
 
     #[test]
     fn empty_selection_is_an_error() {
-        let cli = parse(&["run", "--bucket", "b"]).unwrap();
+        let cli = parse(&["run", "--bucket", "bkt"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert!(run.to_config().unwrap_err().contains("nothing selected"));
     }
 
     #[test]
     fn malformed_tag_and_zero_concurrency_are_rejected() {
-        assert!(parse(&["run", "--bucket", "b", "--tag", "novalue"]).is_err());
-        assert!(parse(&["run", "--bucket", "b", "--instance", "i", "--concurrency", "0"]).is_err());
+        assert!(parse(&["run", "--bucket", "bkt", "--tag", "novalue"]).is_err());
+        assert!(parse(&["run", "--bucket", "bkt", "--instance", "i", "--concurrency", "0"]).is_err());
     }
 
     #[test]
     fn replicas_need_an_instance() {
-        let cli = parse(&["run", "--bucket", "b", "--cluster", "c", "--with-replicas"]).unwrap();
+        let cli = parse(&["run", "--bucket", "bkt", "--cluster", "c", "--with-replicas"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert!(run.to_config().unwrap_err().contains("--with-replicas"));
     }

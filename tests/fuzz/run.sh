@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with libFuzzer's coverage instrumentation on the
-# stable toolchain (the flags cargo-fuzz passes with `-s none`) and runs each
+# stable toolchain (rustc-sancov.sh adds cargo-fuzz's `-s none` flags) and runs each
 # for a bounded time from its seed corpus. A crash fails the script and
 # leaves the input under tests/fuzz/artifacts/<target>/.
 #   tests/fuzz/run.sh [seconds per target] [target...]
@@ -14,11 +14,8 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(checkpoint log_names identity cut object_metadata)
 fi
 triple=$(rustc -vV | sed -n 's/^host: //p')
-export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
- -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
- -Cllvm-args=-sanitizer-coverage-trace-compares"
-# An explicit --target keeps the instrumentation off build scripts and proc macros.
-cargo build --release --target "$triple" --bins
+# An explicit --target keeps build scripts and proc macros uninstrumented.
+RUSTC_WRAPPER="$here/rustc-sancov.sh" cargo build --release --target "$triple" --bins
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     work=$(mktemp -d)
