@@ -95,7 +95,15 @@ impl Checkpoint {
                 env!("CARGO_PKG_VERSION")
             )));
         }
-        let cp: Checkpoint = serde_json::from_slice(bytes).map_err(|e| corrupt(location, &e.to_string()))?;
+        let mut cp: Checkpoint = serde_json::from_slice(bytes).map_err(|e| corrupt(location, &e.to_string()))?;
+        let ids = cp.files.keys().chain(cp.gaps.iter().map(|g| &g.file_id));
+        if let Some(bad) = ids.into_iter().find(|id| !id.is_well_formed()) {
+            return Err(corrupt(location, &format!("'{bad}' is not a file id (YYYYMMDDTHHMMSSZ-xxxxxxxx)")));
+        }
+        // A file reported lost is done with, as `merge` has it, even if a
+        // hand-edited checkpoint still tracks it.
+        let lost: Vec<FileId> = cp.gaps.iter().map(|g| g.file_id.clone()).collect();
+        cp.files.retain(|id, _| !lost.contains(id));
         if cp.dbi_resource_id != instance.resource_id.0 {
             return Err(corrupt(
                 location,
@@ -261,6 +269,11 @@ mod tests {
         }
     }
 
+    /// A well-formed file id, distinct per `n`.
+    fn fid(n: u8) -> FileId {
+        FileId(format!("20261121T2239{:02}Z-0000{n:04x}", n % 60))
+    }
+
     fn progress(shipped: u64, size: u64, closed: bool) -> FileProgress {
         FileProgress {
             fingerprint: "f".into(),
@@ -276,7 +289,7 @@ mod tests {
     #[test]
     fn round_trips_as_json() {
         let mut cp = Checkpoint::empty(&instance());
-        cp.files.insert(FileId("a".into()), progress(5, 10, false));
+        cp.files.insert(fid(1), progress(5, 10, false));
         let bytes = serde_json::to_vec(&cp).unwrap();
         assert_eq!(Checkpoint::parse(&bytes, "loc", &instance()).unwrap(), cp);
     }
@@ -286,6 +299,27 @@ mod tests {
         let err = Checkpoint::parse(b"{\"format\": 1, \"files\": [", "s3://b/k", &instance()).unwrap_err();
         assert_eq!(err.kind, crate::error::FailureKind::NeedsPerson);
         assert!(err.message.contains("s3://b/k"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_file_ids_are_refused_not_sliced() {
+        let mut cp = Checkpoint::empty(&instance());
+        cp.files.insert(FileId("x".into()), progress(5, 10, false));
+        let err = Checkpoint::parse(&serde_json::to_vec(&cp).unwrap(), "s3://b/k", &instance()).unwrap_err();
+        assert!(err.message.contains("'x' is not a file id"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_file_both_tracked_and_reported_lost_is_lost() {
+        // Found by the checkpoint fuzz target: such a state did not merge
+        // with itself to itself.
+        let bytes = include_bytes!("../tests/fuzz/corpus/checkpoint/tracked-and-lost.json");
+        let cp = Checkpoint::parse(bytes, "loc", &instance()).unwrap();
+        assert!(cp.files.is_empty());
+        assert_eq!(cp.gaps.len(), 1);
+        let mut merged = cp.clone();
+        merged.merge(&cp);
+        assert_eq!(merged, cp);
     }
 
     #[test]
@@ -306,21 +340,21 @@ mod tests {
     fn merge_keeps_furthest_offset_and_tail() {
         let mut a = Checkpoint::empty(&instance());
         let mut b = Checkpoint::empty(&instance());
-        a.files.insert(FileId("x".into()), progress(100, 100, false));
-        b.files.insert(FileId("x".into()), progress(300, 300, true));
-        b.files.insert(FileId("y".into()), progress(7, 9, false));
+        a.files.insert(fid(2), progress(100, 100, false));
+        b.files.insert(fid(2), progress(300, 300, true));
+        b.files.insert(fid(3), progress(7, 9, false));
         a.merge(&b);
-        assert_eq!(a.files[&FileId("x".into())], progress(300, 300, true));
-        assert_eq!(a.files[&FileId("y".into())], progress(7, 9, false));
+        assert_eq!(a.files[&fid(2)], progress(300, 300, true));
+        assert_eq!(a.files[&fid(3)], progress(7, 9, false));
     }
 
     #[test]
     fn merge_drops_files_reported_lost() {
         let mut a = Checkpoint::empty(&instance());
-        a.files.insert(FileId("x".into()), progress(10, 20, false));
+        a.files.insert(fid(2), progress(10, 20, false));
         let mut b = Checkpoint::empty(&instance());
         b.gaps.push(Gap {
-            file_id: FileId("x".into()),
+            file_id: fid(2),
             last_name: "n".into(),
             shipped: 10,
             last_size: 20,
@@ -335,7 +369,7 @@ mod tests {
         proptest::collection::btree_map(0u8..6, (0u64..50, 0u64..50, any::<bool>()), 0..6).prop_map(|m| {
             let mut cp = Checkpoint::empty(&instance());
             for (id, (shipped, extra, closed)) in m {
-                cp.files.insert(FileId(format!("f{id}")), progress(shipped, shipped + extra, closed));
+                cp.files.insert(fid(id), progress(shipped, shipped + extra, closed));
             }
             cp
         })
@@ -390,7 +424,7 @@ mod tests {
 
     fn gap(id: u8) -> Gap {
         Gap {
-            file_id: FileId(format!("f{id}")),
+            file_id: fid(id),
             last_name: "n".into(),
             shipped: 0,
             last_size: 1,

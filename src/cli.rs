@@ -2,7 +2,8 @@
 //! Every flag has an `AUDITSHIP_*` environment variable so the ECS task
 //! definition can configure the job without a command line.
 
-use crate::config::{ActiveFilePolicy, Config, Selection};
+use crate::config::{ActiveFilePolicy, Config, FileFilter, Scope, Selection};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Ship everything new from the selected instances (the scheduled job).
     Run(RunArgs),
+    /// Ship chosen files again from their first byte: verify what is in S3,
+    /// create what is missing. Safe alongside scheduled runs.
+    Backfill(BackfillArgs),
     /// Show the instances a selection resolves to, with roles and resource ids.
     Discover(DiscoverArgs),
 }
@@ -94,6 +98,65 @@ pub struct RunArgs {
     /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Files that cover records at or after this time (RFC 3339, or
+    /// YYYY-MM-DD[THH:MM[:SS]] in UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Files that cover records at or before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// A file by the name DescribeDBLogFiles gives it, e.g.
+    /// audit/server_audit.log.3 (repeat for several).
+    #[arg(long = "file", value_name = "NAME")]
+    pub files: Vec<String>,
+}
+
+/// Times as an on-call engineer types them: RFC 3339, or a UTC date with an
+/// optional time of day.
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(format!("'{s}' is not a time: use RFC 3339 (2026-11-21T22:00:00Z) or YYYY-MM-DD[THH:MM[:SS]] in UTC"))
+}
+
+impl BackfillArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        let filter = FileFilter { names: self.files.clone(), since: self.since, until: self.until };
+        if filter == FileFilter::default() {
+            return Err(
+                "backfill needs --file, --since or --until: name what to ship (`run` ships everything new)".into()
+            );
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if since > until {
+                return Err(format!("--since {since} is after --until {until}"));
+            }
+        }
+        if let Some(bad) = self.files.iter().find(|f| crate::list::AuditName::parse(f).is_none()) {
+            return Err(format!(
+                "--file '{bad}' is not an audit log name: use the name `auditship status` or DescribeDBLogFiles shows, \
+                 e.g. audit/server_audit.log.3"
+            ));
+        }
+        let mut cfg = self.run.to_config()?;
+        cfg.scope = Scope::Backfill(filter);
+        Ok(cfg)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +257,7 @@ impl RunArgs {
         self.aws.check()?;
         let prefix = check_prefix(&self.prefix)?;
         Ok(Config {
+            scope: Scope::New,
             selection: self.selection.to_selection()?,
             bucket: self.bucket.clone(),
             prefix,
@@ -215,6 +279,7 @@ impl DiscoverArgs {
     pub fn to_config(&self) -> Result<Config, String> {
         self.aws.check()?;
         Ok(Config {
+            scope: Scope::New,
             selection: self.selection.to_selection()?,
             bucket: String::new(),
             prefix: String::new(),

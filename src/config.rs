@@ -1,6 +1,7 @@
 //! The one `Config` a run works from, built from flags and `AUDITSHIP_*`
 //! environment variables (see `cli`). Nothing else reads the environment.
 
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// Which instances a run covers.
@@ -28,8 +29,40 @@ pub enum ActiveFilePolicy {
     Skip,
 }
 
+/// Which of an instance's files a command ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `run`: everything not yet shipped, from each file's checkpoint offset.
+    New,
+    /// `backfill`: the chosen files, walked from their first byte: objects
+    /// already in S3 are verified, missing ones created.
+    Backfill(FileFilter),
+}
+
+/// `backfill`'s choice of files: by name, or by the time span a file covers
+/// (first record to last write) overlapping `[since, until]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileFilter {
+    pub names: Vec<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl FileFilter {
+    /// Whether a file spanning `[first, last]` is chosen.
+    pub fn matches(&self, name: &str, first: Option<DateTime<Utc>>, last: DateTime<Utc>) -> bool {
+        if !self.names.is_empty() && !self.names.iter().any(|n| n == name) {
+            return false;
+        }
+        let starts_in_time = self.until.is_none_or(|until| first.is_none_or(|f| f <= until));
+        let ends_in_time = self.since.is_none_or(|since| last >= since);
+        starts_in_time && ends_in_time
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub scope: Scope,
     pub selection: Selection,
     pub bucket: String,
     pub prefix: String,

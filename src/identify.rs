@@ -5,7 +5,7 @@
 //! holds. Written bytes never change, so the start of a file is a stable
 //! identity for as long as the file exists.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -64,6 +64,21 @@ impl fmt::Display for FileId {
 }
 
 impl FileId {
+    /// `YYYYMMDDTHHMMSSZ-xxxxxxxx`, as `Fingerprint::file_id` makes them.
+    /// Ids read from a checkpoint are checked against it: keys and
+    /// partitions are cut out of them.
+    pub fn is_well_formed(&self) -> bool {
+        let b = self.0.as_bytes();
+        b.len() == 25
+            && b.iter().enumerate().all(|(i, &c)| match i {
+                8 => c == b'T',
+                15 => c == b'Z',
+                16 => c == b'-',
+                0..=14 => c.is_ascii_digit(),
+                _ => c.is_ascii_hexdigit(),
+            })
+    }
+
     /// The first record's time as it stands in the id, `20261121T223901Z`.
     pub fn time(&self) -> &str {
         &self.0[..16]
@@ -83,14 +98,15 @@ impl FileId {
 pub fn first_record_time(line: &[u8]) -> Option<DateTime<Utc>> {
     let field_end = line.iter().position(|&b| b == b',')?;
     let field = std::str::from_utf8(&line[..field_end]).ok()?;
-    if let Ok(t) = NaiveDateTime::parse_from_str(field, "%Y%m%d %H:%M:%S") {
-        return Some(Utc.from_utc_datetime(&t));
-    }
-    if field.len() >= 13 && field.bytes().all(|b| b.is_ascii_digit()) {
-        let micros: i64 = field.parse().ok()?;
-        return DateTime::<Utc>::from_timestamp_micros(micros);
-    }
-    None
+    let time = if let Ok(t) = NaiveDateTime::parse_from_str(field, "%Y%m%d %H:%M:%S") {
+        Utc.from_utc_datetime(&t)
+    } else if field.len() >= 13 && field.bytes().all(|b| b.is_ascii_digit()) {
+        DateTime::<Utc>::from_timestamp_micros(field.parse().ok()?)?
+    } else {
+        return None;
+    };
+    // A four-digit year keeps file ids (and `dt=` partitions) one shape.
+    (0..=9999).contains(&time.year()).then_some(time)
 }
 
 #[cfg(test)]
@@ -99,6 +115,14 @@ mod tests {
 
     const MARIADB_LINE: &[u8] =
         b"20261121 22:43:57,vm,app,127.0.0.1,9,8782,QUERY,shop,'INSERT INTO t VALUES (\\'a,b\\')',0\n";
+
+    #[test]
+    fn record_times_beyond_year_9999_are_no_time() {
+        assert_eq!(first_record_time(b"9223372036854775807,host,u,h,1,1,CONNECT,,,0\n"), None);
+        let id = Fingerprint::of_prefix(b"9223372036854775807,host\n").file_id();
+        assert!(id.is_well_formed(), "{id}");
+        assert!(id.0.starts_with("19700101T000000Z-"), "{id}");
+    }
 
     #[test]
     fn prefix_is_first_line_with_newline() {

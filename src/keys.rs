@@ -23,6 +23,16 @@ pub fn file_prefix(prefix: &str, instance: &Instance, file: &FileId) -> String {
     key[..key.rfind('/').expect("key has a slash") + 1].to_string()
 }
 
+/// The start offset an object key names (`…/{start:020}.log.gz`).
+pub fn start_of_key(key: &str) -> Option<u64> {
+    let name = key.rsplit('/').next()?;
+    let digits = name.strip_suffix(".log.gz")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 fn join(prefix: &str, rest: &str) -> String {
     let prefix = prefix.trim_matches('/');
     if prefix.is_empty() {
@@ -76,6 +86,16 @@ mod tests {
         let file = FileId("20261121T223901Z-3f9a1c2b".into());
         let i = instance(None, Role::Standalone);
         assert!(object_key("p", &i, &file, 999) < object_key("p", &i, &file, 1000));
+    }
+
+    #[test]
+    fn start_offset_reads_back_from_the_key() {
+        let file = FileId("20261121T223901Z-3f9a1c2b".into());
+        let key = object_key("p", &instance(Some("c"), Role::Writer), &file, 123_456);
+        assert_eq!(start_of_key(&key), Some(123_456));
+        assert_eq!(start_of_key("p/x/00000000000000000001.log"), None);
+        assert_eq!(start_of_key("p/x/1.log.gz"), None);
+        assert_eq!(start_of_key("p/x/9999999999999999999x.log.gz"), None);
     }
 
     #[test]

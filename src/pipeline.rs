@@ -20,19 +20,19 @@
 
 use crate::checkpoint::{self, FileProgress, Gap, StoredCheckpoint};
 use crate::compress::{CompressedObject, ObjectBuilder};
-use crate::config::{ActiveFilePolicy, Config};
+use crate::config::{ActiveFilePolicy, Config, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::discover::Instance;
 use crate::error::{Failure, FailureKind};
 use crate::fetch::{backoff, FetchError, LogFetcher, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
-use crate::keys::{checkpoint_key, object_key};
+use crate::keys::{checkpoint_key, file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
 use crate::put::{Created, ObjectFacts, ObjectStore};
 use crate::report::InstanceReport;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -123,6 +123,7 @@ impl Shipper {
         let mut cp = checkpoint::load(&self.store, &key, instance).await?;
         let files = self.list_nonempty(instance, &cp).await?;
         report.files_listed = files.len();
+        self.check_named_files_listed(instance, &files)?;
 
         let (identified, present) = self.identify_all(instance, &cp, files).await?;
         let mut dirty = self.record_gaps(instance, &mut cp, &present, report);
@@ -139,7 +140,7 @@ impl Shipper {
         }
 
         let mut outcome = Ok(());
-        for item in identified.iter().rev() {
+        for item in identified.iter().rev().filter(|item| self.chosen(item)) {
             if self.out_of_time() {
                 report.deferred = true;
                 break;
@@ -166,6 +167,34 @@ impl Shipper {
         }
         summarize_pending(&identified, &cp, report);
         outcome
+    }
+
+    /// Whether this command ships the file: `run` all of them, `backfill`
+    /// those its filter picks.
+    fn chosen(&self, item: &Identified) -> bool {
+        match &self.cfg.scope {
+            Scope::New => true,
+            Scope::Backfill(filter) => {
+                let last = chrono::DateTime::from_timestamp_millis(item.file.last_written_ms).unwrap_or_default();
+                filter.matches(&item.file.name, item.fingerprint.first_record, last)
+            }
+        }
+    }
+
+    /// A backfill of files by name: each name must be on the instance.
+    fn check_named_files_listed(&self, instance: &Instance, files: &[LogFile]) -> Result<(), Failure> {
+        let Scope::Backfill(filter) = &self.cfg.scope else {
+            return Ok(());
+        };
+        match filter.names.iter().find(|n| !files.iter().any(|f| &f.name == *n)) {
+            None => Ok(()),
+            Some(missing) => Err(Failure::needs_person(format!(
+                "instance {}: no audit file {missing} (it lists {}); files rotate to new names, so check the current \
+                 names with `auditship discover` / DescribeDBLogFiles, or choose by --since/--until",
+                instance.id,
+                files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
     }
 
     /// Lists audit files. No files at all means audit logging is off (the
@@ -224,7 +253,9 @@ impl Shipper {
                         && p.last_size == file.size
                         && p.last_written_ms == file.last_written_ms
                 });
-                if let Some((id, _)) = known_complete {
+                // A backfill re-reads even complete files: their objects may
+                // be what is missing.
+                if let Some((id, _)) = known_complete.filter(|_| self.cfg.scope == Scope::New) {
                     present.insert(id.clone());
                     continue;
                 }
@@ -360,14 +391,42 @@ impl Shipper {
 
         let skip_active = item.active && self.cfg.active_file == ActiveFilePolicy::Skip;
         let nothing_new = item.active && progress.shipped >= item.file.size;
-        let result = if progress.complete() || skip_active || nothing_new {
+        let result = if skip_active {
+            Ok(())
+        } else if matches!(self.cfg.scope, Scope::Backfill(_)) {
+            self.rewalk(instance, item, &mut progress, report).await
+        } else if progress.complete() || nothing_new {
             Ok(())
         } else {
-            self.ship_file_with_retries(instance, item, &mut progress, report).await
+            self.ship_file_with_retries(instance, item, &mut progress, &BTreeSet::new(), report).await
         };
         let changed = previous.as_ref() != Some(&progress);
         cp.state.files.insert(item.id.clone(), progress);
         result.map(|()| changed)
+    }
+
+    /// Walks a file from its first byte, following the objects already in S3
+    /// (each verified against the file's bytes) and creating the missing
+    /// ones. A created object ends no later than where the next existing
+    /// one starts, so filling a hole never overlaps what is there. The
+    /// checkpoint keeps the furthest offset either reached.
+    async fn rewalk(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let prefix = file_prefix(&self.cfg.prefix, instance, &item.id);
+        let existing: BTreeSet<u64> =
+            self.store.list_keys(&prefix).await?.iter().filter_map(|key| start_of_key(key)).collect();
+        tracing::info!(instance = %instance.id, file = %item.file.name, objects = existing.len(), "backfill: walking the file from its first byte");
+        let mut walked = FileProgress { shipped: 0, tail_sha256: String::new(), ..progress.clone() };
+        let result = self.ship_file_with_retries(instance, item, &mut walked, &existing, report).await;
+        if walked.shipped >= progress.shipped {
+            *progress = walked;
+        }
+        result
     }
 
     /// Ships a file, retrying transient failures from the last confirmed
@@ -377,12 +436,13 @@ impl Shipper {
         instance: &Instance,
         item: &Identified,
         progress: &mut FileProgress,
+        existing: &BTreeSet<u64>,
         report: &mut InstanceReport,
     ) -> Result<(), Stop> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.ship_file(instance, item, progress, report).await {
+            match self.ship_file(instance, item, progress, existing, report).await {
                 Err(Stop::Fail(f))
                     if f.kind == FailureKind::Transient && attempt < self.cfg.max_attempts && !self.out_of_time() =>
                 {
@@ -402,9 +462,10 @@ impl Shipper {
         instance: &Instance,
         item: &Identified,
         progress: &mut FileProgress,
+        existing: &BTreeSet<u64>,
         report: &mut InstanceReport,
     ) -> Result<(), Stop> {
-        match self.read_and_ship(instance, item, progress, report).await {
+        match self.read_and_ship(instance, item, progress, existing, report).await {
             Err(Stop::Fail(f)) if f.kind == FailureKind::DataLoss => {
                 self.confirm_not_renamed(instance, item).await?;
                 Err(Stop::Fail(f))
@@ -433,12 +494,14 @@ impl Shipper {
 
     /// Verify the stream is the file we think, skip what is shipped
     /// (checking the bytes before the offset are unchanged), then verify or
-    /// create objects up to the end of what may ship.
+    /// create objects up to the end of what may ship. A created object
+    /// ends before the next of the `existing` object starts.
     async fn read_and_ship(
         &self,
         instance: &Instance,
         item: &Identified,
         progress: &mut FileProgress,
+        existing: &BTreeSet<u64>,
         report: &mut InstanceReport,
     ) -> Result<(), Stop> {
         let name = &item.file.name;
@@ -520,7 +583,8 @@ impl Shipper {
                     None => break,
                 }
             }
-            let (object, at_end) = build_object(&mut stream, rule, state, &mut tail).await?;
+            let room = existing.range(start + 1..).next().map(|next| next - start);
+            let (object, at_end) = build_object(&mut stream, rule, state, room, &mut tail).await?;
             let Some(object) = object else { break };
             let facts = ObjectFacts {
                 start,
@@ -613,28 +677,42 @@ async fn hash_next(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) ->
     Ok(Some(hex::encode(hasher.finalize())))
 }
 
-/// Cuts and compresses the next object. Returns the object (none if there
-/// is nothing to ship) and whether the file's end was reached.
+/// Cuts and compresses the next object, of at most `room` bytes if given
+/// (the next object already in S3 starts there). Returns the object (none
+/// if there is nothing to ship) and whether the file's end was reached.
 async fn build_object(
     stream: &mut LogStream,
     rule: CutRule,
     state: FileState,
+    room: Option<u64>,
     tail: &mut TailWindow,
 ) -> Result<(Option<CompressedObject>, bool), Failure> {
     let mut cutter = ObjectCutter::new(rule);
     let mut builder = ObjectBuilder::default();
+    let mut fed = 0u64;
     let at_end = loop {
         let mut sink = |b: &[u8]| {
             builder.write(b);
             tail.push(b);
         };
+        let left = room.map(|r| r - fed);
+        if left == Some(0) {
+            // The next object starts here: these bytes are all there is,
+            // as if the file ended (they end on that object's line boundary).
+            cutter.finish(FileState::Closed, &mut sink);
+            break false;
+        }
         match stream.next_chunk().await? {
             None => {
                 cutter.finish(state, &mut sink);
                 break true;
             }
-            Some(chunk) => {
+            Some(mut chunk) => {
+                if let Some(left) = left.filter(|&l| (chunk.len() as u64) > l) {
+                    stream.unread(chunk.split_off(left as usize));
+                }
                 let took = cutter.push(&chunk, &mut sink);
+                fed += took as u64;
                 stream.unread(chunk.slice(took..));
                 if cutter.is_complete() {
                     break false;

@@ -265,6 +265,28 @@ impl ObjectStore {
         }
     }
 
+    /// Every key under a prefix (ListObjectsV2, all pages).
+    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Failure> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.fail("ListObjectsV2", prefix, "s3:ListBucket", &e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
     /// Reads a whole (small) object with its ETag; `None` if absent.
     pub async fn get_small(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, Failure> {
         match self.client.get_object().bucket(&self.bucket).key(key).send().await {

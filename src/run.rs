@@ -2,8 +2,8 @@
 //! discover, ship every instance with bounded concurrency, report.
 
 use crate::aws;
-use crate::cli::{Command, DiscoverArgs, RunArgs};
-use crate::config::Config;
+use crate::cli::{Command, DiscoverArgs};
+use crate::config::{Config, Scope};
 use crate::discover::{self, Instance};
 use crate::error::{Failure, Severity};
 use crate::fetch::LogFetcher;
@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 pub async fn execute(command: Command) -> ExitCode {
     let result = match command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(args.to_config()).await,
+        Command::Backfill(args) => run(args.to_config()).await,
         Command::Discover(args) => discover_cmd(args).await,
     };
     match result {
@@ -44,9 +45,10 @@ fn config_error(message: String) -> Failure {
     Failure::needs_person(message)
 }
 
-async fn run(args: RunArgs) -> Result<Severity, Failure> {
+/// `run` and `backfill`: the same pipeline, over a different scope.
+async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let started = Instant::now();
-    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let cfg = Arc::new(cfg.map_err(config_error)?);
     let sdk = aws::load_sdk_config(&cfg).await?;
     let rds = aws::rds_client(&sdk, &cfg);
     let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
@@ -65,6 +67,7 @@ async fn run(args: RunArgs) -> Result<Severity, Failure> {
             "the selection matches no instance: check --cluster / --instance / --tag and --region",
         ));
     }
+    check_file_names_for_one_instance(&cfg, &instances)?;
     tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
     let shipper = Arc::new(Shipper {
         cfg: cfg.clone(),
@@ -82,6 +85,20 @@ async fn run(args: RunArgs) -> Result<Severity, Failure> {
         "run finished"
     );
     Ok(severity)
+}
+
+/// File names are per instance (every instance has its own
+/// `audit/server_audit.log.3`): a backfill by name takes one instance.
+fn check_file_names_for_one_instance(cfg: &Config, instances: &[Instance]) -> Result<(), Failure> {
+    match &cfg.scope {
+        Scope::Backfill(filter) if !filter.names.is_empty() && instances.len() > 1 => {
+            Err(Failure::needs_person(format!(
+                "--file names the files of one instance but the selection matches {}: select one with --instance ID",
+                instances.iter().map(|i| i.id.0.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A token cancelled by SIGTERM (ECS stopping the task: 30 s until SIGKILL

@@ -19,3 +19,7 @@ export AUDITSHIP_TEST_S3_URL
 trap 'tests/stack/moto.sh stop "$pidfile"' EXIT
 
 cargo test --workspace --all-targets
+
+# Coverage-guided fuzzing of every parser of untrusted bytes, briefly; a
+# longer session: tests/fuzz/run.sh 600
+tests/fuzz/run.sh "${AUDITSHIP_FUZZ_SECONDS:-20}"

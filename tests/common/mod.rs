@@ -240,6 +240,11 @@ impl RunOutput {
         self.summary_number(instance, " objects new")
     }
 
+    /// `N` in "N verified" of an instance's summary line.
+    pub fn objects_verified(&self, instance: &str) -> u64 {
+        self.summary_number(instance, " verified")
+    }
+
     pub fn summary(&self, instance: &str) -> &str {
         self.stdout
             .lines()
@@ -402,8 +407,13 @@ impl Stack {
 
     /// `auditship run` with this stack's environment and no selection.
     pub fn bare_command(&self) -> tokio::process::Command {
+        self.bare_command_for("run")
+    }
+
+    /// A subcommand (`run`, `backfill`, …) with this stack's environment.
+    pub fn bare_command_for(&self, subcommand: &str) -> tokio::process::Command {
         let mut cmd = auditship_command();
-        cmd.arg("run")
+        cmd.arg(subcommand)
             .env("AUDITSHIP_BUCKET", &self.bucket)
             .env("AUDITSHIP_PREFIX", PREFIX)
             .env("AUDITSHIP_RDS_ENDPOINT_URL", &self.emulator.url)
@@ -415,17 +425,19 @@ impl Stack {
         cmd
     }
 
+    /// `backfill` with this stack's selection and environment.
+    pub fn backfill_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = self.bare_command_for("backfill");
+        cmd.args(self.selection()).args(args);
+        cmd
+    }
+
     pub async fn run(&self, args: &[&str]) -> RunOutput {
-        let child = self.command(args).spawn().unwrap();
-        let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
-            .await
-            .expect("auditship run finished within 5 minutes")
-            .unwrap();
-        RunOutput {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-        }
+        finished(self.command(args)).await
+    }
+
+    pub async fn backfill(&self, args: &[&str]) -> RunOutput {
+        finished(self.backfill_command(args)).await
     }
 
     pub fn emulator_control(&self, method: &str, path: &str, body: &str) {
@@ -501,6 +513,20 @@ impl Stack {
             let active = name == "server_audit.log";
             assert_file_shipped(&objects, &format!("{PREFIX}/{}/{instance}/", self.location()), &name, &bytes, active);
         }
+    }
+}
+
+/// Runs the command to its end (at most 5 minutes) and collects its output.
+pub async fn finished(mut cmd: tokio::process::Command) -> RunOutput {
+    let child = cmd.spawn().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .expect("auditship finished within 5 minutes")
+        .unwrap();
+    RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
     }
 }
 

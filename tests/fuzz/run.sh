@@ -21,11 +21,12 @@ for t in "${targets[@]}"; do
     work=$(mktemp -d)
     echo "fuzz: $t for ${seconds}s"
     # New inputs go to a scratch corpus; the seeds stay as committed.
+    status=0
     "target/$triple/release/$t" "$work" "corpus/$t" \
         -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="artifacts/$t/" 2>&1 | tail -n 12
-    status=${PIPESTATUS[0]}
-    rm -rf "$work"
+        -artifact_prefix="artifacts/$t/" >"$work.log" 2>&1 || status=$?
+    tail -n 12 "$work.log"
+    rm -rf "$work" "$work.log"
     if [ "$status" -ne 0 ]; then
         echo "fuzz: $t failed; the input is in tests/fuzz/artifacts/$t/" >&2
         exit "$status"
