@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
+    /// Read and cut as usual but write nothing (no object, no checkpoint):
+    /// print each object that would be created, with its key and sizes.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +262,7 @@ impl RunArgs {
         let prefix = check_prefix(&self.prefix)?;
         Ok(Config {
             scope: Scope::New,
+            dry_run: self.dry_run,
             selection: self.selection.to_selection()?,
             bucket: self.bucket.clone(),
             prefix,
@@ -280,6 +285,7 @@ impl DiscoverArgs {
         self.aws.check()?;
         Ok(Config {
             scope: Scope::New,
+            dry_run: false,
             selection: self.selection.to_selection()?,
             bucket: String::new(),
             prefix: String::new(),

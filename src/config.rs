@@ -63,6 +63,8 @@ impl FileFilter {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub scope: Scope,
+    /// Read everything, write nothing: print the objects a run would create.
+    pub dry_run: bool,
     pub selection: Selection,
     pub bucket: String,
     pub prefix: String,

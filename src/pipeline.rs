@@ -135,7 +135,7 @@ impl Shipper {
             // Before any shipping: a run killed after this point still
             // leaves every file it saw tracked, so the file's loss can
             // never go unreported.
-            checkpoint::commit(&self.store, &mut cp, instance).await?;
+            self.commit(&mut cp, instance).await?;
             dirty = false;
         }
 
@@ -158,15 +158,42 @@ impl Shipper {
                 }
             }
             if dirty {
-                checkpoint::commit(&self.store, &mut cp, instance).await?;
+                self.commit(&mut cp, instance).await?;
                 dirty = false;
             }
         }
         if dirty {
-            checkpoint::commit(&self.store, &mut cp, instance).await?;
+            self.commit(&mut cp, instance).await?;
         }
         summarize_pending(&identified, &cp, report);
         outcome
+    }
+
+    /// Stores the checkpoint, unless this is a dry run.
+    async fn commit(&self, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
+        if self.cfg.dry_run {
+            return Ok(());
+        }
+        checkpoint::commit(&self.store, cp, instance).await
+    }
+
+    /// Creates an object; a dry run prints what it would create instead and
+    /// goes on as if it had.
+    async fn create(&self, key: &str, object: &CompressedObject, facts: &ObjectFacts) -> Result<Created, Failure> {
+        if !self.cfg.dry_run {
+            return self.store.create(key, object, facts).await;
+        }
+        println!(
+            "would create s3://{}/{key}: {} bytes ({} gzipped, {} lines) from {} offsets {}..{}",
+            self.store.bucket(),
+            object.len,
+            object.gzip.len(),
+            object.lines,
+            facts.source_file,
+            facts.start,
+            facts.end
+        );
+        Ok(Created::Yes)
     }
 
     /// Whether this command ships the file: `run` all of them, `backfill`
@@ -599,7 +626,7 @@ impl Shipper {
             };
             // Bytes are only written once it is sure they are this file's.
             self.confirm_not_renamed(instance, item).await?;
-            match self.store.create(&key, &object, &facts).await? {
+            match self.create(&key, &object, &facts).await? {
                 Created::Yes => {
                     progress.shipped = facts.end;
                     progress.tail_sha256 = tail.sha256();

@@ -79,6 +79,9 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     });
     let reports = ship_all(shipper, instances, cfg.concurrency).await;
     let severity = report::finish(&reports, None);
+    if cfg.dry_run {
+        println!("dry run: nothing was written to s3://{}", cfg.bucket);
+    }
     tracing::info!(
         duration_ms = started.elapsed().as_millis() as u64,
         exit_code = severity.worst().map_or(0, |k| k.exit_code()),

@@ -129,3 +129,41 @@ async fn backfill_alongside_four_runs_duplicates_nothing() {
         stack.primary.traffic(300, Some(120));
     }
 }
+
+/// Keys of "would create" lines, in order.
+fn planned_keys(stdout: &str, bucket: &str) -> Vec<String> {
+    let head = format!("would create s3://{bucket}/");
+    stdout.lines().filter_map(|l| l.strip_prefix(&head)).map(|l| l[..l.find(':').unwrap()].to_string()).collect()
+}
+
+/// `--dry-run` reads and cuts as usual and writes nothing, not even a
+/// checkpoint; the keys it lists are the ones the real command then
+/// creates, for `run` and for `backfill` alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_lists_the_keys_a_real_run_creates_and_writes_nothing() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(300, Some(120));
+    stack.replica.traffic_with(40, None, &["--read-only"]);
+
+    let dry = stack.run(&["--object-size", "8192", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("dry run: nothing was written"), "{}", dry.stdout);
+    assert!(stack.objects().await.is_empty(), "a dry run wrote to the bucket");
+    let mut planned = planned_keys(&dry.stdout, &stack.bucket);
+    assert!(planned.len() >= 3, "{}", dry.stdout);
+
+    let real = stack.run(&["--object-size", "8192"]).await;
+    assert_eq!(real.code, 0, "{real:?}");
+    let mut created: Vec<String> = stack.objects().await.into_keys().filter(|k| !k.contains("/_state/")).collect();
+    planned.sort();
+    created.sort();
+    assert_eq!(planned, created, "the dry run listed other keys than the run created");
+
+    let victim = created[created.len() / 2].clone();
+    stack.s3.delete_object().bucket(&stack.bucket).key(&victim).send().await.unwrap();
+    let before = stack.objects().await;
+    let dry = stack.backfill(&["--since", "2001-01-01", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(planned_keys(&dry.stdout, &stack.bucket), [victim], "{}", dry.stdout);
+    assert_eq!(stack.objects().await, before, "a dry-run backfill wrote to the bucket");
+}
