@@ -31,6 +31,9 @@ pub enum Command {
     /// Ship chosen files again from their first byte: verify what is in S3,
     /// create what is missing. Safe alongside scheduled runs.
     Backfill(BackfillArgs),
+    /// Per instance: files on it, what is not yet shipped and how old it
+    /// is, the last commit, and any loss already visible. Read-only.
+    Status(StatusArgs),
     /// Show the instances a selection resolves to, with roles and resource ids.
     Discover(DiscoverArgs),
 }
@@ -67,18 +70,33 @@ pub struct AwsArgs {
     pub max_attempts: u32,
 }
 
+/// Where objects and checkpoints live.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub selection: SelectionArgs,
-    #[command(flatten)]
-    pub aws: AwsArgs,
+pub struct StoreArgs {
     /// Destination bucket.
     #[arg(long, env = "AUDITSHIP_BUCKET")]
     pub bucket: String,
     /// Key prefix for objects and state.
     #[arg(long, default_value = "rds-audit", env = "AUDITSHIP_PREFIX")]
     pub prefix: String,
+}
+
+/// What a command works on: the instances, how to reach AWS, and where
+/// their objects and checkpoints are.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Instances shipped at once.
     #[arg(long, default_value_t = 4, env = "AUDITSHIP_CONCURRENCY", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,
@@ -161,6 +179,15 @@ impl BackfillArgs {
         cfg.scope = Scope::Backfill(filter);
         Ok(cfg)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// One JSON object per instance instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,51 +282,62 @@ fn check_endpoint(flag: &str, url: &str) -> Result<(), String> {
     }
 }
 
+/// The configuration every command starts from: a selection, AWS access,
+/// and defaults for the rest.
+fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, String> {
+    aws.check()?;
+    Ok(Config {
+        scope: Scope::New,
+        dry_run: false,
+        selection: selection.to_selection()?,
+        bucket: String::new(),
+        prefix: String::new(),
+        region: aws.region.clone(),
+        rds_endpoint_url: aws.rds_endpoint_url.clone(),
+        s3_endpoint_url: aws.s3_endpoint_url.clone(),
+        concurrency: 4,
+        max_run: None,
+        active_file: ActiveFilePolicy::Ship,
+        object_size: 32 * 1024 * 1024,
+        multipart_threshold: crate::put::DEFAULT_MULTIPART_THRESHOLD,
+        max_attempts: aws.max_attempts,
+        read_timeout: Duration::from_secs(60),
+    })
+}
+
+impl TargetArgs {
+    fn to_config(&self) -> Result<Config, String> {
+        let mut cfg = base_config(&self.selection, &self.aws)?;
+        check_bucket_name(&self.store.bucket)?;
+        cfg.bucket = self.store.bucket.clone();
+        cfg.prefix = check_prefix(&self.store.prefix)?;
+        Ok(cfg)
+    }
+}
+
 impl RunArgs {
     pub fn to_config(&self) -> Result<Config, String> {
-        check_bucket_name(&self.bucket)?;
-        self.aws.check()?;
-        let prefix = check_prefix(&self.prefix)?;
-        Ok(Config {
-            scope: Scope::New,
-            dry_run: self.dry_run,
-            selection: self.selection.to_selection()?,
-            bucket: self.bucket.clone(),
-            prefix,
-            region: self.aws.region.clone(),
-            rds_endpoint_url: self.aws.rds_endpoint_url.clone(),
-            s3_endpoint_url: self.aws.s3_endpoint_url.clone(),
-            concurrency: self.concurrency as usize,
-            max_run: self.max_run_seconds.map(Duration::from_secs),
-            active_file: self.active_file,
-            object_size: self.object_size,
-            multipart_threshold: self.multipart_threshold,
-            max_attempts: self.aws.max_attempts,
-            read_timeout: Duration::from_secs(self.read_timeout_seconds),
-        })
+        let mut cfg = self.target.to_config()?;
+        cfg.dry_run = self.dry_run;
+        cfg.concurrency = self.concurrency as usize;
+        cfg.max_run = self.max_run_seconds.map(Duration::from_secs);
+        cfg.active_file = self.active_file;
+        cfg.object_size = self.object_size;
+        cfg.multipart_threshold = self.multipart_threshold;
+        cfg.read_timeout = Duration::from_secs(self.read_timeout_seconds);
+        Ok(cfg)
     }
 }
 
 impl DiscoverArgs {
     pub fn to_config(&self) -> Result<Config, String> {
-        self.aws.check()?;
-        Ok(Config {
-            scope: Scope::New,
-            dry_run: false,
-            selection: self.selection.to_selection()?,
-            bucket: String::new(),
-            prefix: String::new(),
-            region: self.aws.region.clone(),
-            rds_endpoint_url: self.aws.rds_endpoint_url.clone(),
-            s3_endpoint_url: self.aws.s3_endpoint_url.clone(),
-            concurrency: 1,
-            max_run: None,
-            active_file: ActiveFilePolicy::Ship,
-            object_size: 32 * 1024 * 1024,
-            multipart_threshold: crate::put::DEFAULT_MULTIPART_THRESHOLD,
-            max_attempts: self.aws.max_attempts,
-            read_timeout: Duration::from_secs(60),
-        })
+        base_config(&self.selection, &self.aws)
+    }
+}
+
+impl StatusArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        self.target.to_config()
     }
 }
 

@@ -84,6 +84,13 @@ impl FileId {
         &self.0[..16]
     }
 
+    /// The first record's time, back from the id (`None` for the epoch
+    /// placeholder of files without a parsable first record).
+    pub fn first_record_time(&self) -> Option<DateTime<Utc>> {
+        let t = NaiveDateTime::parse_from_str(self.time(), "%Y%m%dT%H%M%SZ").ok()?;
+        Some(Utc.from_utc_datetime(&t)).filter(|t| t.timestamp() != 0)
+    }
+
     /// The `YYYY-MM-DD` date of the first record, for the `dt=` partition.
     pub fn date(&self) -> String {
         let s = &self.0;

@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod put;
 pub mod report;
 pub mod run;
+pub mod status;

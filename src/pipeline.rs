@@ -29,7 +29,7 @@ use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX}
 use crate::keys::{checkpoint_key, file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
 use crate::put::{Created, ObjectFacts, ObjectStore};
-use crate::report::InstanceReport;
+use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport};
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashSet};
@@ -67,6 +67,37 @@ impl From<Failure> for Stop {
     }
 }
 
+/// An instance's files against its checkpoint, read without writing
+/// anything: what `status` and `verify` report on.
+pub struct Survey {
+    pub checkpoint: StoredCheckpoint,
+    /// Every audit file on the instance, oldest first.
+    pub files: Vec<SurveyedFile>,
+    /// Tracked files with unshipped bytes that are no longer on the
+    /// instance: lost, whether or not a run has reported it yet.
+    pub vanished: Vec<(FileId, FileProgress)>,
+}
+
+pub struct SurveyedFile {
+    pub file: LogFile,
+    /// Still written to (the plugin's current file).
+    pub active: bool,
+    /// `None` while the file has no complete first line.
+    pub id: Option<FileId>,
+    pub first_record: Option<chrono::DateTime<Utc>>,
+}
+
+/// What identifying an instance's files found.
+struct Scan {
+    /// Files read for their identity, newest first.
+    identified: Vec<Identified>,
+    /// Files the checkpoint has as complete under the same name, size and
+    /// write time: taken as identified without a download.
+    known_complete: Vec<(LogFile, FileId)>,
+    /// Every file id on the instance.
+    present: HashSet<FileId>,
+}
+
 /// A listed file with its identity.
 struct Identified {
     file: LogFile,
@@ -91,6 +122,50 @@ impl Identified {
 }
 
 impl Shipper {
+    /// Reads an instance's checkpoint and files and matches them up,
+    /// downloading only the heads of files the checkpoint cannot vouch for.
+    pub async fn survey(&self, instance: &Instance) -> Result<Survey, Failure> {
+        let key = checkpoint_key(&self.cfg.prefix, instance);
+        let checkpoint = checkpoint::load(&self.store, &key, instance).await?;
+        let listed = list::audit_files(&self.rds, instance).await?;
+        let scan = match self.identify_all(instance, &checkpoint, listed.clone()).await {
+            Ok(scan) => scan,
+            Err(Stop::Fail(f)) => return Err(f),
+            Err(Stop::Again(why)) => {
+                return Err(Failure::transient(format!("instance {}: {why}; try again", instance.id)))
+            }
+        };
+        let mut files: Vec<SurveyedFile> = scan
+            .identified
+            .into_iter()
+            .map(|i| SurveyedFile {
+                first_record: i.fingerprint.first_record,
+                file: i.file,
+                active: i.active,
+                id: Some(i.id),
+            })
+            .collect();
+        for (file, id) in scan.known_complete {
+            let first_record = id.first_record_time();
+            files.push(SurveyedFile { file, active: false, id: Some(id), first_record });
+        }
+        let flags = list::active_flags(&listed);
+        for (file, active) in listed.into_iter().zip(flags) {
+            if !files.iter().any(|f| f.file.name == file.name) {
+                files.push(SurveyedFile { file, active, id: None, first_record: None });
+            }
+        }
+        files.sort_by(|a, b| LogFile::newest_first(&b.file, &a.file));
+        let vanished = checkpoint
+            .state
+            .files
+            .iter()
+            .filter(|(id, p)| !p.complete() && !scan.present.contains(*id))
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect();
+        Ok(Survey { checkpoint, files, vanished })
+    }
+
     /// Time to stop starting work: the run's time limit, or a signal.
     pub fn out_of_time(&self) -> bool {
         self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
@@ -125,7 +200,7 @@ impl Shipper {
         report.files_listed = files.len();
         self.check_named_files_listed(instance, &files)?;
 
-        let (identified, present) = self.identify_all(instance, &cp, files).await?;
+        let Scan { identified, present, .. } = self.identify_all(instance, &cp, files).await?;
         let mut dirty = self.record_gaps(instance, &mut cp, &present, report);
         let before = cp.state.files.len();
         cp.state.files.retain(|id, p| !(p.complete() && !present.contains(id)));
@@ -265,8 +340,9 @@ impl Shipper {
         instance: &Instance,
         cp: &StoredCheckpoint,
         files: Vec<LogFile>,
-    ) -> Result<(Vec<Identified>, HashSet<FileId>), Stop> {
+    ) -> Result<Scan, Stop> {
         let mut identified = Vec::new();
+        let mut known_complete = Vec::new();
         let mut present = HashSet::new();
         let mut seen_names: HashSet<String> = HashSet::new();
         let flags = list::active_flags(&files);
@@ -274,7 +350,7 @@ impl Shipper {
         for _ in 0..MAX_PASSES {
             for (file, active) in batch {
                 seen_names.insert(file.name.clone());
-                let known_complete = cp.state.files.iter().find(|(_, p)| {
+                let known = cp.state.files.iter().find(|(_, p)| {
                     p.complete()
                         && p.last_name == file.name
                         && p.last_size == file.size
@@ -282,8 +358,9 @@ impl Shipper {
                 });
                 // A backfill re-reads even complete files: their objects may
                 // be what is missing.
-                if let Some((id, _)) = known_complete.filter(|_| self.cfg.scope == Scope::New) {
+                if let Some((id, _)) = known.filter(|_| self.cfg.scope == Scope::New) {
                     present.insert(id.clone());
+                    known_complete.push((file, id.clone()));
                     continue;
                 }
                 match self.identify(instance, &file).await {
@@ -309,7 +386,7 @@ impl Shipper {
             let flags = list::active_flags(&relisted);
             batch = relisted.into_iter().zip(flags).filter(|(f, _)| !seen_names.contains(&f.name)).collect();
             if batch.is_empty() {
-                return Ok((identified, present));
+                return Ok(Scan { identified, known_complete, present });
             }
             tracing::info!(instance = %instance.id, new_names = batch.len(), "files rotated during the scan; identifying the new names");
         }
@@ -769,7 +846,6 @@ fn track_new_files(identified: &[Identified], cp: &mut StoredCheckpoint) -> bool
 
 /// What is left to ship after a pass, and how old it is.
 fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint, report: &mut InstanceReport) {
-    let now_ms = Utc::now().timestamp_millis();
     report.pending_files = 0;
     report.pending_bytes = 0;
     report.lag_seconds = 0;
@@ -783,10 +859,8 @@ fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint, report: &
         }
         report.pending_files += 1;
         report.pending_bytes += pending;
-        if p.closed {
-            let age = ((now_ms - p.last_written_ms).max(0) / 1000) as u64;
-            report.lag_seconds = report.lag_seconds.max(age);
-        }
+        let since = oldest_unshipped_at(p.shipped, item.fingerprint.first_record, p.closed, p.last_written_ms);
+        report.lag_seconds = report.lag_seconds.max(since.map_or(0, age_seconds));
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::discover::Instance;
 use crate::error::{Failure, FailureKind, Severity};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -17,7 +18,7 @@ pub struct InstanceReport {
     pub bytes_shipped: u64,
     pub pending_files: usize,
     pub pending_bytes: u64,
-    /// Age of the oldest rotated file that still has unshipped bytes.
+    /// Age of the oldest unshipped byte (see `oldest_unshipped_at`).
     pub lag_seconds: u64,
     /// The run's time ran out before this instance was done.
     pub deferred: bool,
@@ -108,6 +109,30 @@ impl InstanceReport {
 }
 
 /// Prints the per-instance summary and folds the exit status.
+/// When the oldest unshipped byte of a file was written, as far as can be
+/// known without reading it: a file with nothing shipped starts with its
+/// first record; a rotated file's unshipped bytes were written by its last
+/// write at the latest; of a file still being written nothing is known.
+/// Lag (staleness) is the age of the oldest of these over an instance.
+pub fn oldest_unshipped_at(
+    shipped: u64,
+    first_record: Option<DateTime<Utc>>,
+    closed: bool,
+    last_written_ms: i64,
+) -> Option<DateTime<Utc>> {
+    let last_write = DateTime::from_timestamp_millis(last_written_ms);
+    match (shipped, first_record) {
+        (0, Some(first)) => Some(first),
+        _ if closed => last_write,
+        _ => None,
+    }
+}
+
+/// Seconds from `at` to now, never negative.
+pub fn age_seconds(at: DateTime<Utc>) -> u64 {
+    (Utc::now() - at).num_seconds().max(0) as u64
+}
+
 pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Severity {
     let mut severity = Severity::default();
     for r in reports {

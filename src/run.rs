@@ -2,7 +2,7 @@
 //! discover, ship every instance with bounded concurrency, report.
 
 use crate::aws;
-use crate::cli::{Command, DiscoverArgs};
+use crate::cli::{Command, DiscoverArgs, StatusArgs};
 use crate::config::{Config, Scope};
 use crate::discover::{self, Instance};
 use crate::error::{Failure, Severity};
@@ -10,6 +10,7 @@ use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
 use crate::put::ObjectStore;
 use crate::report::{self, InstanceReport};
+use crate::status::InstanceStatus;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,7 @@ pub async fn execute(command: Command) -> ExitCode {
     let result = match command {
         Command::Run(args) => run(args.to_config()).await,
         Command::Backfill(args) => run(args.to_config()).await,
+        Command::Status(args) => status_cmd(args).await,
         Command::Discover(args) => discover_cmd(args).await,
     };
     match result {
@@ -49,6 +51,24 @@ fn config_error(message: String) -> Failure {
 async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let started = Instant::now();
     let cfg = Arc::new(cfg.map_err(config_error)?);
+    let (shipper, instances) = connect(cfg.clone(), started).await?;
+    check_file_names_for_one_instance(&cfg, &instances)?;
+    tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
+    let reports = ship_all(Arc::new(shipper), instances, cfg.concurrency).await;
+    let severity = report::finish(&reports, None);
+    if cfg.dry_run {
+        println!("dry run: nothing was written to s3://{}", cfg.bucket);
+    }
+    tracing::info!(
+        duration_ms = started.elapsed().as_millis() as u64,
+        exit_code = severity.worst().map_or(0, |k| k.exit_code()),
+        "run finished"
+    );
+    Ok(severity)
+}
+
+/// Builds the clients, checks the bucket, and discovers the selection.
+async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Instance>), Failure> {
     let sdk = aws::load_sdk_config(&cfg).await?;
     let rds = aws::rds_client(&sdk, &cfg);
     let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
@@ -67,26 +87,36 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
             "the selection matches no instance: check --cluster / --instance / --tag and --region",
         ));
     }
-    check_file_names_for_one_instance(&cfg, &instances)?;
-    tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
-    let shipper = Arc::new(Shipper {
-        cfg: cfg.clone(),
-        rds,
-        fetcher,
-        store,
-        deadline: cfg.max_run.map(|d| started + d),
-        stop: stop_on_signal(),
-    });
-    let reports = ship_all(shipper, instances, cfg.concurrency).await;
-    let severity = report::finish(&reports, None);
-    if cfg.dry_run {
-        println!("dry run: nothing was written to s3://{}", cfg.bucket);
+    let shipper =
+        Shipper { deadline: cfg.max_run.map(|d| started + d), cfg, rds, fetcher, store, stop: stop_on_signal() };
+    Ok((shipper, instances))
+}
+
+/// `status`: a table (or JSON lines) of where each instance stands.
+/// Read-only. Exit 0 even with warnings (they are the report); an
+/// instance that cannot be read counts like a failed run.
+async fn status_cmd(args: StatusArgs) -> Result<Severity, Failure> {
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let (shipper, instances) = connect(cfg, Instant::now()).await?;
+    let mut severity = Severity::default();
+    if !args.json {
+        println!("{}", InstanceStatus::table_header());
     }
-    tracing::info!(
-        duration_ms = started.elapsed().as_millis() as u64,
-        exit_code = severity.worst().map_or(0, |k| k.exit_code()),
-        "run finished"
-    );
+    for instance in &instances {
+        let status = match shipper.survey(instance).await {
+            Ok(survey) => InstanceStatus::of(instance, &survey),
+            Err(f) => {
+                tracing::error!(instance = %instance.id, kind = f.kind.label(), "{}", f.message);
+                severity.record(f.kind);
+                InstanceStatus::failed(instance, f.message)
+            }
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&status).expect("status serializes"));
+        } else {
+            println!("{}", status.table_row());
+        }
+    }
     Ok(severity)
 }
 

@@ -1,0 +1,165 @@
+//! Status: where each instance stands, read-only. What an SRE asks first:
+//! what is on the instance, what is not yet in S3 and how old it is, when
+//! the last commit was, and whether anything is already lost.
+
+use crate::checkpoint::FileProgress;
+use crate::discover::Instance;
+use crate::pipeline::{Survey, SurveyedFile};
+use crate::report::{age_seconds, oldest_unshipped_at};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub instance: String,
+    pub role: String,
+    pub dbi_resource_id: String,
+    pub cluster: Option<String>,
+    /// Audit files on the instance and their bytes.
+    pub files: usize,
+    pub bytes: u64,
+    /// Files with bytes not yet in S3, and those bytes.
+    pub unshipped_files: usize,
+    pub unshipped_bytes: u64,
+    /// Age of the oldest unshipped byte; `None` when nothing is unshipped.
+    pub lag_seconds: Option<u64>,
+    /// When a run last stored the checkpoint; `None`: never.
+    pub last_commit: Option<DateTime<Utc>>,
+    /// Losses already reported by runs (kept in the checkpoint).
+    pub gaps_recorded: usize,
+    pub warnings: Vec<String>,
+    /// Set when the instance could not be read; the rest is then empty.
+    pub error: Option<String>,
+}
+
+impl InstanceStatus {
+    fn empty(instance: &Instance) -> Self {
+        InstanceStatus {
+            instance: instance.id.0.clone(),
+            role: instance.role.as_str().to_string(),
+            dbi_resource_id: instance.resource_id.0.clone(),
+            cluster: instance.cluster.clone(),
+            files: 0,
+            bytes: 0,
+            unshipped_files: 0,
+            unshipped_bytes: 0,
+            lag_seconds: None,
+            last_commit: None,
+            gaps_recorded: 0,
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn failed(instance: &Instance, error: String) -> Self {
+        InstanceStatus { error: Some(error), ..InstanceStatus::empty(instance) }
+    }
+
+    pub fn of(instance: &Instance, survey: &Survey) -> Self {
+        let mut status = InstanceStatus::empty(instance);
+        let cp = &survey.checkpoint.state;
+        status.last_commit = cp.updated_at;
+        status.gaps_recorded = cp.gaps.len();
+        status.files = survey.files.len();
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for f in &survey.files {
+            status.bytes += f.file.size;
+            let progress = f.id.as_ref().and_then(|id| cp.files.get(id));
+            let shipped = shipped_of(f, progress);
+            let unshipped = f.file.size.saturating_sub(shipped);
+            if unshipped == 0 {
+                continue;
+            }
+            status.unshipped_files += 1;
+            status.unshipped_bytes += unshipped;
+            if let Some(at) = oldest_unshipped_at(shipped, f.first_record, !f.active, f.file.last_written_ms) {
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+        }
+        if status.unshipped_bytes > 0 {
+            status.lag_seconds = Some(oldest.map_or(0, age_seconds));
+        }
+        status.warnings = warnings(instance, survey);
+        status
+    }
+
+    /// Header and row of the terminal table.
+    pub fn table_header() -> String {
+        format!(
+            "{:<24} {:<10} {:<30} {:>6} {:>10} {:>14} {:>9}  {}",
+            "INSTANCE", "ROLE", "RESOURCE ID", "FILES", "UNSHIPPED", "UNSHIPPED B", "LAG", "LAST COMMIT"
+        )
+    }
+
+    pub fn table_row(&self) -> String {
+        let lag = self.lag_seconds.map_or("-".to_string(), |s| format!("{s}s"));
+        let commit = self.last_commit.map_or("never".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        let mut row = format!(
+            "{:<24} {:<10} {:<30} {:>6} {:>10} {:>14} {:>9}  {}",
+            self.instance,
+            self.role,
+            self.dbi_resource_id,
+            self.files,
+            self.unshipped_files,
+            self.unshipped_bytes,
+            lag,
+            commit
+        );
+        for w in self.error.iter().chain(&self.warnings) {
+            row.push_str(&format!("\n  ! {w}"));
+        }
+        row
+    }
+}
+
+/// Bytes of a file already in S3. A file the checkpoint vouched for as
+/// complete (and which was not read) is shipped whole.
+fn shipped_of(f: &SurveyedFile, progress: Option<&FileProgress>) -> u64 {
+    match progress {
+        Some(p) if p.complete() => f.file.size,
+        Some(p) => p.shipped,
+        None => 0,
+    }
+}
+
+fn warnings(instance: &Instance, survey: &Survey) -> Vec<String> {
+    let mut out = Vec::new();
+    let cp = &survey.checkpoint;
+    if survey.files.is_empty() {
+        out.push(format!(
+            "no audit files on {}: audit logging is off; nothing can be shipped until it is on",
+            instance.id
+        ));
+    }
+    if cp.etag.is_none() {
+        out.push("no checkpoint yet: nothing has been shipped from this instance".to_string());
+    }
+    let oldest_on_instance = survey.files.iter().filter_map(|f| f.id.as_ref()).min();
+    for (id, p) in &survey.vanished {
+        let mut w = format!(
+            "data already lost: file {id} (last seen as {}) is no longer on the instance with {} of its {} bytes \
+             unshipped",
+            p.last_name,
+            p.last_size.saturating_sub(p.shipped),
+            p.last_size
+        );
+        if let Some(oldest) = oldest_on_instance.filter(|o| *o > id) {
+            w.push_str(&format!(
+                "; files begun from {} to {} that are not in S3 are gone too",
+                id.time(),
+                oldest.time()
+            ));
+        }
+        w.push_str("; the next run reports it (exit 3): run more often or keep more rotations");
+        out.push(w);
+    }
+    if let Some(last) = cp.state.gaps.last() {
+        out.push(format!(
+            "{} loss(es) recorded, the latest detected {} ({}): see `auditship verify`",
+            cp.state.gaps.len(),
+            last.detected_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            last.file_id
+        ));
+    }
+    out
+}
