@@ -34,6 +34,9 @@ pub enum Command {
     /// Per instance: files on it, what is not yet shipped and how old it
     /// is, the last commit, and any loss already visible. Read-only.
     Status(StatusArgs),
+    /// Reconcile files, checkpoints and objects: name every byte range
+    /// missing, duplicated or diverged; exit 3 on any.
+    Verify(VerifyArgs),
     /// Show the instances a selection resolves to, with roles and resource ids.
     Discover(DiscoverArgs),
 }
@@ -191,6 +194,19 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also download every object (gunzip, length, sha256, line count) and
+    /// every file still on the instance, and compare them byte for byte.
+    #[arg(long)]
+    pub deep: bool,
+    /// One JSON object per finding and per instance instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DiscoverArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -332,6 +348,12 @@ impl RunArgs {
 impl DiscoverArgs {
     pub fn to_config(&self) -> Result<Config, String> {
         base_config(&self.selection, &self.aws)
+    }
+}
+
+impl VerifyArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        self.target.to_config()
     }
 }
 

@@ -23,6 +23,22 @@ pub fn file_prefix(prefix: &str, instance: &Instance, file: &FileId) -> String {
     key[..key.rfind('/').expect("key has a slash") + 1].to_string()
 }
 
+/// The prefix under which all of an instance's objects live.
+pub fn instance_prefix(prefix: &str, instance: &Instance) -> String {
+    let location = instance.cluster.as_deref().unwrap_or("standalone");
+    join(prefix, &format!("{location}/{}/", instance.id))
+}
+
+/// The file id and start offset an object key names, if it is shaped like
+/// an auditship object key.
+pub fn parse_object_key(key: &str) -> Option<(FileId, u64)> {
+    let start = start_of_key(key)?;
+    let mut segments = key.rsplit('/');
+    segments.next()?;
+    let id = FileId(segments.next()?.to_string());
+    id.is_well_formed().then_some((id, start))
+}
+
 /// The start offset an object key names (`…/{start:020}.log.gz`).
 pub fn start_of_key(key: &str) -> Option<u64> {
     let name = key.rsplit('/').next()?;
@@ -96,6 +112,16 @@ mod tests {
         assert_eq!(start_of_key("p/x/00000000000000000001.log"), None);
         assert_eq!(start_of_key("p/x/1.log.gz"), None);
         assert_eq!(start_of_key("p/x/9999999999999999999x.log.gz"), None);
+    }
+
+    #[test]
+    fn object_keys_parse_back_under_the_instance_prefix() {
+        let file = FileId("20261121T223901Z-3f9a1c2b".into());
+        let i = instance(Some("c"), Role::Reader);
+        let key = object_key("p", &i, &file, 77);
+        assert!(key.starts_with(&instance_prefix("p", &i)));
+        assert_eq!(parse_object_key(&key), Some((file, 77)));
+        assert_eq!(parse_object_key("p/c/db-1/dt=2026-11-21/notanid/00000000000000000077.log.gz"), None);
     }
 
     #[test]

@@ -20,3 +20,4 @@ pub mod put;
 pub mod report;
 pub mod run;
 pub mod status;
+pub mod verify;

@@ -395,7 +395,11 @@ impl Shipper {
 
     /// Reads the head of a file for its fingerprint, retrying a read that
     /// breaks off (the open itself retries inside the fetcher).
-    async fn identify(&self, instance: &Instance, file: &LogFile) -> Result<Option<Fingerprint>, FetchError> {
+    pub(crate) async fn identify(
+        &self,
+        instance: &Instance,
+        file: &LogFile,
+    ) -> Result<Option<Fingerprint>, FetchError> {
         if file.size == 0 {
             return Ok(None);
         }

@@ -2,15 +2,16 @@
 //! discover, ship every instance with bounded concurrency, report.
 
 use crate::aws;
-use crate::cli::{Command, DiscoverArgs, StatusArgs};
+use crate::cli::{Command, DiscoverArgs, StatusArgs, VerifyArgs};
 use crate::config::{Config, Scope};
 use crate::discover::{self, Instance};
-use crate::error::{Failure, Severity};
+use crate::error::{Failure, FailureKind, Severity};
 use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
 use crate::put::ObjectStore;
 use crate::report::{self, InstanceReport};
 use crate::status::InstanceStatus;
+use crate::verify;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +24,7 @@ pub async fn execute(command: Command) -> ExitCode {
         Command::Run(args) => run(args.to_config()).await,
         Command::Backfill(args) => run(args.to_config()).await,
         Command::Status(args) => status_cmd(args).await,
+        Command::Verify(args) => verify_cmd(args).await,
         Command::Discover(args) => discover_cmd(args).await,
     };
     match result {
@@ -192,6 +194,66 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
             })
         })
         .collect()
+}
+
+/// `verify`: one line per finding and a summary per instance; exit 3 if
+/// anything is missing, duplicated or diverged.
+async fn verify_cmd(args: VerifyArgs) -> Result<Severity, Failure> {
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let (shipper, instances) = connect(cfg, Instant::now()).await?;
+    let mut severity = Severity::default();
+    for instance in &instances {
+        let report = match verify::verify_instance(&shipper, instance, args.deep).await {
+            Ok(report) => report,
+            Err(f) => {
+                tracing::error!(instance = %instance.id, kind = f.kind.label(), "{}", f.message);
+                eprintln!("auditship: error: {}", f.message);
+                severity.record(f.kind);
+                continue;
+            }
+        };
+        if !report.findings.is_empty() {
+            severity.record(FailureKind::DataLoss);
+        }
+        print_verify_report(instance, &report, args.json, args.deep);
+    }
+    Ok(severity)
+}
+
+fn print_verify_report(instance: &Instance, report: &verify::VerifyReport, json: bool, deep: bool) {
+    if json {
+        for f in &report.findings {
+            let mut line = serde_json::to_value(f).expect("finding serializes");
+            line["instance"] = instance.id.0.clone().into();
+            println!("{line}");
+        }
+        let summary = serde_json::json!({
+            "instance": instance.id.0,
+            "files": report.files,
+            "objects": report.objects,
+            "deep": deep,
+            "problems": report.findings.len(),
+            "recorded_losses": report.recorded_losses,
+        });
+        println!("{summary}");
+        return;
+    }
+    for f in &report.findings {
+        println!("{} {f}", instance.id);
+    }
+    for loss in &report.recorded_losses {
+        println!("{} recorded loss: {loss}", instance.id);
+    }
+    println!(
+        "{}: {} files, {} objects{} checked: {} problems, {} recorded losses: {}",
+        instance.id,
+        report.files,
+        report.objects,
+        if deep { " (deep)" } else { "" },
+        report.findings.len(),
+        report.recorded_losses.len(),
+        if report.findings.is_empty() { "ok" } else { "data_loss" }
+    );
 }
 
 async fn discover_cmd(args: DiscoverArgs) -> Result<Severity, Failure> {

@@ -97,3 +97,96 @@ async fn status_warns_of_data_already_lost_without_writing() {
     let recorded = by_instance(&status(&stack, &["--json"]).await);
     assert_eq!(recorded["primary"]["gaps_recorded"].as_u64(), Some(1), "{}", recorded["primary"]);
 }
+
+async fn verify(stack: &Stack, extra: &[&str]) -> RunOutput {
+    let mut cmd = stack.bare_command_for("verify");
+    cmd.args(stack.selection()).args(extra);
+    finished(cmd).await
+}
+
+async fn put(stack: &Stack, key: &str, plain: &[u8], metadata: &std::collections::BTreeMap<String, String>) {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, plain).unwrap();
+    let mut put = stack.s3.put_object().bucket(&stack.bucket).key(key).body(gz.finish().unwrap().into());
+    for (k, v) in metadata {
+        put = put.metadata(k, v);
+    }
+    put.send().await.unwrap();
+}
+
+/// `verify` after a clean run finds nothing, shallow or deep. Then an
+/// object deleted, one overwritten by another tool, one rewritten with
+/// self-consistent metadata but other bytes, and an overlapping duplicate:
+/// each is named by key or byte range, exit 3. Only `--deep` can see the
+/// rewrite (it compares objects with the file on the instance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_deleted_overwritten_rewritten_and_overlapping_objects() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(500, Some(200));
+    stack.replica.traffic_with(40, None, &["--read-only"]);
+    assert_eq!(stack.run(&["--object-size", "2048"]).await.code, 0);
+    for deep in [&[][..], &["--deep"][..]] {
+        let clean = verify(&stack, deep).await;
+        assert_eq!(clean.code, 0, "{clean:?}");
+        assert!(clean.stdout.contains("primary: ") && clean.stdout.contains(" 0 problems"), "{}", clean.stdout);
+    }
+
+    // Objects of one rotated file, still on the instance, in offset order.
+    let objects = stack.objects().await;
+    let mut keys: Vec<&String> = objects
+        .keys()
+        .filter(|k| k.contains("/primary/") && objects[*k].metadata["source-file"] == "audit/server_audit.log.1")
+        .collect();
+    keys.sort();
+    assert!(keys.len() >= 5, "{keys:?}");
+    let meta = |k: &str| objects[k].metadata.clone();
+    let range = |k: &str| format!("{}..{}", meta(k)["start-offset"], meta(k)["end-offset"]);
+
+    let deleted = keys[1].clone();
+    stack.s3.delete_object().bucket(&stack.bucket).key(&deleted).send().await.unwrap();
+
+    let overwritten = keys[2].clone();
+    put(&stack, &overwritten, b"something else\n", &Default::default()).await;
+
+    let rewritten = keys[3].clone();
+    let mut plain = gunzip(&objects[&rewritten].bytes);
+    plain[0] = if plain[0] == b'X' { b'Y' } else { b'X' };
+    let mut m = meta(&rewritten);
+    m.insert("sha256".into(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&plain)));
+    put(&stack, &rewritten, &plain, &m).await;
+
+    // A second object starting inside keys[4]'s range.
+    let inside = keys[4].clone();
+    let start: u64 = meta(&inside)["start-offset"].parse::<u64>().unwrap() + 1;
+    let end: u64 = meta(&inside)["end-offset"].parse().unwrap();
+    let dup_key = format!("{}/{start:020}.log.gz", &inside[..inside.rfind('/').unwrap()]);
+    let mut m = meta(&inside);
+    m.insert("start-offset".into(), start.to_string());
+    let dup_plain = &gunzip(&objects[&inside].bytes)[1..];
+    m.insert("sha256".into(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(dup_plain)));
+    put(&stack, &dup_key, dup_plain, &m).await;
+
+    let shallow = verify(&stack, &[]).await;
+    assert_eq!(shallow.code, 3, "{shallow:?}");
+    assert!(shallow.stdout.contains(&format!("missing bytes {}", range(&deleted))), "{}", shallow.stdout);
+    assert!(shallow.stdout.contains(&format!("foreign object {overwritten}")), "{}", shallow.stdout);
+    assert!(shallow.stdout.contains(&format!("bytes {start}..{end} are in two objects")), "{}", shallow.stdout);
+    assert!(!shallow.stdout.contains(&rewritten), "metadata alone cannot see the rewrite: {}", shallow.stdout);
+
+    let deep = verify(&stack, &["--deep", "--json"]).await;
+    assert_eq!(deep.code, 3, "{deep:?}");
+    let findings: Vec<serde_json::Value> = deep.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let about = |key: &str| findings.iter().find(|f| f["key"] == key).cloned();
+    let rewrite = about(&rewritten).unwrap_or_else(|| panic!("deep misses {rewritten}: {}", deep.stdout));
+    assert_eq!(rewrite["problem"], "diverged");
+    assert!(rewrite["why"].as_str().unwrap().contains("differs from the file"), "{rewrite}");
+    assert_eq!(about(&overwritten).unwrap()["problem"], "foreign");
+    assert!(findings.iter().any(|f| f["problem"] == "missing" && f["instance"] == "primary"));
+    assert!(findings.iter().any(|f| f["problem"] == "overlap"));
+    let summary = findings.iter().find(|f| f["instance"] == "primary" && f.get("problems").is_some()).unwrap();
+    let shallow_problems = shallow.stdout.lines().filter(|l| l.starts_with("primary ")).count() as u64;
+    assert_eq!(summary["problems"].as_u64(), Some(shallow_problems + 1), "{}", deep.stdout);
+    assert_eq!(summary["deep"], true);
+    let replica = findings.iter().find(|f| f["instance"] == "replica" && f.get("problems").is_some()).unwrap();
+    assert_eq!(replica["problems"].as_u64(), Some(0), "{}", deep.stdout);
+}
