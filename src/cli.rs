@@ -24,6 +24,13 @@ pub enum LogFormat {
     Human,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricsMode {
+    Auto,
+    Emf,
+    Off,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ship everything new from the selected instances (the scheduled job).
@@ -119,6 +126,13 @@ pub struct RunArgs {
     /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
+    /// CloudWatch Embedded Metric Format lines on stdout, one per instance
+    /// and one per run: on when stdout is not a terminal (the container).
+    #[arg(long, value_enum, default_value = "auto", env = "AUDITSHIP_METRICS")]
+    pub metrics: MetricsMode,
+    /// CloudWatch namespace of those metrics.
+    #[arg(long, default_value = "auditship", env = "AUDITSHIP_METRICS_NAMESPACE")]
+    pub metrics_namespace: String,
     /// Read and cut as usual but write nothing (no object, no checkpoint):
     /// print each object that would be created, with its key and sizes.
     #[arg(long)]
@@ -318,6 +332,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         multipart_threshold: crate::put::DEFAULT_MULTIPART_THRESHOLD,
         max_attempts: aws.max_attempts,
         read_timeout: Duration::from_secs(60),
+        metrics_namespace: None,
     })
 }
 
@@ -335,6 +350,15 @@ impl RunArgs {
     pub fn to_config(&self) -> Result<Config, String> {
         let mut cfg = self.target.to_config()?;
         cfg.dry_run = self.dry_run;
+        let emf = match self.metrics {
+            MetricsMode::Emf => true,
+            MetricsMode::Off => false,
+            MetricsMode::Auto => !std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        };
+        if emf && self.metrics_namespace.trim().is_empty() {
+            return Err("--metrics-namespace is empty".into());
+        }
+        cfg.metrics_namespace = emf.then(|| self.metrics_namespace.clone());
         cfg.concurrency = self.concurrency as usize;
         cfg.max_run = self.max_run_seconds.map(Duration::from_secs);
         cfg.active_file = self.active_file;

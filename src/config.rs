@@ -80,4 +80,6 @@ pub struct Config {
     pub multipart_threshold: u64,
     pub max_attempts: u32,
     pub read_timeout: Duration,
+    /// Emit CloudWatch EMF metric lines under this namespace; `None`: off.
+    pub metrics_namespace: Option<String>,
 }

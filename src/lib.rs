@@ -15,6 +15,7 @@ pub mod identify;
 pub mod keys;
 pub mod list;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod put;
 pub mod report;

@@ -173,6 +173,7 @@ impl Shipper {
 
     /// Ships everything new from one instance and reports what happened.
     pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
+        let started = Instant::now();
         let mut report = InstanceReport::new(instance.clone());
         for pass in 1..=MAX_PASSES {
             match self.pass(instance, &mut report).await {
@@ -190,6 +191,7 @@ impl Shipper {
                 }
             }
         }
+        report.duration_ms = started.elapsed().as_millis() as u64;
         report
     }
 
@@ -452,6 +454,7 @@ impl Shipper {
                 ),
                 _ => String::new(),
             };
+            report.gaps += 1;
             report.fail(Failure::data_loss(format!(
                 "instance {} ({}): audit file {id}, last seen as {} with {} bytes of which {} were shipped, was rotated away \
                  before the rest was shipped: at least {missing} bytes lost{unseen}; run more often or raise \
@@ -499,6 +502,7 @@ impl Shipper {
 
         let skip_active = item.active && self.cfg.active_file == ActiveFilePolicy::Skip;
         let nothing_new = item.active && progress.shipped >= item.file.size;
+        let created_before = report.objects_created;
         let result = if skip_active {
             Ok(())
         } else if matches!(self.cfg.scope, Scope::Backfill(_)) {
@@ -508,6 +512,9 @@ impl Shipper {
         } else {
             self.ship_file_with_retries(instance, item, &mut progress, &BTreeSet::new(), report).await
         };
+        if report.objects_created > created_before {
+            report.files_shipped.insert(item.id.0.clone());
+        }
         let changed = previous.as_ref() != Some(&progress);
         cp.state.files.insert(item.id.clone(), progress);
         result.map(|()| changed)

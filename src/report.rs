@@ -14,6 +14,13 @@ pub struct InstanceReport {
     pub instance: Instance,
     pub files_listed: usize,
     pub objects_created: usize,
+    /// Files that got at least one new object (by file id).
+    #[serde(skip)]
+    pub files_shipped: std::collections::BTreeSet<String>,
+    /// Losses found by this run (files rotated away before they shipped).
+    pub gaps: usize,
+    /// How long the instance took.
+    pub duration_ms: u64,
     pub objects_verified: usize,
     pub bytes_shipped: u64,
     pub pending_files: usize,
@@ -37,6 +44,9 @@ impl InstanceReport {
             instance,
             files_listed: 0,
             objects_created: 0,
+            files_shipped: Default::default(),
+            gaps: 0,
+            duration_ms: 0,
             objects_verified: 0,
             bytes_shipped: 0,
             pending_files: 0,
@@ -108,7 +118,6 @@ impl InstanceReport {
     }
 }
 
-/// Prints the per-instance summary and folds the exit status.
 /// When the oldest unshipped byte of a file was written, as far as can be
 /// known without reading it: a file with nothing shipped starts with its
 /// first record; a rotated file's unshipped bytes were written by its last
@@ -133,6 +142,7 @@ pub fn age_seconds(at: DateTime<Utc>) -> u64 {
     (Utc::now() - at).num_seconds().max(0) as u64
 }
 
+/// Prints the per-instance summary and folds the exit status.
 pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Severity {
     let mut severity = Severity::default();
     for r in reports {

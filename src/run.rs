@@ -11,7 +11,7 @@ use crate::pipeline::Shipper;
 use crate::put::ObjectStore;
 use crate::report::{self, InstanceReport};
 use crate::status::InstanceStatus;
-use crate::verify;
+use crate::{metrics, verify};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,6 +60,16 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let severity = report::finish(&reports, None);
     if cfg.dry_run {
         println!("dry run: nothing was written to s3://{}", cfg.bucket);
+    }
+    // A dry run shipped nothing: it must not count as shipping.
+    if let Some(namespace) = cfg.metrics_namespace.as_ref().filter(|_| !cfg.dry_run) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for r in &reports {
+            println!("{}", metrics::instance_line(namespace, now_ms, r));
+        }
+        let command = if matches!(cfg.scope, Scope::Backfill(_)) { "backfill" } else { "run" };
+        let exit_code = severity.worst().map_or(0, |k| k.exit_code());
+        println!("{}", metrics::run_line(namespace, now_ms, command, exit_code, started.elapsed().as_millis() as u64));
     }
     tracing::info!(
         duration_ms = started.elapsed().as_millis() as u64,

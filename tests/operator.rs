@@ -190,3 +190,52 @@ async fn verify_names_deleted_overwritten_rewritten_and_overlapping_objects() {
     let replica = findings.iter().find(|f| f["instance"] == "replica" && f.get("problems").is_some()).unwrap();
     assert_eq!(replica["problems"].as_u64(), Some(0), "{}", deep.stdout);
 }
+
+/// EMF lines of a run's stdout, by instance (the run line under "run").
+fn emf(out: &RunOutput) -> std::collections::BTreeMap<String, serde_json::Value> {
+    out.stdout
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| (v["instance"].as_str().or(v["command"].as_str()).unwrap().to_string(), v))
+        .collect()
+}
+
+/// A run in a container (stdout not a terminal) emits one EMF line per
+/// instance with the summary's numbers and one for the run; a loss shows
+/// as `Gaps` and a failed `RunSucceeded`; `--metrics off` and `--dry-run`
+/// emit none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_emit_embedded_metric_lines_for_alarms() {
+    let stack = Stack::start(Options { rotations: 2, ..Options::default() }).await;
+    stack.primary.traffic(100, None);
+    let out = stack.run(&[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines = emf(&out);
+    let primary = &lines["primary"];
+    let directive = &primary["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "auditship");
+    assert_eq!(directive["Dimensions"], serde_json::json!([["cluster", "instance"], ["cluster"]]));
+    assert_eq!(primary["cluster"], "standalone");
+    let summary = out.summary("primary");
+    let shipped = summary.split(", ").find(|p| p.ends_with(" bytes shipped")).unwrap().split(' ').next().unwrap();
+    assert_eq!(primary["BytesShipped"].to_string(), shipped, "{summary}");
+    assert!(primary["FilesShipped"].as_u64().unwrap() >= 1, "{primary}");
+    assert_eq!(primary["Gaps"], 0);
+    assert_eq!(lines["run"]["RunSucceeded"], 1);
+    assert!(lines.contains_key("replica"));
+
+    // More rotations than kept: the next run finds a loss.
+    stack.primary.traffic(400, Some(50));
+    let out = stack.run(&["--metrics-namespace", "audit/prod"]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let lines = emf(&out);
+    assert_eq!(lines["primary"]["Gaps"], 1, "{}", lines["primary"]);
+    assert_eq!(lines["primary"]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "audit/prod");
+    assert_eq!((lines["run"]["RunSucceeded"].as_u64(), lines["run"]["ExitCode"].as_u64()), (Some(0), Some(3)));
+
+    for quiet in [&["--metrics", "off"][..], &["--dry-run", "--metrics", "emf"][..]] {
+        let out = stack.run(quiet).await;
+        assert!(emf(&out).is_empty(), "{quiet:?}: {}", out.stdout);
+    }
+}
