@@ -266,6 +266,7 @@ mod tests {
             role: Role::Standalone,
             engine: "mariadb".into(),
             status: "available".into(),
+            endpoint: None,
         }
     }
 

@@ -44,6 +44,10 @@ pub enum Command {
     /// Reconcile files, checkpoints and objects: name every byte range
     /// missing, duplicated or diverged; exit 3 on any.
     Verify(VerifyArgs),
+    /// Preflight: credentials, each RDS and S3 permission, conditional
+    /// writes, bucket protection, and (given DB credentials) that auditing
+    /// records what matters.
+    Doctor(DoctorArgs),
     /// Show the instances a selection resolves to, with roles and resource ids.
     Discover(DiscoverArgs),
 }
@@ -221,6 +225,73 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Logging in to the databases. The password comes from the environment
+/// (AUDITSHIP_DB_PASSWORD, as ECS `secrets` provide it) or a file, never
+/// from a flag that `ps` would show.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Database user for the checks that need SQL (without it they are skipped).
+    #[arg(long, value_name = "USER", env = "AUDITSHIP_DB_USER")]
+    pub db_user: Option<String>,
+    /// File holding the password (else AUDITSHIP_DB_PASSWORD).
+    #[arg(long, value_name = "PATH", env = "AUDITSHIP_DB_PASSWORD_FILE")]
+    pub db_password_file: Option<std::path::PathBuf>,
+    /// TLS to the database: required (verified) or off (loopback, tunnels).
+    #[arg(long, value_enum, default_value = "required", env = "AUDITSHIP_DB_TLS")]
+    pub db_tls: crate::db::DbTls,
+    /// CA bundle to verify the database with (the RDS global-bundle.pem).
+    #[arg(long, value_name = "PATH", env = "AUDITSHIP_DB_CA_FILE")]
+    pub db_ca_file: Option<std::path::PathBuf>,
+    /// HOST:PORT to connect to instead of the instance's endpoint (one instance).
+    #[arg(long, value_name = "HOST:PORT", env = "AUDITSHIP_DB_ENDPOINT")]
+    pub db_endpoint: Option<String>,
+}
+
+impl DbArgs {
+    /// `None` when no user is given: the SQL checks are skipped.
+    pub fn to_access(&self) -> Result<Option<crate::db::DbAccess>, String> {
+        let Some(user) = self.db_user.clone() else {
+            return Ok(None);
+        };
+        let password = match &self.db_password_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("--db-password-file {}: {e}", path.display()))?,
+            None => std::env::var("AUDITSHIP_DB_PASSWORD").map_err(|_| {
+                "--db-user needs a password: set AUDITSHIP_DB_PASSWORD or pass --db-password-file".to_string()
+            })?,
+        };
+        if let Some(endpoint) = &self.db_endpoint {
+            if !endpoint.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+                return Err(format!("--db-endpoint '{endpoint}' is not HOST:PORT"));
+            }
+        }
+        Ok(Some(crate::db::DbAccess {
+            user,
+            password: crate::db::Secret::new(password),
+            tls: self.db_tls,
+            ca_file: self.db_ca_file.clone(),
+            endpoint: self.db_endpoint.clone(),
+        }))
+    }
+}
+
+impl DoctorArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        let mut cfg = self.target.to_config()?;
+        cfg.db = self.db.to_access()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct DiscoverArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -333,6 +404,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         max_attempts: aws.max_attempts,
         read_timeout: Duration::from_secs(60),
         metrics_namespace: None,
+        db: None,
     })
 }
 

@@ -82,4 +82,6 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Emit CloudWatch EMF metric lines under this namespace; `None`: off.
     pub metrics_namespace: Option<String>,
+    /// Database login for the checks that need SQL; `None`: skipped.
+    pub db: Option<crate::db::DbAccess>,
 }

@@ -61,6 +61,9 @@ pub struct Instance {
     pub role: Role,
     pub engine: String,
     pub status: String,
+    /// `host:port` the database answers on (`doctor`, SQL discovery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// Engines whose audit logs are MariaDB-plugin or Aurora MySQL audit files.
@@ -234,6 +237,7 @@ async fn to_instance(
         role,
         engine: raw.engine().unwrap_or_default().to_string(),
         status: raw.db_instance_status().unwrap_or_default().to_string(),
+        endpoint: raw.endpoint().and_then(|e| Some(format!("{}:{}", e.address()?, e.port()?))),
     })
 }
 

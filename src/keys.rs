@@ -71,6 +71,7 @@ mod tests {
             role,
             engine: "mariadb".into(),
             status: "available".into(),
+            endpoint: None,
         }
     }
 

@@ -96,6 +96,7 @@ mod tests {
             role: Role::Writer,
             engine: "mariadb".into(),
             status: "available".into(),
+            endpoint: None,
         });
         r.bytes_shipped = 4096;
         r.lag_seconds = 42;

@@ -265,6 +265,44 @@ impl ObjectStore {
         }
     }
 
+    /// The bucket's versioning state (`Enabled`, `Suspended`, or `Off` if
+    /// never enabled).
+    pub async fn versioning(&self) -> Result<String, Failure> {
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| self.fail("GetBucketVersioning", "", "s3:GetBucketVersioning", &e))?;
+        Ok(out.status().map_or("Off".to_string(), |s| s.as_str().to_string()))
+    }
+
+    /// The bucket's Object Lock default retention (`COMPLIANCE 365 days`),
+    /// `Enabled, no default retention`, or `None`.
+    pub async fn object_lock(&self) -> Result<Option<String>, Failure> {
+        match self.client.get_object_lock_configuration().bucket(&self.bucket).send().await {
+            Ok(out) => {
+                let Some(config) = out.object_lock_configuration() else { return Ok(None) };
+                let retention = config.rule().and_then(|r| r.default_retention());
+                Ok(Some(match retention {
+                    Some(r) => format!(
+                        "{} {}",
+                        r.mode().map_or("", |m| m.as_str()),
+                        match (r.days(), r.years()) {
+                            (Some(d), _) => format!("{d} days"),
+                            (_, Some(y)) => format!("{y} years"),
+                            _ => String::new(),
+                        }
+                    ),
+                    None => "Enabled, no default retention".to_string(),
+                }))
+            }
+            Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => Ok(None),
+            Err(e) => Err(self.fail("GetObjectLockConfiguration", "", "s3:GetBucketObjectLockConfiguration", &e)),
+        }
+    }
+
     /// Every key under a prefix (ListObjectsV2, all pages).
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Failure> {
         let mut keys = Vec::new();

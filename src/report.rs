@@ -175,6 +175,7 @@ mod tests {
             role: Role::Writer,
             engine: "mariadb".into(),
             status: "available".into(),
+            endpoint: None,
         })
     }
 

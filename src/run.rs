@@ -2,7 +2,7 @@
 //! discover, ship every instance with bounded concurrency, report.
 
 use crate::aws;
-use crate::cli::{Command, DiscoverArgs, StatusArgs, VerifyArgs};
+use crate::cli::{Command, DiscoverArgs, DoctorArgs, StatusArgs, VerifyArgs};
 use crate::config::{Config, Scope};
 use crate::discover::{self, Instance};
 use crate::error::{Failure, FailureKind, Severity};
@@ -11,7 +11,7 @@ use crate::pipeline::Shipper;
 use crate::put::ObjectStore;
 use crate::report::{self, InstanceReport};
 use crate::status::InstanceStatus;
-use crate::{metrics, verify};
+use crate::{doctor, metrics, verify};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +25,7 @@ pub async fn execute(command: Command) -> ExitCode {
         Command::Backfill(args) => run(args.to_config()).await,
         Command::Status(args) => status_cmd(args).await,
         Command::Verify(args) => verify_cmd(args).await,
+        Command::Doctor(args) => doctor_cmd(args).await,
         Command::Discover(args) => discover_cmd(args).await,
     };
     match result {
@@ -81,10 +82,24 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
 
 /// Builds the clients, checks the bucket, and discovers the selection.
 async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Instance>), Failure> {
+    let shipper = build_shipper(cfg, started).await?;
+    shipper.store.check_bucket().await?;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection).await?;
+    discover::check_unique_resource_ids(&instances)?;
+    if instances.is_empty() {
+        return Err(Failure::needs_person(
+            "the selection matches no instance: check --cluster / --instance / --tag and --region",
+        ));
+    }
+    Ok((shipper, instances))
+}
+
+/// The clients a command works with, from the standard AWS chain; no call
+/// is made beyond resolving credentials.
+pub(crate) async fn build_shipper(cfg: Arc<Config>, started: Instant) -> Result<Shipper, Failure> {
     let sdk = aws::load_sdk_config(&cfg).await?;
     let rds = aws::rds_client(&sdk, &cfg);
     let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
-    store.check_bucket().await?;
     let fetcher = Arc::new(LogFetcher::new(
         cfg.rds_endpoint_url.as_deref(),
         &sdk.region().expect("region checked").to_string(),
@@ -92,16 +107,7 @@ async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Ins
         cfg.max_attempts,
         cfg.read_timeout,
     )?);
-    let instances = discover::discover(&rds, &cfg.selection).await?;
-    discover::check_unique_resource_ids(&instances)?;
-    if instances.is_empty() {
-        return Err(Failure::needs_person(
-            "the selection matches no instance: check --cluster / --instance / --tag and --region",
-        ));
-    }
-    let shipper =
-        Shipper { deadline: cfg.max_run.map(|d| started + d), cfg, rds, fetcher, store, stop: stop_on_signal() };
-    Ok((shipper, instances))
+    Ok(Shipper { deadline: cfg.max_run.map(|d| started + d), cfg, rds, fetcher, store, stop: stop_on_signal() })
 }
 
 /// `status`: a table (or JSON lines) of where each instance stands.
@@ -264,6 +270,18 @@ fn print_verify_report(instance: &Instance, report: &verify::VerifyReport, json:
         report.recorded_losses.len(),
         if report.findings.is_empty() { "ok" } else { "data_loss" }
     );
+}
+
+/// `doctor`: one line per check, the worst failure decides the exit code.
+async fn doctor_cmd(args: DoctorArgs) -> Result<Severity, Failure> {
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    match build_shipper(cfg.clone(), Instant::now()).await {
+        Ok(shipper) => Ok(doctor::examine(&shipper, cfg.db.as_ref()).await),
+        Err(f) => {
+            println!("{}", doctor::Check::failed("aws credentials", f.clone()).line());
+            Err(f)
+        }
+    }
 }
 
 async fn discover_cmd(args: DiscoverArgs) -> Result<Severity, Failure> {

@@ -87,6 +87,7 @@ fn bench_checkpoint(c: &mut Criterion) {
         role: Role::Writer,
         engine: "mysql".into(),
         status: "available".into(),
+        endpoint: None,
     };
     let make = |shift: u64| {
         let mut cp = Checkpoint::empty(&instance);

@@ -609,8 +609,10 @@ fn world_json(
         "credentials": { KEY_ID: SECRET },
         "instances": [
             { "id": "primary", "resource_id": primary_rid, "engine": engine, "audit_dir": primary.audit_dir(),
+              "endpoint": format!("127.0.0.1:{}", primary.port),
               "cluster": cluster, "tags": { "team": "shop", "env": "test" }, "rotate_command": primary.rotate_command() },
             { "id": "replica", "resource_id": replica_rid, "engine": engine, "audit_dir": replica.audit_dir(),
+              "endpoint": format!("127.0.0.1:{}", replica.port),
               "cluster": cluster, "replica_of": if topology == Topology::Replicas { replica_of } else { serde_json::Value::Null },
               "tags": { "team": "shop" }, "rotate_command": replica.rotate_command() }
         ],

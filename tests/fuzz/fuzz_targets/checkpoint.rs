@@ -17,6 +17,7 @@ fn instance() -> Instance {
         role: Role::Standalone,
         engine: "mariadb".into(),
         status: "available".into(),
+        endpoint: None,
     }
 }
 

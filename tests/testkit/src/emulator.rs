@@ -77,6 +77,9 @@ struct InstanceSpec {
     cluster: Option<String>,
     #[serde(default)]
     replica_of: Option<String>,
+    /// `host:port` of the database, reported as the instance's Endpoint.
+    #[serde(default)]
+    endpoint: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     /// A command that makes the database rotate its audit file (the
@@ -459,6 +462,9 @@ fn describe_instances(state: &Shared, params: &HashMap<String, String>) -> http:
         xml.push_str(&format!("<Engine>{}</Engine><DBInstanceStatus>available</DBInstanceStatus>", esc(&i.engine)));
         if let Some(c) = &i.cluster {
             xml.push_str(&format!("<DBClusterIdentifier>{}</DBClusterIdentifier>", esc(c)));
+        }
+        if let Some((host, port)) = i.endpoint.as_ref().and_then(|e| e.rsplit_once(':')) {
+            xml.push_str(&format!("<Endpoint><Address>{}</Address><Port>{}</Port></Endpoint>", esc(host), esc(port)));
         }
         if let Some(src) = &i.replica_of {
             xml.push_str(&format!(

@@ -64,6 +64,9 @@ enum RuleKind {
     /// Forward the request, then answer 412 as if another writer's
     /// identical request had won the race a moment earlier.
     ForwardThenPreconditionFailed,
+    /// Forward the request without its If-Match / If-None-Match headers,
+    /// as an S3-compatible store that does not implement them would.
+    IgnorePreconditions,
 }
 
 struct State {
@@ -144,6 +147,11 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         Some(RuleKind::Drop) => return dropped(),
         _ => {}
     }
+    let mut parts = parts;
+    if rule == Some(RuleKind::IgnorePreconditions) {
+        parts.headers.remove("if-match");
+        parts.headers.remove("if-none-match");
+    }
     let forwarded = forward(&state, parts, body).await;
     match rule {
         Some(RuleKind::ForwardThenDrop) => dropped(),
@@ -181,13 +189,16 @@ async fn forward(state: &Shared, parts: http::request::Parts, body: Bytes) -> ht
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             let mut bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            // moto answers CompleteMultipartUpload with a
-            // `CompleteMultipartUploadResponse` root; S3 (and the SDK's
-            // parser) use `CompleteMultipartUploadResult`.
-            if bytes.windows(31).any(|w| w == b"<CompleteMultipartUploadResponse") {
-                let text = String::from_utf8_lossy(&bytes)
-                    .replace("CompleteMultipartUploadResponse", "CompleteMultipartUploadResult");
-                bytes = Bytes::from(text);
+            // moto answers CompleteMultipartUpload and GetBucketVersioning
+            // with roots S3 does not use (and the SDK's parser rejects).
+            for (moto, s3) in [
+                ("CompleteMultipartUploadResponse", "CompleteMultipartUploadResult"),
+                ("GetBucketVersioningResponse", "VersioningConfiguration"),
+            ] {
+                let open = format!("<{moto}");
+                if bytes.windows(open.len()).any(|w| w == open.as_bytes()) {
+                    bytes = Bytes::from(String::from_utf8_lossy(&bytes).replace(moto, s3));
+                }
             }
             let mut parts = parts;
             parts.headers.remove("content-length");

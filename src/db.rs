@@ -1,0 +1,182 @@
+//! Db: the database itself, for what the RDS API cannot tell: whether the
+//! audit plugin records what matters (`doctor`) and who the replicas are
+//! (SQL discovery). Read-only statements only.
+
+use crate::error::Failure;
+use mysql_async::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A password: shown as `***` wherever it is formatted, so no log or error
+/// message can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How TLS to the database is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DbTls {
+    /// TLS with the server's certificate verified (give the RDS CA bundle
+    /// with --db-ca-file).
+    Required,
+    /// Plain TCP: only for a database on loopback or inside a tunnel.
+    Off,
+}
+
+/// How to log in to the selected instances.
+#[derive(Debug, Clone)]
+pub struct DbAccess {
+    pub user: String,
+    pub password: Secret,
+    pub tls: DbTls,
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `host:port` to use instead of the instance's own endpoint (a tunnel,
+    /// a proxy); only with a single instance.
+    pub endpoint: Option<String>,
+}
+
+/// The audit plugin's settings, as `SHOW GLOBAL VARIABLES` gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub variables: BTreeMap<String, String>,
+}
+
+impl AuditSettings {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.variables.get(name).map(String::as_str)
+    }
+
+    /// `server_audit_logging` is ON (MariaDB plugin, Aurora MySQL alike).
+    pub fn logging_on(&self) -> bool {
+        matches!(self.get("server_audit_logging").map(str::to_ascii_uppercase).as_deref(), Some("ON" | "1"))
+    }
+
+    /// Event classes that matter and are not recorded. An empty
+    /// `server_audit_events` records everything; QUERY is also satisfied by
+    /// its parts QUERY_DDL, QUERY_DML and QUERY_DCL together.
+    pub fn missing_events(&self) -> Vec<&'static str> {
+        let events: Vec<String> = self
+            .get("server_audit_events")
+            .unwrap_or_default()
+            .split(',')
+            .map(|e| e.trim().to_ascii_uppercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let has = |e: &str| events.iter().any(|x| x == e);
+        let mut missing = Vec::new();
+        if !has("CONNECT") {
+            missing.push("CONNECT");
+        }
+        if !has("QUERY") && !(has("QUERY_DDL") && has("QUERY_DML") && has("QUERY_DCL")) {
+            missing.push("QUERY");
+        }
+        missing
+    }
+
+    /// Users whose activity is not recorded, if the settings exclude any.
+    pub fn excluded_users(&self) -> Option<String> {
+        self.get("server_audit_excl_users").filter(|u| !u.trim().is_empty()).map(str::to_string)
+    }
+
+    /// When set, only these users are recorded.
+    pub fn only_users(&self) -> Option<String> {
+        self.get("server_audit_incl_users").filter(|u| !u.trim().is_empty()).map(str::to_string)
+    }
+}
+
+/// Opens a connection to `endpoint` (`host:port`).
+pub async fn connect(access: &DbAccess, endpoint: &str) -> Result<mysql_async::Conn, Failure> {
+    let (host, port) = endpoint
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| Failure::needs_person(format!("database endpoint '{endpoint}' is not HOST:PORT")))?;
+    let mut opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port)
+        .user(Some(access.user.clone()))
+        .pass(Some(access.password.expose().to_string()))
+        .prefer_socket(false);
+    if access.tls == DbTls::Required {
+        let mut ssl = mysql_async::SslOpts::default();
+        if let Some(ca) = &access.ca_file {
+            ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+        }
+        opts = opts.ssl_opts(Some(ssl));
+    }
+    let connecting = mysql_async::Conn::new(opts);
+    match tokio::time::timeout(Duration::from_secs(15), connecting).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(Failure::needs_person(format!(
+            "cannot log in to the database at {endpoint} as {}: {e}; check --db-user, the password \
+             (AUDITSHIP_DB_PASSWORD or --db-password-file), --db-tls/--db-ca-file and the security group",
+            access.user
+        ))),
+        Err(_) => Err(Failure::transient(format!(
+            "no answer from the database at {endpoint} within 15 s: check the security group and the endpoint"
+        ))),
+    }
+}
+
+/// Reads the audit plugin's variables.
+pub async fn audit_settings(conn: &mut mysql_async::Conn) -> Result<AuditSettings, Failure> {
+    let rows: Vec<(String, String)> = conn
+        .query("SHOW GLOBAL VARIABLES LIKE 'server_audit%'")
+        .await
+        .map_err(|e| Failure::needs_person(format!("cannot read the audit settings (SHOW GLOBAL VARIABLES): {e}")))?;
+    Ok(AuditSettings { variables: rows.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> AuditSettings {
+        AuditSettings { variables: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    #[test]
+    fn logging_on_and_off() {
+        assert!(settings(&[("server_audit_logging", "ON")]).logging_on());
+        assert!(!settings(&[("server_audit_logging", "OFF")]).logging_on());
+        assert!(!settings(&[]).logging_on(), "no plugin at all is off");
+    }
+
+    #[test]
+    fn events_that_matter() {
+        assert_eq!(settings(&[("server_audit_events", "")]).missing_events(), Vec::<&str>::new());
+        assert_eq!(settings(&[("server_audit_events", "CONNECT,QUERY")]).missing_events(), Vec::<&str>::new());
+        assert_eq!(
+            settings(&[("server_audit_events", "connect,query_ddl,query_dml,query_dcl")]).missing_events(),
+            Vec::<&str>::new()
+        );
+        assert_eq!(settings(&[("server_audit_events", "QUERY_DDL")]).missing_events(), vec!["CONNECT", "QUERY"]);
+        assert_eq!(settings(&[("server_audit_events", "CONNECT,TABLE")]).missing_events(), vec!["QUERY"]);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        let access = DbAccess { user: "u".into(), password: s, tls: DbTls::Off, ca_file: None, endpoint: None };
+        assert!(!format!("{access:?}").contains("hunter2"));
+    }
+}

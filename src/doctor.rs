@@ -1,0 +1,334 @@
+//! Doctor: preflight for a new deployment or after an alarm. Each check
+//! names the thing it tried and, when it fails, the IAM action, setting or
+//! flag to fix. Nothing is changed except one small probe object under
+//! `{prefix}/_doctor/` that proves S3 honours conditional writes.
+
+use crate::checkpoint;
+use crate::db::{self, DbAccess};
+use crate::discover::{self, Instance};
+use crate::error::{Failure, FailureKind, Severity};
+use crate::fetch::FetchError;
+use crate::keys::checkpoint_key;
+use crate::list;
+use crate::pipeline::Shipper;
+use crate::put::Swapped;
+
+/// What one check found.
+#[derive(Debug)]
+pub enum Verdict {
+    Ok(String),
+    /// Works, but an SRE should know (and may want to change it).
+    Warn(String),
+    Fail(Failure),
+}
+
+#[derive(Debug)]
+pub struct Check {
+    pub name: String,
+    pub verdict: Verdict,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, verdict: Verdict) -> Self {
+        Check { name: name.into(), verdict }
+    }
+
+    pub fn failed(name: impl Into<String>, f: Failure) -> Self {
+        Check::new(name, Verdict::Fail(f))
+    }
+
+    fn of<T>(name: impl Into<String>, result: Result<T, Failure>, ok: impl FnOnce(T) -> Verdict) -> Self {
+        Check::new(name, result.map_or_else(Verdict::Fail, ok))
+    }
+
+    pub fn line(&self) -> String {
+        match &self.verdict {
+            Verdict::Ok(s) => format!("ok    {}: {s}", self.name),
+            Verdict::Warn(s) => format!("warn  {}: {s}", self.name),
+            Verdict::Fail(f) => format!("FAIL  {}: {} (exit {})", self.name, f.message, f.kind.exit_code()),
+        }
+    }
+}
+
+/// Runs every check and prints each as it completes; returns the severity.
+pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
+    let mut checks = Checks::default();
+    checks.push(Check::new(
+        "aws credentials",
+        Verdict::Ok(format!("resolved; region {}", shipper.cfg.region.as_deref().unwrap_or("from the SDK chain"))),
+    ));
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection).await;
+    let instances = match instances {
+        Ok(list) if list.is_empty() => {
+            checks.push(Check::new(
+                "rds:DescribeDBInstances",
+                Verdict::Fail(Failure::needs_person("the selection matches no instance: check it and --region")),
+            ));
+            Vec::new()
+        }
+        Ok(list) => {
+            let names: Vec<String> = list.iter().map(|i| format!("{} ({})", i.id, i.role.as_str())).collect();
+            checks.push(Check::new("rds:DescribeDBInstances", Verdict::Ok(names.join(", "))));
+            list
+        }
+        Err(f) => {
+            checks.push(Check::new("rds:DescribeDBInstances", Verdict::Fail(f)));
+            Vec::new()
+        }
+    };
+    for instance in &instances {
+        check_instance_logs(shipper, instance, &mut checks).await;
+    }
+    check_bucket(shipper, &instances, &mut checks).await;
+    if let Some(access) = db {
+        if access.endpoint.is_some() && instances.len() > 1 {
+            checks.push(Check::new(
+                "database",
+                Verdict::Fail(Failure::needs_person(
+                    "--db-endpoint names one database but the selection matches several: select one with --instance",
+                )),
+            ));
+        } else {
+            for instance in &instances {
+                check_audit_settings(instance, access, &mut checks).await;
+            }
+        }
+    }
+    checks.finish()
+}
+
+/// Prints each check as it is added and keeps the worst failure.
+#[derive(Default)]
+struct Checks {
+    severity: Severity,
+    counts: [usize; 3],
+}
+
+impl Checks {
+    fn push(&mut self, check: Check) {
+        println!("{}", check.line());
+        match &check.verdict {
+            Verdict::Ok(_) => self.counts[0] += 1,
+            Verdict::Warn(_) => self.counts[1] += 1,
+            Verdict::Fail(f) => {
+                tracing::error!(check = %check.name, kind = f.kind.label(), "{}", f.message);
+                self.counts[2] += 1;
+                self.severity.record(f.kind);
+            }
+        }
+    }
+
+    fn finish(self) -> Severity {
+        let [ok, warn, fail] = self.counts;
+        println!("doctor: {} checks, {ok} ok, {warn} warnings, {fail} failed", ok + warn + fail);
+        self.severity
+    }
+}
+
+/// The instance lists audit files, and the newest can be downloaded.
+async fn check_instance_logs(shipper: &Shipper, instance: &Instance, checks: &mut Checks) {
+    let files = list::audit_files(&shipper.rds, instance).await;
+    let files = match files {
+        Ok(files) if files.is_empty() => {
+            checks.push(Check::new(
+                format!("rds:DescribeDBLogFiles {}", instance.id),
+                Verdict::Fail(Failure::data_loss(format!(
+                    "instance {} has no audit log files: audit logging is off; enable the MARIADB_AUDIT_PLUGIN \
+                     option (RDS for MySQL/MariaDB) or server_audit_logging (Aurora MySQL)",
+                    instance.id
+                ))),
+            ));
+            return;
+        }
+        Ok(files) => {
+            let bytes: u64 = files.iter().map(|f| f.size).sum();
+            checks.push(Check::new(
+                format!("rds:DescribeDBLogFiles {}", instance.id),
+                Verdict::Ok(format!("{} audit files, {bytes} bytes", files.len())),
+            ));
+            files
+        }
+        Err(f) => {
+            checks.push(Check::new(format!("rds:DescribeDBLogFiles {}", instance.id), Verdict::Fail(f)));
+            return;
+        }
+    };
+    let newest = files.iter().min_by(|a, b| list::LogFile::newest_first(a, b)).expect("files is not empty");
+    let name = format!("rds:DownloadCompleteDBLogFile {}", instance.id);
+    let verdict = match shipper.fetcher.open(&instance.id, &newest.name).await {
+        Ok(mut stream) => match stream.peek_head(64).await {
+            Ok(_) => Verdict::Ok(format!("read {}", newest.name)),
+            Err(f) => Verdict::Fail(f),
+        },
+        // Rotated between the listing and the read: the call itself worked.
+        Err(FetchError::Gone) => Verdict::Ok(format!("{} rotated away meanwhile; the call is allowed", newest.name)),
+        Err(FetchError::Failed(f)) => Verdict::Fail(f),
+    };
+    checks.push(Check::new(name, verdict));
+}
+
+/// Bucket reachable, listing and reading allowed, checkpoints readable,
+/// conditional writes honoured, and how the bucket protects objects.
+async fn check_bucket(shipper: &Shipper, instances: &[Instance], checks: &mut Checks) {
+    let store = &shipper.store;
+    let bucket = store.bucket().to_string();
+    if let Err(f) = store.check_bucket().await {
+        checks.push(Check::new(format!("bucket {bucket}"), Verdict::Fail(f)));
+        return;
+    }
+    checks.push(Check::new(format!("bucket {bucket}"), Verdict::Ok("reachable".into())));
+    let prefix = &shipper.cfg.prefix;
+    checks.push(Check::of("s3:ListBucket", store.list_keys(&format!("{prefix}/_state/")).await, |keys| {
+        Verdict::Ok(format!("{} checkpoints under {prefix}/_state/", keys.len()))
+    }));
+    for instance in instances {
+        let key = checkpoint_key(prefix, instance);
+        checks.push(Check::of(
+            format!("s3:GetObject checkpoint {}", instance.id),
+            checkpoint::load(store, &key, instance).await,
+            |cp| match (cp.etag, cp.state.updated_at) {
+                (None, _) => Verdict::Ok(format!("none yet at {key}: the first run starts one")),
+                (Some(_), at) => Verdict::Ok(format!(
+                    "{key}: {} files tracked, last commit {}",
+                    cp.state.files.len(),
+                    at.map_or("unknown".to_string(), |t| t.to_rfc3339())
+                )),
+            },
+        ));
+    }
+    checks.push(Check::new("s3:PutObject conditional writes", conditional_writes(shipper).await));
+    // Informational: the worker needs neither permission, so not being
+    // able to read them is a warning, not a failure.
+    let unreadable = |f: Failure| Verdict::Warn(format!("cannot tell: {}", f.message));
+    checks.push(Check::new(
+        "bucket versioning",
+        match store.versioning().await {
+            Ok(state) if state == "Enabled" => Verdict::Ok("enabled".into()),
+            Ok(state) => Verdict::Warn(format!(
+                "{state}: an object deleted or overwritten by anything else cannot be recovered; enable versioning"
+            )),
+            Err(f) => unreadable(f),
+        },
+    ));
+    checks.push(Check::new(
+        "bucket object lock",
+        match store.object_lock().await {
+            Ok(Some(rule)) => Verdict::Ok(rule),
+            Ok(None) => {
+                Verdict::Warn("off: objects can be deleted by anyone allowed to; consider Object Lock for WORM".into())
+            }
+            Err(f) => unreadable(f),
+        },
+    ));
+}
+
+/// Writes the probe object with a precondition that holds, then again with
+/// one that no longer holds: the second must be refused (412), or S3 (or
+/// whatever answers in its place) would let runs overwrite each other.
+async fn conditional_writes(shipper: &Shipper) -> Verdict {
+    let store = &shipper.store;
+    let key = format!("{}/_doctor/conditional-write-probe.json", shipper.cfg.prefix);
+    // New content every time: an ETag is often the content's MD5, and an
+    // unchanged ETag would make the stale precondition hold.
+    let nonce = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let body = |n: u8| {
+        format!("{{\"probe\": {n}, \"nonce\": {nonce}, \"writer_version\": \"{}\"}}", env!("CARGO_PKG_VERSION"))
+            .into_bytes()
+    };
+    let before = match store.get_small(&key).await {
+        Ok(found) => found.map(|(_, etag)| etag),
+        Err(f) => return Verdict::Fail(f),
+    };
+    match store.swap(&key, body(1), before.as_deref()).await {
+        Ok(Swapped::Yes { .. }) => {}
+        Ok(Swapped::Conflict) => {
+            return Verdict::Warn("the probe object changed meanwhile (another doctor?); run doctor again".into())
+        }
+        Err(f) => return Verdict::Fail(f),
+    }
+    match store.swap(&key, body(2), before.as_deref()).await {
+        Ok(Swapped::Conflict) => Verdict::Ok(format!("If-None-Match / If-Match honoured (probe at {key})")),
+        Ok(Swapped::Yes { .. }) => Verdict::Fail(Failure::needs_person(format!(
+            "a write to s3://{}/{key} with a stale precondition succeeded: this S3 endpoint ignores conditional \
+             writes, so overlapping runs could overwrite each other; use Amazon S3 or a store that honours \
+             If-None-Match and If-Match",
+            store.bucket()
+        ))),
+        Err(f) => Verdict::Fail(f),
+    }
+}
+
+/// Logs in to the instance's database and checks the audit plugin records
+/// what matters. Auditing off, or CONNECT / QUERY not recorded, is data
+/// that never reaches a log: exit 3.
+async fn check_audit_settings(instance: &Instance, access: &DbAccess, checks: &mut Checks) {
+    let Some(endpoint) = access.endpoint.clone().or_else(|| instance.endpoint.clone()) else {
+        checks.push(Check::new(
+            format!("database {}", instance.id),
+            Verdict::Fail(Failure::needs_person(format!(
+                "instance {} reports no endpoint (not available yet?): pass --db-endpoint HOST:PORT",
+                instance.id
+            ))),
+        ));
+        return;
+    };
+    let mut conn = match db::connect(access, &endpoint).await {
+        Ok(conn) => conn,
+        Err(f) => {
+            checks.push(Check::new(format!("database {}", instance.id), Verdict::Fail(f)));
+            return;
+        }
+    };
+    checks.push(Check::new(format!("database {}", instance.id), Verdict::Ok(format!("logged in at {endpoint}"))));
+    let settings = db::audit_settings(&mut conn).await;
+    let _ = conn.disconnect().await;
+    let settings = match settings {
+        Ok(s) => s,
+        Err(f) => {
+            checks.push(Check::new(format!("audit settings {}", instance.id), Verdict::Fail(f)));
+            return;
+        }
+    };
+    let name = format!("server_audit_logging {}", instance.id);
+    if !settings.logging_on() {
+        checks.push(Check::new(
+            name,
+            Verdict::Fail(Failure::data_loss(format!(
+                "auditing is off on {}: nothing is recorded; set server_audit_logging=1 (Aurora: DB cluster \
+                 parameter group; RDS MySQL/MariaDB: the MARIADB_AUDIT_PLUGIN option)",
+                instance.id
+            ))),
+        ));
+        return;
+    }
+    checks.push(Check::new(name, Verdict::Ok("ON".into())));
+    let missing = settings.missing_events();
+    let name = format!("server_audit_events {}", instance.id);
+    checks.push(Check::new(
+        name,
+        if missing.is_empty() {
+            Verdict::Ok("CONNECT and QUERY recorded".into())
+        } else {
+            Verdict::Fail(Failure {
+                kind: FailureKind::DataLoss,
+                message: format!(
+                    "{} does not record {}: add them to server_audit_events (or leave it empty to record all)",
+                    instance.id,
+                    missing.join(" and ")
+                ),
+            })
+        },
+    ));
+    if let Some(users) = settings.excluded_users() {
+        checks.push(Check::new(
+            format!("server_audit_excl_users {}", instance.id),
+            Verdict::Warn(format!("activity of {users} is not audited")),
+        ));
+    }
+    if let Some(users) = settings.only_users() {
+        checks.push(Check::new(
+            format!("server_audit_incl_users {}", instance.id),
+            Verdict::Warn(format!("only {users} are audited")),
+        ));
+    }
+}
