@@ -66,6 +66,18 @@ pub struct SelectionArgs {
     /// Every instance whose tags include KEY=VALUE (repeat: all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE", env = "AUDITSHIP_TAG", value_delimiter = ',', value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+    /// How instances are found: from the RDS API (the selection flags), or
+    /// by asking the database at --db-endpoint for its writer and replicas.
+    #[arg(long, value_enum, default_value = "api", env = "AUDITSHIP_DISCOVER")]
+    pub discover: DiscoverMode,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiscoverMode {
+    Api,
+    Sql,
 }
 
 #[derive(Debug, Args)]
@@ -228,8 +240,6 @@ pub struct VerifyArgs {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    #[command(flatten)]
-    pub db: DbArgs,
 }
 
 /// Logging in to the databases. The password comes from the environment
@@ -285,9 +295,7 @@ impl DbArgs {
 
 impl DoctorArgs {
     pub fn to_config(&self) -> Result<Config, String> {
-        let mut cfg = self.target.to_config()?;
-        cfg.db = self.db.to_access()?;
-        Ok(cfg)
+        self.target.to_config()
     }
 }
 
@@ -313,7 +321,19 @@ impl SelectionArgs {
             instances: self.instances.clone(),
             with_replicas: self.with_replicas,
             tags: self.tags.clone(),
+            via_sql: self.discover == DiscoverMode::Sql,
         };
+        if sel.via_sql {
+            if !sel.is_empty() || sel.with_replicas {
+                return Err("--discover sql finds the instances itself: drop --cluster, --instance and --tag".into());
+            }
+            if self.db.db_user.is_none() || self.db.db_endpoint.is_none() {
+                return Err("--discover sql needs --db-endpoint HOST:PORT and --db-user (password from \
+                            AUDITSHIP_DB_PASSWORD or --db-password-file)"
+                    .into());
+            }
+            return Ok(sel);
+        }
         if sel.is_empty() {
             return Err("nothing selected: pass --cluster, --instance or --tag (or AUDITSHIP_CLUSTER, AUDITSHIP_INSTANCE, AUDITSHIP_TAG)".into());
         }
@@ -404,7 +424,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         max_attempts: aws.max_attempts,
         read_timeout: Duration::from_secs(60),
         metrics_namespace: None,
-        db: None,
+        db: selection.db.to_access()?,
     })
 }
 

@@ -12,6 +12,8 @@ pub struct Selection {
     pub with_replicas: bool,
     /// Every pair must be in an instance's TagList.
     pub tags: Vec<(String, String)>,
+    /// Find the instances by asking the database (`--discover sql`).
+    pub via_sql: bool,
 }
 
 impl Selection {

@@ -145,6 +145,79 @@ pub async fn audit_settings(conn: &mut mysql_async::Conn) -> Result<AuditSetting
     Ok(AuditSettings { variables: rows.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect() })
 }
 
+/// What a database says about replication around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// Aurora MySQL: every instance of the cluster by identifier, and
+    /// whether it is the writer.
+    Aurora(Vec<(String, bool)>),
+    /// MySQL / MariaDB: the primary this server replicates from (if it is
+    /// a replica), and the replicas registered with this server.
+    Classic { primary: Option<(String, u16)>, replicas: Vec<(String, u16)> },
+}
+
+/// Aurora's `replica_host_status` rows (`SERVER_ID`, `SESSION_ID`): the
+/// server id is the instance identifier; the writer's session id is
+/// `MASTER_SESSION_ID`.
+pub fn aurora_members(rows: Vec<(String, String)>) -> Vec<(String, bool)> {
+    let mut members: BTreeMap<String, bool> = BTreeMap::new();
+    for (server, session) in rows {
+        *members.entry(server).or_default() |= session == "MASTER_SESSION_ID";
+    }
+    members.into_iter().collect()
+}
+
+/// Asks the server who its writer and replicas are.
+pub async fn replication(conn: &mut mysql_async::Conn) -> Result<Replication, Failure> {
+    // Only Aurora has this table; elsewhere the query fails or is empty.
+    let aurora: Result<Vec<(String, String)>, _> =
+        conn.query("SELECT SERVER_ID, SESSION_ID FROM information_schema.replica_host_status").await;
+    if let Ok(rows) = aurora {
+        if !rows.is_empty() {
+            return Ok(Replication::Aurora(aurora_members(rows)));
+        }
+    }
+    let status = first_answer(conn, &["SHOW REPLICA STATUS", "SHOW SLAVE STATUS"]).await?;
+    let primary = status.first().and_then(|row| {
+        let host = column(row, &["Source_Host", "Master_Host"])?;
+        let port = column(row, &["Source_Port", "Master_Port"])?.parse().ok()?;
+        Some((host, port))
+    });
+    let hosts = first_answer(conn, &["SHOW REPLICAS", "SHOW REPLICA HOSTS", "SHOW SLAVE HOSTS"]).await?;
+    let replicas =
+        hosts.iter().filter_map(|row| Some((column(row, &["Host"])?, column(row, &["Port"])?.parse().ok()?))).collect();
+    Ok(Replication::Classic { primary, replicas })
+}
+
+/// The rows of the first statement the server understands (MySQL 8.4
+/// dropped the SLAVE forms; MariaDB and older MySQL know only some forms).
+async fn first_answer(conn: &mut mysql_async::Conn, statements: &[&str]) -> Result<Vec<mysql_async::Row>, Failure> {
+    let mut last = None;
+    for statement in statements {
+        match conn.query::<mysql_async::Row, _>(*statement).await {
+            Ok(rows) => return Ok(rows),
+            Err(e) => last = Some(format!("{statement}: {e}")),
+        }
+    }
+    Err(Failure::needs_person(format!(
+        "cannot read the replication topology ({}): the user needs REPLICATION CLIENT (or REPLICA MONITOR)",
+        last.unwrap_or_default()
+    )))
+}
+
+/// A column's value as text, by the first of its names the row has.
+fn column(row: &mysql_async::Row, names: &[&str]) -> Option<String> {
+    let columns = row.columns_ref();
+    let index = names.iter().find_map(|n| columns.iter().position(|c| c.name_str() == *n))?;
+    match row.as_ref(index)? {
+        mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(b).to_string()),
+        mysql_async::Value::Int(i) => Some(i.to_string()),
+        mysql_async::Value::UInt(u) => Some(u.to_string()),
+        _ => None,
+    }
+    .filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +243,22 @@ mod tests {
         );
         assert_eq!(settings(&[("server_audit_events", "QUERY_DDL")]).missing_events(), vec!["CONNECT", "QUERY"]);
         assert_eq!(settings(&[("server_audit_events", "CONNECT,TABLE")]).missing_events(), vec!["QUERY"]);
+    }
+
+    #[test]
+    fn aurora_rows_map_to_instances_with_the_writer_marked() {
+        let rows = vec![
+            ("shop-reader-2".to_string(), "a1b2c3".to_string()),
+            ("shop-writer".to_string(), "MASTER_SESSION_ID".to_string()),
+            ("shop-reader-1".to_string(), "d4e5f6".to_string()),
+            // The same instance twice: rows merge (roles are confirmed by
+            // DescribeDBClusters afterwards in any case).
+            ("shop-reader-1".to_string(), "MASTER_SESSION_ID".to_string()),
+        ];
+        assert_eq!(
+            aurora_members(rows),
+            vec![("shop-reader-1".into(), true), ("shop-reader-2".into(), false), ("shop-writer".into(), true)]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::aws::classify;
 use crate::config::Selection;
+use crate::db::{self, DbAccess, Replication};
 use crate::error::{Failure, FailureKind};
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbInstance, Filter};
@@ -71,7 +72,18 @@ const AUDIT_ENGINES: &[&str] = &["mysql", "mariadb", "aurora-mysql", "aurora"];
 
 /// Finds every selected instance. An unknown cluster or instance is an
 /// error (exit 2): a typo in a schedule must not read as "nothing to ship".
-pub async fn discover(rds: &aws_sdk_rds::Client, sel: &Selection) -> Result<Vec<Instance>, Failure> {
+/// With `--discover sql` the database names the instances first.
+pub async fn discover(
+    rds: &aws_sdk_rds::Client,
+    sel: &Selection,
+    db: Option<&DbAccess>,
+) -> Result<Vec<Instance>, Failure> {
+    if sel.via_sql {
+        let access = db.ok_or_else(|| Failure::needs_person("--discover sql needs --db-user and --db-endpoint"))?;
+        let ids = instances_via_sql(rds, access).await?;
+        let by_id = Selection { instances: ids, ..Selection::default() };
+        return Box::pin(discover(rds, &by_id, None)).await;
+    }
     // Keyed by identifier: a selection may name an instance twice (as a
     // cluster member and by tag, say).
     let mut found: BTreeMap<String, Instance> = BTreeMap::new();
@@ -106,6 +118,56 @@ pub async fn discover(rds: &aws_sdk_rds::Client, sel: &Selection) -> Result<Vec<
         check_engine(i)?;
     }
     Ok(instances)
+}
+
+/// Asks the database at `--db-endpoint` for its writer and replicas and
+/// maps them to instance identifiers. Aurora names its instances itself;
+/// for MySQL/MariaDB the endpoints (`host:port`) are matched against each
+/// instance's endpoint from DescribeDBInstances. Every replica the database
+/// reports must map to an instance: one that does not would go unshipped.
+async fn instances_via_sql(rds: &aws_sdk_rds::Client, access: &DbAccess) -> Result<Vec<String>, Failure> {
+    let entry = access.endpoint.clone().expect("checked with the flags");
+    let mut conn = db::connect(access, &entry).await?;
+    let mut replication = db::replication(&mut conn).await?;
+    let _ = conn.disconnect().await;
+    let mut primary_at = entry.clone();
+    // Connected to a replica: ask its primary instead, once.
+    if let Replication::Classic { primary: Some((host, port)), .. } = &replication {
+        primary_at = format!("{host}:{port}");
+        let mut conn = db::connect(access, &primary_at).await?;
+        replication = db::replication(&mut conn).await?;
+        let _ = conn.disconnect().await;
+    }
+    let ids = match replication {
+        Replication::Aurora(members) => {
+            tracing::info!(endpoint = %entry, members = ?members, "Aurora cluster members from replica_host_status");
+            members.into_iter().map(|(id, _)| id).collect()
+        }
+        Replication::Classic { replicas, .. } => {
+            let endpoints: Vec<String> =
+                std::iter::once(primary_at).chain(replicas.iter().map(|(h, p)| format!("{h}:{p}"))).collect();
+            let all = describe_instances(rds, None).await?;
+            let mut ids = Vec::new();
+            for endpoint in &endpoints {
+                let found = all.iter().find(|raw| endpoint_of(raw).is_some_and(|e| e.eq_ignore_ascii_case(endpoint)));
+                let raw = found.ok_or_else(|| {
+                    Failure::needs_person(format!(
+                        "the database reports a server at {endpoint} that matches no instance's endpoint in \
+                         DescribeDBInstances: pass --db-endpoint as the instance endpoint (DNS name:port), or \
+                         select with --instance ID --with-replicas"
+                    ))
+                })?;
+                ids.push(raw.db_instance_identifier().unwrap_or_default().to_string());
+            }
+            tracing::info!(endpoints = ?endpoints, instances = ?ids, "instances from the primary's replica list");
+            ids
+        }
+    };
+    Ok(ids)
+}
+
+fn endpoint_of(raw: &DbInstance) -> Option<String> {
+    raw.endpoint().and_then(|e| Some(format!("{}:{}", e.address()?, e.port()?)))
 }
 
 /// State is keyed by `DbiResourceId`, so two instances reporting the same
@@ -237,7 +299,7 @@ async fn to_instance(
         role,
         engine: raw.engine().unwrap_or_default().to_string(),
         status: raw.db_instance_status().unwrap_or_default().to_string(),
-        endpoint: raw.endpoint().and_then(|e| Some(format!("{}:{}", e.address()?, e.port()?))),
+        endpoint: endpoint_of(raw),
     })
 }
 

@@ -57,7 +57,7 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
         "aws credentials",
         Verdict::Ok(format!("resolved; region {}", shipper.cfg.region.as_deref().unwrap_or("from the SDK chain"))),
     ));
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection).await;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, shipper.cfg.db.as_ref()).await;
     let instances = match instances {
         Ok(list) if list.is_empty() => {
             checks.push(Check::new(
@@ -80,7 +80,11 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
         check_instance_logs(shipper, instance, &mut checks).await;
     }
     check_bucket(shipper, &instances, &mut checks).await;
-    if let Some(access) = db {
+    // With SQL discovery --db-endpoint is where discovery started, not a
+    // stand-in for each instance's own endpoint.
+    let db =
+        db.map(|a| DbAccess { endpoint: a.endpoint.clone().filter(|_| !shipper.cfg.selection.via_sql), ..a.clone() });
+    if let Some(access) = &db {
         if access.endpoint.is_some() && instances.len() > 1 {
             checks.push(Check::new(
                 "database",

@@ -84,7 +84,7 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
 async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Instance>), Failure> {
     let shipper = build_shipper(cfg, started).await?;
     shipper.store.check_bucket().await?;
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection).await?;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, shipper.cfg.db.as_ref()).await?;
     discover::check_unique_resource_ids(&instances)?;
     if instances.is_empty() {
         return Err(Failure::needs_person(
@@ -288,7 +288,7 @@ async fn discover_cmd(args: DiscoverArgs) -> Result<Severity, Failure> {
     let cfg: Config = args.to_config().map_err(config_error)?;
     let sdk = aws::load_sdk_config(&cfg).await?;
     let rds = aws::rds_client(&sdk, &cfg);
-    let instances = discover::discover(&rds, &cfg.selection).await?;
+    let instances = discover::discover(&rds, &cfg.selection, cfg.db.as_ref()).await?;
     for i in &instances {
         println!("{}", serde_json::to_string(i).expect("instance serializes"));
     }

@@ -239,3 +239,57 @@ async fn runs_emit_embedded_metric_lines_for_alarms() {
         assert!(emf(&out).is_empty(), "{quiet:?}: {}", out.stdout);
     }
 }
+
+/// `--discover sql`: with only one database endpoint (the primary's or a
+/// replica's), the worker asks the real MariaDB for its primary and
+/// replicas, maps them to instances through DescribeDBInstances, and ships
+/// both. Asking for it wrongly is exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_discovery_finds_the_primary_and_its_replica_from_either_endpoint() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(100, None);
+    stack.replica.traffic_with(20, None, &["--read-only"]);
+    let sql = |port: u16| {
+        vec![
+            "--discover".to_string(),
+            "sql".into(),
+            "--db-endpoint".into(),
+            format!("127.0.0.1:{port}"),
+            "--db-user".into(),
+            "app".into(),
+            "--db-tls".into(),
+            "off".into(),
+        ]
+    };
+    for port in [stack.primary.port, stack.replica.port] {
+        let mut cmd = stack.bare_command_for("discover");
+        cmd.args(sql(port)).env("AUDITSHIP_DB_PASSWORD", "app-pass");
+        let out = finished(cmd).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let found: Vec<(String, String)> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| (v["id"].as_str().unwrap().to_string(), v["role"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(found, [("primary".into(), "writer".into()), ("replica".into(), "reader".into())], "via {port}");
+    }
+
+    let mut run = stack.bare_command();
+    run.args(sql(stack.replica.port)).env("AUDITSHIP_DB_PASSWORD", "app-pass");
+    let out = finished(run).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+
+    for (args, says) in [
+        (&["--discover", "sql"][..], "--discover sql needs --db-endpoint"),
+        (&["--discover", "sql", "--instance", "primary"][..], "drop --cluster, --instance and --tag"),
+    ] {
+        let mut cmd = stack.bare_command();
+        cmd.args(args);
+        let out = finished(cmd).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+}
