@@ -293,3 +293,28 @@ async fn sql_discovery_finds_the_primary_and_its_replica_from_either_endpoint() 
         assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
     }
 }
+
+/// No secret reaches the logs, whatever RUST_LOG asks for: not the AWS
+/// secret key, not a session token, not a request signature, not the
+/// database password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_is_logged_even_at_trace_level() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(50, None);
+    let token = "auditship-session-token-secret";
+    let mut cmd = stack.command(&["--db-user", "app", "--db-tls", "off"]);
+    cmd.env("RUST_LOG", "trace").env("AWS_SESSION_TOKEN", token).env("AUDITSHIP_DB_PASSWORD", "app-pass");
+    let out = finished(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n"));
+    let mut doctor = stack.bare_command_for("doctor");
+    doctor.args(stack.selection()).args(["--db-user", "app", "--db-tls", "off"]);
+    doctor.env("RUST_LOG", "trace").env("AWS_SESSION_TOKEN", token).env("AUDITSHIP_DB_PASSWORD", "app-pass");
+    let checked = finished(doctor).await;
+    for (what, text) in [("run", &out), ("doctor", &checked)] {
+        let all = format!("{}{}", text.stdout, text.stderr);
+        assert!(all.lines().count() > 20, "{what}: trace logging produced little: {all}");
+        for secret in [SECRET, token, "app-pass", "Signature=", "X-Amz-Signature"] {
+            assert!(!all.contains(secret), "{what} logged {secret:?}");
+        }
+    }
+}
