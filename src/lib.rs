@@ -19,6 +19,7 @@ pub mod list;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod put;
 pub mod report;
 pub mod run;

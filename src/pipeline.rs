@@ -28,6 +28,7 @@ use crate::fetch::{backoff, FetchError, LogFetcher, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::keys::{checkpoint_key, file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
+use crate::progress::Progress;
 use crate::put::{Created, ObjectFacts, ObjectStore};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport};
 use chrono::Utc;
@@ -51,6 +52,8 @@ pub struct Shipper {
     pub deadline: Option<Instant>,
     /// Cancelled on SIGTERM / SIGINT: no new work, reads in flight abandoned.
     pub stop: CancellationToken,
+    /// Bytes walked, for `backfill`'s progress display.
+    pub progress: Arc<Progress>,
 }
 
 /// Why a pass ended early.
@@ -537,7 +540,9 @@ impl Shipper {
             self.store.list_keys(&prefix).await?.iter().filter_map(|key| start_of_key(key)).collect();
         tracing::info!(instance = %instance.id, file = %item.file.name, objects = existing.len(), "backfill: walking the file from its first byte");
         let mut walked = FileProgress { shipped: 0, tail_sha256: String::new(), ..progress.clone() };
+        self.progress.add_total(item.file.size);
         let result = self.ship_file_with_retries(instance, item, &mut walked, &existing, report).await;
+        self.progress.file_done(&instance.id.0, &item.file.name);
         if walked.shipped >= progress.shipped {
             *progress = walked;
         }
@@ -669,6 +674,7 @@ impl Shipper {
                         progress.shipped = facts.end;
                         progress.tail_sha256 = tail.sha256();
                         report.objects_verified += 1;
+                        self.progress.advance(facts.end - start);
                         tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
                         continue;
                     }
@@ -720,6 +726,7 @@ impl Shipper {
                     progress.tail_sha256 = tail.sha256();
                     report.objects_created += 1;
                     report.bytes_shipped += object.len;
+                    self.progress.advance(object.len);
                     tracing::info!(
                         instance = %instance.id, file = %name, key = %key, start, end = facts.end,
                         bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,

@@ -8,6 +8,7 @@ use crate::discover::{self, Instance};
 use crate::error::{Failure, FailureKind, Severity};
 use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
+use crate::progress::Progress;
 use crate::put::ObjectStore;
 use crate::report::{self, InstanceReport};
 use crate::status::InstanceStatus;
@@ -57,7 +58,9 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let (shipper, instances) = connect(cfg.clone(), started).await?;
     check_file_names_for_one_instance(&cfg, &instances)?;
     tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
+    let progress = shipper.progress.clone();
     let reports = ship_all(Arc::new(shipper), instances, cfg.concurrency).await;
+    progress.finish();
     let severity = report::finish(&reports, None);
     if cfg.dry_run {
         println!("dry run: nothing was written to s3://{}", cfg.bucket);
@@ -107,7 +110,19 @@ pub(crate) async fn build_shipper(cfg: Arc<Config>, started: Instant) -> Result<
         cfg.max_attempts,
         cfg.read_timeout,
     )?);
-    Ok(Shipper { deadline: cfg.max_run.map(|d| started + d), cfg, rds, fetcher, store, stop: stop_on_signal() })
+    let progress = Arc::new(match cfg.scope {
+        Scope::Backfill(_) => Progress::for_terminal_or_log(),
+        Scope::New => Progress::off(),
+    });
+    Ok(Shipper {
+        deadline: cfg.max_run.map(|d| started + d),
+        cfg,
+        rds,
+        fetcher,
+        store,
+        stop: stop_on_signal(),
+        progress,
+    })
 }
 
 /// `status`: a table (or JSON lines) of where each instance stands.

@@ -167,3 +167,49 @@ async fn dry_run_lists_the_keys_a_real_run_creates_and_writes_nothing() {
     assert_eq!(planned_keys(&dry.stdout, &stack.bucket), [victim], "{}", dry.stdout);
     assert_eq!(stack.objects().await, before, "a dry-run backfill wrote to the bucket");
 }
+
+/// Without a terminal, backfill reports progress as plain log lines, one
+/// per file walked, with bytes done of the total, rate and ETA; on a
+/// terminal (a pty from `script`) it draws a bar with bytes, rate and ETA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_shows_progress_as_log_lines_or_a_bar() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(400, Some(150));
+    assert_eq!(stack.run(&[]).await.code, 0);
+    let files = stack.primary.audit_files().len() + stack.replica.audit_files().len();
+
+    let out = stack.backfill(&["--since", "2001-01-01"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("backfill progress"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let walked = lines.iter().filter(|l| l["message"].as_str().unwrap().contains(" walked; ")).count();
+    assert_eq!(walked, files, "{}", out.stderr);
+    let last = lines.last().unwrap();
+    let (done, total) = (last["done_bytes"].as_u64().unwrap(), last["total_bytes"].as_u64().unwrap());
+    assert!(done > 0 && done <= total, "{last}");
+    assert!(last["message"].as_str().unwrap().contains("ETA"), "{last}");
+
+    // The same backfill under a pseudo-terminal.
+    let std = stack.backfill_command(&["--since", "2001-01-01", "--log-format", "human"]);
+    let std = std.as_std();
+    let mut line = format!("{:?}", std.get_program());
+    for a in std.get_args() {
+        line.push(' ');
+        line.push_str(&format!("{a:?}"));
+    }
+    let mut script = tokio::process::Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in std.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let tty = finished(script).await;
+    assert_eq!(tty.code, 0, "{tty:?}");
+    assert!(tty.stdout.contains("backfill ["), "no bar drawn: {}", tty.stdout);
+    assert!(tty.stdout.contains("ETA"), "{}", tty.stdout);
+}
