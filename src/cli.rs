@@ -259,6 +259,10 @@ pub struct DbArgs {
     /// CA bundle to verify the database with (the RDS global-bundle.pem).
     #[arg(long, value_name = "PATH", env = "AUDITSHIP_DB_CA_FILE")]
     pub db_ca_file: Option<std::path::PathBuf>,
+    /// Log in with an RDS IAM authentication token made from the AWS
+    /// credentials instead of a password (needs TLS).
+    #[arg(long, env = "AUDITSHIP_DB_IAM_AUTH")]
+    pub db_iam_auth: bool,
     /// HOST:PORT to connect to instead of the instance's endpoint (one instance).
     #[arg(long, value_name = "HOST:PORT", env = "AUDITSHIP_DB_ENDPOINT")]
     pub db_endpoint: Option<String>,
@@ -270,13 +274,21 @@ impl DbArgs {
         let Some(user) = self.db_user.clone() else {
             return Ok(None);
         };
-        let password = match &self.db_password_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("--db-password-file {}: {e}", path.display()))?,
-            None => std::env::var("AUDITSHIP_DB_PASSWORD").map_err(|_| {
-                "--db-user needs a password: set AUDITSHIP_DB_PASSWORD or pass --db-password-file".to_string()
-            })?,
+        let auth = if self.db_iam_auth {
+            if self.db_tls == crate::db::DbTls::Off {
+                return Err("--db-iam-auth sends the token in clear text: it needs --db-tls required".into());
+            }
+            crate::db::DbAuth::IamToken
+        } else {
+            crate::db::DbAuth::Password(crate::db::Secret::new(match &self.db_password_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
+                    .map_err(|e| format!("--db-password-file {}: {e}", path.display()))?,
+                None => std::env::var("AUDITSHIP_DB_PASSWORD").map_err(|_| {
+                    "--db-user needs a password: set AUDITSHIP_DB_PASSWORD, pass --db-password-file, or use --db-iam-auth"
+                        .to_string()
+                })?,
+            }))
         };
         if let Some(endpoint) = &self.db_endpoint {
             if !endpoint.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
@@ -285,7 +297,7 @@ impl DbArgs {
         }
         Ok(Some(crate::db::DbAccess {
             user,
-            password: crate::db::Secret::new(password),
+            auth,
             tls: self.db_tls,
             ca_file: self.db_ca_file.clone(),
             endpoint: self.db_endpoint.clone(),

@@ -3,6 +3,7 @@
 //! (SQL discovery). Read-only statements only.
 
 use crate::error::Failure;
+use crate::fetch::LogFetcher;
 use mysql_async::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,11 +40,20 @@ pub enum DbTls {
     Off,
 }
 
+/// How the database user proves who it is.
+#[derive(Debug, Clone)]
+pub enum DbAuth {
+    Password(Secret),
+    /// An RDS IAM authentication token, made from the AWS credentials for
+    /// each connection (valid 15 minutes; needs TLS).
+    IamToken,
+}
+
 /// How to log in to the selected instances.
 #[derive(Debug, Clone)]
 pub struct DbAccess {
     pub user: String,
-    pub password: Secret,
+    pub auth: DbAuth,
     pub tls: DbTls,
     pub ca_file: Option<std::path::PathBuf>,
     /// `host:port` to use instead of the instance's own endpoint (a tunnel,
@@ -103,17 +113,69 @@ impl AuditSettings {
     }
 }
 
+/// An RDS IAM authentication token for `user` at `endpoint`: the URL
+/// `endpoint/?Action=connect&DBUser=user` presigned for the `rds-db`
+/// service, valid 15 minutes, without its scheme (what the AWS SDKs'
+/// `generate_db_auth_token` produce).
+pub fn auth_token(
+    credentials: &aws_credential_types::Credentials,
+    region: &str,
+    endpoint: &str,
+    user: &str,
+    at: std::time::SystemTime,
+) -> Result<Secret, Failure> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+    let user_q: String = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let url = format!("https://{endpoint}/?Action=connect&DBUser={user_q}");
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(900));
+    let identity = credentials.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("rds-db")
+        .time(at)
+        .settings(settings)
+        .build()
+        .expect("complete signing params")
+        .into();
+    let unsigned = || Failure::needs_person(format!("cannot make an IAM auth token for {endpoint}"));
+    let signable = SignableRequest::new("GET", &url, std::iter::once(("host", endpoint)), SignableBody::Bytes(&[]))
+        .map_err(|_| unsigned())?;
+    let (instructions, _) = sign(signable, &params).map_err(|_| unsigned())?.into_parts();
+    let mut request = http::Request::get(&url).body(()).map_err(|_| unsigned())?;
+    instructions.apply_to_request_http1x(&mut request);
+    let signed = request.uri().to_string();
+    Ok(Secret::new(signed.strip_prefix("https://").unwrap_or(&signed)))
+}
+
+/// The password for one connection: as given, or a fresh IAM token made
+/// with the worker's AWS credentials and region.
+async fn password_for(access: &DbAccess, endpoint: &str, aws: &LogFetcher) -> Result<Secret, Failure> {
+    match &access.auth {
+        DbAuth::Password(p) => Ok(p.clone()),
+        DbAuth::IamToken => {
+            let credentials = aws.credentials().await?;
+            auth_token(&credentials, aws.region(), endpoint, &access.user, std::time::SystemTime::now())
+        }
+    }
+}
+
 /// Opens a connection to `endpoint` (`host:port`).
-pub async fn connect(access: &DbAccess, endpoint: &str) -> Result<mysql_async::Conn, Failure> {
+pub async fn connect(access: &DbAccess, endpoint: &str, aws: &LogFetcher) -> Result<mysql_async::Conn, Failure> {
     let (host, port) = endpoint
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .ok_or_else(|| Failure::needs_person(format!("database endpoint '{endpoint}' is not HOST:PORT")))?;
+    let password = password_for(access, endpoint, aws).await?;
     let mut opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host)
         .tcp_port(port)
         .user(Some(access.user.clone()))
-        .pass(Some(access.password.expose().to_string()))
+        .pass(Some(password.expose().to_string()))
+        // IAM tokens go as clear text, which is why they need TLS.
+        .enable_cleartext_plugin(matches!(access.auth, DbAuth::IamToken))
         .prefer_socket(false);
     if access.tls == DbTls::Required {
         let mut ssl = mysql_async::SslOpts::default();
@@ -262,10 +324,44 @@ mod tests {
     }
 
     #[test]
+    fn iam_auth_token_is_a_presigned_connect_url_without_scheme() {
+        let credentials = aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let endpoint = "shop-1.abc.eu-west-1.rds.amazonaws.com:3306";
+        let token = auth_token(&credentials, "eu-west-1", endpoint, "audit user", at).unwrap();
+        let t = token.expose();
+        assert!(t.starts_with(&format!("{endpoint}/?Action=connect&DBUser=audit%20user&")), "{t}");
+        for part in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Credential=AKIDEXAMPLE%2F20231114%2Feu-west-1%2Frds-db%2Faws4_request",
+            "X-Amz-Date=20231114T221320Z",
+            "X-Amz-Expires=900",
+            "X-Amz-SignedHeaders=host",
+        ] {
+            assert!(t.contains(part), "{part} missing from {t}");
+        }
+        // The token botocore's generate_db_auth_token gives for the same
+        // credentials, region, endpoint, user and time.
+        assert_eq!(
+            t,
+            "shop-1.abc.eu-west-1.rds.amazonaws.com:3306/?Action=connect&DBUser=audit%20user\
+             &X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIDEXAMPLE%2F20231114%2Feu-west-1%2Frds-db%2Faws4_request\
+             &X-Amz-Date=20231114T221320Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=064a7ba906d5e19cdf832f8c8c1a293467218dda8b24380b624437399dbdb613"
+        );
+        // Deterministic for the same inputs, different for another user.
+        assert_eq!(auth_token(&credentials, "eu-west-1", endpoint, "audit user", at).unwrap(), token);
+        assert_ne!(auth_token(&credentials, "eu-west-1", endpoint, "other", at).unwrap(), token);
+        assert_eq!(format!("{token:?}"), "***");
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "***");
-        let access = DbAccess { user: "u".into(), password: s, tls: DbTls::Off, ca_file: None, endpoint: None };
+        let access =
+            DbAccess { user: "u".into(), auth: DbAuth::Password(s), tls: DbTls::Off, ca_file: None, endpoint: None };
         assert!(!format!("{access:?}").contains("hunter2"));
     }
 }

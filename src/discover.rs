@@ -8,6 +8,7 @@ use crate::aws::classify;
 use crate::config::Selection;
 use crate::db::{self, DbAccess, Replication};
 use crate::error::{Failure, FailureKind};
+use crate::fetch::LogFetcher;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbInstance, Filter};
 use serde::Serialize;
@@ -76,11 +77,12 @@ const AUDIT_ENGINES: &[&str] = &["mysql", "mariadb", "aurora-mysql", "aurora"];
 pub async fn discover(
     rds: &aws_sdk_rds::Client,
     sel: &Selection,
-    db: Option<&DbAccess>,
+    db: Option<(&DbAccess, &LogFetcher)>,
 ) -> Result<Vec<Instance>, Failure> {
     if sel.via_sql {
-        let access = db.ok_or_else(|| Failure::needs_person("--discover sql needs --db-user and --db-endpoint"))?;
-        let ids = instances_via_sql(rds, access).await?;
+        let (access, aws) =
+            db.ok_or_else(|| Failure::needs_person("--discover sql needs --db-user and --db-endpoint"))?;
+        let ids = instances_via_sql(rds, access, aws).await?;
         let by_id = Selection { instances: ids, ..Selection::default() };
         return Box::pin(discover(rds, &by_id, None)).await;
     }
@@ -125,16 +127,20 @@ pub async fn discover(
 /// for MySQL/MariaDB the endpoints (`host:port`) are matched against each
 /// instance's endpoint from DescribeDBInstances. Every replica the database
 /// reports must map to an instance: one that does not would go unshipped.
-async fn instances_via_sql(rds: &aws_sdk_rds::Client, access: &DbAccess) -> Result<Vec<String>, Failure> {
+async fn instances_via_sql(
+    rds: &aws_sdk_rds::Client,
+    access: &DbAccess,
+    aws: &LogFetcher,
+) -> Result<Vec<String>, Failure> {
     let entry = access.endpoint.clone().expect("checked with the flags");
-    let mut conn = db::connect(access, &entry).await?;
+    let mut conn = db::connect(access, &entry, aws).await?;
     let mut replication = db::replication(&mut conn).await?;
     let _ = conn.disconnect().await;
     let mut primary_at = entry.clone();
     // Connected to a replica: ask its primary instead, once.
     if let Replication::Classic { primary: Some((host, port)), .. } = &replication {
         primary_at = format!("{host}:{port}");
-        let mut conn = db::connect(access, &primary_at).await?;
+        let mut conn = db::connect(access, &primary_at, aws).await?;
         replication = db::replication(&mut conn).await?;
         let _ = conn.disconnect().await;
     }

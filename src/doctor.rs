@@ -57,7 +57,7 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
         "aws credentials",
         Verdict::Ok(format!("resolved; region {}", shipper.cfg.region.as_deref().unwrap_or("from the SDK chain"))),
     ));
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, shipper.cfg.db.as_ref()).await;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, crate::run::db_login(shipper)).await;
     let instances = match instances {
         Ok(list) if list.is_empty() => {
             checks.push(Check::new(
@@ -94,7 +94,7 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
             ));
         } else {
             for instance in &instances {
-                check_audit_settings(instance, access, &mut checks).await;
+                check_audit_settings(shipper, instance, access, &mut checks).await;
             }
         }
     }
@@ -265,7 +265,7 @@ async fn conditional_writes(shipper: &Shipper) -> Verdict {
 /// Logs in to the instance's database and checks the audit plugin records
 /// what matters. Auditing off, or CONNECT / QUERY not recorded, is data
 /// that never reaches a log: exit 3.
-async fn check_audit_settings(instance: &Instance, access: &DbAccess, checks: &mut Checks) {
+async fn check_audit_settings(shipper: &Shipper, instance: &Instance, access: &DbAccess, checks: &mut Checks) {
     let Some(endpoint) = access.endpoint.clone().or_else(|| instance.endpoint.clone()) else {
         checks.push(Check::new(
             format!("database {}", instance.id),
@@ -276,7 +276,7 @@ async fn check_audit_settings(instance: &Instance, access: &DbAccess, checks: &m
         ));
         return;
     };
-    let mut conn = match db::connect(access, &endpoint).await {
+    let mut conn = match db::connect(access, &endpoint, &shipper.fetcher).await {
         Ok(conn) => conn,
         Err(f) => {
             checks.push(Check::new(format!("database {}", instance.id), Verdict::Fail(f)));

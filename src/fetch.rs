@@ -186,7 +186,13 @@ impl LogFetcher {
     }
 
     /// Credentials, cached until five minutes before they expire.
-    async fn credentials(&self) -> Result<Credentials, Failure> {
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Current AWS credentials (cached until 5 minutes before they expire).
+    pub async fn credentials(&self) -> Result<Credentials, Failure> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
             let fresh = c.expiry().is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));

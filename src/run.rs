@@ -4,6 +4,7 @@
 use crate::aws;
 use crate::cli::{Command, DiscoverArgs, DoctorArgs, StatusArgs, VerifyArgs};
 use crate::config::{Config, Scope};
+use crate::db::DbAccess;
 use crate::discover::{self, Instance};
 use crate::error::{Failure, FailureKind, Severity};
 use crate::fetch::LogFetcher;
@@ -87,7 +88,7 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
 async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Instance>), Failure> {
     let shipper = build_shipper(cfg, started).await?;
     shipper.store.check_bucket().await?;
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, shipper.cfg.db.as_ref()).await?;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, db_login(&shipper)).await?;
     discover::check_unique_resource_ids(&instances)?;
     if instances.is_empty() {
         return Err(Failure::needs_person(
@@ -95,6 +96,11 @@ async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Ins
         ));
     }
     Ok((shipper, instances))
+}
+
+/// The database login with what an IAM token is made from.
+pub(crate) fn db_login(shipper: &Shipper) -> Option<(&DbAccess, &LogFetcher)> {
+    shipper.cfg.db.as_ref().map(|access| (access, &*shipper.fetcher))
 }
 
 /// The clients a command works with, from the standard AWS chain; no call
@@ -300,10 +306,9 @@ async fn doctor_cmd(args: DoctorArgs) -> Result<Severity, Failure> {
 }
 
 async fn discover_cmd(args: DiscoverArgs) -> Result<Severity, Failure> {
-    let cfg: Config = args.to_config().map_err(config_error)?;
-    let sdk = aws::load_sdk_config(&cfg).await?;
-    let rds = aws::rds_client(&sdk, &cfg);
-    let instances = discover::discover(&rds, &cfg.selection, cfg.db.as_ref()).await?;
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let shipper = build_shipper(cfg, Instant::now()).await?;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, db_login(&shipper)).await?;
     for i in &instances {
         println!("{}", serde_json::to_string(i).expect("instance serializes"));
     }
