@@ -55,7 +55,14 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
     let mut checks = Checks::default();
     checks.push(Check::new(
         "aws credentials",
-        Verdict::Ok(format!("resolved; region {}", shipper.cfg.region.as_deref().unwrap_or("from the SDK chain"))),
+        match shipper.fetcher.credentials().await {
+            Ok(c) => Verdict::Ok(format!(
+                "access key {}…, region {}",
+                c.access_key_id().chars().take(8).collect::<String>(),
+                shipper.fetcher.region()
+            )),
+            Err(f) => Verdict::Fail(f),
+        },
     ));
     let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, crate::run::db_login(shipper)).await;
     let instances = match instances {

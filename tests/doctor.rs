@@ -32,7 +32,7 @@ async fn a_healthy_deployment_passes_every_check() {
     let out = doctor(&stack, &DB, Some("app-pass")).await;
     assert_eq!(out.code, 0, "{out:?}");
     for check in [
-        "ok    aws credentials",
+        "ok    aws credentials: access key AKIDAUDI…, region us-east-1",
         "ok    rds:DescribeDBInstances: primary (writer), replica (reader)",
         "ok    rds:DescribeDBLogFiles primary",
         "ok    rds:DownloadCompleteDBLogFile replica",
