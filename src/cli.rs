@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// CloudWatch namespace of those metrics.
     #[arg(long, default_value = "auditship", env = "AUDITSHIP_METRICS_NAMESPACE")]
     pub metrics_namespace: String,
+    /// Run as a long-lived service: a pass every DURATION (e.g. 5m, 300s)
+    /// until SIGTERM, instead of one pass per task.
+    #[arg(long, value_name = "DURATION", env = "AUDITSHIP_INTERVAL", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
     /// Read and cut as usual but write nothing (no object, no checkpoint):
     /// print each object that would be created, with its key and sizes.
     #[arg(long)]
@@ -170,6 +174,22 @@ pub struct BackfillArgs {
     /// audit/server_audit.log.3 (repeat for several).
     #[arg(long = "file", value_name = "NAME")]
     pub files: Vec<String>,
+}
+
+/// `90`, `90s`, `5m`, `1h`: at least one second.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number.parse().map_err(|_| format!("'{s}' is not a duration: e.g. 300s, 5m, 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("'{s}' is not a duration: e.g. 300s, 5m, 1h")),
+    };
+    if seconds == 0 {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Times as an on-call engineer types them: RFC 3339, or a UTC date with an
@@ -209,6 +229,9 @@ impl BackfillArgs {
             ));
         }
         let mut cfg = self.run.to_config()?;
+        if cfg.interval.is_some() {
+            return Err("--interval is for `run` (the service mode); a backfill runs once".into());
+        }
         cfg.scope = Scope::Backfill(filter);
         Ok(cfg)
     }
@@ -274,6 +297,11 @@ impl DbArgs {
         let Some(user) = self.db_user.clone() else {
             return Ok(None);
         };
+        if let Some(endpoint) = &self.db_endpoint {
+            if !endpoint.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+                return Err(format!("--db-endpoint '{endpoint}' is not HOST:PORT"));
+            }
+        }
         let auth = if self.db_iam_auth {
             if self.db_tls == crate::db::DbTls::Off {
                 return Err("--db-iam-auth sends the token in clear text: it needs --db-tls required".into());
@@ -290,11 +318,6 @@ impl DbArgs {
                 })?,
             }))
         };
-        if let Some(endpoint) = &self.db_endpoint {
-            if !endpoint.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
-                return Err(format!("--db-endpoint '{endpoint}' is not HOST:PORT"));
-            }
-        }
         Ok(Some(crate::db::DbAccess {
             user,
             auth,
@@ -437,6 +460,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         read_timeout: Duration::from_secs(60),
         metrics_namespace: None,
         db: selection.db.to_access()?,
+        interval: None,
     })
 }
 
@@ -454,6 +478,7 @@ impl RunArgs {
     pub fn to_config(&self) -> Result<Config, String> {
         let mut cfg = self.target.to_config()?;
         cfg.dry_run = self.dry_run;
+        cfg.interval = self.interval;
         let emf = match self.metrics {
             MetricsMode::Emf => true,
             MetricsMode::Off => false,

@@ -86,4 +86,6 @@ pub struct Config {
     pub metrics_namespace: Option<String>,
     /// Database login for the checks that need SQL; `None`: skipped.
     pub db: Option<crate::db::DbAccess>,
+    /// `run --interval`: repeat a pass this often until SIGTERM (service mode).
+    pub interval: Option<Duration>,
 }

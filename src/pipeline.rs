@@ -169,6 +169,20 @@ impl Shipper {
         Ok(Survey { checkpoint, files, vanished })
     }
 
+    /// The same clients and signal, with another deadline: one pass of
+    /// the service mode.
+    pub fn for_pass(&self, deadline: Option<Instant>) -> Shipper {
+        Shipper {
+            cfg: self.cfg.clone(),
+            rds: self.rds.clone(),
+            fetcher: self.fetcher.clone(),
+            store: self.store.clone(),
+            deadline,
+            stop: self.stop.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+
     /// Time to stop starting work: the run's time limit, or a signal.
     pub fn out_of_time(&self) -> bool {
         self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)

@@ -16,6 +16,7 @@ use crate::status::InstanceStatus;
 use crate::{doctor, metrics, verify};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
@@ -52,16 +53,57 @@ fn config_error(message: String) -> Failure {
     Failure::needs_person(message)
 }
 
-/// `run` and `backfill`: the same pipeline, over a different scope.
+/// `run` and `backfill`: the same pipeline, over a different scope. With
+/// `--interval`, `run` repeats as a long-running service.
 async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let started = Instant::now();
     let cfg = Arc::new(cfg.map_err(config_error)?);
-    let (shipper, instances) = connect(cfg.clone(), started).await?;
-    check_file_names_for_one_instance(&cfg, &instances)?;
+    let shipper = build_shipper(cfg.clone(), started).await?;
+    match cfg.interval {
+        None => one_pass(&shipper, started).await,
+        Some(every) => serve(&shipper, every).await,
+    }
+}
+
+/// The service mode: a pass every `every` (measured from each pass's
+/// start), until SIGTERM / SIGINT. A failing pass is reported (summary,
+/// metrics, logs) and the loop goes on; only configuration errors end it.
+/// Stopped by a signal it exits 0, unless the pass the signal interrupted
+/// found something worse than a transient failure.
+async fn serve(shipper: &Shipper, every: Duration) -> Result<Severity, Failure> {
+    tracing::info!(interval_seconds = every.as_secs(), "service mode: a pass every interval until SIGTERM");
+    loop {
+        let started = Instant::now();
+        let pass = shipper.for_pass(shipper.cfg.max_run.map(|d| started + d));
+        let severity = match one_pass(&pass, started).await {
+            Ok(severity) => severity,
+            Err(f) if f.kind == FailureKind::NeedsPerson => return Err(f),
+            Err(f) => {
+                fatal(&f);
+                let mut s = Severity::default();
+                s.record(f.kind);
+                s
+            }
+        };
+        if shipper.stop.is_cancelled() {
+            let worse_than_interrupted = severity.worst() > Some(FailureKind::Transient);
+            return Ok(if worse_than_interrupted { severity } else { Severity::default() });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every.saturating_sub(started.elapsed())) => {}
+            _ = shipper.stop.cancelled() => return Ok(Severity::default()),
+        }
+    }
+}
+
+/// One pass over the selection: discover, ship, report, metrics.
+async fn one_pass(shipper: &Shipper, started: Instant) -> Result<Severity, Failure> {
+    let cfg = &shipper.cfg;
+    let instances = select(shipper).await?;
+    check_file_names_for_one_instance(cfg, &instances)?;
     tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
-    let progress = shipper.progress.clone();
-    let reports = ship_all(Arc::new(shipper), instances, cfg.concurrency).await;
-    progress.finish();
+    let reports = ship_all(Arc::new(shipper.for_pass(shipper.deadline)), instances, cfg.concurrency).await;
+    shipper.progress.finish();
     let severity = report::finish(&reports, None);
     if cfg.dry_run {
         println!("dry run: nothing was written to s3://{}", cfg.bucket);
@@ -87,15 +129,22 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
 /// Builds the clients, checks the bucket, and discovers the selection.
 async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Instance>), Failure> {
     let shipper = build_shipper(cfg, started).await?;
+    let instances = select(&shipper).await?;
+    Ok((shipper, instances))
+}
+
+/// Checks the bucket and discovers the selection (afresh on every pass:
+/// roles change with failover, instances come and go).
+async fn select(shipper: &Shipper) -> Result<Vec<Instance>, Failure> {
     shipper.store.check_bucket().await?;
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, db_login(&shipper)).await?;
+    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, db_login(shipper)).await?;
     discover::check_unique_resource_ids(&instances)?;
     if instances.is_empty() {
         return Err(Failure::needs_person(
             "the selection matches no instance: check --cluster / --instance / --tag and --region",
         ));
     }
-    Ok((shipper, instances))
+    Ok(instances)
 }
 
 /// The database login with what an IAM token is made from.

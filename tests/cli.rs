@@ -49,6 +49,21 @@ async fn invalid_flags_exit_2_naming_the_problem() {
         (&["run", "--bucket", "bkt", "--instance", "i", "--no-such-flag"], "--no-such-flag"),
         (&["discover", "--instance", "i", "--bucket", "bkt"], "--bucket"),
         (&["discover", "--instance", "i", "--region", ""], "--region"),
+        (&["run", "--bucket", "bkt", "--instance", "i", "--interval", "0"], "at least 1s"),
+        (&["run", "--bucket", "bkt", "--instance", "i", "--interval", "5 minutes"], "not a duration"),
+        (
+            &["backfill", "--bucket", "bkt", "--instance", "i", "--since", "2026-01-01", "--interval", "5m"],
+            "a backfill runs once",
+        ),
+        (&["run", "--bucket", "bkt", "--discover", "sql"], "--discover sql needs --db-endpoint"),
+        (
+            &["doctor", "--bucket", "bkt", "--instance", "i", "--db-user", "u", "--db-iam-auth", "--db-tls", "off"],
+            "needs --db-tls required",
+        ),
+        (
+            &["doctor", "--bucket", "bkt", "--instance", "i", "--db-user", "u", "--db-endpoint", "nohost"],
+            "not HOST:PORT",
+        ),
         (&["ship-everything"], "unrecognized subcommand"),
         (&["discover"], "nothing selected"),
     ];

@@ -69,3 +69,49 @@ async fn sigkill_at_random_points_then_a_run_converges() {
     stack.assert_all_shipped("primary").await;
     stack.assert_all_shipped("replica").await;
 }
+
+/// Service mode (`run --interval`): passes repeat, each shipping what is
+/// new, until SIGTERM, which ends the loop promptly with exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_mode_repeats_passes_until_sigterm_then_exits_0() {
+    use tokio::io::AsyncBufReadExt;
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(100, None);
+    let mut child = stack.command(&["--interval", "1s", "--metrics", "off"]).spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut passes = 0;
+    passes += wait_passes(&mut lines, 1).await;
+    stack.assert_all_shipped("primary").await;
+    // New lines are shipped by a later pass of the same process.
+    stack.primary.traffic(60, Some(40));
+    passes += wait_passes(&mut lines, 2).await;
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+
+    signal(&child, "TERM");
+    let signalled = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(signalled.elapsed() < Duration::from_secs(10), "took {:?}", signalled.elapsed());
+    assert!(passes >= 3);
+}
+
+/// Waits for `n` more passes of the primary to finish (one summary line
+/// each) and returns `n`.
+async fn wait_passes(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    n: usize,
+) -> usize {
+    let mut seen = 0;
+    while seen < n {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("a pass finishes within a minute")
+            .unwrap()
+            .expect("the service is still running");
+        if line.starts_with("primary (") {
+            seen += 1;
+        }
+    }
+    n
+}
