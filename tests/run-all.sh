@@ -20,6 +20,9 @@ trap 'tests/stack/moto.sh stop "$pidfile"' EXIT
 
 cargo test --workspace --all-targets
 
+# Dockerfile lint, the container's static build, Terraform static checks.
+tests/deploy-checks/check.sh
+
 # Coverage-guided fuzzing of every parser of untrusted bytes, briefly; a
 # longer session: tests/fuzz/run.sh 600
 tests/fuzz/run.sh "${AUDITSHIP_FUZZ_SECONDS:-20}"

@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# auditship: a static binary, CA certificates, and nothing else.
+#
+#   docker buildx build --platform linux/arm64,linux/amd64 -t auditship .
+#
+# The build stage runs on the target platform (under emulation for the
+# other architecture) and builds for its native musl target, so the binary
+# is static with no cross toolchain: the same target and features that
+# tests/deploy/check.sh builds and starts in CI, where no Docker engine runs.
+
+FROM rust:1.95-alpine AS build
+# A C compiler for aws-lc (the TLS crypto) and musl's headers. Versions come
+# with the pinned base image's Alpine release.
+# hadolint ignore=DL3018
+RUN apk add --no-cache build-base cmake perl
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY tests/testkit/Cargo.toml tests/testkit/Cargo.toml
+COPY tests/testkit/src tests/testkit/src
+COPY tests/bench tests/bench
+RUN cargo build --release --locked --bin auditship \
+    && cp "target/release/auditship" /auditship \
+    && /auditship --version
+
+FROM alpine:3.22 AS certs
+# hadolint ignore=DL3018
+RUN apk add --no-cache ca-certificates
+
+FROM scratch
+COPY --from=certs /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /auditship /usr/local/bin/auditship
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# nobody: the task needs no privilege, and the image has no shell to use one.
+USER 65534:65534
+ENTRYPOINT ["/usr/local/bin/auditship"]
+CMD ["run"]

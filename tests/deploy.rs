@@ -1,0 +1,130 @@
+//! What is deployed matches the code: the IAM actions the Terraform module
+//! and the plain-JSON policy grant the task are exactly the AWS calls the
+//! binary makes, no more and no fewer.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// SDK operations (as the fluent method names the code calls) and the IAM
+/// action each needs. A call not listed here fails the test: add it here
+/// and to the policies.
+const OPERATIONS: &[(&str, &str)] = &[
+    ("describe_db_instances", "rds:DescribeDBInstances"),
+    ("describe_db_clusters", "rds:DescribeDBClusters"),
+    ("describe_db_log_files", "rds:DescribeDBLogFiles"),
+    ("head_bucket", "s3:ListBucket"),
+    ("list_objects_v2", "s3:ListBucket"),
+    ("get_object", "s3:GetObject"),
+    ("head_object", "s3:GetObject"),
+    ("put_object", "s3:PutObject"),
+    ("create_multipart_upload", "s3:PutObject"),
+    ("upload_part", "s3:PutObject"),
+    ("complete_multipart_upload", "s3:PutObject"),
+    ("abort_multipart_upload", "s3:AbortMultipartUpload"),
+    ("get_bucket_versioning", "s3:GetBucketVersioning"),
+    ("get_object_lock_configuration", "s3:GetBucketObjectLockConfiguration"),
+];
+
+/// Methods on the clients that are not API calls.
+const NOT_CALLS: &[&str] = &["clone", "config"];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every `client.<op>()` / `rds.<op>()` in the source, whitespace and line
+/// breaks between the parts ignored.
+fn sdk_calls_in(source: &str) -> Vec<String> {
+    let compact: String = source.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut calls = Vec::new();
+    for receiver in ["client.", "rds."] {
+        let mut rest = compact.as_str();
+        while let Some(at) = rest.find(receiver) {
+            let after = &rest[at + receiver.len()..];
+            let name: String =
+                after.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            if !name.is_empty() && after[name.len()..].starts_with("()") {
+                calls.push(name);
+            }
+            rest = after;
+        }
+    }
+    calls
+}
+
+/// The IAM actions the binary needs, read off its source.
+fn actions_the_code_needs() -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("src")).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for call in sdk_calls_in(&source) {
+            if NOT_CALLS.contains(&call.as_str()) {
+                continue;
+            }
+            let action = OPERATIONS
+                .iter()
+                .find(|(op, _)| *op == call)
+                .unwrap_or_else(|| panic!("{}: AWS call {call}() has no IAM action in tests/deploy.rs", path.display()))
+                .1;
+            actions.insert(action.to_string());
+        }
+        // The two calls that are not SDK operations.
+        if source.contains("/v13/downloadCompleteLogFile/") {
+            actions.insert("rds:DownloadCompleteDBLogFile".into());
+        }
+        if source.contains(".name(\"rds-db\")") {
+            actions.insert("rds-db:connect".into());
+        }
+    }
+    actions
+}
+
+/// Quoted `rds:…`, `rds-db:…` and `s3:…` actions in a text.
+fn actions_in(text: &str) -> BTreeSet<String> {
+    text.split('"')
+        .filter(|s| {
+            ["rds:", "rds-db:", "s3:"].iter().any(|p| s.starts_with(p))
+                && s.split_once(':').is_some_and(|(_, a)| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn terraform_task_role_grants_exactly_what_the_code_calls() {
+    let iam = read("terraform/modules/auditship/iam.tf");
+    let begin = iam.find("# BEGIN auditship task actions").expect("BEGIN marker in iam.tf");
+    let end = iam.find("# END auditship task actions").expect("END marker in iam.tf");
+    // Only `actions = [...]` lines: condition keys look like actions too.
+    let action_lines: String =
+        iam[begin..end].lines().filter(|l| l.trim_start().starts_with("actions")).collect::<Vec<_>>().join("\n");
+    let granted = actions_in(&action_lines);
+    let needed = actions_the_code_needs();
+    assert_eq!(granted, needed, "terraform/modules/auditship/iam.tf task policy vs the AWS calls in src/");
+    assert!(needed.len() >= 10, "the scan found too few calls: {needed:?}");
+}
+
+#[test]
+fn plain_json_policy_grants_exactly_what_the_code_calls() {
+    let text = read("deploy/iam-task-policy.json");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("deploy/iam-task-policy.json is JSON");
+    let mut granted = BTreeSet::new();
+    for statement in policy["Statement"].as_array().expect("Statement list") {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        let actions = &statement["Action"];
+        let list = actions.as_array().cloned().unwrap_or_else(|| vec![actions.clone()]);
+        granted.extend(list.iter().map(|a| a.as_str().unwrap().to_string()));
+    }
+    assert_eq!(granted, actions_the_code_needs(), "deploy/iam-task-policy.json vs the AWS calls in src/");
+}
+
+#[test]
+fn the_call_scan_sees_calls_split_over_lines() {
+    let source = "let out = self\n    .client\n    .put_object()\n    .bucket(b);\nrds.describe_db_clusters().send()";
+    assert_eq!(sdk_calls_in(source), ["put_object", "describe_db_clusters"]);
+}
