@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn newest_first_order() {
-        let mut files = vec![
+        let mut files = [
             file("audit/server_audit.log.2"),
             file("audit/server_audit.log"),
             file("audit/server_audit.log.10"),

@@ -160,7 +160,7 @@ pub(crate) async fn build_shipper(cfg: Arc<Config>, started: Instant) -> Result<
     let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
     let fetcher = Arc::new(LogFetcher::new(
         cfg.rds_endpoint_url.as_deref(),
-        &sdk.region().expect("region checked").to_string(),
+        sdk.region().expect("region checked").as_ref(),
         sdk.credentials_provider().expect("credentials checked"),
         cfg.max_attempts,
         cfg.read_timeout,
