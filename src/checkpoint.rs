@@ -113,6 +113,16 @@ impl Checkpoint {
         Ok(cp)
     }
 
+    /// Tracked files with bytes not yet shipped that are no longer among
+    /// the files on the instance (`present`): lost.
+    pub fn unshipped_and_gone(&self, present: &std::collections::HashSet<FileId>) -> Vec<(FileId, FileProgress)> {
+        self.files
+            .iter()
+            .filter(|(id, p)| !p.complete() && !present.contains(*id))
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect()
+    }
+
     /// Folds another writer's confirmed state into this one. Both only hold
     /// confirmed bytes, so for each file the furthest offset is true.
     pub fn merge(&mut self, other: &Checkpoint) {

@@ -309,6 +309,21 @@ impl LogStream {
     }
 
     /// Pushes bytes back; the next `next_chunk` returns them first.
+    /// Consumes the next `n` bytes, handing them to `sink` as they come;
+    /// false if the file ends first.
+    pub async fn take(&mut self, mut n: u64, sink: &mut impl FnMut(&[u8])) -> Result<bool, Failure> {
+        while n > 0 {
+            let Some(chunk) = self.next_chunk().await? else {
+                return Ok(false);
+            };
+            let take = (chunk.len() as u64).min(n) as usize;
+            sink(&chunk[..take]);
+            self.unread(chunk.slice(take..));
+            n -= take as u64;
+        }
+        Ok(true)
+    }
+
     pub fn unread(&mut self, bytes: Bytes) {
         if !bytes.is_empty() {
             self.offset -= bytes.len() as u64;

@@ -159,13 +159,7 @@ impl Shipper {
             }
         }
         files.sort_by(|a, b| LogFile::newest_first(&b.file, &a.file));
-        let vanished = checkpoint
-            .state
-            .files
-            .iter()
-            .filter(|(id, p)| !p.complete() && !scan.present.contains(*id))
-            .map(|(id, p)| (id.clone(), p.clone()))
-            .collect();
+        let vanished = checkpoint.state.unshipped_and_gone(&scan.present);
         Ok(Survey { checkpoint, files, vanished })
     }
 
@@ -446,13 +440,7 @@ impl Shipper {
         present: &HashSet<FileId>,
         report: &mut InstanceReport,
     ) -> bool {
-        let lost: Vec<(FileId, FileProgress)> = cp
-            .state
-            .files
-            .iter()
-            .filter(|(id, p)| !p.complete() && !present.contains(*id))
-            .map(|(id, p)| (id.clone(), p.clone()))
-            .collect();
+        let lost = cp.state.unshipped_and_gone(present);
         // Rotation deletes the oldest file first, so files begun after a
         // vanished one and before the oldest file still there are gone too,
         // even those no run ever saw.
@@ -784,33 +772,20 @@ fn diverged(instance: &Instance, item: &Identified, what: String) -> Stop {
 }
 
 /// Reads `n` bytes into the tail window; false if the file ended first.
-async fn skip(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Result<bool, Failure> {
-    while n > 0 {
-        let Some(chunk) = stream.next_chunk().await? else {
-            return Ok(false);
-        };
-        let take = (chunk.len() as u64).min(n) as usize;
-        tail.push(&chunk[..take]);
-        stream.unread(chunk.slice(take..));
-        n -= take as u64;
-    }
-    Ok(true)
+async fn skip(stream: &mut LogStream, n: u64, tail: &mut TailWindow) -> Result<bool, Failure> {
+    stream.take(n, &mut |b| tail.push(b)).await
 }
 
 /// Hashes the next `n` bytes; `None` if the file ends first.
-async fn hash_next(stream: &mut LogStream, mut n: u64, tail: &mut TailWindow) -> Result<Option<String>, Failure> {
+async fn hash_next(stream: &mut LogStream, n: u64, tail: &mut TailWindow) -> Result<Option<String>, Failure> {
     let mut hasher = Sha256::new();
-    while n > 0 {
-        let Some(chunk) = stream.next_chunk().await? else {
-            return Ok(None);
-        };
-        let take = (chunk.len() as u64).min(n) as usize;
-        hasher.update(&chunk[..take]);
-        tail.push(&chunk[..take]);
-        stream.unread(chunk.slice(take..));
-        n -= take as u64;
-    }
-    Ok(Some(hex::encode(hasher.finalize())))
+    let complete = stream
+        .take(n, &mut |b| {
+            hasher.update(b);
+            tail.push(b);
+        })
+        .await?;
+    Ok(complete.then(|| hex::encode(hasher.finalize())))
 }
 
 /// Cuts and compresses the next object, of at most `room` bytes if given

@@ -301,13 +301,13 @@ async fn check_against_files(
             return Err(rotated(instance, surveyed));
         }
         let mut mismatches = Vec::new();
-        let mut at = 0u64;
         for o in objects {
-            let Some(facts) = o.facts.as_ref().filter(|f| f.start >= at) else { continue };
-            if !skip_to(&mut stream, &mut at, facts.start).await? {
+            let Some(facts) = o.facts.as_ref().filter(|f| f.start >= stream.offset()) else { continue };
+            let to_start = facts.start - stream.offset();
+            if !stream.take(to_start, &mut |_| {}).await? {
                 break;
             }
-            match hash_range(&mut stream, &mut at, facts.end).await? {
+            match hash_up_to(&mut stream, facts.end).await? {
                 Some(sha) if sha == facts.sha256 => {}
                 Some(_) => mismatches.push((o.key.clone(), "differs from the file's bytes at its offsets".to_string())),
                 None => mismatches.push((o.key.clone(), format!("reaches offset {} past the file's end", facts.end))),
@@ -346,29 +346,13 @@ fn diverged(id: &FileId, facts: &ObjectFacts, key: &str, why: String) -> Finding
     }
 }
 
-/// Reads and drops bytes up to offset `to`; false if the file ends first.
-async fn skip_to(stream: &mut LogStream, at: &mut u64, to: u64) -> Result<bool, Failure> {
-    while *at < to {
-        let Some(chunk) = stream.next_chunk().await? else { return Ok(false) };
-        let take = (chunk.len() as u64).min(to - *at) as usize;
-        stream.unread(chunk.slice(take..));
-        *at += take as u64;
-    }
-    Ok(true)
-}
-
-/// The sha256 of the bytes up to offset `to`; `None` if the file ends first.
-async fn hash_range(stream: &mut LogStream, at: &mut u64, to: u64) -> Result<Option<String>, Failure> {
+/// The sha256 of the bytes from where the stream is up to offset `to`;
+/// `None` if the file ends first.
+async fn hash_up_to(stream: &mut LogStream, to: u64) -> Result<Option<String>, Failure> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    while *at < to {
-        let Some(chunk) = stream.next_chunk().await? else { return Ok(None) };
-        let take = (chunk.len() as u64).min(to - *at) as usize;
-        hasher.update(&chunk[..take]);
-        stream.unread(chunk.slice(take..));
-        *at += take as u64;
-    }
-    Ok(Some(hex::encode(hasher.finalize())))
+    let complete = stream.take(to.saturating_sub(stream.offset()), &mut |b| hasher.update(b)).await?;
+    Ok(complete.then(|| hex::encode(hasher.finalize())))
 }
 
 #[cfg(test)]
