@@ -9,11 +9,10 @@
 use crate::discover::Instance;
 use crate::error::Failure;
 use crate::identify::FileId;
-use crate::put::{ObjectStore, Swapped};
+use crate::store::{ObjectStore, Swapped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::future::Future;
 
 /// The checkpoint layout this version reads and writes.
 pub const FORMAT: u32 = 1;
@@ -177,43 +176,8 @@ pub struct StoredCheckpoint {
     pub state: Checkpoint,
 }
 
-/// Where checkpoints are kept: S3 in production; the compare-and-swap
-/// loop below is also proven against an in-memory store in the tests.
-pub trait StateStore: Sync {
-    /// The key as a person would find it (`s3://bucket/key`).
-    fn location(&self, key: &str) -> String;
-    /// The whole object with its ETag; `None` if absent.
-    fn get_small(&self, key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, Failure>> + Send;
-    /// Creates (`etag` None) or replaces only at that ETag.
-    fn swap(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        etag: Option<&str>,
-    ) -> impl Future<Output = Result<Swapped, Failure>> + Send;
-}
-
-impl StateStore for ObjectStore {
-    fn location(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket())
-    }
-
-    fn get_small(&self, key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, Failure>> + Send {
-        ObjectStore::get_small(self, key)
-    }
-
-    fn swap(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        etag: Option<&str>,
-    ) -> impl Future<Output = Result<Swapped, Failure>> + Send {
-        ObjectStore::swap(self, key, body, etag)
-    }
-}
-
 /// Reads the instance's checkpoint, or starts an empty one.
-pub async fn load(store: &impl StateStore, key: &str, instance: &Instance) -> Result<StoredCheckpoint, Failure> {
+pub async fn load(store: &dyn ObjectStore, key: &str, instance: &Instance) -> Result<StoredCheckpoint, Failure> {
     let location = store.location(key);
     match store.get_small(key).await? {
         None => Ok(StoredCheckpoint { key: key.to_string(), etag: None, state: Checkpoint::empty(instance) }),
@@ -230,7 +194,7 @@ const MAX_SWAPS: u32 = 16;
 
 /// Stores the checkpoint with compare-and-swap, merging in whatever another
 /// writer stored meanwhile.
-pub async fn commit(store: &impl StateStore, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
+pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
     for _ in 0..MAX_SWAPS {
         cp.state.updated_at = Some(Utc::now());
         cp.state.writer_version = env!("CARGO_PKG_VERSION").to_string();
@@ -386,49 +350,6 @@ mod tests {
         })
     }
 
-    /// S3's conditional writes in memory. Every call yields first, so
-    /// writers on one thread interleave between their read and their swap;
-    /// `conflicts` answers extra 409s (S3's ConditionalRequestConflict).
-    struct MemStore {
-        object: std::sync::Mutex<Option<(Vec<u8>, u64)>>,
-        conflicts: std::sync::Mutex<Vec<bool>>,
-    }
-
-    impl StateStore for MemStore {
-        fn location(&self, key: &str) -> String {
-            format!("mem://{key}")
-        }
-
-        fn get_small(&self, _key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, Failure>> + Send {
-            async move {
-                tokio::task::yield_now().await;
-                Ok(self.object.lock().unwrap().as_ref().map(|(body, v)| (body.clone(), format!("v{v}"))))
-            }
-        }
-
-        fn swap(
-            &self,
-            _key: &str,
-            body: Vec<u8>,
-            etag: Option<&str>,
-        ) -> impl Future<Output = Result<Swapped, Failure>> + Send {
-            let etag = etag.map(str::to_string);
-            async move {
-                tokio::task::yield_now().await;
-                if self.conflicts.lock().unwrap().pop() == Some(true) {
-                    return Ok(Swapped::Conflict);
-                }
-                let mut object = self.object.lock().unwrap();
-                if object.as_ref().map(|(_, v)| format!("v{v}")) != etag {
-                    return Ok(Swapped::Conflict);
-                }
-                let version = object.as_ref().map_or(1, |(_, v)| v + 1);
-                *object = Some((body, version));
-                Ok(Swapped::Yes { etag: format!("v{version}") })
-            }
-        }
-    }
-
     fn arb_gaps() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(0u8..6, 0..2)
     }
@@ -451,10 +372,19 @@ mod tests {
         writers: Vec<Checkpoint>,
         conflicts: Vec<bool>,
     ) -> (Vec<Result<Checkpoint, Failure>>, Checkpoint) {
-        let store = std::sync::Arc::new(MemStore {
-            object: std::sync::Mutex::new(base.map(|cp| (serde_json::to_vec(&cp).unwrap(), 1))),
-            conflicts: std::sync::Mutex::new(conflicts),
-        });
+        // S3's conditional writes in memory; every call yields first, so
+        // writers on one thread interleave between their read and their swap.
+        let store = std::sync::Arc::new(crate::sim::store::MemStore::new());
+        {
+            let mut bucket = store.bucket.lock().unwrap();
+            bucket.conflicts = conflicts;
+            if let Some(cp) = base {
+                bucket.objects.insert(
+                    "cp".into(),
+                    crate::sim::store::MemObject { body: serde_json::to_vec(&cp).unwrap(), facts: None, version: 0 },
+                );
+            }
+        }
         // Paused time: the random back-off costs no real time.
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
         rt.block_on(async {

@@ -136,7 +136,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024 * 1024, env = "AUDITSHIP_OBJECT_SIZE", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 32)))]
     pub object_size: u64,
     /// Compressed bytes above which an object is uploaded in parts (min 5 MiB).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::put::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(crate::put::MIN_PART_SIZE..))]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::store::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(crate::store::MIN_PART_SIZE..))]
     pub multipart_threshold: u64,
     /// Seconds a download may go without a byte, or an AWS call without an
     /// answer, before it counts as stalled (and is retried).
@@ -455,7 +455,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         max_run: None,
         active_file: ActiveFilePolicy::Ship,
         object_size: 32 * 1024 * 1024,
-        multipart_threshold: crate::put::DEFAULT_MULTIPART_THRESHOLD,
+        multipart_threshold: crate::store::DEFAULT_MULTIPART_THRESHOLD,
         max_attempts: aws.max_attempts,
         read_timeout: Duration::from_secs(60),
         metrics_namespace: None,

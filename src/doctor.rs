@@ -4,14 +4,14 @@
 //! `{prefix}/_doctor/` that proves S3 honours conditional writes.
 
 use crate::checkpoint;
+use crate::clients::Clients;
 use crate::db::{self, DbAccess};
 use crate::discover::{self, Instance};
 use crate::error::{Failure, FailureKind, Severity};
 use crate::fetch::FetchError;
 use crate::keys::checkpoint_key;
 use crate::list;
-use crate::pipeline::Shipper;
-use crate::put::Swapped;
+use crate::store::Swapped;
 
 /// What one check found.
 #[derive(Debug)]
@@ -51,20 +51,20 @@ impl Check {
 }
 
 /// Runs every check and prints each as it completes; returns the severity.
-pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
+pub async fn examine(clients: &Clients, db: Option<&DbAccess>) -> Severity {
     let mut checks = Checks::default();
     checks.push(Check::new(
         "aws credentials",
-        match shipper.fetcher.credentials().await {
+        match clients.fetcher.credentials().await {
             Ok(c) => Verdict::Ok(format!(
                 "access key {}…, region {}",
                 c.access_key_id().chars().take(8).collect::<String>(),
-                shipper.fetcher.region()
+                clients.fetcher.region()
             )),
             Err(f) => Verdict::Fail(f),
         },
     ));
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, crate::run::db_login(shipper)).await;
+    let instances = discover::discover(&clients.rds, &clients.cfg.selection, clients.db_login()).await;
     let instances = match instances {
         Ok(list) if list.is_empty() => {
             checks.push(Check::new(
@@ -84,13 +84,13 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
         }
     };
     for instance in &instances {
-        check_instance_logs(shipper, instance, &mut checks).await;
+        check_instance_logs(clients, instance, &mut checks).await;
     }
-    check_bucket(shipper, &instances, &mut checks).await;
+    check_bucket(clients, &instances, &mut checks).await;
     // With SQL discovery --db-endpoint is where discovery started, not a
     // stand-in for each instance's own endpoint.
     let db =
-        db.map(|a| DbAccess { endpoint: a.endpoint.clone().filter(|_| !shipper.cfg.selection.via_sql), ..a.clone() });
+        db.map(|a| DbAccess { endpoint: a.endpoint.clone().filter(|_| !clients.cfg.selection.via_sql), ..a.clone() });
     if let Some(access) = &db {
         if access.endpoint.is_some() && instances.len() > 1 {
             checks.push(Check::new(
@@ -101,7 +101,7 @@ pub async fn examine(shipper: &Shipper, db: Option<&DbAccess>) -> Severity {
             ));
         } else {
             for instance in &instances {
-                check_audit_settings(shipper, instance, access, &mut checks).await;
+                check_audit_settings(clients, instance, access, &mut checks).await;
             }
         }
     }
@@ -137,8 +137,8 @@ impl Checks {
 }
 
 /// The instance lists audit files, and the newest can be downloaded.
-async fn check_instance_logs(shipper: &Shipper, instance: &Instance, checks: &mut Checks) {
-    let files = list::audit_files(&shipper.rds, instance).await;
+async fn check_instance_logs(clients: &Clients, instance: &Instance, checks: &mut Checks) {
+    let files = list::audit_files(&clients.rds, instance).await;
     let files = match files {
         Ok(files) if files.is_empty() => {
             checks.push(Check::new(
@@ -166,7 +166,7 @@ async fn check_instance_logs(shipper: &Shipper, instance: &Instance, checks: &mu
     };
     let newest = files.iter().min_by(|a, b| list::LogFile::newest_first(a, b)).expect("files is not empty");
     let name = format!("rds:DownloadCompleteDBLogFile {}", instance.id);
-    let verdict = match shipper.fetcher.open(&instance.id, &newest.name).await {
+    let verdict = match clients.fetcher.open(&instance.id, &newest.name).await {
         Ok(mut stream) => match stream.peek_head(64).await {
             Ok(_) => Verdict::Ok(format!("read {}", newest.name)),
             Err(f) => Verdict::Fail(f),
@@ -180,15 +180,15 @@ async fn check_instance_logs(shipper: &Shipper, instance: &Instance, checks: &mu
 
 /// Bucket reachable, listing and reading allowed, checkpoints readable,
 /// conditional writes honoured, and how the bucket protects objects.
-async fn check_bucket(shipper: &Shipper, instances: &[Instance], checks: &mut Checks) {
-    let store = &shipper.store;
+async fn check_bucket(clients: &Clients, instances: &[Instance], checks: &mut Checks) {
+    let store = &clients.s3;
     let bucket = store.bucket().to_string();
     if let Err(f) = store.check_bucket().await {
         checks.push(Check::new(format!("bucket {bucket}"), Verdict::Fail(f)));
         return;
     }
     checks.push(Check::new(format!("bucket {bucket}"), Verdict::Ok("reachable".into())));
-    let prefix = &shipper.cfg.prefix;
+    let prefix = &clients.cfg.prefix;
     checks.push(Check::of("s3:ListBucket", store.list_keys(&format!("{prefix}/_state/")).await, |keys| {
         Verdict::Ok(format!("{} checkpoints under {prefix}/_state/", keys.len()))
     }));
@@ -207,7 +207,7 @@ async fn check_bucket(shipper: &Shipper, instances: &[Instance], checks: &mut Ch
             },
         ));
     }
-    checks.push(Check::new("s3:PutObject conditional writes", conditional_writes(shipper).await));
+    checks.push(Check::new("s3:PutObject conditional writes", conditional_writes(clients).await));
     // Informational: the worker needs neither permission, so not being
     // able to read them is a warning, not a failure.
     let unreadable = |f: Failure| Verdict::Warn(format!("cannot tell: {}", f.message));
@@ -236,9 +236,9 @@ async fn check_bucket(shipper: &Shipper, instances: &[Instance], checks: &mut Ch
 /// Writes the probe object with a precondition that holds, then again with
 /// one that no longer holds: the second must be refused (412), or S3 (or
 /// whatever answers in its place) would let runs overwrite each other.
-async fn conditional_writes(shipper: &Shipper) -> Verdict {
-    let store = &shipper.store;
-    let key = format!("{}/_doctor/conditional-write-probe.json", shipper.cfg.prefix);
+async fn conditional_writes(clients: &Clients) -> Verdict {
+    let store = &clients.s3;
+    let key = format!("{}/_doctor/conditional-write-probe.json", clients.cfg.prefix);
     // New content every time: an ETag is often the content's MD5, and an
     // unchanged ETag would make the stale precondition hold.
     let nonce = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
@@ -272,7 +272,7 @@ async fn conditional_writes(shipper: &Shipper) -> Verdict {
 /// Logs in to the instance's database and checks the audit plugin records
 /// what matters. Auditing off, or CONNECT / QUERY not recorded, is data
 /// that never reaches a log: exit 3.
-async fn check_audit_settings(shipper: &Shipper, instance: &Instance, access: &DbAccess, checks: &mut Checks) {
+async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &DbAccess, checks: &mut Checks) {
     let Some(endpoint) = access.endpoint.clone().or_else(|| instance.endpoint.clone()) else {
         checks.push(Check::new(
             format!("database {}", instance.id),
@@ -283,7 +283,7 @@ async fn check_audit_settings(shipper: &Shipper, instance: &Instance, access: &D
         ));
         return;
     };
-    let mut conn = match db::connect(access, &endpoint, &shipper.fetcher).await {
+    let mut conn = match db::connect(access, &endpoint, &clients.fetcher).await {
         Ok(conn) => conn,
         Err(f) => {
             checks.push(Check::new(format!("database {}", instance.id), Verdict::Fail(f)));

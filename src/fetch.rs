@@ -8,6 +8,7 @@
 
 use crate::discover::InstanceId;
 use crate::error::Failure;
+use crate::BoxFuture;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -125,15 +126,7 @@ impl LogFetcher {
         };
         let status = response.status().as_u16();
         if status == 200 {
-            return Ok(LogStream {
-                body: response.into_body(),
-                unread: Vec::new(),
-                offset: 0,
-                end: None,
-                what: what.to_string(),
-                read_timeout: self.read_timeout,
-                stop: CancellationToken::new(),
-            });
+            return Ok(LogStream::new(Box::new(HttpBody(response.into_body())), what, self.read_timeout));
         }
         let body = tokio::time::timeout(self.read_timeout, response.into_body().collect())
             .await
@@ -234,10 +227,40 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Where a `LogStream`'s bytes come from: an HTTP response body in
+/// production, a simulated file in the tests.
+pub trait ChunkSource: Send {
+    /// The next bytes; `None` at the end. An error is a broken-off body.
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>>;
+}
+
+/// The complete-file download's response body.
+struct HttpBody(hyper::body::Incoming);
+
+impl ChunkSource for HttpBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>> {
+        Box::pin(async move {
+            loop {
+                match self.0.frame().await {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(error_chain(&e)),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
 /// A file's bytes as they arrive. Bytes can be pushed back (`unread`) so a
 /// stage can look ahead without copying the file.
 pub struct LogStream {
-    body: hyper::body::Incoming,
+    body: Box<dyn ChunkSource>,
     unread: Vec<Bytes>,
     offset: u64,
     end: Option<u64>,
@@ -247,6 +270,20 @@ pub struct LogStream {
 }
 
 impl LogStream {
+    /// A stream over `body`; `what` names the file in messages, and a read
+    /// that waits longer than `read_timeout` for bytes is a stall.
+    pub fn new(body: Box<dyn ChunkSource>, what: &str, read_timeout: Duration) -> Self {
+        LogStream {
+            body,
+            unread: Vec::new(),
+            offset: 0,
+            end: None,
+            what: what.to_string(),
+            read_timeout,
+            stop: CancellationToken::new(),
+        }
+    }
+
     /// Makes reads give up as soon as `stop` is cancelled (a signal), rather
     /// than wait out a slow or stalled body.
     pub fn cancelled_by(mut self, stop: CancellationToken) -> Self {
@@ -266,49 +303,38 @@ impl LogStream {
             self.offset += b.len() as u64;
             return Ok(Some(b));
         }
-        loop {
-            let frame = tokio::select! {
-                frame = tokio::time::timeout(self.read_timeout, self.body.frame()) => frame.map_err(|_| {
-                    Failure::transient(format!(
-                        "download of {} stalled at byte {} for {}s",
-                        self.what,
-                        self.offset,
-                        self.read_timeout.as_secs()
-                    ))
-                })?,
-                () = self.stop.cancelled() => {
-                    return Err(Failure::transient(format!(
-                        "download of {} abandoned at byte {}: the run was told to stop",
-                        self.what, self.offset
-                    )))
-                }
-            };
-            match frame {
-                None => {
-                    self.end = Some(self.offset);
-                    return Ok(None);
-                }
-                Some(Err(e)) => {
-                    return Err(Failure::transient(format!(
-                        "download of {} broke off at byte {}: {}",
-                        self.what,
-                        self.offset,
-                        error_chain(&e)
-                    )))
-                }
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if !data.is_empty() {
-                            self.offset += data.len() as u64;
-                            return Ok(Some(data));
-                        }
-                    }
-                }
+        let chunk = tokio::select! {
+            biased;
+            () = self.stop.cancelled() => {
+                return Err(Failure::transient(format!(
+                    "download of {} abandoned at byte {}: the run was told to stop",
+                    self.what, self.offset
+                )))
+            }
+            chunk = tokio::time::timeout(self.read_timeout, self.body.next_chunk()) => chunk.map_err(|_| {
+                Failure::transient(format!(
+                    "download of {} stalled at byte {} for {}s",
+                    self.what,
+                    self.offset,
+                    self.read_timeout.as_secs()
+                ))
+            })?,
+        };
+        match chunk {
+            Ok(None) => {
+                self.end = Some(self.offset);
+                Ok(None)
+            }
+            Ok(Some(data)) => {
+                self.offset += data.len() as u64;
+                Ok(Some(data))
+            }
+            Err(e) => {
+                Err(Failure::transient(format!("download of {} broke off at byte {}: {e}", self.what, self.offset)))
             }
         }
     }
 
-    /// Pushes bytes back; the next `next_chunk` returns them first.
     /// Consumes the next `n` bytes, handing them to `sink` as they come;
     /// false if the file ends first.
     pub async fn take(&mut self, mut n: u64, sink: &mut impl FnMut(&[u8])) -> Result<bool, Failure> {
@@ -324,6 +350,7 @@ impl LogStream {
         Ok(true)
     }
 
+    /// Pushes bytes back; the next `next_chunk` returns them first.
     pub fn unread(&mut self, bytes: Bytes) {
         if !bytes.is_empty() {
             self.offset -= bytes.len() as u64;

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod checkpoint;
 pub mod cli;
+pub mod clients;
 pub mod compress;
 pub mod config;
 pub mod cut;
@@ -20,8 +21,15 @@ pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;
-pub mod put;
 pub mod report;
 pub mod run;
+#[cfg(test)]
+pub mod sim;
+pub mod source;
 pub mod status;
+pub mod store;
 pub mod verify;
+
+/// A boxed, sendable future: what the I/O traits' methods return, so the
+/// pipeline can hold their implementations as trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -24,13 +24,14 @@ use crate::config::{ActiveFilePolicy, Config, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::discover::Instance;
 use crate::error::{Failure, FailureKind};
-use crate::fetch::{backoff, FetchError, LogFetcher, LogStream};
+use crate::fetch::{backoff, FetchError, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::keys::{checkpoint_key, file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
 use crate::progress::Progress;
-use crate::put::{Created, ObjectFacts, ObjectStore};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport};
+use crate::source::LogSource;
+use crate::store::{Created, ObjectFacts, ObjectStore};
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashSet};
@@ -46,9 +47,10 @@ const TAIL_WINDOW: usize = 4096;
 /// Everything a run shares across instances.
 pub struct Shipper {
     pub cfg: Arc<Config>,
-    pub rds: aws_sdk_rds::Client,
-    pub fetcher: Arc<LogFetcher>,
-    pub store: ObjectStore,
+    /// The instance's files (RDS, or a simulated instance in the tests).
+    pub source: Arc<dyn LogSource>,
+    /// Objects and checkpoints (S3, or an in-memory store in the tests).
+    pub store: Arc<dyn ObjectStore>,
     pub deadline: Option<Instant>,
     /// Cancelled on SIGTERM / SIGINT: no new work, reads in flight abandoned.
     pub stop: CancellationToken,
@@ -129,8 +131,8 @@ impl Shipper {
     /// downloading only the heads of files the checkpoint cannot vouch for.
     pub async fn survey(&self, instance: &Instance) -> Result<Survey, Failure> {
         let key = checkpoint_key(&self.cfg.prefix, instance);
-        let checkpoint = checkpoint::load(&self.store, &key, instance).await?;
-        let listed = list::audit_files(&self.rds, instance).await?;
+        let checkpoint = checkpoint::load(&*self.store, &key, instance).await?;
+        let listed = self.source.list(instance).await?;
         let scan = match self.identify_all(instance, &checkpoint, listed.clone()).await {
             Ok(scan) => scan,
             Err(Stop::Fail(f)) => return Err(f),
@@ -161,20 +163,6 @@ impl Shipper {
         files.sort_by(|a, b| LogFile::newest_first(&b.file, &a.file));
         let vanished = checkpoint.state.unshipped_and_gone(&scan.present);
         Ok(Survey { checkpoint, files, vanished })
-    }
-
-    /// The same clients and signal, with another deadline: one pass of
-    /// the service mode.
-    pub fn for_pass(&self, deadline: Option<Instant>) -> Shipper {
-        Shipper {
-            cfg: self.cfg.clone(),
-            rds: self.rds.clone(),
-            fetcher: self.fetcher.clone(),
-            store: self.store.clone(),
-            deadline,
-            stop: self.stop.clone(),
-            progress: self.progress.clone(),
-        }
     }
 
     /// Time to stop starting work: the run's time limit, or a signal.
@@ -208,7 +196,7 @@ impl Shipper {
 
     async fn pass(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Stop> {
         let key = checkpoint_key(&self.cfg.prefix, instance);
-        let mut cp = checkpoint::load(&self.store, &key, instance).await?;
+        let mut cp = checkpoint::load(&*self.store, &key, instance).await?;
         let files = self.list_nonempty(instance, &cp).await?;
         report.files_listed = files.len();
         self.check_named_files_listed(instance, &files)?;
@@ -262,7 +250,7 @@ impl Shipper {
         if self.cfg.dry_run {
             return Ok(());
         }
-        checkpoint::commit(&self.store, cp, instance).await
+        checkpoint::commit(&*self.store, cp, instance).await
     }
 
     /// Creates an object; a dry run prints what it would create instead and
@@ -317,12 +305,12 @@ impl Shipper {
     /// the transiently empty ones DescribeDBLogFiles is known to return:
     /// so an empty listing is asked again before it counts.
     async fn list_nonempty(&self, instance: &Instance, cp: &StoredCheckpoint) -> Result<Vec<LogFile>, Failure> {
-        let files = list::audit_files(&self.rds, instance).await?;
+        let files = self.source.list(instance).await?;
         if !files.is_empty() {
             return Ok(files);
         }
         tokio::time::sleep(backoff(2)).await;
-        let files = list::audit_files(&self.rds, instance).await?;
+        let files = self.source.list(instance).await?;
         if !files.is_empty() {
             return Ok(files);
         }
@@ -395,7 +383,7 @@ impl Shipper {
                     Err(FetchError::Failed(f)) => return Err(f.into()),
                 }
             }
-            let relisted = list::audit_files(&self.rds, instance).await?;
+            let relisted = self.source.list(instance).await?;
             let flags = list::active_flags(&relisted);
             batch = relisted.into_iter().zip(flags).filter(|(f, _)| !seen_names.contains(&f.name)).collect();
             if batch.is_empty() {
@@ -419,7 +407,7 @@ impl Shipper {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut stream = self.fetcher.open(&instance.id, &file.name).await?;
+            let mut stream = self.source.open(&instance.id, &file.name).await?;
             match stream.peek_head(IDENTITY_PREFIX_MAX).await {
                 Ok(head) => return Ok(identity_prefix(&head).map(Fingerprint::of_prefix)),
                 Err(f) if attempt < self.cfg.max_attempts => {
@@ -627,7 +615,7 @@ impl Shipper {
         report: &mut InstanceReport,
     ) -> Result<(), Stop> {
         let name = &item.file.name;
-        let mut stream = match self.fetcher.open(&instance.id, name).await {
+        let mut stream = match self.source.open(&instance.id, name).await {
             Ok(s) => s.cancelled_by(self.stop.clone()),
             Err(FetchError::Gone) => return Err(Stop::Again(format!("{name} vanished before it was read"))),
             Err(FetchError::Failed(f)) => return Err(f.into()),

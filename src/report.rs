@@ -30,6 +30,23 @@ pub struct InstanceReport {
     /// The run's time ran out before this instance was done.
     pub deferred: bool,
     pub failures: Vec<ReportedFailure>,
+    /// The losses this run reported (exit 3), one per lost file.
+    pub losses: Vec<Loss>,
+}
+
+/// A file lost before all of it was shipped, as far as it can be known: the
+/// bytes up to `shipped` are in S3; the file was last listed at
+/// `last_size` bytes; whatever was written after that listing is unknowable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Loss {
+    pub dbi_resource_id: String,
+    pub file_id: String,
+    pub last_name: String,
+    pub shipped: u64,
+    pub last_size: u64,
+    /// Still being written when last seen: more bytes than `last_size` may
+    /// have been lost.
+    pub growing: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +71,7 @@ impl InstanceReport {
             lag_seconds: 0,
             deferred: false,
             failures: Vec::new(),
+            losses: Vec::new(),
         }
     }
 

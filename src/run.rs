@@ -1,16 +1,12 @@
 //! The binary's commands, wired together: build the clients from `Config`,
 //! discover, ship every instance with bounded concurrency, report.
 
-use crate::aws;
 use crate::cli::{Command, DiscoverArgs, DoctorArgs, StatusArgs, VerifyArgs};
+use crate::clients::Clients;
 use crate::config::{Config, Scope};
-use crate::db::DbAccess;
 use crate::discover::{self, Instance};
 use crate::error::{Failure, FailureKind, Severity};
-use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
-use crate::progress::Progress;
-use crate::put::ObjectStore;
 use crate::report::{self, InstanceReport};
 use crate::status::InstanceStatus;
 use crate::{doctor, metrics, verify};
@@ -58,10 +54,10 @@ fn config_error(message: String) -> Failure {
 async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let started = Instant::now();
     let cfg = Arc::new(cfg.map_err(config_error)?);
-    let shipper = build_shipper(cfg.clone(), started).await?;
+    let clients = Clients::build(cfg.clone(), stop_on_signal()).await?;
     match cfg.interval {
-        None => one_pass(&shipper, started).await,
-        Some(every) => serve(&shipper, every).await,
+        None => one_pass(&clients, started).await,
+        Some(every) => serve(&clients, every).await,
     }
 }
 
@@ -70,12 +66,11 @@ async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
 /// metrics, logs) and the loop goes on; only configuration errors end it.
 /// Stopped by a signal it exits 0, unless the pass the signal interrupted
 /// found something worse than a transient failure.
-async fn serve(shipper: &Shipper, every: Duration) -> Result<Severity, Failure> {
+async fn serve(clients: &Clients, every: Duration) -> Result<Severity, Failure> {
     tracing::info!(interval_seconds = every.as_secs(), "service mode: a pass every interval until SIGTERM");
     loop {
         let started = Instant::now();
-        let pass = shipper.for_pass(shipper.cfg.max_run.map(|d| started + d));
-        let severity = match one_pass(&pass, started).await {
+        let severity = match one_pass(clients, started).await {
             Ok(severity) => severity,
             Err(f) if f.kind == FailureKind::NeedsPerson => return Err(f),
             Err(f) => {
@@ -85,25 +80,26 @@ async fn serve(shipper: &Shipper, every: Duration) -> Result<Severity, Failure> 
                 s
             }
         };
-        if shipper.stop.is_cancelled() {
+        if clients.stop.is_cancelled() {
             let worse_than_interrupted = severity.worst() > Some(FailureKind::Transient);
             return Ok(if worse_than_interrupted { severity } else { Severity::default() });
         }
         tokio::select! {
             _ = tokio::time::sleep(every.saturating_sub(started.elapsed())) => {}
-            _ = shipper.stop.cancelled() => return Ok(Severity::default()),
+            _ = clients.stop.cancelled() => return Ok(Severity::default()),
         }
     }
 }
 
 /// One pass over the selection: discover, ship, report, metrics.
-async fn one_pass(shipper: &Shipper, started: Instant) -> Result<Severity, Failure> {
-    let cfg = &shipper.cfg;
-    let instances = select(shipper).await?;
+async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failure> {
+    let cfg = &clients.cfg;
+    let instances = select(clients).await?;
     check_file_names_for_one_instance(cfg, &instances)?;
     tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
-    let reports = ship_all(Arc::new(shipper.for_pass(shipper.deadline)), instances, cfg.concurrency).await;
-    shipper.progress.finish();
+    let shipper = Arc::new(clients.shipper(cfg.max_run.map(|d| started + d)));
+    let reports = ship_all(shipper, instances, cfg.concurrency).await;
+    clients.progress.finish();
     let severity = report::finish(&reports, None);
     if cfg.dry_run {
         println!("dry run: nothing was written to s3://{}", cfg.bucket);
@@ -127,17 +123,17 @@ async fn one_pass(shipper: &Shipper, started: Instant) -> Result<Severity, Failu
 }
 
 /// Builds the clients, checks the bucket, and discovers the selection.
-async fn connect(cfg: Arc<Config>, started: Instant) -> Result<(Shipper, Vec<Instance>), Failure> {
-    let shipper = build_shipper(cfg, started).await?;
-    let instances = select(&shipper).await?;
-    Ok((shipper, instances))
+async fn connect(cfg: Arc<Config>) -> Result<(Clients, Vec<Instance>), Failure> {
+    let clients = Clients::build(cfg, stop_on_signal()).await?;
+    let instances = select(&clients).await?;
+    Ok((clients, instances))
 }
 
 /// Checks the bucket and discovers the selection (afresh on every pass:
 /// roles change with failover, instances come and go).
-async fn select(shipper: &Shipper) -> Result<Vec<Instance>, Failure> {
-    shipper.store.check_bucket().await?;
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, db_login(shipper)).await?;
+async fn select(clients: &Clients) -> Result<Vec<Instance>, Failure> {
+    clients.s3.check_bucket().await?;
+    let instances = discover::discover(&clients.rds, &clients.cfg.selection, clients.db_login()).await?;
     discover::check_unique_resource_ids(&instances)?;
     if instances.is_empty() {
         return Err(Failure::needs_person(
@@ -147,45 +143,13 @@ async fn select(shipper: &Shipper) -> Result<Vec<Instance>, Failure> {
     Ok(instances)
 }
 
-/// The database login with what an IAM token is made from.
-pub(crate) fn db_login(shipper: &Shipper) -> Option<(&DbAccess, &LogFetcher)> {
-    shipper.cfg.db.as_ref().map(|access| (access, &*shipper.fetcher))
-}
-
-/// The clients a command works with, from the standard AWS chain; no call
-/// is made beyond resolving credentials.
-pub(crate) async fn build_shipper(cfg: Arc<Config>, started: Instant) -> Result<Shipper, Failure> {
-    let sdk = aws::load_sdk_config(&cfg).await?;
-    let rds = aws::rds_client(&sdk, &cfg);
-    let store = ObjectStore::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
-    let fetcher = Arc::new(LogFetcher::new(
-        cfg.rds_endpoint_url.as_deref(),
-        sdk.region().expect("region checked").as_ref(),
-        sdk.credentials_provider().expect("credentials checked"),
-        cfg.max_attempts,
-        cfg.read_timeout,
-    )?);
-    let progress = Arc::new(match cfg.scope {
-        Scope::Backfill(_) => Progress::for_terminal_or_log(),
-        Scope::New => Progress::off(),
-    });
-    Ok(Shipper {
-        deadline: cfg.max_run.map(|d| started + d),
-        cfg,
-        rds,
-        fetcher,
-        store,
-        stop: stop_on_signal(),
-        progress,
-    })
-}
-
 /// `status`: a table (or JSON lines) of where each instance stands.
 /// Read-only. Exit 0 even with warnings (they are the report); an
 /// instance that cannot be read counts like a failed run.
 async fn status_cmd(args: StatusArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
-    let (shipper, instances) = connect(cfg, Instant::now()).await?;
+    let (clients, instances) = connect(cfg).await?;
+    let shipper = clients.shipper(None);
     let mut severity = Severity::default();
     if !args.json {
         println!("{}", InstanceStatus::table_header());
@@ -286,7 +250,8 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
 /// anything is missing, duplicated or diverged.
 async fn verify_cmd(args: VerifyArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
-    let (shipper, instances) = connect(cfg, Instant::now()).await?;
+    let (clients, instances) = connect(cfg).await?;
+    let shipper = clients.shipper(None);
     let mut severity = Severity::default();
     for instance in &instances {
         let report = match verify::verify_instance(&shipper, instance, args.deep).await {
@@ -345,8 +310,8 @@ fn print_verify_report(instance: &Instance, report: &verify::VerifyReport, json:
 /// `doctor`: one line per check, the worst failure decides the exit code.
 async fn doctor_cmd(args: DoctorArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
-    match build_shipper(cfg.clone(), Instant::now()).await {
-        Ok(shipper) => Ok(doctor::examine(&shipper, cfg.db.as_ref()).await),
+    match Clients::build(cfg.clone(), stop_on_signal()).await {
+        Ok(clients) => Ok(doctor::examine(&clients, cfg.db.as_ref()).await),
         Err(f) => {
             println!("{}", doctor::Check::failed("aws credentials", f.clone()).line());
             Err(f)
@@ -356,8 +321,8 @@ async fn doctor_cmd(args: DoctorArgs) -> Result<Severity, Failure> {
 
 async fn discover_cmd(args: DiscoverArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
-    let shipper = build_shipper(cfg, Instant::now()).await?;
-    let instances = discover::discover(&shipper.rds, &shipper.cfg.selection, db_login(&shipper)).await?;
+    let clients = Clients::build(cfg, stop_on_signal()).await?;
+    let instances = discover::discover(&clients.rds, &clients.cfg.selection, clients.db_login()).await?;
     for i in &instances {
         println!("{}", serde_json::to_string(i).expect("instance serializes"));
     }

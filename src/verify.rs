@@ -22,7 +22,7 @@ use crate::fetch::{FetchError, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::keys::{instance_prefix, parse_object_key};
 use crate::pipeline::{Shipper, Survey, SurveyedFile};
-use crate::put::ObjectFacts;
+use crate::store::ObjectFacts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -291,7 +291,7 @@ async fn check_against_files(
     for surveyed in &survey.files {
         let Some(id) = &surveyed.id else { continue };
         let Some(objects) = chains.get(id) else { continue };
-        let mut stream = match shipper.fetcher.open(&instance.id, &surveyed.file.name).await {
+        let mut stream = match shipper.source.open(&instance.id, &surveyed.file.name).await {
             Ok(s) => s.cancelled_by(shipper.stop.clone()),
             Err(FetchError::Gone) => continue,
             Err(FetchError::Failed(f)) => return Err(f),

@@ -2,7 +2,7 @@
 //! must not panic; metadata the worker writes must read back as written.
 #![no_main]
 
-use auditship::put::ObjectFacts;
+use auditship::store::ObjectFacts;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 

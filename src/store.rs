@@ -1,4 +1,8 @@
-//! Put: objects and state into S3, never overwriting.
+//! Store: objects and state in S3, never overwriting.
+//!
+//! The pipeline sees S3 through the `ObjectStore` trait (`S3Store` in
+//! production, an in-memory store with S3's conditional-write rules in the
+//! tests), as mountpoint-s3 sees it through its `ObjectClient`.
 //!
 //! Objects are created with `If-None-Match: *` (PutObject, or a multipart
 //! upload whose CompleteMultipartUpload carries it), so a key, once written,
@@ -10,6 +14,7 @@
 use crate::aws::{classify, permission_hint, status_of};
 use crate::compress::CompressedObject;
 use crate::error::{Failure, FailureKind};
+use crate::BoxFuture;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -101,16 +106,80 @@ pub struct Existing {
     pub facts: Option<ObjectFacts>,
 }
 
+/// What the pipeline, the checkpoint and the read-only commands need of S3.
+/// Every write is conditional: `create` never replaces an object, `swap`
+/// replaces a state object only at the ETag it was read at.
+pub trait ObjectStore: Send + Sync {
+    fn bucket(&self) -> &str;
+    /// The key as a person would find it (`s3://bucket/key`).
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket())
+    }
+    /// The facts of the object at `key`, or `None` if there is none.
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Existing>, Failure>>;
+    /// Creates the object only if the key is free (`If-None-Match: *`).
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        object: &'a CompressedObject,
+        facts: &'a ObjectFacts,
+    ) -> BoxFuture<'a, Result<Created, Failure>>;
+    /// Every key under a prefix.
+    fn list_keys<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, Failure>>;
+    /// A whole (small) object with its ETag; `None` if absent.
+    fn get_small<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(Vec<u8>, String)>, Failure>>;
+    /// Writes a state object: created if `etag` is `None`, else replaced
+    /// only if it still has that ETag.
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Swapped, Failure>>;
+}
+
+impl ObjectStore for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Existing>, Failure>> {
+        Box::pin(S3Store::head(self, key))
+    }
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        object: &'a CompressedObject,
+        facts: &'a ObjectFacts,
+    ) -> BoxFuture<'a, Result<Created, Failure>> {
+        Box::pin(S3Store::create(self, key, object, facts))
+    }
+    fn list_keys<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
+        Box::pin(S3Store::list_keys(self, prefix))
+    }
+    fn get_small<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(Vec<u8>, String)>, Failure>> {
+        Box::pin(S3Store::get_small(self, key))
+    }
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Swapped, Failure>> {
+        Box::pin(S3Store::swap(self, key, body, etag))
+    }
+}
+
+/// The real store: aws-sdk-s3 against one bucket.
 #[derive(Clone)]
-pub struct ObjectStore {
+pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     multipart_threshold: u64,
 }
 
-impl ObjectStore {
+impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, multipart_threshold: u64) -> Self {
-        ObjectStore { client, bucket: bucket.into(), multipart_threshold: multipart_threshold.max(MIN_PART_SIZE) }
+        S3Store { client, bucket: bucket.into(), multipart_threshold: multipart_threshold.max(MIN_PART_SIZE) }
     }
 
     /// Parts are at most 8 MiB, and never below S3's 5 MiB minimum.

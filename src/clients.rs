@@ -1,0 +1,69 @@
+//! Clients: everything a command talks to, built once from `Config`.
+//!
+//! The shipping algorithm (`pipeline::Shipper`) gets its I/O from here as
+//! trait objects; the read-only commands and `doctor` use the same clients
+//! without building a shipper.
+
+use crate::aws;
+use crate::config::{Config, Scope};
+use crate::db::DbAccess;
+use crate::error::Failure;
+use crate::fetch::LogFetcher;
+use crate::pipeline::Shipper;
+use crate::progress::Progress;
+use crate::source::RdsLogSource;
+use crate::store::S3Store;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub struct Clients {
+    pub cfg: Arc<Config>,
+    pub rds: aws_sdk_rds::Client,
+    /// Signs with the run's one AWS identity: log downloads and DB IAM tokens.
+    pub fetcher: Arc<LogFetcher>,
+    pub s3: S3Store,
+    /// Cancelled on SIGTERM / SIGINT.
+    pub stop: CancellationToken,
+    /// Bytes walked, for `backfill`'s progress display.
+    pub progress: Arc<Progress>,
+}
+
+impl Clients {
+    /// The clients, from the standard AWS chain; no call is made beyond
+    /// resolving credentials.
+    pub async fn build(cfg: Arc<Config>, stop: CancellationToken) -> Result<Clients, Failure> {
+        let sdk = aws::load_sdk_config(&cfg).await?;
+        let rds = aws::rds_client(&sdk, &cfg);
+        let s3 = S3Store::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
+        let fetcher = Arc::new(LogFetcher::new(
+            cfg.rds_endpoint_url.as_deref(),
+            sdk.region().expect("region checked").as_ref(),
+            sdk.credentials_provider().expect("credentials checked"),
+            cfg.max_attempts,
+            cfg.read_timeout,
+        )?);
+        let progress = Arc::new(match cfg.scope {
+            Scope::Backfill(_) => Progress::for_terminal_or_log(),
+            Scope::New => Progress::off(),
+        });
+        Ok(Clients { cfg, rds, fetcher, s3, stop, progress })
+    }
+
+    /// A shipper over these clients whose work ends at `deadline`.
+    pub fn shipper(&self, deadline: Option<Instant>) -> Shipper {
+        Shipper {
+            cfg: self.cfg.clone(),
+            source: Arc::new(RdsLogSource { rds: self.rds.clone(), fetcher: self.fetcher.clone() }),
+            store: Arc::new(self.s3.clone()),
+            deadline,
+            stop: self.stop.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+
+    /// The database login with what an IAM token is made from.
+    pub fn db_login(&self) -> Option<(&DbAccess, &LogFetcher)> {
+        self.cfg.db.as_ref().map(|access| (access, &*self.fetcher))
+    }
+}
