@@ -61,9 +61,24 @@ impl FileProgress {
 pub struct Gap {
     pub file_id: FileId,
     pub last_name: String,
+    /// Bytes `[0, shipped)` are in S3.
     pub shipped: u64,
+    /// The file's size when it was last listed.
     pub last_size: u64,
     pub detected_at: DateTime<Utc>,
+    /// Still being written when last seen: bytes written after the last
+    /// listing were lost too, and how many is unknowable.
+    #[serde(default)]
+    pub growing: bool,
+    /// A run that finished has exited 3 for it. Until then every run
+    /// reports it again (a run killed after recording a loss must not
+    /// swallow the page). Losses recorded before this field were reported.
+    #[serde(default = "reported_before_this_field")]
+    pub reported: bool,
+}
+
+fn reported_before_this_field() -> bool {
+    true
 }
 
 impl Checkpoint {
@@ -144,8 +159,9 @@ impl Checkpoint {
             }
         }
         for g in &other.gaps {
-            if !self.gaps.iter().any(|mine| mine.file_id == g.file_id) {
-                self.gaps.push(g.clone());
+            match self.gaps.iter_mut().find(|mine| mine.file_id == g.file_id) {
+                Some(mine) => mine.reported |= g.reported,
+                None => self.gaps.push(g.clone()),
             }
         }
         // A file reported lost is done with: it is not tracked again.
@@ -334,6 +350,8 @@ mod tests {
             shipped: 10,
             last_size: 20,
             detected_at: Utc::now(),
+            growing: false,
+            reported: false,
         });
         a.merge(&b);
         assert!(a.files.is_empty());
@@ -361,6 +379,8 @@ mod tests {
             shipped: 0,
             last_size: 1,
             detected_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+            growing: true,
+            reported: id % 2 == 0,
         }
     }
 

@@ -17,6 +17,12 @@ pub fn checkpoint_key(prefix: &str, instance: &Instance) -> String {
     join(prefix, &format!("_state/{}.json", instance.resource_id))
 }
 
+/// Which resource id an instance identifier stands for:
+/// `{prefix}/_state/instances/{instance-id}.json`.
+pub fn instance_pointer_key(prefix: &str, instance: &Instance) -> String {
+    join(prefix, &format!("_state/instances/{}.json", instance.id))
+}
+
 /// The prefix under which all of a file's objects live.
 pub fn file_prefix(prefix: &str, instance: &Instance, file: &FileId) -> String {
     let key = object_key(prefix, instance, file, 0);

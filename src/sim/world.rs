@@ -126,7 +126,9 @@ impl World {
 
     /// Applies an event now (between runs).
     pub fn apply(&self, event: Event) {
-        self.state.lock().unwrap().apply(&event);
+        let mut st = self.state.lock().unwrap();
+        st.trace.push(format!("  event {event:?} (between runs)"));
+        st.apply(&event);
     }
 
     /// What discovery would report now.
@@ -161,7 +163,7 @@ impl SimRun {
             let k = st.steps;
             if let Some(events) = st.events.remove(&k) {
                 for e in &events {
-                    st.trace.push(format!("  event {e:?}"));
+                    st.trace.push(format!("  event {e:?} (before step {k})"));
                     st.apply(e);
                 }
             }

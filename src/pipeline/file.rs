@@ -1,0 +1,550 @@
+//! File: one file's walk from its shipped offset: fetch, cut, compress,
+//! put, with the rotation guards.
+//!
+//! The download reads a file by name, and is not documented to read from
+//! an open handle: a rotation during the read could splice the next file
+//! under that name into the body. So before an object is created, and
+//! before a divergence is reported, the name is checked to still hold the
+//! file. A file found renamed is looked for under an older name (rotation
+//! only ever renames towards older names, and a rotated file never
+//! changes) and shipped from there, without restarting the instance.
+
+use super::scan::Identified;
+use super::{Shipper, Stop};
+use crate::checkpoint::{FileProgress, StoredCheckpoint};
+use crate::compress::{CompressedObject, ObjectBuilder};
+use crate::config::{ActiveFilePolicy, Scope};
+use crate::cut::{CutRule, FileState, ObjectCutter};
+use crate::discover::Instance;
+use crate::error::{Failure, FailureKind};
+use crate::fetch::{backoff, FetchError, LogStream};
+use crate::identify::{identity_prefix, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::keys::{file_prefix, object_key, start_of_key};
+use crate::list::{self, AuditName, LogFile};
+use crate::report::InstanceReport;
+use crate::store::{Created, ObjectFacts};
+use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+/// Bytes before the shipped offset whose hash the checkpoint keeps.
+const TAIL_WINDOW: usize = 4096;
+/// Times one file may be found renamed in one pass before it waits for
+/// the next run.
+const MAX_RELOCATIONS: u32 = 8;
+
+impl Shipper {
+    /// Brings one identified file up to date, following it through
+    /// rotations; returns whether its checkpoint entry changed.
+    pub(super) async fn ship_tracked_file(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        cp: &mut StoredCheckpoint,
+        report: &mut InstanceReport,
+    ) -> Result<bool, Stop> {
+        let previous = cp.state.files.get(&item.id).cloned();
+        let mut progress = match &previous {
+            Some(p) if p.fingerprint != item.fingerprint.sha256 => {
+                return Err(Failure::data_loss(format!(
+                    "instance {}: file {} has id {} but a different fingerprint than the file tracked under that id; \
+                     nothing was written for it; investigate before the next run",
+                    instance.id, item.file.name, item.id
+                ))
+                .into())
+            }
+            Some(p) => p.clone(),
+            None => item.untouched_progress(),
+        };
+        let mut item = item.clone();
+        let mut moves = 0;
+        let created_before = report.objects_created;
+        let result = loop {
+            note_listing(&mut progress, &item);
+            match self.ship_listed_file(instance, &item, &mut progress, report).await {
+                Err(Stop::Moved(why)) if moves < MAX_RELOCATIONS => {
+                    moves += 1;
+                    tracing::info!(instance = %instance.id, file = %item.file.name, reason = %why, "looking for the file under an older name");
+                    match self.relocate(instance, &item).await? {
+                        Some(found) => item = found,
+                        // Deleted, or moved past the listing: the next scan
+                        // decides which (a loss is never concluded here).
+                        None => break Ok(()),
+                    }
+                }
+                Err(Stop::Moved(why)) => {
+                    break Err(Stop::Fail(Failure::transient(format!(
+                        "instance {}: file {} ({}) {why}, {MAX_RELOCATIONS} times in this run: rotations are faster \
+                         than it can be read; the next run continues from offset {}",
+                        instance.id, item.file.name, item.id, progress.shipped
+                    ))))
+                }
+                other => break other,
+            }
+        };
+        if report.objects_created > created_before {
+            report.files_shipped.insert(item.id.0.clone());
+        }
+        let changed = previous.as_ref() != Some(&progress);
+        cp.state.files.insert(item.id.clone(), progress);
+        result.map(|()| changed)
+    }
+
+    /// Ships the file under the name it was identified by.
+    async fn ship_listed_file(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let skip_active = item.active && self.cfg.active_file == ActiveFilePolicy::Skip;
+        // The listing showed nothing past what is shipped (and it is known
+        // to be this file's listing): no download.
+        let nothing_new = item.active && item.listed && progress.shipped >= item.file.size;
+        if skip_active {
+            Ok(())
+        } else if matches!(self.cfg.scope, Scope::Backfill(_)) {
+            self.rewalk(instance, item, progress, report).await
+        } else if progress.complete() || nothing_new {
+            Ok(())
+        } else {
+            self.ship_file_with_retries(instance, item, progress, &BTreeSet::new(), report).await
+        }
+    }
+
+    /// Finds a file that a rotation renamed: among the names older than the
+    /// one it had, the one whose first line is the file's. `None` if no
+    /// listed name holds it.
+    async fn relocate(&self, instance: &Instance, item: &Identified) -> Result<Option<Identified>, Failure> {
+        let listed = self.source.list(instance).await?;
+        let flags = list::active_flags(&listed);
+        for (file, active) in listed.into_iter().zip(flags) {
+            if LogFile::newest_first(&item.file, &file) != Ordering::Less {
+                continue;
+            }
+            match self.identify(instance, &file).await {
+                Ok(Some(fp)) if fp.sha256 == item.fingerprint.sha256 => {
+                    return Ok(Some(Identified { file, active, listed: false, ..item.clone() }))
+                }
+                Ok(_) | Err(FetchError::Gone) => {}
+                Err(FetchError::Failed(f)) => return Err(f),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Walks a file from its first byte, following the objects already in S3
+    /// (each verified against the file's bytes) and creating the missing
+    /// ones. A created object ends no later than where the next existing
+    /// one starts, so filling a hole never overlaps what is there. The
+    /// checkpoint keeps the furthest offset either reached.
+    async fn rewalk(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let prefix = file_prefix(&self.cfg.prefix, instance, &item.id);
+        let existing: BTreeSet<u64> =
+            self.store.list_keys(&prefix).await?.iter().filter_map(|key| start_of_key(key)).collect();
+        tracing::info!(instance = %instance.id, file = %item.file.name, objects = existing.len(), "backfill: walking the file from its first byte");
+        let mut walked = FileProgress { shipped: 0, tail_sha256: String::new(), ..progress.clone() };
+        self.progress.add_total(item.file.size);
+        let result = self.ship_file_with_retries(instance, item, &mut walked, &existing, report).await;
+        self.progress.file_done(&instance.id.0, &item.file.name);
+        if walked.shipped >= progress.shipped {
+            *progress = walked;
+        }
+        result
+    }
+
+    /// Ships a file, retrying transient failures from the last confirmed
+    /// offset (a reset body, throttling) before giving up for this run.
+    async fn ship_file_with_retries(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        existing: &BTreeSet<u64>,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.ship_file(instance, item, progress, existing, report).await {
+                Err(Stop::Fail(f))
+                    if f.kind == FailureKind::Transient && attempt < self.cfg.max_attempts && !self.out_of_time() =>
+                {
+                    let wait = backoff(attempt);
+                    tracing::warn!(instance = %instance.id, file = %item.file.name, attempt, error = %f, "shipping failed; retrying from the last confirmed offset");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One read of a file. A loss or divergence concluded from its bytes
+    /// stands only if no rotation renamed the file during the read.
+    async fn ship_file(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        existing: &BTreeSet<u64>,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        match self.read_and_ship(instance, item, progress, existing, report).await {
+            Err(Stop::Fail(f)) if f.kind == FailureKind::DataLoss => {
+                self.confirm_not_renamed(instance, item).await?;
+                Err(Stop::Fail(f))
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the file's name still holds the file that was read. The
+    /// download is not documented to read from an open handle: if a
+    /// rotation renames the file mid-read, later bytes could come from the
+    /// next file under that name. MariaDB rotation renames every file, so
+    /// "the name still holds this file" means "no rotation since the read
+    /// began". Aurora names are never reused.
+    async fn confirm_not_renamed(&self, instance: &Instance, item: &Identified) -> Result<(), Stop> {
+        if matches!(item.file.kind, AuditName::Aurora { .. }) {
+            return Ok(());
+        }
+        let renamed = || Stop::Moved(format!("{} was renamed by a rotation while it was read", item.file.name));
+        match self.identify(instance, &item.file).await {
+            Ok(Some(fp)) if fp.sha256 == item.fingerprint.sha256 => Ok(()),
+            Ok(_) | Err(FetchError::Gone) => Err(renamed()),
+            Err(FetchError::Failed(f)) => Err(f.into()),
+        }
+    }
+
+    /// Verify the stream is the file we think, skip what is shipped
+    /// (checking the bytes before the offset are unchanged), then verify or
+    /// create objects up to the end of what may ship. A created object
+    /// ends before the next of the `existing` object starts.
+    async fn read_and_ship(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        progress: &mut FileProgress,
+        existing: &BTreeSet<u64>,
+        report: &mut InstanceReport,
+    ) -> Result<(), Stop> {
+        let name = &item.file.name;
+        let mut stream = match self.source.open(&instance.id, name).await {
+            Ok(s) => s.cancelled_by(self.stop.clone()),
+            Err(FetchError::Gone) => return Err(Stop::Moved(format!("{name} vanished before it was read"))),
+            Err(FetchError::Failed(f)) => return Err(f.into()),
+        };
+        let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
+        let same_file =
+            identity_prefix(&head).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == item.fingerprint.sha256);
+        if !same_file {
+            return Err(Stop::Moved(format!("{name} was renamed by a rotation after it was identified")));
+        }
+
+        let mut tail = TailWindow::default();
+        if !skip(&mut stream, progress.shipped, &mut tail).await? {
+            return Err(diverged(
+                instance,
+                item,
+                format!("it is now shorter than the {} bytes already shipped from it", progress.shipped),
+            ));
+        }
+        if progress.shipped > 0 && tail.sha256() != progress.tail_sha256 {
+            return Err(diverged(
+                instance,
+                item,
+                format!("its bytes before offset {} differ from the bytes shipped from it", progress.shipped),
+            ));
+        }
+
+        let state = if item.active { FileState::Active } else { FileState::Closed };
+        let rule = CutRule::new(self.cfg.object_size);
+        loop {
+            if self.out_of_time() {
+                report.deferred = true;
+                break;
+            }
+            let start = progress.shipped;
+            let key = object_key(&self.cfg.prefix, instance, &item.id, start);
+            if let Some(existing) = self.store.head(&key).await? {
+                let facts = existing.facts.filter(|f| f.start == start && f.end > start).ok_or_else(|| {
+                    Failure::data_loss(format!(
+                        "object s3://{}/{key} exists without valid auditship metadata: something else wrote it; it was left untouched",
+                        self.store.bucket()
+                    ))
+                })?;
+                match hash_next(&mut stream, facts.end - start, &mut tail).await? {
+                    Some(sha) if sha == facts.sha256 => {
+                        progress.shipped = facts.end;
+                        progress.tail_sha256 = tail.sha256();
+                        report.objects_verified += 1;
+                        self.progress.advance(facts.end - start);
+                        tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
+                        continue;
+                    }
+                    Some(_) => {
+                        return Err(diverged(
+                            instance,
+                            item,
+                            format!(
+                            "object s3://{}/{key} holds different bytes for offsets {start}..{}; it was left untouched",
+                            self.store.bucket(),
+                            facts.end
+                        ),
+                        ))
+                    }
+                    None if state == FileState::Closed => {
+                        return Err(diverged(
+                            instance,
+                            item,
+                            format!(
+                                "object s3://{}/{key} claims offsets up to {} but the rotated file ends before that",
+                                self.store.bucket(),
+                                facts.end
+                            ),
+                        ))
+                    }
+                    // Another run saw more of the growing file than this read.
+                    None => break,
+                }
+            }
+            let room = existing.range(start + 1..).next().map(|next| next - start);
+            let (object, at_end) = build_object(&mut stream, rule, state, room, &mut tail).await?;
+            let Some(object) = object else { break };
+            let facts = ObjectFacts {
+                start,
+                end: start + object.len,
+                sha256: object.sha256.clone(),
+                lines: object.lines,
+                source_file: name.clone(),
+                role: instance.role.as_str().to_string(),
+                instance_id: instance.id.0.clone(),
+                dbi_resource_id: instance.resource_id.0.clone(),
+                file_id: item.id.0.clone(),
+            };
+            // Bytes are only written once it is sure they are this file's.
+            self.confirm_not_renamed(instance, item).await?;
+            match self.create(&key, &object, &facts).await? {
+                Created::Yes => {
+                    progress.shipped = facts.end;
+                    progress.tail_sha256 = tail.sha256();
+                    report.objects_created += 1;
+                    report.bytes_shipped += object.len;
+                    self.progress.advance(object.len);
+                    tracing::info!(
+                        instance = %instance.id, file = %name, key = %key, start, end = facts.end,
+                        bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,
+                        "object shipped"
+                    );
+                }
+                // A concurrent run created it first. Cut points depend only
+                // on content, so it is usually the very same object: then
+                // it counts as shipped. Otherwise (it saw a different
+                // snapshot of a growing file) start over and verify it.
+                Created::AlreadyExists => match self.store.head(&key).await?.and_then(|e| e.facts) {
+                    Some(theirs) if facts.same_bytes_as(&theirs) => {
+                        progress.shipped = facts.end;
+                        progress.tail_sha256 = tail.sha256();
+                        report.objects_verified += 1;
+                        tracing::debug!(instance = %instance.id, key = %key, "a concurrent run created the same object");
+                    }
+                    _ => return Err(Stop::Again(format!("object {key} was created by a concurrent run"))),
+                },
+            }
+            if at_end {
+                break;
+            }
+        }
+        // The read reached the end of this very file (its head matched):
+        // that is its size, whatever an older listing said.
+        if let Some(end) = stream.end() {
+            progress.last_size = end.max(progress.shipped);
+        }
+        Ok(())
+    }
+}
+
+/// Records the name the file has now and, when the listing is known to be
+/// this file's, its size and write time.
+fn note_listing(progress: &mut FileProgress, item: &Identified) {
+    progress.last_name = item.file.name.clone();
+    progress.closed |= !item.active;
+    if item.listed {
+        progress.last_size = progress.last_size.max(item.file.size);
+        progress.last_written_ms = progress.last_written_ms.max(item.file.last_written_ms);
+    }
+}
+
+fn diverged(instance: &Instance, item: &Identified, what: String) -> Stop {
+    Stop::Fail(Failure::data_loss(format!(
+        "instance {}: file {} ({}) diverged: {what}",
+        instance.id, item.file.name, item.id
+    )))
+}
+
+/// Reads `n` bytes into the tail window; false if the file ended first.
+async fn skip(stream: &mut LogStream, n: u64, tail: &mut TailWindow) -> Result<bool, Failure> {
+    stream.take(n, &mut |b| tail.push(b)).await
+}
+
+/// Hashes the next `n` bytes; `None` if the file ends first.
+async fn hash_next(stream: &mut LogStream, n: u64, tail: &mut TailWindow) -> Result<Option<String>, Failure> {
+    let mut hasher = Sha256::new();
+    let complete = stream
+        .take(n, &mut |b| {
+            hasher.update(b);
+            tail.push(b);
+        })
+        .await?;
+    Ok(complete.then(|| hex::encode(hasher.finalize())))
+}
+
+/// Cuts and compresses the next object, of at most `room` bytes if given
+/// (the next object already in S3 starts there). Returns the object (none
+/// if there is nothing to ship) and whether the file's end was reached.
+async fn build_object(
+    stream: &mut LogStream,
+    rule: CutRule,
+    state: FileState,
+    room: Option<u64>,
+    tail: &mut TailWindow,
+) -> Result<(Option<CompressedObject>, bool), Failure> {
+    let mut cutter = ObjectCutter::new(rule);
+    let mut builder = ObjectBuilder::default();
+    let mut fed = 0u64;
+    let at_end = loop {
+        let mut sink = |b: &[u8]| {
+            builder.write(b);
+            tail.push(b);
+        };
+        let left = room.map(|r| r - fed);
+        if left == Some(0) {
+            // The next object starts here: these bytes are all there is,
+            // as if the file ended (they end on that object's line boundary).
+            cutter.finish(FileState::Closed, &mut sink);
+            break false;
+        }
+        match stream.next_chunk().await? {
+            None => {
+                cutter.finish(state, &mut sink);
+                break true;
+            }
+            Some(mut chunk) => {
+                if let Some(left) = left.filter(|&l| (chunk.len() as u64) > l) {
+                    stream.unread(chunk.split_off(left as usize));
+                }
+                let took = cutter.push(&chunk, &mut sink);
+                fed += took as u64;
+                stream.unread(chunk.slice(took..));
+                if cutter.is_complete() {
+                    break false;
+                }
+            }
+        }
+    };
+    Ok(((!builder.is_empty()).then(|| builder.finish()), at_end))
+}
+
+/// Adds every newly identified file to the checkpoint with nothing shipped.
+/// Gap detection only knows files the checkpoint tracks; tracking each file
+/// as soon as it is seen means that, whatever happens to later runs, the
+/// newest tracked file is one that can still grow, and its disappearance
+#[derive(Default)]
+struct TailWindow {
+    bytes: Vec<u8>,
+}
+
+impl TailWindow {
+    fn push(&mut self, b: &[u8]) {
+        if b.len() >= TAIL_WINDOW {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(&b[b.len() - TAIL_WINDOW..]);
+            return;
+        }
+        self.bytes.extend_from_slice(b);
+        if self.bytes.len() > TAIL_WINDOW {
+            let excess = self.bytes.len() - TAIL_WINDOW;
+            self.bytes.drain(..excess);
+        }
+    }
+
+    fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_window_keeps_last_bytes_whatever_the_pushes() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut one = TailWindow::default();
+        one.push(&data);
+        let mut many = TailWindow::default();
+        for c in data.chunks(37) {
+            many.push(c);
+        }
+        assert_eq!(one.bytes, &data[data.len() - TAIL_WINDOW..]);
+        assert_eq!(one.sha256(), many.sha256());
+    }
+
+    /// The facts a run would give the first object it cuts from `bytes`.
+    fn first_object_facts(bytes: &[u8], rule: CutRule, state: FileState) -> Option<(ObjectFacts, Vec<u8>)> {
+        let first = crate::cut::cut_all([bytes], rule, state).into_iter().next()?;
+        let mut builder = ObjectBuilder::default();
+        builder.write(&first);
+        let object = builder.finish();
+        let facts = ObjectFacts {
+            start: 0,
+            end: object.len,
+            sha256: object.sha256,
+            lines: object.lines,
+            source_file: "audit/server_audit.log".into(),
+            role: "writer".into(),
+            instance_id: "db-1".into(),
+            dbi_resource_id: "db-RES".into(),
+            file_id: "20261121T223901Z-3f9a1c2b".into(),
+        };
+        Some((facts, first))
+    }
+
+    proptest::proptest! {
+        /// Two runs race to create the first object of a growing file, one
+        /// having read less of it than the other (`seen`), or the file
+        /// having rotated in between. The loser of the create counts its
+        /// bytes as shipped only if the winner's object holds exactly them,
+        /// and when both read past the cut point it always does: overlapping
+        /// runs converge instead of failing or duplicating.
+        #[test]
+        fn a_lost_create_race_counts_as_shipped_only_for_the_same_bytes(
+            file in proptest::collection::vec(proptest::prop_oneof![3 => proptest::strategy::Just(b'\n'), 17 => proptest::prelude::any::<u8>()], 1..400),
+            seen in 0usize..400,
+            target in 1u64..80,
+            rotated_between in proptest::prelude::any::<bool>(),
+        ) {
+            let rule = CutRule::new(target);
+            let seen = seen.min(file.len());
+            let winner_state = if rotated_between { FileState::Closed } else { FileState::Active };
+            let Some((winner, winner_bytes)) = first_object_facts(&file, rule, winner_state) else { return Ok(()) };
+            let Some((loser, loser_bytes)) = first_object_facts(&file[..seen], rule, FileState::Active) else { return Ok(()) };
+            proptest::prop_assert_eq!(loser.same_bytes_as(&winner), loser_bytes == winner_bytes);
+            // Whichever read less holds a prefix of the other's object.
+            proptest::prop_assert!(winner_bytes.starts_with(&loser_bytes));
+            // Both saw the line that ends the first object: the same object.
+            let cut_seen = loser_bytes.last() == Some(&b'\n') && loser_bytes.len() as u64 >= rule.target
+                || loser_bytes.len() as u64 == rule.hard_max;
+            if cut_seen {
+                proptest::prop_assert!(loser.same_bytes_as(&winner));
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The per-instance pipeline: list → identify → fetch → cut → compress →
+//! put → commit. Each instance runs independently; `run` drives many at once
+//! with a bound, and one instance's failure never stops the others.
+//!
+//! A pass over an instance, one question per module:
+//! 1. `scan`: load the checkpoint, list the audit files and find which file
+//!    each name holds, newest first (rotation renames files towards older
+//!    names, so a scan in that order sees every file that exists at its
+//!    start). A listing's sizes are trusted only when no rotation happened
+//!    between the listing and the end of the scan.
+//! 2. `ledger`: report losses (tracked files with unshipped bytes that are
+//!    gone, and instances replaced under the same identifier), track every
+//!    newly seen file before anything ships.
+//! 3. `file`: ship, oldest first (the oldest file is the next to be
+//!    deleted): for each object, if its key exists, verify it against the
+//!    file's bytes; else build it and create it with If-None-Match. A file
+//!    renamed by a rotation while it is read is found under its new name.
+//! 4. Commit the checkpoint after each file, with compare-and-swap.
+//!
+//! A pass that finds the ground moved under it (an object created by a
+//! concurrent run with other bytes) starts again; everything it did is
+//! idempotent.
+
+mod file;
+mod ledger;
+mod scan;
+
+pub use scan::{Survey, SurveyedFile};
+
+use crate::checkpoint::{self, StoredCheckpoint};
+use crate::compress::CompressedObject;
+use crate::config::{Config, Scope};
+use crate::discover::Instance;
+use crate::error::{Failure, FailureKind};
+use crate::keys::checkpoint_key;
+use crate::list::LogFile;
+use crate::progress::Progress;
+use crate::report::InstanceReport;
+use crate::source::LogSource;
+use crate::store::{Created, ObjectFacts, ObjectStore};
+use scan::Identified;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Passes over one instance before "the ground keeps moving" is a failure.
+const MAX_PASSES: u32 = 4;
+
+/// Everything a run shares across instances.
+pub struct Shipper {
+    pub cfg: Arc<Config>,
+    /// The instance's files (RDS, or a simulated instance in the tests).
+    pub source: Arc<dyn LogSource>,
+    /// Objects and checkpoints (S3, or an in-memory store in the tests).
+    pub store: Arc<dyn ObjectStore>,
+    pub deadline: Option<Instant>,
+    /// Cancelled on SIGTERM / SIGINT: no new work, reads in flight abandoned.
+    pub stop: CancellationToken,
+    /// Bytes walked, for `backfill`'s progress display.
+    pub progress: Arc<Progress>,
+}
+
+/// Why a pass ended early.
+enum Stop {
+    /// Something moved under the pass (a concurrent writer): start the
+    /// instance again from its checkpoint.
+    Again(String),
+    /// The file no longer holds the name it was read by (a rotation
+    /// renamed it): look for it under an older name.
+    Moved(String),
+    Fail(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Fail(f)
+    }
+}
+
+impl Shipper {
+    /// Time to stop starting work: the run's time limit, or a signal.
+    pub fn out_of_time(&self) -> bool {
+        self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Ships everything new from one instance and reports what happened.
+    pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
+        let started = Instant::now();
+        let mut report = InstanceReport::new(instance.clone());
+        if let Err(f) = self.check_replaced(instance, &mut report).await {
+            report.fail(f);
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
+        for pass in 1..=MAX_PASSES {
+            match self.pass(instance, &mut report).await {
+                Ok(()) => break,
+                Err(Stop::Again(why) | Stop::Moved(why)) if pass < MAX_PASSES => {
+                    tracing::info!(instance = %instance.id, pass, reason = %why, "starting the instance again");
+                }
+                Err(Stop::Again(why) | Stop::Moved(why)) => report.fail(Failure::transient(format!(
+                    "instance {}: {why}, {MAX_PASSES} passes in a row; the next run retries",
+                    instance.id
+                ))),
+                Err(Stop::Fail(f)) => {
+                    report.fail(f);
+                    break;
+                }
+            }
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
+    }
+
+    async fn pass(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Stop> {
+        let key = checkpoint_key(&self.cfg.prefix, instance);
+        let mut cp = checkpoint::load(&*self.store, &key, instance).await?;
+        let files = self.list_nonempty(instance, &cp).await?;
+        report.files_listed = files.len();
+        self.check_named_files_listed(instance, &files)?;
+
+        let scan = self.scan(instance, &cp, files).await?;
+        let mut dirty = ledger::record_losses(instance, &mut cp, &scan.present, report);
+        dirty |= ledger::forget_complete_and_gone(&mut cp, &scan.present);
+        dirty |= ledger::track_new_files(&scan.identified, &mut cp);
+        if dirty {
+            // Before any shipping: a run killed after this point still
+            // leaves every file it saw tracked, so the file's loss can
+            // never go unreported.
+            self.commit(&mut cp, instance).await?;
+            dirty = false;
+        }
+
+        let mut outcome = Ok(());
+        for item in scan.identified.iter().rev().filter(|item| self.chosen(item)) {
+            if self.out_of_time() {
+                report.deferred = true;
+                break;
+            }
+            match self.ship_tracked_file(instance, item, &mut cp, report).await {
+                Ok(changed) => dirty |= changed,
+                Err(Stop::Fail(f)) if f.kind != FailureKind::NeedsPerson => {
+                    dirty = true;
+                    report.fail(f);
+                }
+                Err(stop) => {
+                    dirty = true;
+                    outcome = Err(stop);
+                    break;
+                }
+            }
+            if dirty {
+                self.commit(&mut cp, instance).await?;
+                dirty = false;
+            }
+        }
+        // The losses this run reports (exit 3) are marked as reported only
+        // now: a run killed before this commit leaves them for the next.
+        dirty |= ledger::mark_reported(&mut cp, report);
+        if dirty {
+            self.commit(&mut cp, instance).await?;
+        }
+        ledger::summarize_pending(&scan.identified, &cp, report);
+        outcome
+    }
+
+    /// Stores the checkpoint, unless this is a dry run.
+    async fn commit(&self, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
+        if self.cfg.dry_run {
+            return Ok(());
+        }
+        checkpoint::commit(&*self.store, cp, instance).await
+    }
+
+    /// Creates an object; a dry run prints what it would create instead and
+    /// goes on as if it had.
+    async fn create(&self, key: &str, object: &CompressedObject, facts: &ObjectFacts) -> Result<Created, Failure> {
+        if !self.cfg.dry_run {
+            return self.store.create(key, object, facts).await;
+        }
+        println!(
+            "would create s3://{}/{key}: {} bytes ({} gzipped, {} lines) from {} offsets {}..{}",
+            self.store.bucket(),
+            object.len,
+            object.gzip.len(),
+            object.lines,
+            facts.source_file,
+            facts.start,
+            facts.end
+        );
+        Ok(Created::Yes)
+    }
+
+    /// Whether this command ships the file: `run` all of them, `backfill`
+    /// those its filter picks.
+    fn chosen(&self, item: &Identified) -> bool {
+        match &self.cfg.scope {
+            Scope::New => true,
+            Scope::Backfill(filter) => {
+                let last = chrono::DateTime::from_timestamp_millis(item.file.last_written_ms).unwrap_or_default();
+                filter.matches(&item.file.name, item.fingerprint.first_record, last)
+            }
+        }
+    }
+
+    /// A backfill of files by name: each name must be on the instance.
+    fn check_named_files_listed(&self, instance: &Instance, files: &[LogFile]) -> Result<(), Failure> {
+        let Scope::Backfill(filter) = &self.cfg.scope else {
+            return Ok(());
+        };
+        match filter.names.iter().find(|n| !files.iter().any(|f| &f.name == *n)) {
+            None => Ok(()),
+            Some(missing) => Err(Failure::needs_person(format!(
+                "instance {}: no audit file {missing} (it lists {}); files rotate to new names, so check the current \
+                 names with `auditship discover` / DescribeDBLogFiles, or choose by --since/--until",
+                instance.id,
+                files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Scan: which files are on the instance, and which file each name holds.
+//!
+//! A name says nothing about a file's bytes (MariaDB rotation renames every
+//! file), so each name is read for its first line, newest first: a rotation
+//! during the scan moves files to older names, which are read later, or to
+//! names past the end of the listing, which a re-listing shows. Every file
+//! that existed when the scan began is then seen, or truly deleted.
+//!
+//! Two things are taken from a listing only when no rotation happened
+//! between it and the end of the scan (`no_rotation_between`): the sizes and
+//! write times of the files, and "this name still holds the complete file
+//! the checkpoint last saw there", which spares a download. A rotation in
+//! between would make them another file's.
+
+use super::{Shipper, Stop, MAX_PASSES};
+use crate::checkpoint::{FileProgress, StoredCheckpoint};
+use crate::config::Scope;
+use crate::discover::Instance;
+use crate::error::Failure;
+use crate::fetch::{backoff, FetchError};
+use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::list::{self, AuditName, LogFile};
+use chrono::Utc;
+use std::collections::HashSet;
+
+/// Scans of an instance before a rotation-free one is given up on.
+const MAX_SCANS: u32 = 3;
+
+/// An instance's files against its checkpoint, read without writing
+/// anything: what `status` and `verify` report on.
+pub struct Survey {
+    pub checkpoint: StoredCheckpoint,
+    /// Every audit file on the instance, oldest first.
+    pub files: Vec<SurveyedFile>,
+    /// Tracked files with unshipped bytes that are no longer on the
+    /// instance: lost, whether or not a run has reported it yet.
+    pub vanished: Vec<(FileId, FileProgress)>,
+}
+
+pub struct SurveyedFile {
+    pub file: LogFile,
+    /// Still written to (the plugin's current file).
+    pub active: bool,
+    /// `None` while the file has no complete first line.
+    pub id: Option<FileId>,
+    pub first_record: Option<chrono::DateTime<Utc>>,
+}
+
+/// What identifying an instance's files found.
+pub(super) struct Scan {
+    /// Files read for their identity, newest first.
+    pub identified: Vec<Identified>,
+    /// Files the checkpoint has as complete under the same name, size and
+    /// write time, with no rotation since: taken as identified unread.
+    pub known_complete: Vec<(LogFile, FileId)>,
+    /// Every file id on the instance.
+    pub present: HashSet<FileId>,
+}
+
+/// A listed file with its identity.
+#[derive(Clone)]
+pub(super) struct Identified {
+    pub file: LogFile,
+    pub active: bool,
+    pub fingerprint: Fingerprint,
+    pub id: FileId,
+    /// The listing's size and write time are this file's (no rotation
+    /// during the scan). `false`: they may be another file's.
+    pub listed: bool,
+}
+
+impl Identified {
+    /// Its checkpoint entry before any byte is shipped.
+    pub fn untouched_progress(&self) -> FileProgress {
+        FileProgress {
+            fingerprint: self.fingerprint.sha256.clone(),
+            shipped: 0,
+            tail_sha256: String::new(),
+            last_name: self.file.name.clone(),
+            last_size: if self.listed { self.file.size } else { 0 },
+            last_written_ms: if self.listed { self.file.last_written_ms } else { 0 },
+            closed: !self.active,
+        }
+    }
+}
+
+impl Shipper {
+    /// Reads an instance's checkpoint and files and matches them up,
+    /// downloading only the heads of files the checkpoint cannot vouch for.
+    pub async fn survey(&self, instance: &Instance) -> Result<Survey, Failure> {
+        let key = crate::keys::checkpoint_key(&self.cfg.prefix, instance);
+        let checkpoint = crate::checkpoint::load(&*self.store, &key, instance).await?;
+        let listed = self.source.list(instance).await?;
+        let scan = match self.scan(instance, &checkpoint, listed.clone()).await {
+            Ok(scan) => scan,
+            Err(Stop::Fail(f)) => return Err(f),
+            Err(Stop::Again(why) | Stop::Moved(why)) => {
+                return Err(Failure::transient(format!("instance {}: {why}; try again", instance.id)))
+            }
+        };
+        let mut files: Vec<SurveyedFile> = scan
+            .identified
+            .into_iter()
+            .map(|i| SurveyedFile {
+                first_record: i.fingerprint.first_record,
+                file: i.file,
+                active: i.active,
+                id: Some(i.id),
+            })
+            .collect();
+        for (file, id) in scan.known_complete {
+            let first_record = id.first_record_time();
+            files.push(SurveyedFile { file, active: false, id: Some(id), first_record });
+        }
+        let flags = list::active_flags(&listed);
+        for (file, active) in listed.into_iter().zip(flags) {
+            if !files.iter().any(|f| f.file.name == file.name) {
+                files.push(SurveyedFile { file, active, id: None, first_record: None });
+            }
+        }
+        files.sort_by(|a, b| LogFile::newest_first(&b.file, &a.file));
+        let vanished = checkpoint.state.unshipped_and_gone(&scan.present);
+        Ok(Survey { checkpoint, files, vanished })
+    }
+
+    /// Lists audit files. No files at all means audit logging is off (the
+    /// plugin always has its active file), unless the listing was one of
+    /// the transiently empty ones DescribeDBLogFiles is known to return:
+    /// so an empty listing is asked again before it counts.
+    pub(super) async fn list_nonempty(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+    ) -> Result<Vec<LogFile>, Failure> {
+        let files = self.source.list(instance).await?;
+        if !files.is_empty() {
+            return Ok(files);
+        }
+        tokio::time::sleep(backoff(2)).await;
+        let files = self.source.list(instance).await?;
+        if !files.is_empty() {
+            return Ok(files);
+        }
+        if cp.state.files.values().any(|p| !p.complete()) {
+            return Err(Failure::transient(format!(
+                "instance {}: DescribeDBLogFiles lists no audit files although files with unshipped bytes were seen before; \
+                 if this repeats, check that audit logging is still on",
+                instance.id
+            )));
+        }
+        Err(Failure::data_loss(format!(
+            "instance {} has no audit log files: audit logging is off; enable the MARIADB_AUDIT_PLUGIN option \
+             (RDS for MySQL/MariaDB) or server_audit_logging (Aurora MySQL)",
+            instance.id
+        )))
+    }
+
+    /// Identifies every file on the instance. A scan during which files
+    /// rotated is done again from the newer listing, so that sizes and
+    /// unread files come from a listing no rotation has overtaken; after
+    /// `MAX_SCANS` the last full read stands (every file is still found,
+    /// only its size is left unknown). A scan that would report a loss is
+    /// always a full read: a loss is never concluded from a listing alone.
+    pub(super) async fn scan(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+        listed: Vec<LogFile>,
+    ) -> Result<Scan, Stop> {
+        // A backfill re-reads even complete files: their objects may be
+        // what is missing.
+        let mut shortcuts = self.cfg.scope == Scope::New;
+        let mut listing = listed;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (mut scan, last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
+            let steady = no_rotation_between(&listing, &last);
+            let would_lose = !cp.state.unshipped_and_gone(&scan.present).is_empty();
+            if steady && !(would_lose && !scan.known_complete.is_empty()) {
+                return Ok(scan);
+            }
+            if attempt >= MAX_SCANS && scan.known_complete.is_empty() {
+                tracing::info!(instance = %instance.id, "files kept rotating during the scan; sizes are taken from the reads");
+                for item in &mut scan.identified {
+                    item.listed = false;
+                }
+                return Ok(scan);
+            }
+            if !steady {
+                tracing::info!(instance = %instance.id, attempt, "files rotated during the scan; scanning again");
+            }
+            shortcuts = false;
+            listing = last;
+        }
+    }
+
+    /// Identifies every listed file, newest first, and returns the last
+    /// listing it took. With `shortcuts`, a name whose listing matches a
+    /// complete file of the checkpoint (same name, size and write time) is
+    /// taken as that file unread — on MariaDB only once the active file is
+    /// read and found to be the one the checkpoint last saw growing (no
+    /// rotation since, so every rotated name still holds what it held).
+    ///
+    /// A rotation during the scan pushes files to names past the end of the
+    /// listing (`.N` becomes `.N+1`), so the instance is listed again and any
+    /// new names are identified too, until no new name appears.
+    async fn identify_all(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+        files: Vec<LogFile>,
+        shortcuts: bool,
+    ) -> Result<(Scan, Vec<LogFile>), Stop> {
+        let mut scan = Scan { identified: Vec::new(), known_complete: Vec::new(), present: HashSet::new() };
+        let mut seen_names: HashSet<String> = HashSet::new();
+        let flags = list::active_flags(&files);
+        let mut batch: Vec<(LogFile, bool)> = files.into_iter().zip(flags).collect();
+        // MariaDB names are reused by every rotation: until the active file
+        // proves none happened, no listing vouches for a rotated name.
+        let mut names_steady = false;
+        for _ in 0..MAX_PASSES {
+            for (file, active) in batch {
+                seen_names.insert(file.name.clone());
+                let vouched = shortcuts
+                    && match file.kind {
+                        AuditName::Aurora { .. } => true,
+                        _ => names_steady,
+                    };
+                if let Some(id) = known_complete(cp, &file).filter(|_| vouched) {
+                    scan.present.insert(id.clone());
+                    scan.known_complete.push((file, id));
+                    continue;
+                }
+                match self.identify(instance, &file).await {
+                    Ok(Some(fingerprint)) => {
+                        let id = fingerprint.file_id();
+                        if file.kind == AuditName::MariaDbActive {
+                            names_steady = still_growing(cp, &id, &fingerprint, file.size);
+                        }
+                        scan.present.insert(id.clone());
+                        if !scan.identified.iter().any(|i: &Identified| i.id == id) {
+                            scan.identified.push(Identified { file, active, fingerprint, id, listed: true });
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet")
+                    }
+                    // Renamed away between listing and reading: it is under
+                    // a later name, which the next listing shows.
+                    Err(FetchError::Gone) => {
+                        seen_names.remove(&file.name);
+                    }
+                    Err(FetchError::Failed(f)) => return Err(f.into()),
+                }
+            }
+            let relisted = self.source.list(instance).await?;
+            let flags = list::active_flags(&relisted);
+            batch = relisted.iter().cloned().zip(flags).filter(|(f, _)| !seen_names.contains(&f.name)).collect();
+            if batch.is_empty() {
+                return Ok((scan, relisted));
+            }
+            tracing::info!(instance = %instance.id, new_names = batch.len(), "files rotated during the scan; identifying the new names");
+        }
+        Err(Stop::Again("files kept rotating while they were identified".into()))
+    }
+
+    /// Reads the head of a file for its fingerprint, retrying a read that
+    /// breaks off (the open itself retries inside the fetcher).
+    pub(crate) async fn identify(
+        &self,
+        instance: &Instance,
+        file: &LogFile,
+    ) -> Result<Option<Fingerprint>, FetchError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut stream = self.source.open(&instance.id, &file.name).await?;
+            match stream.peek_head(IDENTITY_PREFIX_MAX).await {
+                Ok(head) => return Ok(identity_prefix(&head).map(Fingerprint::of_prefix)),
+                Err(f) if attempt < self.cfg.max_attempts => {
+                    tracing::warn!(instance = %instance.id, file = %file.name, attempt, error = %f, "identifying failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(f) => return Err(f.into()),
+            }
+        }
+    }
+}
+
+/// The complete file the checkpoint last saw under this name, size and
+/// write time.
+fn known_complete(cp: &StoredCheckpoint, file: &LogFile) -> Option<FileId> {
+    cp.state
+        .files
+        .iter()
+        .find(|(_, p)| {
+            p.complete()
+                && p.last_name == file.name
+                && p.last_size == file.size
+                && p.last_written_ms == file.last_written_ms
+        })
+        .map(|(id, _)| id.clone())
+}
+
+/// Whether the active file just read is the one the checkpoint last saw
+/// growing under the active name, no shorter: then no rotation happened
+/// since, and every rotated name holds what it held then.
+fn still_growing(cp: &StoredCheckpoint, id: &FileId, fingerprint: &Fingerprint, listed_size: u64) -> bool {
+    cp.state.files.get(id).is_some_and(|p| {
+        !p.closed
+            && p.fingerprint == fingerprint.sha256
+            && p.last_name == "audit/server_audit.log"
+            && listed_size >= p.last_size
+    })
+}
+
+/// Whether two listings, `before` and `after`, show no MariaDB rotation
+/// between them: the same names, every rotated file unchanged, the active
+/// file no smaller. A rotation renames the active file to `.1`, which then
+/// has the old active file's size and write time, not those of the file
+/// that was `.1`. Aurora names are never reused, so their listings always
+/// describe the same files.
+pub(super) fn no_rotation_between(before: &[LogFile], after: &[LogFile]) -> bool {
+    let maria = |files: &[LogFile]| -> Vec<LogFile> {
+        files.iter().filter(|f| !matches!(f.kind, AuditName::Aurora { .. })).cloned().collect()
+    };
+    let (before, after) = (maria(before), maria(after));
+    before.len() == after.len()
+        && before.iter().all(|b| {
+            after.iter().any(|a| {
+                a.name == b.name
+                    && match b.kind {
+                        AuditName::MariaDbActive => a.size >= b.size,
+                        _ => a.size == b.size && a.last_written_ms == b.last_written_ms,
+                    }
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, size: u64, written: i64) -> LogFile {
+        LogFile { name: name.into(), size, last_written_ms: written, kind: AuditName::parse(name).unwrap() }
+    }
+
+    #[test]
+    fn a_rotation_shows_between_two_listings() {
+        let before = [file("audit/server_audit.log", 50, 9), file("audit/server_audit.log.1", 100, 5)];
+        let grown = [file("audit/server_audit.log", 70, 11), file("audit/server_audit.log.1", 100, 5)];
+        assert!(no_rotation_between(&before, &grown));
+        // The active file became .1, a new one began: .1 changed.
+        let rotated = [file("audit/server_audit.log", 80, 12), file("audit/server_audit.log.1", 60, 10)];
+        assert!(!no_rotation_between(&before, &rotated));
+        // A rotation that added a name.
+        let more = [
+            file("audit/server_audit.log", 0, 12),
+            file("audit/server_audit.log.1", 60, 10),
+            file("audit/server_audit.log.2", 100, 5),
+        ];
+        assert!(!no_rotation_between(&before, &more));
+    }
+}
