@@ -30,6 +30,9 @@ pub struct Checkpoint {
     /// so one loss pages once.
     #[serde(default)]
     pub gaps: Vec<Gap>,
+    /// Files seen without a complete first line, until settled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unnamed: Vec<UnnamedFile>,
 }
 
 /// How far one file (by identity) has been shipped.
@@ -47,6 +50,37 @@ pub struct FileProgress {
     pub last_written_ms: i64,
     /// Rotated: the file can no longer grow.
     pub closed: bool,
+}
+
+/// A file a scan saw without a complete first line, so without an id to
+/// track it by: where it stood (the named file just older than it, on its
+/// Aurora stripe), its name then, and its bytes so far (fewer than the
+/// identity prefix) by length and hash. Kept until a later scan finds it
+/// named or finds it gone (then it is a loss). See `pipeline::ledger`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnnamedFile {
+    pub name: String,
+    pub after: Option<FileId>,
+    /// Files between `after` and it (rotated while empty, so unnamed too).
+    #[serde(default)]
+    pub between: u32,
+    pub head_len: u64,
+    pub head_sha256: String,
+    /// Its LastWritten in a listing no rotation overtook. While a file is
+    /// empty this is its creation time, so it tells two empty files apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_written_ms: Option<i64>,
+    pub seen_at: DateTime<Utc>,
+    /// Found named, or found gone and recorded as a loss.
+    #[serde(default)]
+    pub settled: bool,
+}
+
+impl UnnamedFile {
+    /// One unnamed file is one position in the order of files.
+    pub fn same_file(&self, other: &UnnamedFile) -> bool {
+        self.name == other.name && self.after == other.after && self.between == other.between
+    }
 }
 
 impl FileProgress {
@@ -75,6 +109,16 @@ pub struct Gap {
     /// swallow the page). Losses recorded before this field were reported.
     #[serde(default = "reported_before_this_field")]
     pub reported: bool,
+    /// Not the file `file_id` itself but a file that had no complete first
+    /// line when last seen (`UnnamedFile`), begun right after `file_id`
+    /// (after no named file: `file_id` is `{seen}-00000000`); `shipped` is
+    /// 0, `last_size` its bytes when last seen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unnamed: bool,
+    /// The loss could not be decided: the file may still be on the
+    /// instance (see `pipeline::ledger`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
 }
 
 fn reported_before_this_field() -> bool {
@@ -91,6 +135,7 @@ impl Checkpoint {
             writer_version: env!("CARGO_PKG_VERSION").to_string(),
             files: BTreeMap::new(),
             gaps: Vec::new(),
+            unnamed: Vec::new(),
         }
     }
 
@@ -116,7 +161,7 @@ impl Checkpoint {
         }
         // A file reported lost is done with, as `merge` has it, even if a
         // hand-edited checkpoint still tracks it.
-        let lost: Vec<FileId> = cp.gaps.iter().map(|g| g.file_id.clone()).collect();
+        let lost: Vec<FileId> = cp.gaps.iter().filter(|g| !g.unnamed).map(|g| g.file_id.clone()).collect();
         cp.files.retain(|id, _| !lost.contains(id));
         if cp.dbi_resource_id != instance.resource_id.0 {
             return Err(corrupt(
@@ -159,15 +204,31 @@ impl Checkpoint {
             }
         }
         for g in &other.gaps {
-            match self.gaps.iter_mut().find(|mine| mine.file_id == g.file_id) {
+            match self.gaps.iter_mut().find(|mine| mine.file_id == g.file_id && mine.unnamed == g.unnamed) {
                 Some(mine) => mine.reported |= g.reported,
                 None => self.gaps.push(g.clone()),
             }
         }
+        for u in &other.unnamed {
+            match self.unnamed.iter_mut().find(|mine| mine.same_file(u)) {
+                Some(mine) => {
+                    mine.settled |= u.settled;
+                    if u.head_len > mine.head_len {
+                        mine.head_len = u.head_len;
+                        mine.head_sha256 = u.head_sha256.clone();
+                    }
+                    mine.seen_at = mine.seen_at.max(u.seen_at);
+                }
+                None => self.unnamed.push(u.clone()),
+            }
+        }
+        self.unnamed.sort_by(|a, b| (&a.name, &a.after, a.between).cmp(&(&b.name, &b.after, b.between)));
         // A file reported lost is done with: it is not tracked again.
-        let lost: Vec<FileId> = self.gaps.iter().map(|g| g.file_id.clone()).collect();
+        let lost: Vec<FileId> = self.gaps.iter().filter(|g| !g.unnamed).map(|g| g.file_id.clone()).collect();
         self.files.retain(|id, _| !lost.contains(id));
-        self.gaps.sort_by(|a, b| a.detected_at.cmp(&b.detected_at).then(a.file_id.cmp(&b.file_id)));
+        self.gaps.sort_by(|a, b| {
+            a.detected_at.cmp(&b.detected_at).then(a.file_id.cmp(&b.file_id)).then(a.unnamed.cmp(&b.unnamed))
+        });
     }
 }
 
@@ -352,6 +413,8 @@ mod tests {
             detected_at: Utc::now(),
             growing: false,
             reported: false,
+            unnamed: false,
+            uncertain: false,
         });
         a.merge(&b);
         assert!(a.files.is_empty());
@@ -381,6 +444,8 @@ mod tests {
             detected_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
             growing: true,
             reported: id % 2 == 0,
+            unnamed: false,
+            uncertain: false,
         }
     }
 

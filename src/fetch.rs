@@ -263,6 +263,8 @@ pub struct LogStream {
     body: Box<dyn ChunkSource>,
     unread: Vec<Bytes>,
     offset: u64,
+    /// Chunks taken from the body (not pushed-back ones).
+    body_chunks: u32,
     end: Option<u64>,
     what: String,
     read_timeout: Duration,
@@ -277,6 +279,7 @@ impl LogStream {
             body,
             unread: Vec::new(),
             offset: 0,
+            body_chunks: 0,
             end: None,
             what: what.to_string(),
             read_timeout,
@@ -327,6 +330,7 @@ impl LogStream {
             }
             Ok(Some(data)) => {
                 self.offset += data.len() as u64;
+                self.body_chunks += 1;
                 Ok(Some(data))
             }
             Err(e) => {
@@ -371,6 +375,12 @@ impl LogStream {
         let head = Bytes::from(head);
         self.unread(head.clone());
         Ok(head)
+    }
+
+    /// How many chunks have come from the body so far. A head that came in
+    /// one chunk was read in one piece: no rotation can have spliced it.
+    pub fn body_chunks(&self) -> u32 {
+        self.body_chunks
     }
 
     /// The file's length, once its end has been read.

@@ -47,6 +47,11 @@ pub struct Loss {
     /// Still being written when last seen: more bytes than `last_size` may
     /// have been lost.
     pub growing: bool,
+    /// Not the file `file_id` but the file begun right after it, which had
+    /// no complete first line (so no id) when last seen.
+    pub unnamed: bool,
+    /// It may still be on the instance: nothing tells (see `Gap::uncertain`).
+    pub uncertain: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

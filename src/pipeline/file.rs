@@ -66,7 +66,14 @@ impl Shipper {
                     moves += 1;
                     tracing::info!(instance = %instance.id, file = %item.file.name, reason = %why, "looking for the file under an older name");
                     match self.relocate(instance, &item).await? {
-                        Some(found) => item = found,
+                        Some(found) => {
+                            if item.active && !found.active {
+                                // The file this scan saw growing rotated: a
+                                // file no scan has seen now follows it.
+                                super::ledger::expect_unseen_successor(cp, &item);
+                            }
+                            item = found;
+                        }
                         // Deleted, or moved past the listing: the next scan
                         // decides which (a loss is never concluded here).
                         None => break Ok(()),
@@ -366,17 +373,22 @@ impl Shipper {
         // that is its size, whatever an older listing said.
         if let Some(end) = stream.end() {
             progress.last_size = end.max(progress.shipped);
+            progress.closed |= !item.active;
         }
         Ok(())
     }
 }
 
 /// Records the name the file has now and, when the listing is known to be
-/// this file's, its size and write time.
+/// this file's, its size and write time, and whether it is rotated. A file
+/// is only ever marked rotated (closed) together with a size known to be
+/// final: from such a listing, or by reading it to its end as rotated
+/// (`read_and_ship`). Else "closed and shipped up to its size" could be
+/// concluded from the size it had while it still grew.
 fn note_listing(progress: &mut FileProgress, item: &Identified) {
     progress.last_name = item.file.name.clone();
-    progress.closed |= !item.active;
     if item.listed {
+        progress.closed |= !item.active;
         progress.last_size = progress.last_size.max(item.file.size);
         progress.last_written_ms = progress.last_written_ms.max(item.file.last_written_ms);
     }

@@ -5,54 +5,22 @@
 //! every run until one that reported it has finished its pass; so a run
 //! killed between recording a loss and exiting does not swallow the page.
 
-use super::scan::Identified;
+use super::scan::{Identified, Scan};
 use super::Shipper;
-use crate::checkpoint::{self, Gap, StoredCheckpoint};
+use crate::checkpoint::{self, Gap, StoredCheckpoint, UnnamedFile};
 use crate::discover::{Instance, ResourceId};
 use crate::error::Failure;
+use crate::fetch::FetchError;
 use crate::identify::FileId;
-use crate::keys::{checkpoint_key, instance_pointer_key};
+use crate::keys::{checkpoint_key, file_prefix, instance_pointer_key, object_key, start_of_key};
+use crate::list::{AuditName, LogFile};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport, Loss};
 use crate::store::Swapped;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-
-/// Tracked files with unshipped bytes that no longer exist are lost: each
-/// is recorded as a gap, and every gap no finished run has reported yet is
-/// reported now. Returns whether the checkpoint changed.
-pub(super) fn record_losses(
-    instance: &Instance,
-    cp: &mut StoredCheckpoint,
-    present: &HashSet<FileId>,
-    report: &mut InstanceReport,
-) -> bool {
-    let lost = cp.state.unshipped_and_gone(present);
-    // Rotation deletes the oldest file first, so files begun after a
-    // vanished one and before the oldest file still there are gone too,
-    // even those no run ever saw.
-    let oldest_present = present.iter().min();
-    for (id, p) in &lost {
-        cp.state.files.remove(id);
-        cp.state.gaps.push(Gap {
-            file_id: id.clone(),
-            last_name: p.last_name.clone(),
-            shipped: p.shipped,
-            last_size: p.last_size.max(p.shipped),
-            detected_at: Utc::now(),
-            growing: !p.closed,
-            reported: false,
-        });
-        if let Some(oldest) = oldest_present.filter(|oldest| *oldest > id) {
-            tracing::warn!(
-                instance = %instance.id, from = id.time(), to = oldest.time(),
-                "files begun between these first-record times that are not in S3 were deleted unseen"
-            );
-        }
-    }
-    report_unreported(instance, &cp.state.gaps, oldest_present, report);
-    !lost.is_empty()
-}
+use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashSet};
 
 /// Reports (exit 3) every recorded loss no finished run has reported.
 pub(super) fn report_unreported(
@@ -69,6 +37,8 @@ pub(super) fn report_unreported(
             shipped: g.shipped,
             last_size: g.last_size,
             growing: g.growing,
+            unnamed: g.unnamed,
+            uncertain: g.uncertain,
         };
         if report.losses.contains(&loss) {
             continue;
@@ -107,12 +77,39 @@ fn loss_hint(instance: &Instance) -> &'static str {
 pub(super) fn mark_reported(cp: &mut StoredCheckpoint, report: &InstanceReport) -> bool {
     let mut changed = false;
     for g in cp.state.gaps.iter_mut().filter(|g| !g.reported) {
-        if report.losses.iter().any(|l| l.file_id == g.file_id.0) {
+        if report.losses.iter().any(|l| l.file_id == g.file_id.0 && l.unnamed == g.unnamed) {
             g.reported = true;
             changed = true;
         }
     }
     changed
+}
+
+/// Records that a file no scan has seen follows `item` (it was found
+/// rotated after the scan read it as the growing file): until a scan names
+/// that file, losing it is a loss like any other.
+pub(super) fn expect_unseen_successor(cp: &mut StoredCheckpoint, item: &Identified) {
+    let unseen = UnnamedFile {
+        name: item.file.name.clone(),
+        after: Some(item.id.clone()),
+        between: 0,
+        head_len: 0,
+        head_sha256: hex::encode(Sha256::digest(b"")),
+        last_written_ms: None,
+        seen_at: Utc::now(),
+        settled: false,
+    };
+    if !cp.state.unnamed.iter().any(|u| u.same_file(&unseen)) {
+        cp.state.unnamed.push(unseen);
+    }
+}
+
+/// Aurora's stripe of a file; MariaDB files are all one sequence.
+fn stripe_of(file: &LogFile) -> Option<u8> {
+    match file.kind {
+        AuditName::Aurora { stripe, .. } => Some(stripe),
+        _ => None,
+    }
 }
 
 /// Complete files that left the instance need no tracking any more.
@@ -159,6 +156,51 @@ pub(super) fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint
     }
 }
 
+/// A replacement found at the start of a run, finished at its end.
+pub(super) struct Retirement {
+    old: Instance,
+    pointer: InstancePointer,
+    etag: Option<String>,
+}
+
+/// Whether the file that had no first line is still on the instance.
+enum Found {
+    Named,
+    StillUnnamed,
+    Gone,
+    CannotTell,
+}
+
+/// Marks a recorded unnamed file settled, recording its loss if it is one
+/// (`Some(uncertain)`).
+fn settle(cp: &mut StoredCheckpoint, u: &UnnamedFile, loss: Option<bool>) {
+    if let Some(uncertain) = loss {
+        let file_id = u.after.clone().unwrap_or_else(|| placeholder_id(u));
+        if !cp.state.gaps.iter().any(|g| g.unnamed && g.file_id == file_id) {
+            cp.state.gaps.push(Gap {
+                file_id,
+                last_name: u.name.clone(),
+                shipped: 0,
+                last_size: u.head_len,
+                detected_at: Utc::now(),
+                growing: true,
+                reported: false,
+                unnamed: true,
+                uncertain,
+            });
+        }
+    }
+    if let Some(mine) = cp.state.unnamed.iter_mut().find(|m| m.same_file(u)) {
+        mine.settled = true;
+    }
+}
+
+/// The id an unnamed file's loss is recorded under when no named file
+/// preceded it: its sighting time, and no hash.
+fn placeholder_id(u: &UnnamedFile) -> FileId {
+    FileId(format!("{}-00000000", u.seen_at.format("%Y%m%dT%H%M%SZ")))
+}
+
 /// Which resource id an instance identifier stands for, and which it
 /// stood for before: `{prefix}/_state/instances/{instance-id}.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +213,230 @@ pub struct InstancePointer {
 }
 
 impl Shipper {
+    /// Tracked files with unshipped bytes that no longer exist are lost:
+    /// each is recorded as a gap, and every gap no finished run has
+    /// reported yet is reported now. The shipped offset of a lost file is
+    /// taken from S3, not only the checkpoint: a run killed between an
+    /// object's create and its checkpoint commit shipped more than the
+    /// checkpoint says. Returns whether the checkpoint changed.
+    pub(super) async fn record_losses(
+        &self,
+        instance: &Instance,
+        cp: &mut StoredCheckpoint,
+        present: &HashSet<FileId>,
+        report: &mut InstanceReport,
+    ) -> Result<bool, Failure> {
+        let lost = cp.state.unshipped_and_gone(present);
+        // Rotation deletes the oldest file first, so files begun after a
+        // vanished one and before the oldest file still there are gone too,
+        // even those no run ever saw.
+        let oldest_present = present.iter().min();
+        for (id, p) in &lost {
+            let shipped = self.shipped_in_s3(instance, id, p.shipped).await?;
+            cp.state.files.remove(id);
+            cp.state.gaps.push(Gap {
+                file_id: id.clone(),
+                last_name: p.last_name.clone(),
+                shipped,
+                last_size: p.last_size.max(shipped),
+                detected_at: Utc::now(),
+                growing: !p.closed,
+                reported: false,
+                unnamed: false,
+                uncertain: false,
+            });
+            if let Some(oldest) = oldest_present.filter(|oldest| *oldest > id) {
+                tracing::warn!(
+                    instance = %instance.id, from = id.time(), to = oldest.time(),
+                    "files begun between these first-record times that are not in S3 were deleted unseen"
+                );
+            }
+        }
+        report_unreported(instance, &cp.state.gaps, oldest_present, report);
+        Ok(!lost.is_empty())
+    }
+
+    /// How far a file's objects in S3 reach without a hole, from `from`.
+    async fn shipped_in_s3(&self, instance: &Instance, id: &FileId, from: u64) -> Result<u64, Failure> {
+        let prefix = file_prefix(&self.cfg.prefix, instance, id);
+        let starts: BTreeSet<u64> =
+            self.store.list_keys(&prefix).await?.iter().filter_map(|k| start_of_key(k)).collect();
+        let mut reached = from;
+        while starts.contains(&reached) {
+            let key = object_key(&self.cfg.prefix, instance, id, reached);
+            match self.store.head(&key).await?.and_then(|e| e.facts) {
+                Some(f) if f.start == reached && f.end > reached => reached = f.end,
+                _ => break,
+            }
+        }
+        Ok(reached)
+    }
+
+    /// Files without a complete first line have no id to be tracked by, yet
+    /// they hold audit bytes: the newest file right after a rotation, an
+    /// Aurora stripe just begun. Each one a scan sees is recorded by its
+    /// place (the named file just older than it), and every later scan
+    /// settles the recorded ones: found named (it is tracked from then on),
+    /// still unnamed, or gone, which is a loss (exit 3) — uncertain when it
+    /// had no bytes to recognise it by and could be the oldest file left.
+    /// Returns whether the checkpoint changed.
+    pub(super) async fn settle_unnamed(
+        &self,
+        instance: &Instance,
+        cp: &mut StoredCheckpoint,
+        scan: &Scan,
+    ) -> Result<bool, Failure> {
+        let mut changed = false;
+        let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
+        for u in open {
+            let loss = match self.find_unnamed(instance, cp, scan, &u).await? {
+                Found::Named => None,
+                Found::StillUnnamed => continue,
+                Found::Gone => Some(false),
+                Found::CannotTell => Some(true),
+            };
+            settle(cp, &u, loss);
+            changed = true;
+        }
+        let named = scan.named_files();
+        for (file, active, head) in &scan.unnamed {
+            // A rotated file that is empty can never hold anything.
+            if !active && head.is_empty() {
+                continue;
+            }
+            let older =
+                |f: &LogFile| LogFile::newest_first(file, f) == Ordering::Less && stripe_of(f) == stripe_of(file);
+            let after = named.iter().find(|(f, _)| older(f));
+            let between = scan
+                .unnamed
+                .iter()
+                .filter(|(f, _, _)| {
+                    older(f) && after.is_none_or(|(a, _)| LogFile::newest_first(f, a) == Ordering::Less)
+                })
+                .count() as u32;
+            let seen = UnnamedFile {
+                name: file.name.clone(),
+                after: after.map(|(_, id)| (*id).clone()),
+                between,
+                head_len: head.len() as u64,
+                head_sha256: hex::encode(Sha256::digest(head)),
+                last_written_ms: scan.steady.then_some(file.last_written_ms),
+                seen_at: Utc::now(),
+                settled: false,
+            };
+            match cp.state.unnamed.iter_mut().find(|m| m.same_file(&seen)) {
+                Some(known) if known.head_len < seen.head_len && !known.settled => {
+                    *known = seen;
+                    changed = true;
+                }
+                Some(_) => {}
+                None => {
+                    cp.state.unnamed.push(seen);
+                    changed = true;
+                }
+            }
+        }
+        let before = cp.state.unnamed.len();
+        let old = Utc::now() - chrono::Duration::days(2);
+        cp.state.unnamed.retain(|u| !(u.settled && u.seen_at < old));
+        Ok(changed || cp.state.unnamed.len() != before)
+    }
+
+    /// Where a recorded unnamed file is now. Aurora names are never reused:
+    /// its name tells. MariaDB files are deleted oldest first, so while the
+    /// file just older than it is present, it is the next newer file; once
+    /// that one is gone, it can only be the oldest file left, and only if
+    /// that file is new to the checkpoint and begins with its bytes.
+    async fn find_unnamed(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+        scan: &Scan,
+        u: &UnnamedFile,
+    ) -> Result<Found, Failure> {
+        if matches!(AuditName::parse(&u.name), Some(AuditName::Aurora { .. })) {
+            return Ok(if scan.named_files().iter().any(|(f, _)| f.name == u.name) {
+                Found::Named
+            } else if scan.unnamed.iter().any(|(f, _, _)| f.name == u.name) {
+                Found::StillUnnamed
+            } else {
+                Found::Gone
+            });
+        }
+        // Every MariaDB file on the instance, newest first.
+        let mut files: Vec<(LogFile, Option<FileId>, Option<&[u8]>)> = scan
+            .named_files()
+            .into_iter()
+            .map(|(f, id)| (f.clone(), Some(id.clone()), None))
+            .chain(scan.unnamed.iter().map(|(f, _, head)| (f.clone(), None, Some(&head[..]))))
+            .filter(|(f, _, _)| stripe_of(f).is_none())
+            .collect();
+        files.sort_by(|a, b| LogFile::newest_first(&a.0, &b.0));
+        // A rotated file without bytes holds nothing, ever: it can be a
+        // file between `after` and the unnamed one, or the unnamed one
+        // itself, rotated while still empty (then nothing of it is lost).
+        let empty_rotated = |e: &(LogFile, Option<FileId>, Option<&[u8]>)| {
+            matches!(e.0.kind, AuditName::MariaDbRotated(_)) && e.1.is_none() && e.2.is_some_and(<[u8]>::is_empty)
+        };
+        let same_time = |f: &LogFile| scan.steady && u.last_written_ms == Some(f.last_written_ms);
+        if u.head_len == 0 && files.iter().any(|e| empty_rotated(e) && same_time(&e.0)) {
+            return Ok(Found::Named);
+        }
+        let place = u.after.as_ref().and_then(|a| files.iter().position(|(_, id, _)| id.as_ref() == Some(a)));
+        if let Some(i) = place {
+            // Deletion is oldest first: with `after` here, so is the unnamed
+            // file, `between` places newer.
+            let at = i.checked_sub(u.between as usize + 1).map(|j| &files[j]);
+            return Ok(match at {
+                Some((_, Some(_), _)) => Found::Named,
+                Some(e) if empty_rotated(e) => Found::Named,
+                Some(_) => Found::StillUnnamed,
+                None => Found::CannotTell,
+            });
+        }
+        let Some((oldest, id, head)) = files.iter().rev().find(|e| !empty_rotated(e)) else {
+            // Only empty rotated files are left: the unnamed one is gone,
+            // unless it is one of them and its time was not known.
+            let known = u.last_written_ms.is_some() && scan.steady;
+            return Ok(if u.head_len > 0 || known { Found::Gone } else { Found::StillUnnamed });
+        };
+        let same_head = |bytes: &[u8]| {
+            bytes.len() as u64 >= u.head_len
+                && hex::encode(Sha256::digest(&bytes[..u.head_len as usize])) == u.head_sha256
+        };
+        match (id, head) {
+            // An empty file keeps its creation time as LastWritten: two
+            // empty files with different times are two files.
+            (None, Some(head)) if head.is_empty() && u.head_len == 0 => {
+                let other = scan.steady && u.last_written_ms.is_some_and(|lw| lw != oldest.last_written_ms);
+                Ok(if other { Found::Gone } else { Found::StillUnnamed })
+            }
+            (None, Some(head)) => Ok(if same_head(head) { Found::StillUnnamed } else { Found::Gone }),
+            (Some(id), _) if cp.state.files.contains_key(id) || cp.state.gaps.iter().any(|g| &g.file_id == id) => {
+                // Known to the checkpoint before: not a file that had no
+                // first line then.
+                Ok(Found::Gone)
+            }
+            _ if u.head_len == 0 => Ok(Found::CannotTell),
+            _ => Ok(match self.head_bytes(instance, oldest, u.head_len).await? {
+                Some(bytes) if same_head(&bytes) => Found::Named,
+                _ => Found::Gone,
+            }),
+        }
+    }
+
+    /// The first `n` bytes of a file (`None` if it is shorter or gone).
+    async fn head_bytes(&self, instance: &Instance, file: &LogFile, n: u64) -> Result<Option<Vec<u8>>, Failure> {
+        let mut stream = match self.source.open(&instance.id, &file.name).await {
+            Ok(s) => s.cancelled_by(self.stop.clone()),
+            Err(FetchError::Gone) => return Ok(None),
+            Err(FetchError::Failed(f)) => return Err(f),
+        };
+        let mut bytes = Vec::new();
+        let complete = stream.take(n, &mut |b| bytes.extend_from_slice(b)).await?;
+        Ok(complete.then_some(bytes))
+    }
+
     /// An instance deleted and created again under the same identifier has
     /// a new resource id, and the old one's files are gone with its local
     /// storage: bytes it had not shipped are lost. This finds such a
@@ -178,9 +444,13 @@ impl Shipper {
     /// its own checkpoint and reports them (exit 3), then points the
     /// identifier at the new resource id. A run that still holds the old
     /// resource id (discovered before the replacement) stops.
-    pub(super) async fn check_replaced(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Failure> {
+    pub(super) async fn check_replaced(
+        &self,
+        instance: &Instance,
+        report: &mut InstanceReport,
+    ) -> Result<Option<Retirement>, Failure> {
         if self.cfg.dry_run {
-            return Ok(());
+            return Ok(None);
         }
         let key = instance_pointer_key(&self.cfg.prefix, instance);
         for _ in 0..8 {
@@ -199,7 +469,7 @@ impl Shipper {
             };
             let ours = &instance.resource_id.0;
             let next = match pointer {
-                Some(p) if &p.dbi_resource_id == ours => return Ok(()),
+                Some(p) if &p.dbi_resource_id == ours => return Ok(None),
                 Some(p) if p.replaced.contains(ours) => {
                     return Err(Failure::transient(format!(
                         "instance {} was replaced by {} while this run held {ours}; the next run ships the new one",
@@ -207,9 +477,12 @@ impl Shipper {
                     )))
                 }
                 Some(mut p) => {
-                    self.retire(instance, &ResourceId(p.dbi_resource_id.clone()), report).await?;
+                    let old = self.retire(instance, &ResourceId(p.dbi_resource_id.clone()), report).await?;
                     p.replaced.push(std::mem::replace(&mut p.dbi_resource_id, ours.clone()));
-                    p
+                    // The identifier moves on only once this run has
+                    // reported the losses (`finish_retirement`): a run
+                    // killed before then leaves it for the next.
+                    return Ok(Some(Retirement { old, pointer: p, etag: etag.map(str::to_string) }));
                 }
                 None => InstancePointer {
                     instance_id: instance.id.0.clone(),
@@ -219,7 +492,7 @@ impl Shipper {
             };
             let body = serde_json::to_vec_pretty(&next).expect("pointer serializes");
             if let Swapped::Yes { .. } = self.store.swap(&key, body, etag).await? {
-                return Ok(());
+                return Ok(None);
             }
         }
         Err(Failure::transient(format!(
@@ -228,29 +501,67 @@ impl Shipper {
         )))
     }
 
-    /// Closes the trail of a replaced resource id: its unshipped files are
-    /// recorded lost in its checkpoint and reported; once reported they
-    /// are marked so.
-    async fn retire(&self, instance: &Instance, old: &ResourceId, report: &mut InstanceReport) -> Result<(), Failure> {
+    /// Marks the replaced instance's losses reported and points the
+    /// identifier at the new resource id.
+    pub(super) async fn finish_retirement(&self, r: Retirement, report: &InstanceReport) -> Result<(), Failure> {
+        let key = checkpoint_key(&self.cfg.prefix, &r.old);
+        let mut cp = checkpoint::load(&*self.store, &key, &r.old).await?;
+        if mark_reported(&mut cp, report) {
+            checkpoint::commit(&*self.store, &mut cp, &r.old).await?;
+        }
+        let pointer_key = instance_pointer_key(&self.cfg.prefix, &r.old);
+        let body = serde_json::to_vec_pretty(&r.pointer).expect("pointer serializes");
+        match self.store.swap(&pointer_key, body, r.etag.as_deref()).await? {
+            Swapped::Yes { .. } => Ok(()),
+            // Another run moved it on first; if not to this resource id,
+            // the next run sorts it out.
+            Swapped::Conflict => Ok(()),
+        }
+    }
+
+    /// Closes the trail of a replaced resource id: its unshipped files (and
+    /// files never named) are recorded lost in its checkpoint and reported.
+    async fn retire(
+        &self,
+        instance: &Instance,
+        old: &ResourceId,
+        report: &mut InstanceReport,
+    ) -> Result<Instance, Failure> {
         let old_instance = Instance { resource_id: old.clone(), ..instance.clone() };
         let key = checkpoint_key(&self.cfg.prefix, &old_instance);
         let mut cp = checkpoint::load(&*self.store, &key, &old_instance).await?;
         tracing::warn!(instance = %instance.id, old = %old, new = %instance.resource_id, "instance replaced under the same identifier");
         // Nothing of the old instance is present any more.
-        record_losses(&old_instance, &mut cp, &HashSet::new(), report);
-        if cp.etag.is_some() || !cp.state.gaps.is_empty() {
+        let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
+        for u in &open {
+            settle(&mut cp, u, Some(false));
+        }
+        let changed = self.record_losses(&old_instance, &mut cp, &HashSet::new(), report).await? || !open.is_empty();
+        if changed {
             checkpoint::commit(&*self.store, &mut cp, &old_instance).await?;
         }
-        if mark_reported(&mut cp, report) {
-            checkpoint::commit(&*self.store, &mut cp, &old_instance).await?;
-        }
-        Ok(())
+        Ok(old_instance)
     }
 }
 
 impl Loss {
     /// One wording of a loss, with the same numbers everywhere.
     pub fn describe(&self) -> String {
+        if self.unnamed {
+            let what = format!(
+                "the audit file that followed {} (last seen as {}, {} bytes and no complete line then, so never \
+                 identified)",
+                self.file_id, self.last_name, self.last_size
+            );
+            return if self.uncertain {
+                format!(
+                    "{what} may be gone unseen: every older file has left the instance and nothing tells whether it \
+                     is the oldest file still there"
+                )
+            } else {
+                format!("{what} is gone unseen: all it held is lost, how much is unknowable")
+            };
+        }
         if self.growing {
             format!(
                 "audit file {} (last seen as {}, still being written) is gone with {} bytes shipped: lost are bytes \

@@ -87,11 +87,14 @@ impl Shipper {
     pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
         let started = Instant::now();
         let mut report = InstanceReport::new(instance.clone());
-        if let Err(f) = self.check_replaced(instance, &mut report).await {
-            report.fail(f);
-            report.duration_ms = started.elapsed().as_millis() as u64;
-            return report;
-        }
+        let retirement = match self.check_replaced(instance, &mut report).await {
+            Ok(retirement) => retirement,
+            Err(f) => {
+                report.fail(f);
+                report.duration_ms = started.elapsed().as_millis() as u64;
+                return report;
+            }
+        };
         for pass in 1..=MAX_PASSES {
             match self.pass(instance, &mut report).await {
                 Ok(()) => break,
@@ -108,6 +111,11 @@ impl Shipper {
                 }
             }
         }
+        if let Some(r) = retirement {
+            if let Err(f) = self.finish_retirement(r, &report).await {
+                report.fail(f);
+            }
+        }
         report.duration_ms = started.elapsed().as_millis() as u64;
         report
     }
@@ -120,7 +128,19 @@ impl Shipper {
         self.check_named_files_listed(instance, &files)?;
 
         let scan = self.scan(instance, &cp, files).await?;
-        let mut dirty = ledger::record_losses(instance, &mut cp, &scan.present, report);
+        if !scan.complete {
+            // Every file identified so far exists: tracking it is safe, and
+            // makes its later loss reportable. No loss is concluded.
+            if ledger::track_new_files(&scan.identified, &mut cp) {
+                self.commit(&mut cp, instance).await?;
+            }
+            return Err(Stop::Again("files kept rotating while they were identified".into()));
+        }
+        // A file seen by this pass is tracked, even if it is gone by now:
+        // its loss is then reported like any other.
+        let mut dirty = ledger::track_new_files(&scan.seen_then_gone, &mut cp);
+        dirty |= self.settle_unnamed(instance, &mut cp, &scan).await?;
+        dirty |= self.record_losses(instance, &mut cp, &scan.present, report).await?;
         dirty |= ledger::forget_complete_and_gone(&mut cp, &scan.present);
         dirty |= ledger::track_new_files(&scan.identified, &mut cp);
         if dirty {

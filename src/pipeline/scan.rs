@@ -12,7 +12,7 @@
 //! the checkpoint last saw there", which spares a download. A rotation in
 //! between would make them another file's.
 
-use super::{Shipper, Stop, MAX_PASSES};
+use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
 use crate::config::Scope;
 use crate::discover::Instance;
@@ -20,11 +20,15 @@ use crate::error::Failure;
 use crate::fetch::{backoff, FetchError};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::list::{self, AuditName, LogFile};
+use bytes::Bytes;
 use chrono::Utc;
 use std::collections::HashSet;
 
 /// Scans of an instance before a rotation-free one is given up on.
 const MAX_SCANS: u32 = 3;
+/// Listings in one scan that may show names not yet read (each rotation
+/// during the scan can add one) before the scan gives up.
+const MAX_RELISTINGS: u32 = 16;
 
 /// An instance's files against its checkpoint, read without writing
 /// anything: what `status` and `verify` report on.
@@ -55,6 +59,40 @@ pub(super) struct Scan {
     pub known_complete: Vec<(LogFile, FileId)>,
     /// Every file id on the instance.
     pub present: HashSet<FileId>,
+    /// Files without a complete first line yet, with the bytes they had.
+    pub unnamed: Vec<(LogFile, bool, Bytes)>,
+    /// Every name was read; `false` when files kept rotating to new names
+    /// faster than they could be read (then only `identified` is of use).
+    pub complete: bool,
+    /// No rotation happened during this scan: its listing's sizes and
+    /// write times are the files'.
+    pub steady: bool,
+    /// Files an earlier scan of this pass identified that the final scan
+    /// no longer finds: seen, then deleted (tracked and reported lost).
+    pub seen_then_gone: Vec<Identified>,
+}
+
+impl Scan {
+    /// Every file seen with an id, by its name then, newest first.
+    pub fn named_files(&self) -> Vec<(&LogFile, &FileId)> {
+        let mut all: Vec<(&LogFile, &FileId)> = self
+            .identified
+            .iter()
+            .map(|i| (&i.file, &i.id))
+            .chain(self.known_complete.iter().map(|(f, id)| (f, id)))
+            .collect();
+        all.sort_by(|a, b| LogFile::newest_first(a.0, b.0));
+        all
+    }
+}
+
+/// What the first bytes of a file say.
+pub(crate) enum Head {
+    /// Its identity (a complete first line, or the first 4 KiB), and
+    /// whether it came in one piece (see `LogStream::body_chunks`).
+    Line(Fingerprint, bool),
+    /// No complete first line yet: the bytes it has.
+    Partial(Bytes),
 }
 
 /// A listed file with its identity.
@@ -67,6 +105,9 @@ pub(super) struct Identified {
     /// The listing's size and write time are this file's (no rotation
     /// during the scan). `false`: they may be another file's.
     pub listed: bool,
+    /// Its head was read in one piece, or in a scan no rotation disturbed:
+    /// the fingerprint is a file's, not a splice of two.
+    pub whole: bool,
 }
 
 impl Identified {
@@ -79,7 +120,8 @@ impl Identified {
             last_name: self.file.name.clone(),
             last_size: if self.listed { self.file.size } else { 0 },
             last_written_ms: if self.listed { self.file.last_written_ms } else { 0 },
-            closed: !self.active,
+            // Rotated, and the size is this file's final one.
+            closed: !self.active && self.listed,
         }
     }
 }
@@ -92,6 +134,12 @@ impl Shipper {
         let checkpoint = crate::checkpoint::load(&*self.store, &key, instance).await?;
         let listed = self.source.list(instance).await?;
         let scan = match self.scan(instance, &checkpoint, listed.clone()).await {
+            Ok(scan) if !scan.complete => {
+                return Err(Failure::transient(format!(
+                    "instance {}: files kept rotating while they were identified; try again",
+                    instance.id
+                )))
+            }
             Ok(scan) => scan,
             Err(Stop::Fail(f)) => return Err(f),
             Err(Stop::Again(why) | Stop::Moved(why)) => {
@@ -172,10 +220,27 @@ impl Shipper {
         let mut shortcuts = self.cfg.scope == Scope::New;
         let mut listing = listed;
         let mut attempt = 0;
+        let mut seen: Vec<Identified> = Vec::new();
         loop {
             attempt += 1;
             let (mut scan, last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
-            let steady = no_rotation_between(&listing, &last);
+            let steady = scan.complete && no_rotation_between(&listing, &last);
+            scan.steady = steady;
+            for item in &mut scan.identified {
+                item.whole |= steady;
+            }
+            // A head read while files rotated may be a splice of two files,
+            // unless it came in one piece: only whole ones count as seen.
+            for item in scan.identified.iter().filter(|i| i.whole) {
+                if !seen.iter().any(|s| s.id == item.id) {
+                    seen.push(Identified { listed: false, ..item.clone() });
+                }
+            }
+            scan.seen_then_gone = seen.iter().filter(|s| !scan.present.contains(&s.id)).cloned().collect();
+            if !scan.complete {
+                scan.identified.retain(|i| i.whole || cp.state.files.contains_key(&i.id));
+                return Ok(scan);
+            }
             let would_lose = !cp.state.unshipped_and_gone(&scan.present).is_empty();
             if steady && !(would_lose && !scan.known_complete.is_empty()) {
                 return Ok(scan);
@@ -185,6 +250,9 @@ impl Shipper {
                 for item in &mut scan.identified {
                     item.listed = false;
                 }
+                // Not shipped or tracked on a head that may be a splice; the
+                // next run reads it again.
+                scan.identified.retain(|i| i.whole || cp.state.files.contains_key(&i.id));
                 return Ok(scan);
             }
             if !steady {
@@ -212,14 +280,22 @@ impl Shipper {
         files: Vec<LogFile>,
         shortcuts: bool,
     ) -> Result<(Scan, Vec<LogFile>), Stop> {
-        let mut scan = Scan { identified: Vec::new(), known_complete: Vec::new(), present: HashSet::new() };
+        let mut scan = Scan {
+            identified: Vec::new(),
+            known_complete: Vec::new(),
+            present: HashSet::new(),
+            unnamed: Vec::new(),
+            complete: true,
+            steady: false,
+            seen_then_gone: Vec::new(),
+        };
         let mut seen_names: HashSet<String> = HashSet::new();
         let flags = list::active_flags(&files);
         let mut batch: Vec<(LogFile, bool)> = files.into_iter().zip(flags).collect();
         // MariaDB names are reused by every rotation: until the active file
         // proves none happened, no listing vouches for a rotated name.
         let mut names_steady = false;
-        for _ in 0..MAX_PASSES {
+        for _ in 0..MAX_RELISTINGS {
             for (file, active) in batch {
                 seen_names.insert(file.name.clone());
                 let vouched = shortcuts
@@ -232,19 +308,21 @@ impl Shipper {
                     scan.known_complete.push((file, id));
                     continue;
                 }
-                match self.identify(instance, &file).await {
-                    Ok(Some(fingerprint)) => {
+                match self.read_head(instance, &file).await {
+                    Ok(Head::Line(fingerprint, whole)) => {
                         let id = fingerprint.file_id();
                         if file.kind == AuditName::MariaDbActive {
                             names_steady = still_growing(cp, &id, &fingerprint, file.size);
                         }
                         scan.present.insert(id.clone());
                         if !scan.identified.iter().any(|i: &Identified| i.id == id) {
-                            scan.identified.push(Identified { file, active, fingerprint, id, listed: true });
+                            scan.identified.push(Identified { file, active, fingerprint, id, listed: true, whole });
                         }
                     }
-                    Ok(None) => {
-                        tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet")
+                    Ok(Head::Partial(bytes)) => {
+                        tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet");
+                        scan.unnamed.retain(|(f, _, _)| f.name != file.name);
+                        scan.unnamed.push((file, active, bytes));
                     }
                     // Renamed away between listing and reading: it is under
                     // a later name, which the next listing shows.
@@ -262,22 +340,38 @@ impl Shipper {
             }
             tracing::info!(instance = %instance.id, new_names = batch.len(), "files rotated during the scan; identifying the new names");
         }
-        Err(Stop::Again("files kept rotating while they were identified".into()))
+        scan.complete = false;
+        let last = self.source.list(instance).await?;
+        Ok((scan, last))
     }
 
-    /// Reads the head of a file for its fingerprint, retrying a read that
-    /// breaks off (the open itself retries inside the fetcher).
+    /// Reads the head of a file for its fingerprint (`None`: no complete
+    /// first line yet).
     pub(crate) async fn identify(
         &self,
         instance: &Instance,
         file: &LogFile,
     ) -> Result<Option<Fingerprint>, FetchError> {
+        Ok(match self.read_head(instance, file).await? {
+            Head::Line(fp, _) => Some(fp),
+            Head::Partial(_) => None,
+        })
+    }
+
+    /// Reads the head of a file, retrying a read that breaks off (the open
+    /// itself retries inside the fetcher).
+    pub(crate) async fn read_head(&self, instance: &Instance, file: &LogFile) -> Result<Head, FetchError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut stream = self.source.open(&instance.id, &file.name).await?;
             match stream.peek_head(IDENTITY_PREFIX_MAX).await {
-                Ok(head) => return Ok(identity_prefix(&head).map(Fingerprint::of_prefix)),
+                Ok(head) => {
+                    return Ok(match identity_prefix(&head) {
+                        Some(prefix) => Head::Line(Fingerprint::of_prefix(prefix), stream.body_chunks() == 1),
+                        None => Head::Partial(head),
+                    })
+                }
                 Err(f) if attempt < self.cfg.max_attempts => {
                     tracing::warn!(instance = %instance.id, file = %file.name, attempt, error = %f, "identifying failed; retrying");
                     tokio::time::sleep(backoff(attempt)).await;

@@ -84,6 +84,7 @@ impl Sim {
         let mut ids = Vec::new();
         {
             let mut st = self.world.state.lock().unwrap();
+            st.instance.runs += plans.len();
             for plan in plans {
                 self.next_run += 1;
                 ids.push(self.next_run);
@@ -222,22 +223,43 @@ pub fn check(sim: &Sim) -> Result<(), String> {
 
     // Checkpoints and their recorded losses.
     let mut gaps: BTreeMap<(String, FileId), crate::checkpoint::Gap> = BTreeMap::new();
+    let mut unnamed_gaps: Vec<(String, crate::checkpoint::Gap)> = Vec::new();
     for (key, o) in &bucket.objects {
         if !key.contains("/_state/") || key.contains("/_state/instances/") {
             continue;
         }
         let cp: Checkpoint = serde_json::from_slice(&o.body).map_err(|e| format!("{key}: {e}"))?;
         for g in cp.gaps {
-            gaps.insert((cp.dbi_resource_id.clone(), g.file_id.clone()), g);
+            if g.unnamed {
+                unnamed_gaps.push((cp.dbi_resource_id.clone(), g));
+            } else {
+                gaps.insert((cp.dbi_resource_id.clone(), g.file_id.clone()), g);
+            }
         }
     }
-    let paged: BTreeSet<(String, String)> = sim
+    let paged: BTreeSet<(String, String, bool)> = sim
         .outcomes
         .iter()
         .filter_map(|o| o.report.as_ref())
         .filter(|r| r.worst() == Some(FailureKind::DataLoss))
-        .flat_map(|r| r.losses.iter().map(|l| (l.dbi_resource_id.clone(), l.file_id.clone())))
+        .flat_map(|r| r.losses.iter().map(|l| (l.dbi_resource_id.clone(), l.file_id.clone(), l.unnamed)))
         .collect();
+    // The file created right before `f` (on its stripe): the one a
+    // unnamed-file loss is recorded against.
+    let predecessor = |f: &SimFile| -> Option<&SimFile> {
+        truth
+            .iter()
+            .map(|(g, _)| *g)
+            .filter(|g| g.resource_id == f.resource_id && g.stripe == f.stripe && g.uid < f.uid)
+            .max_by_key(|g| g.uid)
+    };
+    let placeholder = |g: &crate::checkpoint::Gap| g.file_id.0.ends_with("-00000000");
+    let unnamed_recorded = |f: &SimFile| -> bool {
+        match predecessor(f).and_then(|p| id_of(&p.bytes)) {
+            Some(pid) => unnamed_gaps.iter().any(|(rid, g)| rid == &f.resource_id && g.file_id == pid),
+            None => unnamed_gaps.iter().any(|(rid, g)| rid == &f.resource_id && placeholder(g)),
+        }
+    };
 
     for (f, present) in &truth {
         let id = id_of(&f.bytes);
@@ -259,6 +281,10 @@ pub fn check(sim: &Sim) -> Result<(), String> {
             continue;
         }
         let lost = f.bytes.len() as u64 - done;
+        if f.runs_before_deletion == 0 {
+            // Deleted before any run of its instance began: unknowable.
+            continue;
+        }
         match (gap, &id) {
             (Some(g), Some(id)) => {
                 if g.shipped != done {
@@ -267,11 +293,15 @@ pub fn check(sim: &Sim) -> Result<(), String> {
                 if g.last_size > f.bytes.len() as u64 || g.last_size < g.shipped {
                     return Err(format!("loss of {id} records size {}, the file had {}", g.last_size, f.bytes.len()));
                 }
-                if !paged.contains(&(f.resource_id.clone(), id.0.clone())) {
+                if !paged.contains(&(f.resource_id.clone(), id.0.clone(), false)) {
                     return Err(format!("loss of {id} is recorded but no finished run exited 3 naming it"));
                 }
             }
             (None, _) if lost == 0 => {}
+            (None, _) if unnamed_recorded(f) => {}
+            // Its instance was replaced: every byte written after the old
+            // one's last run is lost, and the replacement paged.
+            (None, _) if !current && paged.iter().any(|(rid, _, _)| rid == &f.resource_id) => {}
             (None, Some(id)) => {
                 // A file no run ever saw is reported by the range of the
                 // loss a run found after it.
@@ -291,6 +321,28 @@ pub fn check(sim: &Sim) -> Result<(), String> {
     for ((rid, id), g) in &gaps {
         if !by_id.contains_key(&(rid.clone(), id.clone())) {
             return Err(format!("recorded loss {g:?} names no file"));
+        }
+    }
+    for (rid, g) in &unnamed_gaps {
+        if !paged.contains(&(rid.clone(), g.file_id.0.clone(), true)) {
+            return Err(format!("unnamed-file loss {g:?} is recorded but no finished run exited 3 naming it"));
+        }
+        if placeholder(g) {
+            continue;
+        }
+        let anchor =
+            by_id.get(&(rid.clone(), g.file_id.clone())).ok_or(format!("unnamed-file loss {g:?} names no file"))?;
+        let next = truth
+            .iter()
+            .filter(|(s, _)| s.resource_id == *rid && s.stripe == anchor.stripe && s.uid > anchor.uid)
+            .min_by_key(|(s, _)| s.uid)
+            .ok_or(format!("unnamed-file loss {g:?}: no file followed it"))?;
+        let still_there = next.1 && rid == &st.instance.resource_id;
+        if still_there && !g.uncertain {
+            return Err(format!("unnamed-file loss {g:?}: the file that followed (uid {}) is still there", next.0.uid));
+        }
+        if !paged.contains(&(rid.clone(), g.file_id.0.clone(), true)) {
+            return Err(format!("unnamed-file loss {g:?} is recorded but no finished run exited 3 naming it"));
         }
     }
     Ok(())
@@ -332,11 +384,33 @@ mod tests {
         let last_ok = last.worst().is_none();
         let last_failures = format!("{:?}", last.failures);
         if let Err(e) = check(&sim) {
-            panic!(
-                "{what}: {e}\n{}\noutcomes: {:#?}",
-                sim.trace(),
-                sim.outcomes.iter().map(|o| o.report.as_ref().map(|r| (&r.failures, &r.losses))).collect::<Vec<_>>()
-            );
+            let outcomes: Vec<String> = sim
+                .outcomes
+                .iter()
+                .map(|o| match &o.report {
+                    None => format!("run {}: killed", o.run),
+                    Some(r) => {
+                        let failures: Vec<&str> = r.failures.iter().map(|f| f.message.as_str()).collect();
+                        format!("run {}: {failures:?}", o.run)
+                    }
+                })
+                .collect();
+            let trace = sim.trace();
+            let st = sim.world.state.lock().unwrap();
+            let files: Vec<String> = st
+                .instance
+                .all_files()
+                .map(|(f, present)| {
+                    format!(
+                        "uid {} {:?} {} bytes closed={} present={present}",
+                        f.uid,
+                        id_of(&f.bytes),
+                        f.bytes.len(),
+                        f.closed
+                    )
+                })
+                .collect();
+            panic!("{what}: {e}\n{trace}\n{}\n{}", outcomes.join("\n"), files.join("\n"));
         }
         assert!(last_ok, "{what}: the last quiet run failed: {last_failures}");
     }
@@ -529,7 +603,7 @@ mod tests {
     #[test]
     fn heavy_rotation_ships_what_is_stable() {
         let make = || {
-            let mut sim = Sim::new(maria(20));
+            let mut sim = Sim::new(maria(60));
             for _ in 0..6 {
                 sim.apply(append(6));
                 sim.apply(ROTATE);

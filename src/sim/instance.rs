@@ -20,6 +20,9 @@ pub struct SimFile {
     pub resource_id: String,
     /// Rotated: its bytes never change again.
     pub closed: bool,
+    /// Runs that had started on its instance when it was deleted: a file
+    /// deleted before any run is nothing a worker could know of.
+    pub runs_before_deletion: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct SimInstance {
     clock_ms: i64,
     next_query: u64,
     replacements: u32,
+    /// Runs started on the current resource id.
+    pub runs: usize,
 }
 
 impl SimInstance {
@@ -57,6 +62,7 @@ impl SimInstance {
             clock_ms: 1_764_583_200_000,
             next_query: 1,
             replacements: 0,
+            runs: 0,
         };
         sim.start_files();
         sim
@@ -88,6 +94,7 @@ impl SimInstance {
             seq,
             resource_id: self.resource_id.clone(),
             closed: false,
+            runs_before_deletion: 0,
         }
     }
 
@@ -191,7 +198,7 @@ impl SimInstance {
                 self.files.insert(0, fresh);
                 while self.files.len() > rotations + 1 {
                     let gone = self.files.pop().expect("files");
-                    self.deleted.push(gone);
+                    self.delete(gone);
                 }
             }
             Engine::Aurora { keep, .. } => {
@@ -206,7 +213,7 @@ impl SimInstance {
                         .min_by_key(|&j| self.files[j].uid)
                         .expect("a closed file");
                     let gone = self.files.remove(oldest);
-                    self.deleted.push(gone);
+                    self.delete(gone);
                 }
             }
         }
@@ -218,8 +225,16 @@ impl SimInstance {
         self.replacements += 1;
         self.resource_id = format!("db-SIM{}", self.replacements);
         let old: Vec<SimFile> = self.files.drain(..).collect();
-        self.deleted.extend(old);
+        for f in old {
+            self.delete(f);
+        }
+        self.runs = 0;
         self.start_files();
+    }
+
+    fn delete(&mut self, mut file: SimFile) {
+        file.runs_before_deletion = self.runs;
+        self.deleted.push(file);
     }
 
     /// Every file that ever existed, present ones first.
