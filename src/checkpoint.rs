@@ -6,9 +6,9 @@
 //! when another run got there first, the two states are merged (each file's
 //! furthest confirmed offset wins) and the swap is tried again.
 
-use crate::discover::Instance;
 use crate::error::Failure;
 use crate::identify::FileId;
+use crate::instance::Instance;
 use crate::store::{ObjectStore, Swapped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,11 @@ pub struct UnnamedFile {
     /// Files between `after` and it (rotated while empty, so unnamed too).
     #[serde(default)]
     pub between: u32,
+    /// When the file just older than it is one rotated while empty (no
+    /// name, but its LastWritten, the time it was begun, tells it apart):
+    /// that time, in place of `after` and `between`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_empty_written_ms: Option<i64>,
     pub head_len: u64,
     pub head_sha256: String,
     /// Its LastWritten in a listing no rotation overtook. While a file is
@@ -79,7 +84,10 @@ pub struct UnnamedFile {
 impl UnnamedFile {
     /// One unnamed file is one position in the order of files.
     pub fn same_file(&self, other: &UnnamedFile) -> bool {
-        self.name == other.name && self.after == other.after && self.between == other.between
+        self.name == other.name
+            && self.after == other.after
+            && self.between == other.between
+            && self.after_empty_written_ms == other.after_empty_written_ms
     }
 }
 
@@ -306,7 +314,7 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{InstanceId, ResourceId, Role};
+    use crate::instance::{InstanceId, ResourceId, Role};
     use proptest::prelude::*;
 
     fn instance() -> Instance {

@@ -278,7 +278,7 @@ pub struct DbArgs {
     pub db_password_file: Option<std::path::PathBuf>,
     /// TLS to the database: required (verified) or off (loopback, tunnels).
     #[arg(long, value_enum, default_value = "required", env = "AUDITSHIP_DB_TLS")]
-    pub db_tls: crate::db::DbTls,
+    pub db_tls: crate::config::DbTls,
     /// CA bundle to verify the database with (the RDS global-bundle.pem).
     #[arg(long, value_name = "PATH", env = "AUDITSHIP_DB_CA_FILE")]
     pub db_ca_file: Option<std::path::PathBuf>,
@@ -293,7 +293,7 @@ pub struct DbArgs {
 
 impl DbArgs {
     /// `None` when no user is given: the SQL checks are skipped.
-    pub fn to_access(&self) -> Result<Option<crate::db::DbAccess>, String> {
+    pub fn to_access(&self) -> Result<Option<crate::config::DbAccess>, String> {
         let Some(user) = self.db_user.clone() else {
             return Ok(None);
         };
@@ -303,12 +303,12 @@ impl DbArgs {
             }
         }
         let auth = if self.db_iam_auth {
-            if self.db_tls == crate::db::DbTls::Off {
+            if self.db_tls == crate::config::DbTls::Off {
                 return Err("--db-iam-auth sends the token in clear text: it needs --db-tls required".into());
             }
-            crate::db::DbAuth::IamToken
+            crate::config::DbAuth::IamToken
         } else {
-            crate::db::DbAuth::Password(crate::db::Secret::new(match &self.db_password_file {
+            crate::config::DbAuth::Password(crate::config::Secret::new(match &self.db_password_file {
                 Some(path) => std::fs::read_to_string(path)
                     .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
                     .map_err(|e| format!("--db-password-file {}: {e}", path.display()))?,
@@ -318,7 +318,7 @@ impl DbArgs {
                 })?,
             }))
         };
-        Ok(Some(crate::db::DbAccess {
+        Ok(Some(crate::config::DbAccess {
             user,
             auth,
             tls: self.db_tls,

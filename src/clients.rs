@@ -5,12 +5,13 @@
 //! without building a shipper.
 
 use crate::aws;
+use crate::config::DbAccess;
 use crate::config::{Config, Scope};
-use crate::db::DbAccess;
 use crate::error::Failure;
 use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
 use crate::progress::Progress;
+use crate::signer::AwsIdentity;
 use crate::source::RdsLogSource;
 use crate::store::S3Store;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Clients {
     pub cfg: Arc<Config>,
     pub rds: aws_sdk_rds::Client,
-    /// Signs with the run's one AWS identity: log downloads and DB IAM tokens.
+    /// The run's one AWS identity: signs log downloads and DB IAM tokens.
+    pub identity: Arc<AwsIdentity>,
     pub fetcher: Arc<LogFetcher>,
     pub s3: S3Store,
     /// Cancelled on SIGTERM / SIGINT.
@@ -36,10 +38,13 @@ impl Clients {
         let sdk = aws::load_sdk_config(&cfg).await?;
         let rds = aws::rds_client(&sdk, &cfg);
         let s3 = S3Store::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
+        let identity = Arc::new(AwsIdentity::new(
+            sdk.credentials_provider().expect("credentials checked"),
+            sdk.region().expect("region checked").as_ref(),
+        ));
         let fetcher = Arc::new(LogFetcher::new(
             cfg.rds_endpoint_url.as_deref(),
-            sdk.region().expect("region checked").as_ref(),
-            sdk.credentials_provider().expect("credentials checked"),
+            identity.clone(),
             cfg.max_attempts,
             cfg.read_timeout,
         )?);
@@ -47,7 +52,7 @@ impl Clients {
             Scope::Backfill(_) => Progress::for_terminal_or_log(),
             Scope::New => Progress::off(),
         });
-        Ok(Clients { cfg, rds, fetcher, s3, stop, progress })
+        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress })
     }
 
     /// A shipper over these clients whose work ends at `deadline`.
@@ -63,7 +68,7 @@ impl Clients {
     }
 
     /// The database login with what an IAM token is made from.
-    pub fn db_login(&self) -> Option<(&DbAccess, &LogFetcher)> {
-        self.cfg.db.as_ref().map(|access| (access, &*self.fetcher))
+    pub fn db_login(&self) -> Option<(&DbAccess, &AwsIdentity)> {
+        self.cfg.db.as_ref().map(|access| (access, &*self.identity))
     }
 }

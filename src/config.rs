@@ -2,6 +2,7 @@
 //! environment variables (see `cli`). Nothing else reads the environment.
 
 use chrono::{DateTime, Utc};
+use std::fmt;
 use std::time::Duration;
 
 /// Which instances a run covers.
@@ -85,7 +86,59 @@ pub struct Config {
     /// Emit CloudWatch EMF metric lines under this namespace; `None`: off.
     pub metrics_namespace: Option<String>,
     /// Database login for the checks that need SQL; `None`: skipped.
-    pub db: Option<crate::db::DbAccess>,
+    pub db: Option<DbAccess>,
     /// `run --interval`: repeat a pass this often until SIGTERM (service mode).
     pub interval: Option<Duration>,
+}
+
+/// A password: shown as `***` wherever it is formatted, so no log or error
+/// message can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How TLS to the database is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DbTls {
+    /// TLS with the server's certificate verified (give the RDS CA bundle
+    /// with --db-ca-file).
+    Required,
+    /// Plain TCP: only for a database on loopback or inside a tunnel.
+    Off,
+}
+
+/// How the database user proves who it is.
+#[derive(Debug, Clone)]
+pub enum DbAuth {
+    Password(Secret),
+    /// An RDS IAM authentication token, made from the AWS credentials for
+    /// each connection (valid 15 minutes; needs TLS).
+    IamToken,
+}
+
+/// How to log in to the selected instances.
+#[derive(Debug, Clone)]
+pub struct DbAccess {
+    pub user: String,
+    pub auth: DbAuth,
+    pub tls: DbTls,
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `host:port` to use instead of the instance's own endpoint (a tunnel,
+    /// a proxy); only with a single instance.
+    pub endpoint: Option<String>,
 }

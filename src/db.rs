@@ -2,64 +2,12 @@
 //! audit plugin records what matters (`doctor`) and who the replicas are
 //! (SQL discovery). Read-only statements only.
 
+use crate::config::{DbAccess, DbAuth, DbTls, Secret};
 use crate::error::Failure;
-use crate::fetch::LogFetcher;
+use crate::signer::{sign_get, AwsIdentity, Placement};
 use mysql_async::prelude::*;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
-
-/// A password: shown as `***` wherever it is formatted, so no log or error
-/// message can carry it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// How TLS to the database is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DbTls {
-    /// TLS with the server's certificate verified (give the RDS CA bundle
-    /// with --db-ca-file).
-    Required,
-    /// Plain TCP: only for a database on loopback or inside a tunnel.
-    Off,
-}
-
-/// How the database user proves who it is.
-#[derive(Debug, Clone)]
-pub enum DbAuth {
-    Password(Secret),
-    /// An RDS IAM authentication token, made from the AWS credentials for
-    /// each connection (valid 15 minutes; needs TLS).
-    IamToken,
-}
-
-/// How to log in to the selected instances.
-#[derive(Debug, Clone)]
-pub struct DbAccess {
-    pub user: String,
-    pub auth: DbAuth,
-    pub tls: DbTls,
-    pub ca_file: Option<std::path::PathBuf>,
-    /// `host:port` to use instead of the instance's own endpoint (a tunnel,
-    /// a proxy); only with a single instance.
-    pub endpoint: Option<String>,
-}
 
 /// The audit plugin's settings, as `SHOW GLOBAL VARIABLES` gives them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,26 +72,11 @@ pub fn auth_token(
     user: &str,
     at: std::time::SystemTime,
 ) -> Result<Secret, Failure> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
     let user_q: String = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC).to_string();
     let url = format!("https://{endpoint}/?Action=connect&DBUser={user_q}");
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(900));
-    let identity = credentials.clone().into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("rds-db")
-        .time(at)
-        .settings(settings)
-        .build()
-        .expect("complete signing params")
-        .into();
+    let placement = Placement::Query { expires_in: Duration::from_secs(900) };
+    let instructions = sign_get(credentials, region, "rds-db", &url, &[("host", endpoint)], placement, at)?;
     let unsigned = || Failure::needs_person(format!("cannot make an IAM auth token for {endpoint}"));
-    let signable = SignableRequest::new("GET", &url, std::iter::once(("host", endpoint)), SignableBody::Bytes(&[]))
-        .map_err(|_| unsigned())?;
-    let (instructions, _) = sign(signable, &params).map_err(|_| unsigned())?.into_parts();
     let mut request = http::Request::get(&url).body(()).map_err(|_| unsigned())?;
     instructions.apply_to_request_http1x(&mut request);
     let signed = request.uri().to_string();
@@ -152,7 +85,7 @@ pub fn auth_token(
 
 /// The password for one connection: as given, or a fresh IAM token made
 /// with the worker's AWS credentials and region.
-async fn password_for(access: &DbAccess, endpoint: &str, aws: &LogFetcher) -> Result<Secret, Failure> {
+async fn password_for(access: &DbAccess, endpoint: &str, aws: &AwsIdentity) -> Result<Secret, Failure> {
     match &access.auth {
         DbAuth::Password(p) => Ok(p.clone()),
         DbAuth::IamToken => {
@@ -163,7 +96,7 @@ async fn password_for(access: &DbAccess, endpoint: &str, aws: &LogFetcher) -> Re
 }
 
 /// Opens a connection to `endpoint` (`host:port`).
-pub async fn connect(access: &DbAccess, endpoint: &str, aws: &LogFetcher) -> Result<mysql_async::Conn, Failure> {
+pub async fn connect(access: &DbAccess, endpoint: &str, aws: &AwsIdentity) -> Result<mysql_async::Conn, Failure> {
     let (host, port) = endpoint
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))

@@ -5,68 +5,15 @@
 //! without changing identifiers. Every Describe call is paged.
 
 use crate::aws::classify;
+use crate::config::DbAccess;
 use crate::config::Selection;
-use crate::db::{self, DbAccess, Replication};
+use crate::db::{self, Replication};
 use crate::error::{Failure, FailureKind};
-use crate::fetch::LogFetcher;
+use crate::instance::{Instance, InstanceId, ResourceId, Role};
+use crate::signer::AwsIdentity;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbInstance, Filter};
-use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// `DBInstanceIdentifier`: the name the RDS APIs take.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct InstanceId(pub String);
-
-/// `DbiResourceId`: the identity state is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ResourceId(pub String);
-
-impl fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Display for ResourceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Writer,
-    Reader,
-    Standalone,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Writer => "writer",
-            Role::Reader => "reader",
-            Role::Standalone => "standalone",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Instance {
-    pub id: InstanceId,
-    pub resource_id: ResourceId,
-    pub cluster: Option<String>,
-    pub role: Role,
-    pub engine: String,
-    pub status: String,
-    /// `host:port` the database answers on (`doctor`, SQL discovery).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-}
 
 /// Engines whose audit logs are MariaDB-plugin or Aurora MySQL audit files.
 const AUDIT_ENGINES: &[&str] = &["mysql", "mariadb", "aurora-mysql", "aurora"];
@@ -77,7 +24,7 @@ const AUDIT_ENGINES: &[&str] = &["mysql", "mariadb", "aurora-mysql", "aurora"];
 pub async fn discover(
     rds: &aws_sdk_rds::Client,
     sel: &Selection,
-    db: Option<(&DbAccess, &LogFetcher)>,
+    db: Option<(&DbAccess, &AwsIdentity)>,
 ) -> Result<Vec<Instance>, Failure> {
     if sel.via_sql {
         let (access, aws) =
@@ -130,7 +77,7 @@ pub async fn discover(
 async fn instances_via_sql(
     rds: &aws_sdk_rds::Client,
     access: &DbAccess,
-    aws: &LogFetcher,
+    aws: &AwsIdentity,
 ) -> Result<Vec<String>, Failure> {
     let entry = access.endpoint.clone().expect("checked with the flags");
     let mut conn = db::connect(access, &entry, aws).await?;

@@ -5,10 +5,12 @@
 
 use crate::checkpoint;
 use crate::clients::Clients;
-use crate::db::{self, DbAccess};
-use crate::discover::{self, Instance};
+use crate::config::DbAccess;
+use crate::db;
+use crate::discover;
 use crate::error::{Failure, FailureKind, Severity};
 use crate::fetch::FetchError;
+use crate::instance::Instance;
 use crate::keys::checkpoint_key;
 use crate::list;
 use crate::store::Swapped;
@@ -55,11 +57,11 @@ pub async fn examine(clients: &Clients, db: Option<&DbAccess>) -> Severity {
     let mut checks = Checks::default();
     checks.push(Check::new(
         "aws credentials",
-        match clients.fetcher.credentials().await {
+        match clients.identity.credentials().await {
             Ok(c) => Verdict::Ok(format!(
                 "access key {}…, region {}",
                 c.access_key_id().chars().take(8).collect::<String>(),
-                clients.fetcher.region()
+                clients.identity.region()
             )),
             Err(f) => Verdict::Fail(f),
         },
@@ -283,7 +285,7 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
         ));
         return;
     };
-    let mut conn = match db::connect(access, &endpoint, &clients.fetcher).await {
+    let mut conn = match db::connect(access, &endpoint, &clients.identity).await {
         Ok(conn) => conn,
         Err(f) => {
             checks.push(Check::new(format!("database {}", instance.id), Verdict::Fail(f)));

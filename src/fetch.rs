@@ -6,21 +6,18 @@
 //! DownloadDBLogFilePortion truncates long lines, garbles non-ASCII and
 //! skips or repeats lines (rds-log-facts.md).
 
-use crate::discover::InstanceId;
 use crate::error::Failure;
+use crate::instance::InstanceId;
+use crate::signer::{sign_get, AwsIdentity, Placement};
 use crate::BoxFuture;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -46,9 +43,7 @@ impl From<Failure> for FetchError {
 pub struct LogFetcher {
     client: HttpsClient,
     endpoint: String,
-    region: String,
-    credentials: SharedCredentialsProvider,
-    cached: Mutex<Option<Credentials>>,
+    identity: Arc<AwsIdentity>,
     max_attempts: u32,
     read_timeout: Duration,
 }
@@ -56,8 +51,7 @@ pub struct LogFetcher {
 impl LogFetcher {
     pub fn new(
         endpoint: Option<&str>,
-        region: &str,
-        credentials: SharedCredentialsProvider,
+        identity: Arc<AwsIdentity>,
         max_attempts: u32,
         read_timeout: Duration,
     ) -> Result<Self, Failure> {
@@ -69,13 +63,11 @@ impl LogFetcher {
             .build();
         let endpoint = endpoint
             .map(|e| e.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("https://rds.{region}.amazonaws.com"));
+            .unwrap_or_else(|| format!("https://rds.{}.amazonaws.com", identity.region()));
         Ok(LogFetcher {
             client: Client::builder(TokioExecutor::new()).build(https),
             endpoint,
-            region: region.to_string(),
-            credentials,
-            cached: Mutex::new(None),
+            identity,
             max_attempts: max_attempts.max(1),
             read_timeout,
         })
@@ -150,56 +142,26 @@ impl LogFetcher {
     }
 
     async fn signed_get(&self, url: &str) -> Result<http::Request<Empty<Bytes>>, Failure> {
-        let credentials = self.credentials().await?;
+        let credentials = self.identity.credentials().await?;
         let uri: http::Uri =
             url.parse().map_err(|e| Failure::needs_person(format!("bad RDS endpoint URL {url}: {e}")))?;
         let host = uri
             .authority()
             .map(|a| a.as_str().to_string())
             .ok_or_else(|| Failure::needs_person(format!("RDS endpoint URL {url} has no host")))?;
-        let mut request = http::Request::get(uri).header("host", host).body(Empty::new()).expect("valid request");
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("rds")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .expect("complete signing params")
-            .into();
-        let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let signable = SignableRequest::new("GET", url, headers, SignableBody::Bytes(&[]))
-            .map_err(|e| Failure::needs_person(format!("cannot sign request for {url}: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| Failure::needs_person(format!("cannot sign request for {url}: {e}")))?
-            .into_parts();
+        let mut request =
+            http::Request::get(uri).header("host", host.as_str()).body(Empty::new()).expect("valid request");
+        let instructions = sign_get(
+            &credentials,
+            self.identity.region(),
+            "rds",
+            url,
+            &[("host", host.as_str())],
+            Placement::Headers,
+            SystemTime::now(),
+        )?;
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
-    }
-
-    /// Credentials, cached until five minutes before they expire.
-    /// The region requests are signed for.
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    /// Current AWS credentials (cached until 5 minutes before they expire).
-    pub async fn credentials(&self) -> Result<Credentials, Failure> {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref() {
-            let fresh = c.expiry().is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
-            if fresh {
-                return Ok(c.clone());
-            }
-        }
-        let c = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| Failure::needs_person(format!("cannot load AWS credentials: {e}")))?;
-        *cached = Some(c.clone());
-        Ok(c)
     }
 }
 

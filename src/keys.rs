@@ -3,8 +3,8 @@
 //! clock, the run, or the file's current name, so every run, repeated or
 //! overlapping, names the same bytes the same way.
 
-use crate::discover::Instance;
 use crate::identify::FileId;
+use crate::instance::Instance;
 
 /// `{prefix}/{cluster|standalone}/{instance-id}/dt={YYYY-MM-DD}/{file-id}/{start:020}.log.gz`
 pub fn object_key(prefix: &str, instance: &Instance, file: &FileId, start: u64) -> String {
@@ -67,7 +67,7 @@ fn join(prefix: &str, rest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{InstanceId, ResourceId, Role};
+    use crate::instance::{InstanceId, ResourceId, Role};
 
     fn instance(cluster: Option<&str>, role: Role) -> Instance {
         Instance {

@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod error;
 pub mod fetch;
 pub mod identify;
+pub mod instance;
 pub mod keys;
 pub mod list;
 pub mod logging;
@@ -23,6 +24,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod signer;
 #[cfg(test)]
 pub mod sim;
 pub mod source;

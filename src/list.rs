@@ -9,8 +9,8 @@
 //! content (see `identify`).
 
 use crate::aws::{classify, permission_hint};
-use crate::discover::Instance;
 use crate::error::{Failure, FailureKind};
+use crate::instance::Instance;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use std::cmp::Ordering;
 

@@ -86,7 +86,7 @@ pub fn run_line(namespace: &str, timestamp_ms: i64, command: &str, exit_code: u8
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{Instance, InstanceId, ResourceId, Role};
+    use crate::instance::{Instance, InstanceId, ResourceId, Role};
 
     fn report() -> InstanceReport {
         let mut r = InstanceReport::new(Instance {

@@ -4,8 +4,10 @@
 //! rig), the same facts as a structured `tracing` event, and the worst
 //! failure decides the exit code.
 
-use crate::discover::Instance;
+use crate::checkpoint::{FileProgress, Gap};
 use crate::error::{Failure, FailureKind, Severity};
+use crate::identify::FileId;
+use crate::instance::Instance;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -54,6 +56,75 @@ pub struct Loss {
     pub uncertain: bool,
 }
 
+impl Loss {
+    /// A recorded loss, as reported.
+    pub fn of_gap(g: &Gap, dbi_resource_id: &str) -> Loss {
+        Loss {
+            dbi_resource_id: dbi_resource_id.to_string(),
+            file_id: g.file_id.0.clone(),
+            last_name: g.last_name.clone(),
+            shipped: g.shipped,
+            last_size: g.last_size,
+            growing: g.growing,
+            unnamed: g.unnamed,
+            uncertain: g.uncertain,
+        }
+    }
+
+    /// A tracked file that is gone with bytes unshipped, before a run has
+    /// recorded it.
+    pub fn of_vanished(dbi_resource_id: &str, id: &FileId, p: &FileProgress) -> Loss {
+        Loss {
+            dbi_resource_id: dbi_resource_id.to_string(),
+            file_id: id.0.clone(),
+            last_name: p.last_name.clone(),
+            shipped: p.shipped,
+            last_size: p.last_size.max(p.shipped),
+            growing: !p.closed,
+            unnamed: false,
+            uncertain: false,
+        }
+    }
+
+    /// One wording of a loss, with the same numbers everywhere.
+    pub fn describe(&self) -> String {
+        if self.unnamed {
+            let what = format!(
+                "the audit file that followed {} (last seen as {}, {} bytes and no complete line then, so never \
+                 identified)",
+                self.file_id, self.last_name, self.last_size
+            );
+            return if self.uncertain {
+                format!(
+                    "{what} may be gone unseen: every older file has left the instance and nothing tells whether it \
+                     is the oldest file still there"
+                )
+            } else {
+                format!("{what} is gone unseen: all it held is lost, how much is unknowable")
+            };
+        }
+        if self.growing {
+            format!(
+                "audit file {} (last seen as {}, still being written) is gone with {} bytes shipped: lost are bytes \
+                 {}..{} listed before it vanished, and whatever was written after that listing (unknowable)",
+                self.file_id, self.last_name, self.shipped, self.shipped, self.last_size
+            )
+        } else {
+            format!(
+                "audit file {} (last seen as {}, rotated, {} bytes) is gone with {} bytes shipped: bytes {}..{} \
+                 ({} bytes) lost",
+                self.file_id,
+                self.last_name,
+                self.last_size,
+                self.shipped,
+                self.shipped,
+                self.last_size,
+                self.last_size - self.shipped
+            )
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportedFailure {
     pub kind: FailureKind,
@@ -90,6 +161,27 @@ impl InstanceReport {
             "{}", f.message
         );
         self.failures.push(ReportedFailure { kind: f.kind, message: f.message });
+    }
+
+    /// Records a loss (exit 3) and logs it at once as one structured event:
+    /// the `lost_*` fields carry what `Loss` says, for alarms and scripts.
+    pub fn lose(&mut self, loss: Loss, message: String) {
+        tracing::error!(
+            instance = %self.instance.id,
+            dbi_resource_id = %loss.dbi_resource_id,
+            kind = FailureKind::DataLoss.label(),
+            exit_code = FailureKind::DataLoss.exit_code(),
+            lost_file_id = %loss.file_id,
+            lost_last_name = %loss.last_name,
+            lost_shipped = loss.shipped,
+            lost_last_size = loss.last_size,
+            lost_growing = loss.growing,
+            lost_unnamed = loss.unnamed,
+            lost_uncertain = loss.uncertain,
+            "{message}"
+        );
+        self.failures.push(ReportedFailure { kind: FailureKind::DataLoss, message });
+        self.losses.push(loss);
     }
 
     pub fn worst(&self) -> Option<FailureKind> {
@@ -188,7 +280,7 @@ pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Seve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{InstanceId, ResourceId, Role};
+    use crate::instance::{InstanceId, ResourceId, Role};
 
     fn report() -> InstanceReport {
         InstanceReport::new(Instance {

@@ -4,8 +4,9 @@
 use crate::cli::{Command, DiscoverArgs, DoctorArgs, StatusArgs, VerifyArgs};
 use crate::clients::Clients;
 use crate::config::{Config, Scope};
-use crate::discover::{self, Instance};
+use crate::discover;
 use crate::error::{Failure, FailureKind, Severity};
+use crate::instance::Instance;
 use crate::pipeline::Shipper;
 use crate::report::{self, InstanceReport};
 use crate::status::InstanceStatus;
@@ -285,6 +286,7 @@ fn print_verify_report(instance: &Instance, report: &verify::VerifyReport, json:
             "deep": deep,
             "problems": report.findings.len(),
             "recorded_losses": report.recorded_losses,
+            "earlier_trails": report.earlier_trails,
         });
         println!("{summary}");
         return;
@@ -294,6 +296,12 @@ fn print_verify_report(instance: &Instance, report: &verify::VerifyReport, json:
     }
     for loss in &report.recorded_losses {
         println!("{} recorded loss: {loss}", instance.id);
+    }
+    for (rid, objects) in &report.earlier_trails {
+        println!(
+            "{} earlier instance {rid} under this identifier: {objects} objects, a trail of its own (verify counts it apart)",
+            instance.id
+        );
     }
     println!(
         "{}: {} files, {} objects{} checked: {} problems, {} recorded losses: {}",

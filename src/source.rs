@@ -6,9 +6,9 @@
 //! same pipeline against a simulated instance whose files rotate, grow and
 //! vanish between any two calls.
 
-use crate::discover::{Instance, InstanceId};
 use crate::error::Failure;
 use crate::fetch::{FetchError, LogFetcher, LogStream};
+use crate::instance::{Instance, InstanceId};
 use crate::list::{self, LogFile};
 use crate::BoxFuture;
 use std::sync::Arc;

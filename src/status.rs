@@ -3,7 +3,7 @@
 //! the last commit was, and whether anything is already lost.
 
 use crate::checkpoint::FileProgress;
-use crate::discover::Instance;
+use crate::instance::Instance;
 use crate::pipeline::{Survey, SurveyedFile};
 use crate::report::{age_seconds, oldest_unshipped_at};
 use chrono::{DateTime, Utc};
@@ -136,13 +136,8 @@ fn warnings(instance: &Instance, survey: &Survey) -> Vec<String> {
     }
     let oldest_on_instance = survey.files.iter().filter_map(|f| f.id.as_ref()).min();
     for (id, p) in &survey.vanished {
-        let mut w = format!(
-            "data already lost: file {id} (last seen as {}) is no longer on the instance with {} of its {} bytes \
-             unshipped",
-            p.last_name,
-            p.last_size.saturating_sub(p.shipped),
-            p.last_size
-        );
+        let loss = crate::report::Loss::of_vanished(&instance.resource_id.0, id, p);
+        let mut w = format!("data already lost: {}", loss.describe());
         if let Some(oldest) = oldest_on_instance.filter(|o| *o > id) {
             w.push_str(&format!(
                 "; files begun from {} to {} that are not in S3 are gone too",

@@ -16,12 +16,13 @@
 //! overlaps anywhere in its chain are.
 
 use crate::compress::sha256_hex;
-use crate::discover::Instance;
 use crate::error::Failure;
 use crate::fetch::{FetchError, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::instance::Instance;
 use crate::keys::{instance_prefix, parse_object_key};
 use crate::pipeline::{Shipper, Survey, SurveyedFile};
+use crate::report::Loss;
 use crate::store::ObjectFacts;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -59,6 +60,7 @@ impl fmt::Display for Finding {
             _ => {}
         }
         match &self.problem {
+            Problem::Missing { start, end, why } if start == end => write!(f, "missing bytes from {start} on ({why})"),
             Problem::Missing { start, end, why } => write!(f, "missing bytes {start}..{end} ({why})"),
             Problem::Overlap { start, end, keys } => {
                 write!(f, "bytes {start}..{end} are in two objects: {}", keys.join(" and "))
@@ -76,6 +78,10 @@ pub struct VerifyReport {
     pub findings: Vec<Finding>,
     /// Losses runs already reported (exit 3 then): listed, not counted again.
     pub recorded_losses: Vec<String>,
+    /// Objects under this identifier written for another resource id: an
+    /// earlier instance deleted and created again under the same name. Its
+    /// trail is counted apart, never checked against this one's files.
+    pub earlier_trails: BTreeMap<String, usize>,
 }
 
 /// An object under an instance's prefix, with what its metadata says.
@@ -109,23 +115,21 @@ pub async fn verify_instance(shipper: &Shipper, instance: &Instance, deep: bool)
         }
     }
     for (id, p) in &survey.vanished {
+        let loss = Loss::of_vanished(&instance.resource_id.0, id, p);
         report.findings.push(Finding {
             file_id: Some(id.0.clone()),
             source: Some(p.last_name.clone()),
             problem: Problem::Missing {
-                start: p.shipped,
-                end: p.last_size,
-                why: "rotated away before it was shipped; not yet reported by a run".into(),
+                start: loss.shipped,
+                end: loss.last_size,
+                why: format!("{}; not yet reported by a run", loss.describe()),
             },
         });
     }
     for g in &survey.checkpoint.state.gaps {
         report.recorded_losses.push(format!(
-            "{} ({}): bytes {}..{} lost before shipping, reported {}",
-            g.file_id,
-            g.last_name,
-            g.shipped,
-            g.last_size,
+            "{}, detected {}",
+            Loss::of_gap(g, &instance.resource_id.0).describe(),
             g.detected_at.format("%Y-%m-%dT%H:%M:%SZ")
         ));
     }
@@ -154,8 +158,14 @@ async fn read_chains(
             });
             continue;
         };
-        report.objects += 1;
         let facts = shipper.store.head(&key).await?.and_then(|e| e.facts);
+        if let Some(other) =
+            facts.as_ref().map(|f| &f.dbi_resource_id).filter(|r| !r.is_empty() && **r != instance.resource_id.0)
+        {
+            *report.earlier_trails.entry(other.clone()).or_default() += 1;
+            continue;
+        }
+        report.objects += 1;
         chains.entry(id).or_default().push(StoredObject { key, start, facts });
     }
     for objects in chains.values_mut() {

@@ -171,14 +171,13 @@ async fn file_rotated_away_before_shipping_exits_3_naming_it() {
     stack.primary.traffic(400, Some(50));
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 3, "{out:?}");
-    let gap_line = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("rotated away"))
-        .unwrap_or_else(|| panic!("no gap message: {}", out.stderr));
-    assert!(gap_line.contains("instance primary"), "{gap_line}");
-    assert!(gap_line.contains("audit/server_audit.log"), "names the file: {gap_line}");
-    assert!(gap_line.contains(&stack.primary_rid), "names the resource id: {gap_line}");
+    let losses = out.losses();
+    let loss = losses.first().unwrap_or_else(|| panic!("no loss reported: {}", out.stderr));
+    assert_eq!(loss["instance"], "primary", "{loss}");
+    assert_eq!(loss["dbi_resource_id"], stack.primary_rid.as_str(), "{loss}");
+    assert!(loss["lost_last_name"].as_str().unwrap().starts_with("audit/server_audit.log"), "names the file: {loss}");
+    let message = loss["message"].as_str().unwrap();
+    assert!(message.contains("instance primary") && message.contains(&stack.primary_rid), "{message}");
     // What still exists is shipped regardless.
     stack.assert_all_shipped("primary").await;
     // The loss is recorded in the checkpoint and pages once.
@@ -465,7 +464,7 @@ async fn rotation_during_the_run_is_neither_a_gap_nor_a_loss() {
     );
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(!out.stderr.contains("rotated away"), "false gap: {}", out.stderr);
+    assert!(out.losses().is_empty(), "false gap: {}", out.stderr);
     stack.emulator_control("DELETE", "faults", "");
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");

@@ -269,16 +269,19 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
     }
 }
 
-/// File ids named in gap reports, and the first-record time ranges of
-/// unseen files they declare lost with them.
+/// File ids named in loss reports (their structured `lost_*` fields), and
+/// the first-record time ranges of unseen files they declare lost with them.
 fn collect_losses(stderr: &str, lost: &mut BTreeSet<String>, ranges: &mut Vec<(String, String)>) {
-    for line in stderr.lines().filter(|l| l.contains("rotated away")) {
-        if let Some(rest) = line.split("audit file ").nth(1) {
-            if let Some(id) = rest.split([',', ' ']).next() {
-                lost.insert(id.to_string());
-            }
+    for event in stderr.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        let Some(id) = event.get("lost_file_id").and_then(|v| v.as_str()) else { continue };
+        if event["lost_unnamed"] == true {
+            // A file never named, begun after `id`: reported by place.
+            ranges.push((id[..16.min(id.len())].to_string(), "99999999T999999Z".to_string()));
+            continue;
         }
-        if let Some(rest) = line.split("any file begun from ").nth(1) {
+        lost.insert(id.to_string());
+        let message = event["message"].as_str().unwrap_or_default();
+        if let Some(rest) = message.split("any file begun from ").nth(1) {
             let mut times = rest.split(' ');
             if let (Some(from), Some("to"), Some(to)) = (times.next(), times.next(), times.next()) {
                 ranges.push((from.to_string(), to.to_string()));

@@ -8,14 +8,15 @@
 use super::scan::{Identified, Scan};
 use super::Shipper;
 use crate::checkpoint::{self, Gap, StoredCheckpoint, UnnamedFile};
-use crate::discover::{Instance, ResourceId};
 use crate::error::Failure;
 use crate::fetch::FetchError;
 use crate::identify::FileId;
+use crate::instance::{Instance, ResourceId};
 use crate::keys::{checkpoint_key, file_prefix, instance_pointer_key, object_key, start_of_key};
 use crate::list::{AuditName, LogFile};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport, Loss};
 use crate::store::Swapped;
+use bytes::Bytes;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,16 +31,7 @@ pub(super) fn report_unreported(
     report: &mut InstanceReport,
 ) {
     for g in gaps.iter().filter(|g| !g.reported) {
-        let loss = Loss {
-            dbi_resource_id: instance.resource_id.0.clone(),
-            file_id: g.file_id.0.clone(),
-            last_name: g.last_name.clone(),
-            shipped: g.shipped,
-            last_size: g.last_size,
-            growing: g.growing,
-            unnamed: g.unnamed,
-            uncertain: g.uncertain,
-        };
+        let loss = Loss::of_gap(g, &instance.resource_id.0);
         if report.losses.contains(&loss) {
             continue;
         }
@@ -53,14 +45,14 @@ pub(super) fn report_unreported(
             _ => String::new(),
         };
         report.gaps += 1;
-        report.fail(Failure::data_loss(format!(
+        let message = format!(
             "instance {} ({}): {}{unseen}; {}",
             instance.id,
             instance.resource_id,
             loss.describe(),
             loss_hint(instance)
-        )));
-        report.losses.push(loss);
+        );
+        report.lose(loss, message);
     }
 }
 
@@ -93,6 +85,7 @@ pub(super) fn expect_unseen_successor(cp: &mut StoredCheckpoint, item: &Identifi
         name: item.file.name.clone(),
         after: Some(item.id.clone()),
         between: 0,
+        after_empty_written_ms: None,
         head_len: 0,
         head_sha256: hex::encode(Sha256::digest(b"")),
         last_written_ms: None,
@@ -289,7 +282,7 @@ impl Shipper {
         let mut changed = false;
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
         for u in open {
-            let loss = match self.find_unnamed(instance, cp, scan, &u).await? {
+            let loss = match self.find_unnamed(instance, scan, &u).await? {
                 Found::Named => None,
                 Found::StillUnnamed => continue,
                 Found::Gone => Some(false),
@@ -307,17 +300,25 @@ impl Shipper {
             let older =
                 |f: &LogFile| LogFile::newest_first(file, f) == Ordering::Less && stripe_of(f) == stripe_of(file);
             let after = named.iter().find(|(f, _)| older(f));
-            let between = scan
+            let between: Vec<&(LogFile, bool, Bytes)> = scan
                 .unnamed
                 .iter()
                 .filter(|(f, _, _)| {
                     older(f) && after.is_none_or(|(a, _)| LogFile::newest_first(f, a) == Ordering::Less)
                 })
-                .count() as u32;
+                .collect();
+            // The file just older, when it is an empty rotated one whose
+            // LastWritten (a listing no rotation overtook) names it.
+            let empty_neighbour = between
+                .iter()
+                .min_by(|a, b| LogFile::newest_first(&a.0, &b.0))
+                .filter(|(f, active, head)| scan.steady && !active && head.is_empty() && stripe_of(f).is_none())
+                .map(|(f, _, _)| f.last_written_ms);
             let seen = UnnamedFile {
                 name: file.name.clone(),
-                after: after.map(|(_, id)| (*id).clone()),
-                between,
+                after: after.filter(|_| empty_neighbour.is_none()).map(|(_, id)| (*id).clone()),
+                between: if empty_neighbour.is_some() { 0 } else { between.len() as u32 },
+                after_empty_written_ms: empty_neighbour,
                 head_len: head.len() as u64,
                 head_sha256: hex::encode(Sha256::digest(head)),
                 last_written_ms: scan.steady.then_some(file.last_written_ms),
@@ -347,13 +348,7 @@ impl Shipper {
     /// file just older than it is present, it is the next newer file; once
     /// that one is gone, it can only be the oldest file left, and only if
     /// that file is new to the checkpoint and begins with its bytes.
-    async fn find_unnamed(
-        &self,
-        instance: &Instance,
-        cp: &StoredCheckpoint,
-        scan: &Scan,
-        u: &UnnamedFile,
-    ) -> Result<Found, Failure> {
+    async fn find_unnamed(&self, instance: &Instance, scan: &Scan, u: &UnnamedFile) -> Result<Found, Failure> {
         if matches!(AuditName::parse(&u.name), Some(AuditName::Aurora { .. })) {
             return Ok(if scan.named_files().iter().any(|(f, _)| f.name == u.name) {
                 Found::Named
@@ -382,7 +377,12 @@ impl Shipper {
         if u.head_len == 0 && files.iter().any(|e| empty_rotated(e) && same_time(&e.0)) {
             return Ok(Found::Named);
         }
-        let place = u.after.as_ref().and_then(|a| files.iter().position(|(_, id, _)| id.as_ref() == Some(a)));
+        let place = match u.after_empty_written_ms {
+            // Times in a disturbed listing may be other files': wait.
+            Some(_) if !scan.steady => return Ok(Found::StillUnnamed),
+            Some(lw) => files.iter().position(|e| empty_rotated(e) && e.0.last_written_ms == lw),
+            None => u.after.as_ref().and_then(|a| files.iter().position(|(_, id, _)| id.as_ref() == Some(a))),
+        };
         if let Some(i) = place {
             // Deletion is oldest first: with `after` here, so is the unnamed
             // file, `between` places newer.
@@ -412,11 +412,9 @@ impl Shipper {
                 Ok(if other { Found::Gone } else { Found::StillUnnamed })
             }
             (None, Some(head)) => Ok(if same_head(head) { Found::StillUnnamed } else { Found::Gone }),
-            (Some(id), _) if cp.state.files.contains_key(id) || cp.state.gaps.iter().any(|g| &g.file_id == id) => {
-                // Known to the checkpoint before: not a file that had no
-                // first line then.
-                Ok(Found::Gone)
-            }
+            // No bytes to recognise it by. (Even a file the checkpoint
+            // tracks may be it: a run overlapping the one that saw it
+            // unnamed may have named it.)
             _ if u.head_len == 0 => Ok(Found::CannotTell),
             _ => Ok(match self.head_bytes(instance, oldest, u.head_len).await? {
                 Some(bytes) if same_head(&bytes) => Found::Named,
@@ -541,45 +539,5 @@ impl Shipper {
             checkpoint::commit(&*self.store, &mut cp, &old_instance).await?;
         }
         Ok(old_instance)
-    }
-}
-
-impl Loss {
-    /// One wording of a loss, with the same numbers everywhere.
-    pub fn describe(&self) -> String {
-        if self.unnamed {
-            let what = format!(
-                "the audit file that followed {} (last seen as {}, {} bytes and no complete line then, so never \
-                 identified)",
-                self.file_id, self.last_name, self.last_size
-            );
-            return if self.uncertain {
-                format!(
-                    "{what} may be gone unseen: every older file has left the instance and nothing tells whether it \
-                     is the oldest file still there"
-                )
-            } else {
-                format!("{what} is gone unseen: all it held is lost, how much is unknowable")
-            };
-        }
-        if self.growing {
-            format!(
-                "audit file {} (last seen as {}, still being written) is gone with {} bytes shipped: lost are bytes \
-                 {}..{} listed before it vanished, and whatever was written after that listing (unknowable)",
-                self.file_id, self.last_name, self.shipped, self.shipped, self.last_size
-            )
-        } else {
-            format!(
-                "audit file {} (last seen as {}, rotated, {} bytes) is gone with {} bytes shipped: bytes {}..{} \
-                 ({} bytes) lost",
-                self.file_id,
-                self.last_name,
-                self.last_size,
-                self.shipped,
-                self.shipped,
-                self.last_size,
-                self.last_size - self.shipped
-            )
-        }
     }
 }

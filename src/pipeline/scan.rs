@@ -15,10 +15,10 @@
 use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
 use crate::config::Scope;
-use crate::discover::Instance;
 use crate::error::Failure;
 use crate::fetch::{backoff, FetchError};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::instance::Instance;
 use crate::list::{self, AuditName, LogFile};
 use bytes::Bytes;
 use chrono::Utc;

@@ -3,7 +3,7 @@
 //! rotations on, the oldest deleted) or Aurora's stripes (stable names,
 //! several growing at once).
 
-use crate::discover::{Instance, InstanceId, ResourceId, Role};
+use crate::instance::{Instance, InstanceId, ResourceId, Role};
 use crate::list::{AuditName, LogFile};
 
 /// One audit file that exists or once existed.
@@ -20,9 +20,9 @@ pub struct SimFile {
     pub resource_id: String,
     /// Rotated: its bytes never change again.
     pub closed: bool,
-    /// Runs that had started on its instance when it was deleted: a file
-    /// deleted before any run is nothing a worker could know of.
-    pub runs_before_deletion: usize,
+    /// Listings of its instance served before it was deleted: a file
+    /// deleted before any listing is nothing a worker could know of.
+    pub listings_before_deletion: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +45,8 @@ pub struct SimInstance {
     clock_ms: i64,
     next_query: u64,
     replacements: u32,
-    /// Runs started on the current resource id.
-    pub runs: usize,
+    /// Listings served for the current resource id.
+    pub listings: usize,
 }
 
 impl SimInstance {
@@ -62,7 +62,7 @@ impl SimInstance {
             clock_ms: 1_764_583_200_000,
             next_query: 1,
             replacements: 0,
-            runs: 0,
+            listings: 0,
         };
         sim.start_files();
         sim
@@ -94,7 +94,7 @@ impl SimInstance {
             seq,
             resource_id: self.resource_id.clone(),
             closed: false,
-            runs_before_deletion: 0,
+            listings_before_deletion: 0,
         }
     }
 
@@ -228,12 +228,12 @@ impl SimInstance {
         for f in old {
             self.delete(f);
         }
-        self.runs = 0;
+        self.listings = 0;
         self.start_files();
     }
 
     fn delete(&mut self, mut file: SimFile) {
-        file.runs_before_deletion = self.runs;
+        file.listings_before_deletion = self.listings;
         self.deleted.push(file);
     }
 

@@ -3,9 +3,9 @@
 
 use super::instance::SimInstance;
 use super::store::{MemStore, Step};
-use crate::discover::{Instance, InstanceId};
 use crate::error::Failure;
 use crate::fetch::{ChunkSource, FetchError, LogStream};
+use crate::instance::{Instance, InstanceId};
 use crate::list::LogFile;
 use crate::source::LogSource;
 use crate::BoxFuture;
@@ -94,8 +94,8 @@ impl WorldState {
             }
             Event::Failover => {
                 i.role = match i.role {
-                    crate::discover::Role::Writer => crate::discover::Role::Reader,
-                    _ => crate::discover::Role::Writer,
+                    crate::instance::Role::Writer => crate::instance::Role::Reader,
+                    _ => crate::instance::Role::Writer,
                 }
             }
         }
@@ -190,7 +190,8 @@ impl LogSource for SimRun {
     fn list<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<Vec<LogFile>, Failure>> {
         Box::pin(async move {
             self.step_now("DescribeDBLogFiles".into()).await;
-            let st = self.world.state.lock().unwrap();
+            let mut st = self.world.state.lock().unwrap();
+            st.instance.listings += 1;
             if st.instance.id != instance.id.0 {
                 return Err(Failure::data_loss(format!("no instance {}", instance.id)));
             }

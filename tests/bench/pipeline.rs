@@ -5,8 +5,8 @@
 use auditship::checkpoint::{Checkpoint, FileProgress};
 use auditship::compress::ObjectBuilder;
 use auditship::cut::{CutRule, FileState, ObjectCutter};
-use auditship::discover::{Instance, InstanceId, ResourceId, Role};
 use auditship::identify::{identity_prefix, FileId, Fingerprint};
+use auditship::instance::{Instance, InstanceId, ResourceId, Role};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 

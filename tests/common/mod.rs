@@ -245,6 +245,16 @@ impl RunOutput {
         self.summary_number(instance, " verified")
     }
 
+    /// The losses the run reported, as its JSON log events (`lost_*`
+    /// fields, see `InstanceReport::lose`).
+    pub fn losses(&self) -> Vec<serde_json::Value> {
+        self.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("lost_file_id").is_some())
+            .collect()
+    }
+
     pub fn summary(&self, instance: &str) -> &str {
         self.stdout
             .lines()
@@ -280,6 +290,10 @@ pub struct Stack {
     pub bucket: String,
     pub s3: aws_sdk_s3::Client,
     _moto: Option<Service>,
+    /// The audit files of each instance as they were when the last command
+    /// was started: what that run had to ship at least (an active file keeps
+    /// growing, so an oracle compares with the file after the run).
+    before_last_command: std::sync::Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
     pub tmp: tempfile::TempDir,
 }
 
@@ -377,6 +391,7 @@ impl Stack {
             bucket,
             s3,
             _moto: moto,
+            before_last_command: Default::default(),
             tmp,
         }
     }
@@ -412,6 +427,8 @@ impl Stack {
 
     /// A subcommand (`run`, `backfill`, …) with this stack's environment.
     pub fn bare_command_for(&self, subcommand: &str) -> tokio::process::Command {
+        let snapshot = ["primary", "replica"].map(|i| (i.to_string(), self.db(i).audit_files()));
+        *self.before_last_command.lock().unwrap() = snapshot.into_iter().collect();
         let mut cmd = auditship_command();
         cmd.arg(subcommand)
             .env("AUDITSHIP_BUCKET", &self.bucket)
@@ -505,13 +522,26 @@ impl Stack {
     /// Checks invariant 5 for every audit file on the instance: its objects,
     /// gunzipped in offset order, are exactly the file's bytes (the active
     /// file's up to its last newline), contiguous, with truthful metadata.
+    ///
+    /// The truth is the files as they are *after* the run: a rotated file's
+    /// objects hold all of it; the active file's objects hold a prefix of it
+    /// that ends on a line and covers every line it had when the last
+    /// command started (MariaDB may append a record after the run read it).
     pub async fn assert_all_shipped(&self, instance: &str) {
         let objects = self.objects().await;
         let files = self.db(instance).audit_files();
         assert!(!files.is_empty(), "{instance} has no audit files");
+        let before = self.before_last_command.lock().unwrap().get(instance).cloned().unwrap_or_default();
+        let at = format!("{PREFIX}/{}/{instance}/", self.location());
         for (name, bytes) in files {
-            let active = name == "server_audit.log";
-            assert_file_shipped(&objects, &format!("{PREFIX}/{}/{instance}/", self.location()), &name, &bytes, active);
+            if name != "server_audit.log" {
+                assert_file_shipped(&objects, &at, &name, &bytes, false);
+                continue;
+            }
+            let id = identity_prefix(&bytes).map(|p| Fingerprint::of_prefix(p).file_id());
+            let earlier =
+                before.values().find(|b| identity_prefix(b).map(|p| Fingerprint::of_prefix(p).file_id()) == id);
+            assert_active_file_shipped(&objects, &at, &name, earlier.map_or(&[][..], Vec::as_slice), &bytes);
         }
     }
 }
@@ -556,6 +586,9 @@ pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Asserts one file's objects reproduce it byte for byte.
+/// A file that no longer changes (rotated, or written by the test itself):
+/// its objects hold exactly its bytes, all of them if `active` is false, its
+/// complete lines if true.
 pub fn assert_file_shipped(
     objects: &BTreeMap<String, StoredObject>,
     instance_prefix: &str,
@@ -563,10 +596,53 @@ pub fn assert_file_shipped(
     bytes: &[u8],
     active: bool,
 ) {
-    let Some(prefix) = identity_prefix(bytes) else { return };
-    let id = Fingerprint::of_prefix(prefix).file_id();
+    let expected = if active { complete_lines(bytes) } else { bytes };
+    let Some(joined) = shipped_bytes(objects, instance_prefix, name, bytes) else { return };
+    assert_eq!(
+        joined.len(),
+        expected.len(),
+        "file {name} has {} bytes to ship but its objects hold {}",
+        expected.len(),
+        joined.len()
+    );
+    assert!(joined == expected, "file {name}: objects differ from the file's bytes");
+}
+
+/// A file that may still grow: its objects hold a prefix of its bytes now
+/// (`after`, read after the run) that ends on a line and covers at least the
+/// complete lines it had before the run (`before`).
+pub fn assert_active_file_shipped(
+    objects: &BTreeMap<String, StoredObject>,
+    instance_prefix: &str,
+    name: &str,
+    before: &[u8],
+    after: &[u8],
+) {
+    let Some(joined) = shipped_bytes(objects, instance_prefix, name, after) else { return };
+    assert!(after.starts_with(&joined), "file {name}: objects are not a prefix of the file's bytes");
+    assert!(joined.is_empty() || joined.ends_with(b"\n"), "file {name}: objects end inside a line");
+    let needed = complete_lines(before).len();
+    assert!(
+        joined.len() >= needed,
+        "file {name} had {needed} bytes of complete lines before the run but its objects hold {}",
+        joined.len()
+    );
+}
+
+fn complete_lines(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)]
+}
+
+/// The bytes of a file's objects joined in offset order, checked to be
+/// contiguous and to match their metadata; `None` while the file has no id.
+fn shipped_bytes(
+    objects: &BTreeMap<String, StoredObject>,
+    instance_prefix: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
+    let id = Fingerprint::of_prefix(identity_prefix(bytes)?).file_id();
     let file_prefix = format!("{instance_prefix}dt={}/{id}/", id.date());
-    let expected = if active { &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)] } else { bytes };
     let mut joined = Vec::new();
     for (key, o) in objects.range(file_prefix.clone()..).take_while(|(k, _)| k.starts_with(&file_prefix)) {
         let plain = gunzip(&o.bytes);
@@ -578,14 +654,7 @@ pub fn assert_file_shipped(
         assert!(key.ends_with(&format!("{start:020}.log.gz")), "{key}: key offset");
         joined.extend_from_slice(&plain);
     }
-    assert_eq!(
-        joined.len(),
-        expected.len(),
-        "file {name} ({id}) has {} bytes to ship but its objects under {file_prefix} hold {}",
-        expected.len(),
-        joined.len()
-    );
-    assert!(joined == expected, "file {name} ({id}): objects differ from the file's bytes");
+    Some(joined)
 }
 
 fn world_json(

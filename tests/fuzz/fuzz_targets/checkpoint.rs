@@ -6,7 +6,7 @@
 #![no_main]
 
 use auditship::checkpoint::Checkpoint;
-use auditship::discover::{Instance, InstanceId, ResourceId, Role};
+use auditship::instance::{Instance, InstanceId, ResourceId, Role};
 use libfuzzer_sys::fuzz_target;
 
 fn instance() -> Instance {
