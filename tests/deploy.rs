@@ -56,11 +56,27 @@ fn sdk_calls_in(source: &str) -> Vec<String> {
     calls
 }
 
+/// Every source file of the binary (`src/sim` is test-only and left out).
+fn binary_sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "sim") {
+                binary_sources(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
 /// The IAM actions the binary needs, read off its source.
 fn actions_the_code_needs() -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("src")).unwrap() {
-        let path = entry.unwrap().path();
+    let mut sources = Vec::new();
+    binary_sources(&root().join("src"), &mut sources);
+    assert!(sources.iter().any(|p| p.ends_with("pipeline/file.rs")), "sources under src/ are read recursively");
+    for path in sources {
         let source = std::fs::read_to_string(&path).unwrap();
         for call in sdk_calls_in(&source) {
             if NOT_CALLS.contains(&call.as_str()) {
@@ -77,7 +93,8 @@ fn actions_the_code_needs() -> BTreeSet<String> {
         if source.contains("/v13/downloadCompleteLogFile/") {
             actions.insert("rds:DownloadCompleteDBLogFile".into());
         }
-        if source.contains(".name(\"rds-db\")") {
+        // The IAM database token is presigned for the `rds-db` service.
+        if source.contains("\"rds-db\"") {
             actions.insert("rds-db:connect".into());
         }
     }

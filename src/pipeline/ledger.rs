@@ -35,6 +35,8 @@ pub(super) fn report_unreported(
         if report.losses.contains(&loss) {
             continue;
         }
+        // Files are deleted oldest first: files begun after the lost one
+        // and before the oldest one still here went with it, seen or not.
         let unseen = match oldest_present {
             Some(oldest) if *oldest > g.file_id => format!(
                 "; any file begun from {} to {} (first-record times) that is not in S3 was deleted unseen and is \
@@ -42,6 +44,7 @@ pub(super) fn report_unreported(
                 g.file_id.time(),
                 oldest.time()
             ),
+            None if g.unnamed => "; so is any file begun after it that is not in S3".to_string(),
             _ => String::new(),
         };
         report.gaps += 1;

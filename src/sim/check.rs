@@ -253,6 +253,13 @@ pub fn check(sim: &Sim) -> Result<(), String> {
             .max_by_key(|g| g.uid)
     };
     let placeholder = |g: &crate::checkpoint::Gap| g.file_id.0.ends_with("-00000000");
+    // A lost unnamed file reports the files after it that went with it.
+    let after_unnamed_loss = |f: &SimFile| -> bool {
+        unnamed_gaps.iter().any(|(rid, g)| {
+            rid == &f.resource_id
+                && by_id.get(&(rid.clone(), g.file_id.clone())).is_some_and(|anchor| anchor.uid < f.uid)
+        })
+    };
     let unnamed_recorded = |f: &SimFile| -> bool {
         match predecessor(f).and_then(|p| id_of(&p.bytes)) {
             Some(pid) => unnamed_gaps.iter().any(|(rid, g)| rid == &f.resource_id && g.file_id == pid),
@@ -297,7 +304,7 @@ pub fn check(sim: &Sim) -> Result<(), String> {
                 }
             }
             (None, _) if lost == 0 => {}
-            (None, _) if unnamed_recorded(f) => {}
+            (None, _) if unnamed_recorded(f) || after_unnamed_loss(f) => {}
             // Its instance was replaced: every byte written after the old
             // one's last run is lost, and the replacement paged.
             (None, _) if !current && paged.iter().any(|(rid, _, _)| rid == &f.resource_id) => {}
