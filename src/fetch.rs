@@ -8,6 +8,7 @@
 
 use crate::error::Failure;
 use crate::instance::InstanceId;
+use crate::retry::Retry;
 use crate::signer::{sign_get, AwsIdentity, Placement};
 use crate::BoxFuture;
 use bytes::Bytes;
@@ -88,17 +89,10 @@ impl LogFetcher {
     /// connection failures with backoff.
     pub async fn open(&self, instance: &InstanceId, file: &str) -> Result<LogStream, FetchError> {
         let what = format!("{instance}/{file}");
-        let mut attempt = 0;
+        let mut retry = Retry::new(format!("download of {what}"), self.max_attempts);
         loop {
-            attempt += 1;
             match self.try_open(instance, file, &what).await {
-                Err(FetchError::Failed(f))
-                    if f.kind == crate::error::FailureKind::Transient && attempt < self.max_attempts =>
-                {
-                    let wait = backoff(attempt);
-                    tracing::warn!(file = %what, attempt, wait_ms = wait.as_millis() as u64, error = %f, "download failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
+                Err(FetchError::Failed(f)) if retry.again(&f).await => {}
                 other => return other,
             }
         }
@@ -163,11 +157,6 @@ impl LogFetcher {
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
     }
-}
-
-/// 200 ms, 400 ms, 800 ms, … capped at 10 s.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((200u64 << attempt.min(6)).min(10_000))
 }
 
 /// The `<Code>` of an AWS XML error body, if there is one.
@@ -360,11 +349,5 @@ mod tests {
         let body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
         assert_eq!(error_code(body).as_deref(), Some("Throttling"));
         assert_eq!(error_code(b"not xml"), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) < backoff(2));
-        assert_eq!(backoff(30), Duration::from_millis(10_000));
     }
 }

@@ -6,12 +6,12 @@ pub mod aws;
 pub mod checkpoint;
 pub mod cli;
 pub mod clients;
+pub mod commands;
 pub mod compress;
 pub mod config;
 pub mod cut;
 pub mod db;
 pub mod discover;
-pub mod doctor;
 pub mod error;
 pub mod fetch;
 pub mod identify;
@@ -23,14 +23,12 @@ pub mod metrics;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
-pub mod run;
+pub mod retry;
 pub mod signer;
 #[cfg(test)]
 pub mod sim;
 pub mod source;
-pub mod status;
 pub mod store;
-pub mod verify;
 
 /// A boxed, sendable future: what the I/O traits' methods return, so the
 /// pipeline can hold their implementations as trait objects.

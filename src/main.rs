@@ -20,5 +20,5 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(auditship::run::execute(cli.command))
+    runtime.block_on(auditship::commands::execute(cli.command))
 }

@@ -16,12 +16,13 @@ use crate::compress::{CompressedObject, ObjectBuilder};
 use crate::config::{ActiveFilePolicy, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::error::{Failure, FailureKind};
-use crate::fetch::{backoff, FetchError, LogStream};
+use crate::fetch::{FetchError, LogStream};
 use crate::identify::{identity_prefix, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::instance::Instance;
 use crate::keys::{file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
 use crate::report::InstanceReport;
+use crate::retry::Retry;
 use crate::store::{Created, ObjectFacts};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
@@ -177,17 +178,11 @@ impl Shipper {
         existing: &BTreeSet<u64>,
         report: &mut InstanceReport,
     ) -> Result<(), Stop> {
-        let mut attempt = 0;
+        let what = format!("shipping {}/{} from the last confirmed offset", instance.id, item.file.name);
+        let mut retry = Retry::new(what, self.cfg.max_attempts);
         loop {
-            attempt += 1;
             match self.ship_file(instance, item, progress, existing, report).await {
-                Err(Stop::Fail(f))
-                    if f.kind == FailureKind::Transient && attempt < self.cfg.max_attempts && !self.out_of_time() =>
-                {
-                    let wait = backoff(attempt);
-                    tracing::warn!(instance = %instance.id, file = %item.file.name, attempt, error = %f, "shipping failed; retrying from the last confirmed offset");
-                    tokio::time::sleep(wait).await;
-                }
+                Err(Stop::Fail(f)) if !self.out_of_time() && retry.again(&f).await => {}
                 other => return other,
             }
         }

@@ -111,7 +111,7 @@ fn stripe_of(file: &LogFile) -> Option<u8> {
 /// Complete files that left the instance need no tracking any more.
 pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &HashSet<FileId>) -> bool {
     let before = cp.state.files.len();
-    cp.state.files.retain(|id, p| !(p.complete() && !present.contains(id)));
+    cp.state.files.retain(|id, p| !p.complete() || present.contains(id));
     cp.state.files.len() != before
 }
 
@@ -158,6 +158,10 @@ pub(super) struct Retirement {
     pointer: InstancePointer,
     etag: Option<String>,
 }
+
+/// A file in the order of files: its listing, its id if it has one, else
+/// the bytes it has.
+type Placed<'a> = (LogFile, Option<FileId>, Option<&'a [u8]>);
 
 /// Whether the file that had no first line is still on the instance.
 enum Found {
@@ -362,7 +366,7 @@ impl Shipper {
             });
         }
         // Every MariaDB file on the instance, newest first.
-        let mut files: Vec<(LogFile, Option<FileId>, Option<&[u8]>)> = scan
+        let mut files: Vec<Placed> = scan
             .named_files()
             .into_iter()
             .map(|(f, id)| (f.clone(), Some(id.clone()), None))
@@ -373,7 +377,7 @@ impl Shipper {
         // A rotated file without bytes holds nothing, ever: it can be a
         // file between `after` and the unnamed one, or the unnamed one
         // itself, rotated while still empty (then nothing of it is lost).
-        let empty_rotated = |e: &(LogFile, Option<FileId>, Option<&[u8]>)| {
+        let empty_rotated = |e: &Placed| {
             matches!(e.0.kind, AuditName::MariaDbRotated(_)) && e.1.is_none() && e.2.is_some_and(<[u8]>::is_empty)
         };
         let same_time = |f: &LogFile| scan.steady && u.last_written_ms == Some(f.last_written_ms);

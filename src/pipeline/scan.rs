@@ -16,10 +16,11 @@ use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
 use crate::config::Scope;
 use crate::error::Failure;
-use crate::fetch::{backoff, FetchError};
+use crate::fetch::FetchError;
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::instance::Instance;
 use crate::list::{self, AuditName, LogFile};
+use crate::retry::{backoff, Retry};
 use bytes::Bytes;
 use chrono::Utc;
 use std::collections::HashSet;
@@ -242,7 +243,8 @@ impl Shipper {
                 return Ok(scan);
             }
             let would_lose = !cp.state.unshipped_and_gone(&scan.present).is_empty();
-            if steady && !(would_lose && !scan.known_complete.is_empty()) {
+            let read_in_full = scan.known_complete.is_empty();
+            if steady && (read_in_full || !would_lose) {
                 return Ok(scan);
             }
             if attempt >= MAX_SCANS && scan.known_complete.is_empty() {
@@ -361,9 +363,8 @@ impl Shipper {
     /// Reads the head of a file, retrying a read that breaks off (the open
     /// itself retries inside the fetcher).
     pub(crate) async fn read_head(&self, instance: &Instance, file: &LogFile) -> Result<Head, FetchError> {
-        let mut attempt = 0;
+        let mut retry = Retry::new(format!("reading the head of {}/{}", instance.id, file.name), self.cfg.max_attempts);
         loop {
-            attempt += 1;
             let mut stream = self.source.open(&instance.id, &file.name).await?;
             match stream.peek_head(IDENTITY_PREFIX_MAX).await {
                 Ok(head) => {
@@ -372,10 +373,7 @@ impl Shipper {
                         None => Head::Partial(head),
                     })
                 }
-                Err(f) if attempt < self.cfg.max_attempts => {
-                    tracing::warn!(instance = %instance.id, file = %file.name, attempt, error = %f, "identifying failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
+                Err(f) if retry.again(&f).await => {}
                 Err(f) => return Err(f.into()),
             }
         }

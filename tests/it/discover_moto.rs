@@ -2,9 +2,7 @@
 //! wire format, so the emulator in this repository is not the only judge
 //! of how the worker parses DescribeDBInstances / DescribeDBClusters.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn rds_client(url: &str) -> aws_sdk_rds::Client {
     let creds = aws_sdk_rds::config::Credentials::new(KEY_ID, SECRET, None, None, "test");

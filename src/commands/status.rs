@@ -2,12 +2,16 @@
 //! what is on the instance, what is not yet in S3 and how old it is, when
 //! the last commit was, and whether anything is already lost.
 
+use super::{config_error, connect};
 use crate::checkpoint::FileProgress;
+use crate::cli::StatusArgs;
+use crate::error::{Failure, Severity};
 use crate::instance::Instance;
 use crate::pipeline::{Survey, SurveyedFile};
 use crate::report::{age_seconds, oldest_unshipped_at};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceStatus {
@@ -157,4 +161,33 @@ fn warnings(instance: &Instance, survey: &Survey) -> Vec<String> {
         ));
     }
     out
+}
+
+/// `status`: a table (or JSON lines) of where each instance stands.
+/// Read-only. Exit 0 even with warnings (they are the report); an
+/// instance that cannot be read counts like a failed run.
+pub(crate) async fn command(args: StatusArgs) -> Result<Severity, Failure> {
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let (clients, instances) = connect(cfg).await?;
+    let shipper = clients.shipper(None);
+    let mut severity = Severity::default();
+    if !args.json {
+        println!("{}", InstanceStatus::table_header());
+    }
+    for instance in &instances {
+        let status = match shipper.survey(instance).await {
+            Ok(survey) => InstanceStatus::of(instance, &survey),
+            Err(f) => {
+                tracing::error!(instance = %instance.id, kind = f.kind.label(), "{}", f.message);
+                severity.record(f.kind);
+                InstanceStatus::failed(instance, f.message)
+            }
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&status).expect("status serializes"));
+        } else {
+            println!("{}", status.table_row());
+        }
+    }
+    Ok(severity)
 }

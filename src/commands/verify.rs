@@ -15,8 +15,11 @@
 //! deleted *last* object of such a file is not detectable; holes and
 //! overlaps anywhere in its chain are.
 
+use super::{config_error, connect};
+use crate::cli::VerifyArgs;
 use crate::compress::sha256_hex;
 use crate::error::Failure;
+use crate::error::{FailureKind, Severity};
 use crate::fetch::{FetchError, LogStream};
 use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::instance::Instance;
@@ -28,6 +31,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
 
 /// One thing wrong with what is in S3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -363,6 +367,74 @@ async fn hash_up_to(stream: &mut LogStream, to: u64) -> Result<Option<String>, F
     let mut hasher = Sha256::new();
     let complete = stream.take(to.saturating_sub(stream.offset()), &mut |b| hasher.update(b)).await?;
     Ok(complete.then(|| hex::encode(hasher.finalize())))
+}
+
+/// `verify`: one line per finding and a summary per instance; exit 3 if
+/// anything is missing, duplicated or diverged.
+pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let (clients, instances) = connect(cfg).await?;
+    let shipper = clients.shipper(None);
+    let mut severity = Severity::default();
+    for instance in &instances {
+        let report = match verify_instance(&shipper, instance, args.deep).await {
+            Ok(report) => report,
+            Err(f) => {
+                tracing::error!(instance = %instance.id, kind = f.kind.label(), "{}", f.message);
+                eprintln!("auditship: error: {}", f.message);
+                severity.record(f.kind);
+                continue;
+            }
+        };
+        if !report.findings.is_empty() {
+            severity.record(FailureKind::DataLoss);
+        }
+        print_verify_report(instance, &report, args.json, args.deep);
+    }
+    Ok(severity)
+}
+
+fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, deep: bool) {
+    if json {
+        for f in &report.findings {
+            let mut line = serde_json::to_value(f).expect("finding serializes");
+            line["instance"] = instance.id.0.clone().into();
+            println!("{line}");
+        }
+        let summary = serde_json::json!({
+            "instance": instance.id.0,
+            "files": report.files,
+            "objects": report.objects,
+            "deep": deep,
+            "problems": report.findings.len(),
+            "recorded_losses": report.recorded_losses,
+            "earlier_trails": report.earlier_trails,
+        });
+        println!("{summary}");
+        return;
+    }
+    for f in &report.findings {
+        println!("{} {f}", instance.id);
+    }
+    for loss in &report.recorded_losses {
+        println!("{} recorded loss: {loss}", instance.id);
+    }
+    for (rid, objects) in &report.earlier_trails {
+        println!(
+            "{} earlier instance {rid} under this identifier: {objects} objects, a trail of its own (verify counts it apart)",
+            instance.id
+        );
+    }
+    println!(
+        "{}: {} files, {} objects{} checked: {} problems, {} recorded losses: {}",
+        instance.id,
+        report.files,
+        report.objects,
+        if deep { " (deep)" } else { "" },
+        report.findings.len(),
+        report.recorded_losses.len(),
+        if report.findings.is_empty() { "ok" } else { "data_loss" }
+    );
 }
 
 #[cfg(test)]

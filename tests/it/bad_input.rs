@@ -3,10 +3,8 @@
 //! contents (binary bytes, overlong lines, empty files, partial lines,
 //! foreign files).
 
-mod common;
-
+use crate::common::*;
 use auditship::identify::{identity_prefix, Fingerprint};
-use common::*;
 
 fn fatal_or_error_lines(out: &RunOutput) -> Vec<&str> {
     out.stderr.lines().filter(|l| l.contains("\"level\":\"ERROR\"") || l.starts_with("auditship: error")).collect()

@@ -3,7 +3,9 @@
 //! flag to fix. Nothing is changed except one small probe object under
 //! `{prefix}/_doctor/` that proves S3 honours conditional writes.
 
+use super::{config_error, stop_on_signal};
 use crate::checkpoint;
+use crate::cli::DoctorArgs;
 use crate::clients::Clients;
 use crate::config::DbAccess;
 use crate::db;
@@ -14,6 +16,7 @@ use crate::instance::Instance;
 use crate::keys::checkpoint_key;
 use crate::list;
 use crate::store::Swapped;
+use std::sync::Arc;
 
 /// What one check found.
 #[derive(Debug)]
@@ -343,5 +346,17 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
             format!("server_audit_incl_users {}", instance.id),
             Verdict::Warn(format!("only {users} are audited")),
         ));
+    }
+}
+
+/// `doctor`: one line per check, the worst failure decides the exit code.
+pub(crate) async fn command(args: DoctorArgs) -> Result<Severity, Failure> {
+    let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    match Clients::build(cfg.clone(), stop_on_signal()).await {
+        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref()).await),
+        Err(f) => {
+            println!("{}", Check::failed("aws credentials", f.clone()).line());
+            Err(f)
+        }
     }
 }

@@ -2,9 +2,7 @@
 //! out within the run (exit 0), or reported with the right exit code and
 //! nothing lost.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A body that stops sending is abandoned after --read-timeout-seconds and
 /// read again; RDS 5xx on discovery is retried by the SDK.
@@ -77,25 +75,56 @@ async fn an_instance_deleted_mid_run_is_reported_as_loss() {
     stack.assert_all_shipped("replica").await;
 }
 
-/// Deleted and recreated under the same identifier: a new DbiResourceId,
-/// so new state; the files it still serves are verified, not duplicated.
+/// Deleted and recreated under the same identifier: a new DbiResourceId and
+/// new local storage. What the old instance wrote after its last run is a
+/// loss (exit 3, naming the old resource id), recorded once; the new one
+/// starts new state, and `verify` counts the old trail apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_instance_recreated_under_the_same_name_starts_new_state_without_duplicates() {
+async fn an_instance_recreated_under_the_same_name_reports_what_the_old_one_had_not_shipped() {
+    const NEW: &str = "db-RECREATED000000000000000001";
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(300, Some(100));
     assert_eq!(stack.run(&[]).await.code, 0);
-    let before = stack.objects().await;
-    stack.emulator_control("POST", "recreate-instance?id=primary&resource_id=db-RECREATED000000000000000001", "");
+    // Written to the old instance after its last run: never shipped.
+    stack.primary.traffic(50, None);
+    let fresh = stack.tmp.path().join("recreated-audit");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("server_audit.log"), b"20261201 10:00:00,new,app,10.0.0.1,1,1,QUERY,db,'SELECT 1',0\n")
+        .unwrap();
+    stack.emulator_control(
+        "POST",
+        &format!("recreate-instance?id=primary&resource_id={NEW}&audit_dir={}", fresh.display()),
+        "",
+    );
     let out = stack.run(&[]).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.summary("primary").contains("db-RECREATED000000000000000001"), "{}", out.stdout);
-    assert_eq!(out.objects_new("primary"), 0, "{}", out.stdout);
-    let after = stack.objects().await;
-    assert!(after.contains_key(&format!("{PREFIX}/_state/db-RECREATED000000000000000001.json")));
-    let data = |m: &std::collections::BTreeMap<String, StoredObject>| {
-        m.keys().filter(|k| !k.contains("/_state/")).cloned().collect::<Vec<_>>()
-    };
-    assert_eq!(data(&before), data(&after));
+    assert_eq!(out.code, 3, "{out:?}");
+    let losses = out.losses();
+    assert!(!losses.is_empty(), "no loss reported: {}", out.stderr);
+    for loss in &losses {
+        assert_eq!(loss["dbi_resource_id"], stack.primary_rid.as_str(), "{loss}");
+        assert_eq!(loss["lost_growing"], true, "the old active file was still being written: {loss}");
+    }
+    assert!(out.summary("primary").contains(NEW), "{}", out.stdout);
+    let objects = stack.objects().await;
+    assert!(objects.contains_key(&format!("{PREFIX}/_state/{NEW}.json")));
+    let old: serde_json::Value =
+        serde_json::from_slice(&objects[&format!("{PREFIX}/_state/{}.json", stack.primary_rid)].bytes).unwrap();
+    assert!(!old["gaps"].as_array().unwrap().is_empty(), "the loss is recorded in the old trail: {old}");
+    // Reported once.
+    let next = stack.run(&[]).await;
+    assert_eq!(next.code, 0, "{next:?}");
+    // The old trail is counted apart, not held against the new files.
+    let mut cmd = stack.bare_command_for("verify");
+    cmd.args(stack.selection()).arg("--json");
+    let verified = finished(cmd).await;
+    let summary = verified
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["instance"] == "primary" && v.get("objects").is_some())
+        .unwrap_or_else(|| panic!("no verify summary: {verified:?}"));
+    assert!(summary["earlier_trails"][stack.primary_rid.as_str()].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert_eq!(summary["problems"], 0, "{verified:?}");
 }
 
 /// S3 pushing back: SlowDown and 409 ConditionalRequestConflict on object

@@ -2,9 +2,7 @@
 //! at arbitrary moments. Whatever happens, a later run converges to every
 //! byte shipped exactly once.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 fn signal(child: &tokio::process::Child, name: &str) {

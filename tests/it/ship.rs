@@ -1,9 +1,7 @@
 //! End to end: the real binary against real MariaDB audit files, the RDS
 //! emulator and an S3 server. Each test names the invariant it guards.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 fn data_objects(objects: &std::collections::BTreeMap<String, StoredObject>) -> Vec<String> {

@@ -11,10 +11,8 @@
 //! `AUDITSHIP_SOAK_REPORT=FILE` the results table is written there
 //! (tests/soak.sh runs 200 rounds into RELIABILITY.md).
 
-mod common;
-
+use crate::common::*;
 use auditship::identify::{identity_prefix, FileId, Fingerprint};
-use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,7 @@
 //! Wrong flags and flag combinations: exit 2 and a message that names the
 //! problem, before any AWS call; help and version exit 0.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn run(args: &[&str]) -> (i32, String, String) {
     let out = auditship_command()

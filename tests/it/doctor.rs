@@ -3,9 +3,7 @@
 //! writes, and auditing switched off on the real MariaDB each fail with the
 //! thing named and the right exit code.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn doctor(stack: &Stack, extra: &[&str], password: Option<&str>) -> RunOutput {
     let mut cmd = stack.bare_command_for("doctor");

@@ -2,9 +2,7 @@
 //! in S3 verified, what is missing created, never overlapping what is there;
 //! safe alongside scheduled runs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 
 /// Object keys of one instance grouped by file (the key's directory).

@@ -1,9 +1,7 @@
 //! Operator commands against the real stack: `status` (read-only view of
 //! each instance), with its table and its JSON.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn status(stack: &Stack, extra: &[&str]) -> RunOutput {
     let mut cmd = stack.bare_command_for("status");

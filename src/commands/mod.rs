@@ -1,0 +1,92 @@
+//! The binary's commands, one module each, wired from `Config`: build the
+//! `Clients`, discover, then ship (`run`, `backfill`) or show (`status`,
+//! `verify`, `doctor`, `discover`).
+
+pub mod discover;
+pub mod doctor;
+pub mod ship;
+pub mod status;
+pub mod verify;
+
+use crate::cli::Command;
+use crate::clients::Clients;
+use crate::config::Config;
+use crate::error::{Failure, Severity};
+use crate::instance::Instance;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+pub async fn execute(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Run(args) => ship::run(args.to_config()).await,
+        Command::Backfill(args) => ship::run(args.to_config()).await,
+        Command::Status(args) => status::command(args).await,
+        Command::Verify(args) => verify::command(args).await,
+        Command::Doctor(args) => doctor::command(args).await,
+        Command::Discover(args) => discover::command(args).await,
+    };
+    match result {
+        Ok(severity) => severity.exit_code(),
+        Err(f) => {
+            fatal(&f);
+            let mut s = Severity::default();
+            s.record(f.kind);
+            s.exit_code()
+        }
+    }
+}
+
+/// A failure that ends the run before any instance is shipped: one line on
+/// stderr and one log event.
+pub(crate) fn fatal(f: &Failure) {
+    tracing::error!(kind = f.kind.label(), exit_code = f.kind.exit_code(), "{}", f.message);
+    eprintln!("auditship: error: {}", f.message);
+}
+
+pub(crate) fn config_error(message: String) -> Failure {
+    Failure::needs_person(message)
+}
+
+/// Builds the clients, checks the bucket, and discovers the selection.
+pub(crate) async fn connect(cfg: Arc<Config>) -> Result<(Clients, Vec<Instance>), Failure> {
+    let clients = Clients::build(cfg, stop_on_signal()).await?;
+    let instances = select(&clients).await?;
+    Ok((clients, instances))
+}
+
+/// Checks the bucket and discovers the selection (afresh on every pass:
+/// roles change with failover, instances come and go).
+pub(crate) async fn select(clients: &Clients) -> Result<Vec<Instance>, Failure> {
+    clients.s3.check_bucket().await?;
+    let instances = crate::discover::discover(&clients.rds, &clients.cfg.selection, clients.db_login()).await?;
+    crate::discover::check_unique_resource_ids(&instances)?;
+    if instances.is_empty() {
+        return Err(Failure::needs_person(
+            "the selection matches no instance: check --cluster / --instance / --tag and --region",
+        ));
+    }
+    Ok(instances)
+}
+
+/// A token cancelled by SIGTERM (ECS stopping the task: 30 s until SIGKILL
+/// by default) or SIGINT: the run stops starting work, abandons reads in
+/// flight, commits what S3 confirmed, and exits 1.
+pub(crate) fn stop_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::warn!("cannot listen for signals; SIGTERM will end the run abruptly");
+            return;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::warn!(signal = name, "stopping: no new work; confirmed progress is committed, the next run continues");
+        trigger.cancel();
+    });
+    token
+}

@@ -1,0 +1,140 @@
+//! `run` and `backfill`: the pipeline over every selected instance, at
+//! most `--concurrency` at once, then the report and the exit status.
+
+use super::{config_error, fatal, select, stop_on_signal};
+use crate::clients::Clients;
+use crate::config::{Config, Scope};
+use crate::error::{Failure, FailureKind, Severity};
+use crate::instance::Instance;
+use crate::metrics;
+use crate::pipeline::Shipper;
+use crate::report::{self, InstanceReport};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// `run` and `backfill`: the same pipeline, over a different scope. With
+/// `--interval`, `run` repeats as a long-running service.
+pub(crate) async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
+    let started = Instant::now();
+    let cfg = Arc::new(cfg.map_err(config_error)?);
+    let clients = Clients::build(cfg.clone(), stop_on_signal()).await?;
+    match cfg.interval {
+        None => one_pass(&clients, started).await,
+        Some(every) => serve(&clients, every).await,
+    }
+}
+
+/// The service mode: a pass every `every` (measured from each pass's
+/// start), until SIGTERM / SIGINT. A failing pass is reported (summary,
+/// metrics, logs) and the loop goes on; only configuration errors end it.
+/// Stopped by a signal it exits 0, unless the pass the signal interrupted
+/// found something worse than a transient failure.
+async fn serve(clients: &Clients, every: Duration) -> Result<Severity, Failure> {
+    tracing::info!(interval_seconds = every.as_secs(), "service mode: a pass every interval until SIGTERM");
+    loop {
+        let started = Instant::now();
+        let severity = match one_pass(clients, started).await {
+            Ok(severity) => severity,
+            Err(f) if f.kind == FailureKind::NeedsPerson => return Err(f),
+            Err(f) => {
+                fatal(&f);
+                let mut s = Severity::default();
+                s.record(f.kind);
+                s
+            }
+        };
+        if clients.stop.is_cancelled() {
+            let worse_than_interrupted = severity.worst() > Some(FailureKind::Transient);
+            return Ok(if worse_than_interrupted { severity } else { Severity::default() });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every.saturating_sub(started.elapsed())) => {}
+            _ = clients.stop.cancelled() => return Ok(Severity::default()),
+        }
+    }
+}
+
+/// One pass over the selection: discover, ship, report, metrics.
+async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failure> {
+    let cfg = &clients.cfg;
+    let instances = select(clients).await?;
+    check_file_names_for_one_instance(cfg, &instances)?;
+    tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
+    let shipper = Arc::new(clients.shipper(cfg.max_run.map(|d| started + d)));
+    let reports = ship_all(shipper, instances, cfg.concurrency).await;
+    clients.progress.finish();
+    let severity = report::finish(&reports, None);
+    if cfg.dry_run {
+        println!("dry run: nothing was written to s3://{}", cfg.bucket);
+    }
+    // A dry run shipped nothing: it must not count as shipping.
+    if let Some(namespace) = cfg.metrics_namespace.as_ref().filter(|_| !cfg.dry_run) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for r in &reports {
+            println!("{}", metrics::instance_line(namespace, now_ms, r));
+        }
+        let command = if matches!(cfg.scope, Scope::Backfill(_)) { "backfill" } else { "run" };
+        let exit_code = severity.worst().map_or(0, |k| k.exit_code());
+        println!("{}", metrics::run_line(namespace, now_ms, command, exit_code, started.elapsed().as_millis() as u64));
+    }
+    tracing::info!(
+        duration_ms = started.elapsed().as_millis() as u64,
+        exit_code = severity.worst().map_or(0, |k| k.exit_code()),
+        "run finished"
+    );
+    Ok(severity)
+}
+
+/// File names are per instance (every instance has its own
+/// `audit/server_audit.log.3`): a backfill by name takes one instance.
+fn check_file_names_for_one_instance(cfg: &Config, instances: &[Instance]) -> Result<(), Failure> {
+    match &cfg.scope {
+        Scope::Backfill(filter) if !filter.names.is_empty() && instances.len() > 1 => {
+            Err(Failure::needs_person(format!(
+                "--file names the files of one instance but the selection matches {}: select one with --instance ID",
+                instances.iter().map(|i| i.id.0.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Ships instances concurrently, at most `limit` at once, and returns their
+/// reports in discovery order.
+async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize) -> Vec<InstanceReport> {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, instance) in instances.iter().cloned().enumerate() {
+        let shipper = shipper.clone();
+        let semaphore = semaphore.clone();
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.expect("semaphore open");
+            let mut report = InstanceReport::new(instance.clone());
+            if shipper.out_of_time() {
+                report.deferred = true;
+            } else {
+                report = shipper.ship_instance(&instance).await;
+            }
+            (index, report)
+        });
+    }
+    let mut reports: Vec<Option<InstanceReport>> = vec![None; instances.len()];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, report)) => reports[index] = Some(report),
+            Err(e) => tracing::error!(error = %e, "an instance task panicked"),
+        }
+    }
+    reports
+        .into_iter()
+        .zip(instances)
+        .map(|(r, instance)| {
+            r.unwrap_or_else(|| {
+                let mut r = InstanceReport::new(instance);
+                r.fail(Failure::transient("the instance's task ended abnormally; the next run retries"));
+                r
+            })
+        })
+        .collect()
+}
