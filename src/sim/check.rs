@@ -8,6 +8,7 @@
 //! bytes is a recorded loss that a finished run exited 3 for, and every
 //! recorded loss is real, with the right shipped offset.
 
+use super::failing::{FailingSource, FailingStore, FailurePlan};
 use super::instance::{Engine, SimFile, SimInstance};
 use super::world::{Event, World};
 use crate::checkpoint::Checkpoint;
@@ -60,6 +61,9 @@ pub struct RunOutcome {
 pub struct RunPlan {
     pub events: Vec<(u64, Event)>,
     pub kill_at: Option<u64>,
+    /// The run's calls (counted over its source and store) that fail with
+    /// a transient error (`sim::failing`).
+    pub failing_calls: Vec<u64>,
 }
 
 pub struct Sim {
@@ -99,12 +103,13 @@ impl Sim {
         let instance = self.world.instance();
         let outcomes = rt.block_on(async {
             let mut tasks = Vec::new();
-            for &run in &ids {
+            for (&run, plan) in ids.iter().zip(plans) {
                 let (source, store) = self.world.run(run);
+                let failures = FailurePlan::failing(plan.failing_calls.iter().copied());
                 let shipper = Shipper {
                     cfg: self.cfg.clone(),
-                    source: source.clone(),
-                    store,
+                    source: Arc::new(FailingSource { inner: source.clone(), plan: failures.clone() }),
+                    store: Arc::new(FailingStore { inner: store, plan: failures }),
                     deadline: None,
                     stop: CancellationToken::new(),
                     progress: Arc::new(Progress::off()),
@@ -368,6 +373,22 @@ mod tests {
 
     const ROTATE: Event = Event::Rotate { stripe: 0 };
 
+    /// Every call of a run failing in turn (a transient error, retried or
+    /// left for the next run), with a rotation right after it.
+    #[test]
+    fn a_transient_failure_at_every_call() {
+        let steps = {
+            let mut sim = settled_maria();
+            sim.quiet();
+            sim.steps_of_last()
+        };
+        for k in 1..=steps {
+            let mut sim = settled_maria();
+            sim.run(RunPlan { failing_calls: vec![k], events: vec![(k + 1, ROTATE)], ..RunPlan::default() });
+            finish_and_check(sim, &format!("call {k} failed, then a rotation"));
+        }
+    }
+
     /// The state most runs start from: two rotated files shipped, an active
     /// file partly shipped and grown since.
     fn settled_maria() -> Sim {
@@ -428,7 +449,7 @@ mod tests {
     fn a_rotation_right_after_the_listing_is_no_loss() {
         let mut sim = settled_maria();
         // Step 1 loads the checkpoint, step 2 lists: rotate before step 3.
-        sim.run(RunPlan { events: vec![(3, ROTATE)], kill_at: None });
+        sim.run(RunPlan { events: vec![(3, ROTATE)], ..RunPlan::default() });
         let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
         assert!(report.losses.is_empty(), "false loss: {:?}", report.failures);
         finish_and_check(sim, "rotation after listing");
@@ -446,7 +467,7 @@ mod tests {
         for k in 1..=steps + 1 {
             for event in [ROTATE, append(1), Event::AppendHalf { stripe: 0 }] {
                 let mut sim = settled_maria();
-                sim.run(RunPlan { events: vec![(k, event.clone())], kill_at: None });
+                sim.run(RunPlan { events: vec![(k, event.clone())], ..RunPlan::default() });
                 finish_and_check(sim, &format!("{event:?} before step {k}"));
             }
         }
@@ -462,7 +483,7 @@ mod tests {
         };
         for k in 1..=steps {
             let mut sim = settled_maria();
-            sim.run(RunPlan { events: vec![], kill_at: Some(k) });
+            sim.run(RunPlan { kill_at: Some(k), ..RunPlan::default() });
             sim.apply(ROTATE);
             finish_and_check(sim, &format!("killed at step {k}"));
         }
@@ -508,7 +529,7 @@ mod tests {
         for k1 in 1..=steps {
             for k2 in k1..=steps + 1 {
                 let mut sim = make();
-                sim.run(RunPlan { events: vec![(k1, ROTATE), (k2, ROTATE)], kill_at: None });
+                sim.run(RunPlan { events: vec![(k1, ROTATE), (k2, ROTATE)], ..RunPlan::default() });
                 finish_and_check(sim, &format!("rotations before steps {k1} and {k2}"));
             }
         }
@@ -522,7 +543,7 @@ mod tests {
         for k in 1..=steps {
             for event in [ROTATE, append(2)] {
                 let mut sim = make();
-                sim.runs(&[RunPlan { events: vec![(k, event.clone())], kill_at: None }, RunPlan::default()]);
+                sim.runs(&[RunPlan { events: vec![(k, event.clone())], ..RunPlan::default() }, RunPlan::default()]);
                 finish_and_check(sim, &format!("two runs, {event:?} before step {k}"));
             }
         }
@@ -536,7 +557,7 @@ mod tests {
         for k in 1..=steps + 1 {
             for stripe in 0..4 {
                 let mut sim = make();
-                sim.run(RunPlan { events: vec![(k, Event::Rotate { stripe })], kill_at: None });
+                sim.run(RunPlan { events: vec![(k, Event::Rotate { stripe })], ..RunPlan::default() });
                 finish_and_check(sim, &format!("stripe {stripe} rotated before step {k}"));
             }
         }
@@ -575,7 +596,7 @@ mod tests {
         sim.apply(append(2));
         sim.apply(ROTATE);
         // The next run sees it rotated, but is killed before shipping it.
-        sim.run(RunPlan { events: vec![], kill_at: Some(4) });
+        sim.run(RunPlan { kill_at: Some(4), ..RunPlan::default() });
         let size = sim.world.state.lock().unwrap().instance.files[1].bytes.len() as u64;
         sim.apply(ROTATE);
         sim.apply(ROTATE);
@@ -620,7 +641,7 @@ mod tests {
         for every in [7, 11, 17] {
             let mut sim = make();
             let events = (1..steps).step_by(every).map(|k| (k as u64, ROTATE)).collect();
-            sim.run(RunPlan { events, kill_at: None });
+            sim.run(RunPlan { events, ..RunPlan::default() });
             let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
             assert!(report.failures.is_empty(), "rotation every {every} steps: {:?}", report.failures);
             finish_and_check(sim, &format!("rotation every {every} steps"));
@@ -680,6 +701,11 @@ mod tests {
                         .filter(|(_, e)| *e != Event::Replace)
                         .collect(),
                     kill_at: (rng.below(5) == 0).then(|| 1 + rng.below(80)),
+                    failing_calls: if rng.below(4) == 0 {
+                        (0..1 + rng.below(3)).map(|_| 1 + rng.below(60)).collect()
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .collect();
             sim.runs(&plans);

@@ -10,6 +10,7 @@
 //! two calls. The world keeps the truth (every file that ever existed, with
 //! all its bytes), so the oracle in `check` is exact.
 
+pub mod failing;
 pub mod instance;
 pub mod store;
 pub mod world;

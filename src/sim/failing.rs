@@ -1,0 +1,110 @@
+//! Failure-injecting decorators over any `LogSource` and `ObjectStore`, in
+//! the manner of mountpoint-s3's `FailureClient`: the calls whose numbers a
+//! `FailurePlan` lists (counted over both wrappers together) fail with a
+//! transient error (RDS throttling, S3 SlowDown) before reaching the inner
+//! implementation, as a real one would when it answers 5xx.
+
+use crate::compress::CompressedObject;
+use crate::error::Failure;
+use crate::fetch::{FetchError, LogStream};
+use crate::instance::{Instance, InstanceId};
+use crate::list::LogFile;
+use crate::source::LogSource;
+use crate::store::{Created, Existing, ObjectFacts, ObjectStore, Swapped};
+use crate::BoxFuture;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Which calls fail: numbers counted from 1 over every wrapped call.
+#[derive(Default)]
+pub struct FailurePlan {
+    fail: Mutex<BTreeSet<u64>>,
+    calls: AtomicU64,
+    /// How many calls failed, for tests that check the plan took effect.
+    pub failed: AtomicU64,
+}
+
+impl FailurePlan {
+    pub fn failing(calls: impl IntoIterator<Item = u64>) -> Arc<FailurePlan> {
+        Arc::new(FailurePlan { fail: Mutex::new(calls.into_iter().collect()), ..FailurePlan::default() })
+    }
+
+    /// The failure for this call, if the plan has one.
+    fn next(&self, what: &str) -> Option<Failure> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if !self.fail.lock().unwrap().remove(&n) {
+            return None;
+        }
+        self.failed.fetch_add(1, Ordering::SeqCst);
+        Some(Failure::transient(format!("{what} failed: injected 503 (call {n})")))
+    }
+}
+
+pub struct FailingSource {
+    pub inner: Arc<dyn LogSource>,
+    pub plan: Arc<FailurePlan>,
+}
+
+impl LogSource for FailingSource {
+    fn list<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<Vec<LogFile>, Failure>> {
+        match self.plan.next("DescribeDBLogFiles") {
+            Some(f) => Box::pin(async move { Err(f) }),
+            None => self.inner.list(instance),
+        }
+    }
+
+    fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>> {
+        match self.plan.next("DownloadCompleteDBLogFile") {
+            Some(f) => Box::pin(async move { Err(FetchError::Failed(f)) }),
+            None => self.inner.open(instance, file),
+        }
+    }
+}
+
+pub struct FailingStore {
+    pub inner: Arc<dyn ObjectStore>,
+    pub plan: Arc<FailurePlan>,
+}
+
+impl FailingStore {
+    fn fail<'a, T: Send + 'a>(&self, what: &str) -> Option<BoxFuture<'a, Result<T, Failure>>> {
+        self.plan.next(what).map(|f| -> BoxFuture<'a, Result<T, Failure>> { Box::pin(async move { Err(f) }) })
+    }
+}
+
+impl ObjectStore for FailingStore {
+    fn bucket(&self) -> &str {
+        self.inner.bucket()
+    }
+
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Existing>, Failure>> {
+        self.fail("HeadObject").unwrap_or_else(|| self.inner.head(key))
+    }
+
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        object: &'a CompressedObject,
+        facts: &'a ObjectFacts,
+    ) -> BoxFuture<'a, Result<Created, Failure>> {
+        self.fail("PutObject").unwrap_or_else(|| self.inner.create(key, object, facts))
+    }
+
+    fn list_keys<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
+        self.fail("ListObjectsV2").unwrap_or_else(|| self.inner.list_keys(prefix))
+    }
+
+    fn get_small<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(Vec<u8>, String)>, Failure>> {
+        self.fail("GetObject").unwrap_or_else(|| self.inner.get_small(key))
+    }
+
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Swapped, Failure>> {
+        self.fail("PutObject (state)").unwrap_or_else(|| self.inner.swap(key, body, etag))
+    }
+}
