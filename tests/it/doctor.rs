@@ -60,16 +60,10 @@ async fn a_healthy_deployment_passes_every_check() {
 async fn denied_permissions_are_named() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(50, None);
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"forbidden","instance":"primary","times":10}]"#,
-    );
-    stack.proxy_control(
-        "POST",
-        "faults",
-        r#"[{"method":"PUT","path_contains":"/_doctor/","kind":"forbidden","times":10}]"#,
-    );
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::Forbidden)
+        .instance("primary")
+        .times(10)]);
+    stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::Forbidden).path_contains("/_doctor/").times(10)]);
     let out = doctor(&stack, &[], None).await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(line(&out, "FAIL  rds:DownloadCompleteDBLogFile primary").contains("rds:DownloadCompleteDBLogFile"));
@@ -85,11 +79,7 @@ async fn denied_permissions_are_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_ignoring_conditional_writes_fails() {
     let stack = Stack::start(Options::default()).await;
-    stack.proxy_control(
-        "POST",
-        "faults",
-        r#"[{"method":"PUT","path_contains":"/_doctor/","kind":"ignore_preconditions","times":10}]"#,
-    );
+    stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::IgnorePreconditions).path_contains("/_doctor/").times(10)]);
     let out = doctor(&stack, &[], None).await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(line(&out, "FAIL  s3:PutObject conditional writes").contains("ignores conditional writes"));

@@ -10,13 +10,15 @@ use crate::common::*;
 async fn stalled_body_and_rds_5xx_are_retried() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(300, None);
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"stall_body","instance":"primary","file_contains":"server_audit.log.1","after_bytes":3000,"skip":1,"times":1},
-            {"action":"DescribeDBInstances","kind":"server_error","times":1},
-            {"action":"DescribeDBLogFiles","kind":"unavailable","times":1}]"#,
-    );
+    stack.rds_faults(&[
+        RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::StallBody)
+            .instance("primary")
+            .file_contains("server_audit.log.1")
+            .after_bytes(3000)
+            .skip(1),
+        RdsFault::new("DescribeDBInstances", RdsFaultKind::ServerError),
+        RdsFault::new("DescribeDBLogFiles", RdsFaultKind::Unavailable),
+    ]);
     let out = stack.run(&["--read-timeout-seconds", "2"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("stalled at byte"), "{}", out.stderr);
@@ -29,7 +31,7 @@ async fn stalled_body_and_rds_5xx_are_retried() {
 async fn a_transiently_empty_listing_is_asked_again() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(100, None);
-    stack.emulator_control("POST", "faults", r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","times":1}]"#);
+    stack.rds_faults(&[RdsFault::new("DescribeDBLogFiles", RdsFaultKind::EmptyListing)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
@@ -38,16 +40,12 @@ async fn a_transiently_empty_listing_is_asked_again() {
     // Empty for good while unshipped bytes are tracked: transient (exit 1),
     // never a gap, nothing forgotten.
     stack.primary.traffic(50, None);
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","instance":"primary","times":100}]"#,
-    );
+    stack.rds_faults(&[RdsFault::new("DescribeDBLogFiles", RdsFaultKind::EmptyListing).instance("primary").times(100)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
     assert!(out.losses().is_empty(), "{}", out.stderr);
-    stack.emulator_control("DELETE", "faults", "");
+    stack.clear_rds_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
@@ -59,13 +57,13 @@ async fn a_transiently_empty_listing_is_asked_again() {
 async fn an_instance_deleted_mid_run_is_reported_as_loss() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(400, Some(100));
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"slow_body","instance":"primary","delay_ms":300,"times":1000}]"#,
-    );
-    let child = stack.command(&[]).spawn().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SlowBody)
+        .instance("primary")
+        .delay_ms(300)
+        .times(1000)]);
+    let mut child = stack.command(&[]).spawn().unwrap();
+    // Deleted while one of its files is being read: the run is shipping it.
+    stack.wait_for_download_in_flight(&mut child, Some("primary")).await;
     stack.emulator_control("POST", "delete-instance?id=primary", "");
     let out = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -133,19 +131,17 @@ async fn an_instance_recreated_under_the_same_name_reports_what_the_old_one_had_
 async fn s3_slowdown_conflict_and_lost_answers_are_ridden_out() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(300, Some(100));
-    stack.proxy_control(
-        "POST",
-        "faults",
-        r#"[{"method":"PUT","path_contains":"/primary/","kind":"slow_down","times":2},
-            {"method":"PUT","path_contains":"/_state/","kind":"conflict","times":2},
-            {"method":"PUT","path_contains":"/primary/","kind":"conflict","skip":1,"times":1},
-            {"method":"PUT","path_contains":"/primary/","kind":"forward_then_drop","skip":2,"times":1}]"#,
-    );
+    stack.s3_faults(&[
+        S3Fault::new("PUT", S3FaultKind::SlowDown).path_contains("/primary/").times(2),
+        S3Fault::new("PUT", S3FaultKind::Conflict).path_contains("/_state/").times(2),
+        S3Fault::new("PUT", S3FaultKind::Conflict).path_contains("/primary/").skip(1),
+        S3Fault::new("PUT", S3FaultKind::ForwardThenDrop).path_contains("/primary/").skip(2),
+    ]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
     stack.primary.traffic(100, None);
-    stack.proxy_control("DELETE", "faults", "");
+    stack.clear_s3_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
@@ -172,11 +168,7 @@ async fn a_multipart_upload_left_by_a_killed_run_is_harmless() {
     stack.primary.traffic_with(3_000, None, &["--random-payload", "--payload", "3900"]);
     let threshold = (5u64 << 20).to_string();
     // Hold CompleteMultipartUpload (a POST carrying uploadId) forever.
-    stack.proxy_control(
-        "POST",
-        "faults",
-        r#"[{"method":"POST","query_contains":"uploadId","kind":"stall","times":1}]"#,
-    );
+    stack.s3_faults(&[S3Fault::new("POST", S3FaultKind::Stall).query_contains("uploadId")]);
     let child = stack.command(&["--multipart-threshold", &threshold]).spawn().unwrap();
     let mut open = 0;
     for _ in 0..200 {
@@ -192,7 +184,7 @@ async fn a_multipart_upload_left_by_a_killed_run_is_harmless() {
     assert!(open > 0, "the run reached the multipart upload");
     let _ = std::process::Command::new("kill").args(["-KILL", &child.id().unwrap().to_string()]).status();
     let _ = child.wait_with_output().await;
-    stack.proxy_control("DELETE", "faults", "");
+    stack.clear_s3_faults();
 
     let out = stack.run(&["--multipart-threshold", &threshold]).await;
     assert_eq!(out.code, 0, "{out:?}");

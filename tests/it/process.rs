@@ -17,13 +17,9 @@ async fn sigterm_stops_promptly_with_exit_1_and_loses_nothing() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(800, Some(100));
     // Slow bodies: the run is mid-download when the signal comes.
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"slow_body","delay_ms":400,"times":1000}]"#,
-    );
-    let child = stack.command(&["--concurrency", "1"]).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SlowBody).delay_ms(400).times(1000)]);
+    let mut child = stack.command(&["--concurrency", "1"]).spawn().unwrap();
+    stack.wait_for_download_in_flight(&mut child, None).await;
     signal(&child, "TERM");
     let signalled = Instant::now();
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())

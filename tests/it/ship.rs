@@ -73,11 +73,10 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     // Let the first checkpoint write through (it tracks the files seen,
     // nothing shipped), then hold every later one: objects land, the
     // commit that records them never does.
-    let rule = format!(
-        r#"[{{"method":"PUT","path_contains":"/_state/{}","kind":"stall","skip":1,"times":100}}]"#,
-        stack.primary_rid
-    );
-    stack.proxy_control("POST", "faults", &rule);
+    stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::Stall)
+        .path_contains(format!("/_state/{}", stack.primary_rid))
+        .skip(1)
+        .times(100)]);
     let mut child = stack.command(&[]).spawn().unwrap();
     // Wait until data objects are in S3, then kill the worker mid-commit.
     let mut landed = 0;
@@ -96,7 +95,7 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     assert!(!files.is_empty() && files.values().all(|f| f["shipped"] == 0), "nothing shipped was committed: {cp}");
     let before = data_objects(&stack.objects().await);
 
-    stack.proxy_control("DELETE", "faults", "");
+    stack.clear_s3_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let summary = out.summary("primary");
@@ -267,16 +266,18 @@ async fn reset_mid_body_and_throttling_are_retried() {
     let stack = Stack::start(Options::default()).await;
     // Rotation by size only, so `.1` is a full 20 KB file.
     stack.primary.traffic(400, None);
-    stack.emulator_control(
-        "POST",
-        "faults",
+    stack.rds_faults(&[
         // The first download of `.1` identifies it (a few bytes); the next
         // two, which ship it, break off after 5000 bytes.
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","instance":"primary",
-             "file_contains":"server_audit.log.1","after_bytes":5000,"skip":1,"times":2},
-            {"action":"DescribeDBLogFiles","kind":"throttle","times":2},
-            {"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","instance":"primary","skip":3,"times":1}]"#,
-    );
+        RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::ResetMidBody)
+            .instance("primary")
+            .file_contains("server_audit.log.1")
+            .after_bytes(5000)
+            .skip(1)
+            .times(2),
+        RdsFault::new("DescribeDBLogFiles", RdsFaultKind::Throttle).times(2),
+        RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::ThrottlingException).instance("primary").skip(3),
+    ]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("broke off"), "the reset was seen and retried: {}", out.stderr);
@@ -290,16 +291,12 @@ async fn reset_mid_body_and_throttling_are_retried() {
 async fn persistent_s3_errors_exit_1_and_the_next_run_completes() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(300, Some(100));
-    stack.proxy_control(
-        "POST",
-        "faults",
-        r#"[{"method":"PUT","path_contains":"/primary/","kind":"internal_error","times":1000}]"#,
-    );
+    stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::InternalError).path_contains("/primary/").times(1000)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
     assert!(out.summary("replica").ends_with("ok"), "one instance's failure does not stop the other: {}", out.stdout);
-    stack.proxy_control("DELETE", "faults", "");
+    stack.clear_s3_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
@@ -426,11 +423,7 @@ async fn max_run_seconds_stops_new_work_and_exits_1() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(800, Some(100));
     // Every download crawls: 300 ms per 16 KiB chunk.
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"slow_body","delay_ms":300,"times":1000}]"#,
-    );
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SlowBody).delay_ms(300).times(1000)]);
     let started = std::time::Instant::now();
     let out = stack.run(&["--max-run-seconds", "2", "--concurrency", "1"]).await;
     let took = started.elapsed();
@@ -455,15 +448,13 @@ async fn rotation_during_the_run_is_neither_a_gap_nor_a_loss() {
     stack.primary.rotate();
     stack.primary.traffic(50, None);
     // Two more rotations, each right before a download is served.
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"rotate_first","file_contains":"server_audit.log","times":2}]"#,
-    );
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::RotateFirst)
+        .file_contains("server_audit.log")
+        .times(2)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.losses().is_empty(), "false gap: {}", out.stderr);
-    stack.emulator_control("DELETE", "faults", "");
+    stack.clear_rds_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
@@ -482,12 +473,11 @@ async fn a_download_spliced_by_rotation_is_never_shipped() {
     // The second download of `.1` (the read that ships it, after the one
     // that identifies it) rotates after 9000 bytes: the rest of the body
     // is Y's bytes from offset 9000 on, which now has the name `.1`.
-    stack.emulator_control(
-        "POST",
-        "faults",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"splice_on_rotation","instance":"primary",
-             "file_contains":"server_audit.log.1","skip":1,"after_bytes":9000,"times":1}]"#,
-    );
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SpliceOnRotation)
+        .instance("primary")
+        .file_contains("server_audit.log.1")
+        .skip(1)
+        .after_bytes(9000)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("renamed by a rotation while it was read"), "{}", out.stderr);
@@ -516,11 +506,9 @@ async fn token_bucket_throttling_is_ridden_out() {
 async fn losing_a_create_race_to_an_identical_object_counts_as_shipped() {
     let stack = Stack::start(Options::default()).await;
     stack.primary.traffic(300, Some(100));
-    stack.proxy_control(
-        "POST",
-        "faults",
-        r#"[{"method":"PUT","path_contains":"/primary/","kind":"forward_then_precondition_failed","times":2}]"#,
-    );
+    stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::ForwardThenPreconditionFailed)
+        .path_contains("/primary/")
+        .times(2)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.summary("primary").contains(" 2 verified"), "{}", out.stdout);

@@ -57,44 +57,51 @@ impl Truth {
     }
 }
 
-const FAULTS: &[(&str, &str, &str)] = &[
-    (
-        "rds",
-        "reset_mid_body",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"reset_mid_body","instance":"primary","after_bytes":3000,"skip":1,"times":2}]"#,
-    ),
-    (
-        "rds",
-        "throttling_exception",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"throttling_exception","times":3}]"#,
-    ),
-    ("rds", "server_error", r#"[{"action":"DownloadCompleteDBLogFile","kind":"server_error","skip":2,"times":2}]"#),
-    (
-        "rds",
-        "stall_body",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"stall_body","instance":"primary","after_bytes":2000,"skip":2,"times":1}]"#,
-    ),
-    (
-        "rds",
-        "rotate_first",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"rotate_first","instance":"primary","skip":1,"times":1}]"#,
-    ),
-    (
-        "rds",
-        "splice_on_rotation",
-        r#"[{"action":"DownloadCompleteDBLogFile","kind":"splice_on_rotation","instance":"primary","file_contains":".log.1","skip":1,"after_bytes":4000,"times":1}]"#,
-    ),
-    ("rds", "empty_listing", r#"[{"action":"DescribeDBLogFiles","kind":"empty_listing","times":1}]"#),
-    ("s3", "internal_error", r#"[{"method":"PUT","path_contains":"/primary/","kind":"internal_error","times":2}]"#),
-    ("s3", "slow_down", r#"[{"method":"PUT","path_contains":"/primary/","kind":"slow_down","times":2}]"#),
-    ("s3", "conflict", r#"[{"method":"PUT","kind":"conflict","skip":1,"times":2}]"#),
-    (
-        "s3",
-        "forward_then_drop",
-        r#"[{"method":"PUT","path_contains":"/rds-audit/","kind":"forward_then_drop","skip":1,"times":1}]"#,
-    ),
-    ("s3", "checkpoint_stall", r#"[{"method":"PUT","path_contains":"/_state/","kind":"stall","times":1}]"#),
-];
+/// One fault of a round, on either side.
+enum Fault {
+    Rds(RdsFault),
+    S3(S3Fault),
+}
+
+/// The faults a round draws from, each with its name in the report.
+fn faults() -> Vec<(&'static str, Fault)> {
+    const DOWNLOAD: &str = "DownloadCompleteDBLogFile";
+    use Fault::{Rds, S3};
+    vec![
+        (
+            "reset_mid_body",
+            Rds(RdsFault::new(DOWNLOAD, RdsFaultKind::ResetMidBody)
+                .instance("primary")
+                .after_bytes(3000)
+                .skip(1)
+                .times(2)),
+        ),
+        ("throttling_exception", Rds(RdsFault::new(DOWNLOAD, RdsFaultKind::ThrottlingException).times(3))),
+        ("server_error", Rds(RdsFault::new(DOWNLOAD, RdsFaultKind::ServerError).skip(2).times(2))),
+        (
+            "stall_body",
+            Rds(RdsFault::new(DOWNLOAD, RdsFaultKind::StallBody).instance("primary").after_bytes(2000).skip(2)),
+        ),
+        ("rotate_first", Rds(RdsFault::new(DOWNLOAD, RdsFaultKind::RotateFirst).instance("primary").skip(1))),
+        (
+            "splice_on_rotation",
+            Rds(RdsFault::new(DOWNLOAD, RdsFaultKind::SpliceOnRotation)
+                .instance("primary")
+                .file_contains(".log.1")
+                .skip(1)
+                .after_bytes(4000)),
+        ),
+        ("empty_listing", Rds(RdsFault::new("DescribeDBLogFiles", RdsFaultKind::EmptyListing))),
+        ("internal_error", S3(S3Fault::new("PUT", S3FaultKind::InternalError).path_contains("/primary/").times(2))),
+        ("slow_down", S3(S3Fault::new("PUT", S3FaultKind::SlowDown).path_contains("/primary/").times(2))),
+        ("conflict", S3(S3Fault::new("PUT", S3FaultKind::Conflict).skip(1).times(2))),
+        (
+            "forward_then_drop",
+            S3(S3Fault::new("PUT", S3FaultKind::ForwardThenDrop).path_contains("/rds-audit/").skip(1)),
+        ),
+        ("checkpoint_stall", S3(S3Fault::new("PUT", S3FaultKind::Stall).path_contains("/_state/"))),
+    ]
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
@@ -110,6 +117,7 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
     let mut reported_ranges: Vec<(String, String)> = Vec::new();
     let (mut forced, mut kills, mut overlaps) = (0u32, 0u32, 0u32);
     let started = Instant::now();
+    let faults = faults();
 
     for round in 0..rounds {
         let force_loss = round % 10 == 7;
@@ -127,12 +135,12 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
         truth.snapshot(&stack.primary);
         truth.snapshot(&stack.replica);
 
-        let (side, kind, json) = FAULTS[rng.below(FAULTS.len() as u64) as usize];
-        match side {
-            "rds" => stack.emulator_control("POST", "faults", json),
-            _ => stack.proxy_control("POST", "faults", json),
+        let (kind, fault) = &faults[rng.below(faults.len() as u64) as usize];
+        match fault {
+            Fault::Rds(f) => stack.rds_faults(std::slice::from_ref(f)),
+            Fault::S3(f) => stack.s3_faults(std::slice::from_ref(f)),
         }
-        *faults_injected.entry(kind).or_default() += 1;
+        *faults_injected.entry(*kind).or_default() += 1;
 
         let args = ["--read-timeout-seconds", "2", "--object-size", "6000"];
         let mode = rng.below(10);
@@ -167,8 +175,8 @@ async fn soak_with_random_faults_loses_nothing_it_does_not_report() {
         };
         *exit_codes.entry(code).or_default() += 1;
         eprintln!("soak round {round}: force_loss={force_loss} fault={kind} mode={mode} exit={code}");
-        stack.emulator_control("DELETE", "faults", "");
-        stack.proxy_control("DELETE", "faults", "");
+        stack.clear_rds_faults();
+        stack.clear_s3_faults();
 
         // A reported loss must be real: the file is no longer on disk.
         let now_present = truth.snapshot(&stack.primary);

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use auditship::identify::{identity_prefix, Fingerprint};
+pub use auditship_testkit::faults::{BodyCounts, RdsFault, RdsFaultKind, S3Fault, S3FaultKind};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -61,6 +62,27 @@ pub fn unique(prefix: &str) -> String {
 fn resource_id() -> String {
     let h = hex::encode(Sha256::digest(unique("rid").as_bytes())).to_uppercase();
     format!("db-{}", &h[..26])
+}
+
+/// How many times `wait_while_running` checks, and how far apart: the
+/// bound on a wait for the worker to reach a state (30 s in all).
+const POLLS: u32 = 600;
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Waits for `reached` to hold while `run` is still running: checks it
+/// every `POLL_INTERVAL`, at most `POLLS` times. Fails the test, naming
+/// `what`, if the run ends first or the state is never reached.
+pub async fn wait_while_running(run: &mut tokio::process::Child, what: &str, mut reached: impl FnMut() -> bool) {
+    for _ in 0..POLLS {
+        if reached() {
+            return;
+        }
+        if let Some(status) = run.try_wait().expect("poll the run") {
+            panic!("the run ended ({status}) before {what}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    panic!("{what}: not reached after {POLLS} checks {POLL_INTERVAL:?} apart");
 }
 
 pub fn free_port() -> u16 {
@@ -467,11 +489,31 @@ impl Stack {
         assert_eq!(status, 200, "proxy control {path}: {text}");
     }
 
+    /// Adds faults to the RDS emulator's (after those already there).
+    pub fn rds_faults(&self, faults: &[RdsFault]) {
+        self.emulator_control("POST", "faults", &serde_json::to_string(faults).unwrap());
+    }
+
+    /// Adds faults to the S3 proxy's (after those already there).
+    pub fn s3_faults(&self, faults: &[S3Fault]) {
+        self.proxy_control("POST", "faults", &serde_json::to_string(faults).unwrap());
+    }
+
+    /// Removes every RDS emulator fault.
+    pub fn clear_rds_faults(&self) {
+        self.emulator_control("DELETE", "faults", "");
+    }
+
+    /// Removes every S3 proxy fault.
+    pub fn clear_s3_faults(&self) {
+        self.proxy_control("DELETE", "faults", "");
+    }
+
     /// Turns every fault off, runs once more, and checks the run succeeds
     /// and both instances are fully shipped: how every fault test ends.
     pub async fn clear_faults_and_converge(&self) {
-        self.emulator_control("DELETE", "faults", "");
-        self.proxy_control("DELETE", "faults", "");
+        self.clear_rds_faults();
+        self.clear_s3_faults();
         let out = self.run(&[]).await;
         assert_eq!(out.code, 0, "{out:?}");
         self.assert_all_shipped("primary").await;
@@ -480,6 +522,21 @@ impl Stack {
 
     pub fn emulator_stats(&self) -> BTreeMap<String, u64> {
         serde_json::from_str(&http("GET", &format!("{}/_emulator/stats", self.emulator.url), "").1).unwrap()
+    }
+
+    /// The emulator's complete-file download bodies, per instance id.
+    pub fn download_bodies(&self) -> BTreeMap<String, BodyCounts> {
+        serde_json::from_str(&http("GET", &format!("{}/_emulator/bodies", self.emulator.url), "").1).unwrap()
+    }
+
+    /// Waits until the emulator is streaming a complete-file download body
+    /// (of `instance`, or of any instance) to `run`: the run is mid-download.
+    pub async fn wait_for_download_in_flight(&self, run: &mut tokio::process::Child, instance: Option<&str>) {
+        let what = format!("a download body of {} was in flight", instance.unwrap_or("any instance"));
+        wait_while_running(run, &what, || {
+            self.download_bodies().iter().any(|(id, b)| instance.is_none_or(|i| i == id) && b.in_flight() > 0)
+        })
+        .await;
     }
 
     /// Every object in the bucket with its bytes (gzip as stored) and metadata.

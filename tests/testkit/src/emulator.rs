@@ -9,10 +9,13 @@
 //!
 //! Control endpoints under `/_emulator/` (unsigned, loopback only) change
 //! the world between or during runs: failover, delete or recreate an
-//! instance, inject faults, read request counters.
+//! instance, inject faults (`POST`/`DELETE faults`, a JSON list of
+//! [`RdsFault`]), read request counters (`GET stats`: action → requests)
+//! and download body counters (`GET bodies`: instance → [`BodyCounts`]).
 
 use crate::body::{bind_and_announce, response, serve, AnyBody, BodyError};
 use crate::sigv4;
+use auditship_testkit::faults::{BodyCounts, RdsFault, RdsFaultKind};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::Deserialize;
@@ -99,82 +102,13 @@ struct ClusterSpec {
     writer: String,
 }
 
-/// A fault to inject into matching requests.
-#[derive(Debug, Clone, Deserialize)]
-struct Fault {
-    /// Action name (`DescribeDBLogFiles`, `DownloadCompleteDBLogFile`, …) or `*`.
-    action: String,
-    kind: FaultKind,
-    /// Only requests whose file name contains this.
-    #[serde(default)]
-    file_contains: Option<String>,
-    /// Only requests for this instance.
-    #[serde(default)]
-    instance: Option<String>,
-    /// Matching requests to let through before the fault applies.
-    #[serde(default)]
-    skip: u32,
-    /// How many matching requests it applies to.
-    #[serde(default = "one")]
-    times: u32,
-    /// For body faults: bytes sent before the break or stall.
-    #[serde(default)]
-    after_bytes: u64,
-    /// For `slow_body`: pause before each 16 KiB chunk.
-    #[serde(default)]
-    delay_ms: u64,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum FaultKind {
-    /// 400 Throttling: Rate exceeded.
-    Throttle,
-    /// 400 ThrottlingException.
-    ThrottlingException,
-    /// 500 InternalFailure.
-    ServerError,
-    /// 503 ServiceUnavailable.
-    Unavailable,
-    /// 403 AccessDenied.
-    Forbidden,
-    /// An empty DescribeDBLogFiles answer.
-    EmptyListing,
-    /// Complete-file body breaks off after `after_bytes`.
-    ResetMidBody,
-    /// Complete-file body stops sending after `after_bytes` (for a long time).
-    StallBody,
-    /// Complete-file body sent slowly: `delay_ms` before each chunk.
-    SlowBody,
-    /// The database rotates its audit file just before the download is
-    /// served (the instance's `rotate_command`): names shift under the reader.
-    RotateFirst,
-    /// The body is read by name, chunk by chunk, and the database rotates
-    /// after `after_bytes`: the rest comes from whatever file now has the
-    /// name. A server that reads this way splices two files into one body.
-    SpliceOnRotation,
-}
-
-fn is_body_fault(k: FaultKind) -> bool {
-    matches!(
-        k,
-        FaultKind::ResetMidBody
-            | FaultKind::StallBody
-            | FaultKind::SlowBody
-            | FaultKind::RotateFirst
-            | FaultKind::SpliceOnRotation
-    )
-}
-
 struct State {
     bucket: Option<Bucket>,
     world: World,
-    faults: Vec<Fault>,
+    faults: Vec<RdsFault>,
     counts: BTreeMap<String, u64>,
+    /// Complete-file download bodies per instance id.
+    bodies: BTreeMap<String, BodyCounts>,
     deleted: Vec<String>,
 }
 
@@ -183,8 +117,14 @@ type Shared = Arc<Mutex<State>>;
 pub async fn main(args: Args) -> anyhow::Result<()> {
     let world: World = serde_json::from_slice(&std::fs::read(&args.config)?)?;
     let bucket = world.rate_limit.map(|r| Bucket { tokens: r.burst, at: std::time::Instant::now() });
-    let state =
-        Arc::new(Mutex::new(State { bucket, world, faults: Vec::new(), counts: BTreeMap::new(), deleted: Vec::new() }));
+    let state = Arc::new(Mutex::new(State {
+        bucket,
+        world,
+        faults: Vec::new(),
+        counts: BTreeMap::new(),
+        bodies: BTreeMap::new(),
+        deleted: Vec::new(),
+    }));
     let listener = bind_and_announce(&args.listen).await?;
     serve(listener, move |req| handle(state.clone(), req)).await
 }
@@ -241,13 +181,13 @@ fn request_fault(
     action: &str,
     target: (Option<&str>, Option<&str>),
 ) -> Option<http::Response<AnyBody>> {
-    let fault = take_fault(state, action, target, |k| !is_body_fault(k) && k != FaultKind::EmptyListing)?;
+    let fault = take_fault(state, action, target, |k| !k.is_body_fault() && k != RdsFaultKind::EmptyListing)?;
     Some(match fault.kind {
-        FaultKind::Throttle => error_xml(400, "Sender", "Throttling", "Rate exceeded"),
-        FaultKind::ThrottlingException => error_xml(400, "Sender", "ThrottlingException", "Rate exceeded"),
-        FaultKind::ServerError => error_xml(500, "Receiver", "InternalFailure", "injected server error"),
-        FaultKind::Unavailable => error_xml(503, "Receiver", "ServiceUnavailable", "injected unavailability"),
-        FaultKind::Forbidden => {
+        RdsFaultKind::Throttle => error_xml(400, "Sender", "Throttling", "Rate exceeded"),
+        RdsFaultKind::ThrottlingException => error_xml(400, "Sender", "ThrottlingException", "Rate exceeded"),
+        RdsFaultKind::ServerError => error_xml(500, "Receiver", "InternalFailure", "injected server error"),
+        RdsFaultKind::Unavailable => error_xml(503, "Receiver", "ServiceUnavailable", "injected unavailability"),
+        RdsFaultKind::Forbidden => {
             error_xml(403, "Sender", "AccessDenied", &format!("User is not authorized to perform: rds:{action}"))
         }
         _ => unreachable!("filtered"),
@@ -259,8 +199,8 @@ fn take_fault(
     state: &Shared,
     action: &str,
     target: (Option<&str>, Option<&str>),
-    accept: impl Fn(FaultKind) -> bool,
-) -> Option<Fault> {
+    accept: impl Fn(RdsFaultKind) -> bool,
+) -> Option<RdsFault> {
     let (instance, file) = target;
     let mut s = state.lock().unwrap();
     for f in s.faults.iter_mut() {
@@ -306,7 +246,7 @@ fn take_token(state: &Shared) -> bool {
     }
 }
 
-fn has_fault(state: &Shared, action: &str, kind: FaultKind) -> bool {
+fn has_fault(state: &Shared, action: &str, kind: RdsFaultKind) -> bool {
     let mut s = state.lock().unwrap();
     for f in s.faults.iter_mut() {
         if (f.action == action || f.action == "*") && f.kind == kind && f.times > 0 {
@@ -331,7 +271,7 @@ fn control_request(
     let q: HashMap<String, String> = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
     let mut s = state.lock().unwrap();
     match (method.as_str(), path) {
-        ("POST", "faults") => match serde_json::from_slice::<Vec<Fault>>(body) {
+        ("POST", "faults") => match serde_json::from_slice::<Vec<RdsFault>>(body) {
             Ok(faults) => {
                 s.faults.extend(faults);
                 response(200, "text/plain", "ok")
@@ -343,6 +283,7 @@ fn control_request(
             response(200, "text/plain", "ok")
         }
         ("GET", "stats") => response(200, "application/json", serde_json::to_vec(&s.counts).unwrap()),
+        ("GET", "bodies") => response(200, "application/json", serde_json::to_vec(&s.bodies).unwrap()),
         ("POST", "failover") => {
             let (Some(cluster), Some(writer)) = (q.get("cluster"), q.get("writer")) else {
                 return response(400, "text/plain", "need cluster and writer");
@@ -546,7 +487,7 @@ fn describe_log_files(state: &Shared, params: &HashMap<String, String>) -> http:
     let Some(instance) = find_instance(state, id) else {
         return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
     };
-    if has_fault(state, "DescribeDBLogFiles", FaultKind::EmptyListing) {
+    if has_fault(state, "DescribeDBLogFiles", RdsFaultKind::EmptyListing) {
         return wrap("DescribeDBLogFiles", "<DescribeDBLogFiles></DescribeDBLogFiles>");
     }
     let mut files = log_files(&instance);
@@ -633,11 +574,11 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
     if let Some(resp) = request_fault(state, action, (Some(id), Some(name))) {
         return resp;
     }
-    let body_fault = take_fault(state, action, (Some(id), Some(name)), is_body_fault);
+    let body_fault = take_fault(state, action, (Some(id), Some(name)), RdsFaultKind::is_body_fault);
     let Some(instance) = find_instance(state, id) else {
         return error_xml(404, "Sender", "DBInstanceNotFound", &format!("DBInstance {id} not found."));
     };
-    if body_fault.as_ref().is_some_and(|f| f.kind == FaultKind::RotateFirst) {
+    if body_fault.as_ref().is_some_and(|f| f.kind == RdsFaultKind::RotateFirst) {
         if let Some((program, args)) = instance.rotate_command.split_first() {
             let _ = tokio::process::Command::new(program).args(args).status().await;
         }
@@ -655,10 +596,12 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
         Err(_) => return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found.")),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(4);
-    if let Some(f) = body_fault.as_ref().filter(|f| f.kind == FaultKind::SpliceOnRotation) {
-        tokio::spawn(stream_by_name(instance.audit_dir.join(rel), tx, f.after_bytes, instance.rotate_command.clone()));
+    let tally = Tally::start(state, id);
+    if let Some(f) = body_fault.as_ref().filter(|f| f.kind == RdsFaultKind::SpliceOnRotation) {
+        let rotate = instance.rotate_command.clone();
+        tokio::spawn(stream_by_name(instance.audit_dir.join(rel), tx, f.after_bytes, rotate, tally));
     } else {
-        tokio::spawn(stream_file(file, tx, body_fault));
+        tokio::spawn(stream_file(file, tx, body_fault, tally));
     }
     http::Response::builder()
         .status(200)
@@ -667,16 +610,51 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
         .expect("valid response")
 }
 
+/// Counts one body of an instance in `bodies`: started when made,
+/// bytes as they are handed on, finished when dropped (the stream task
+/// ended, whichever way).
+struct Tally {
+    state: Shared,
+    instance: String,
+}
+
+impl Tally {
+    fn start(state: &Shared, instance: &str) -> Tally {
+        state.lock().unwrap().bodies.entry(instance.to_string()).or_default().started += 1;
+        Tally { state: state.clone(), instance: instance.to_string() }
+    }
+
+    fn sent(&self, n: usize) {
+        self.state.lock().unwrap().bodies.entry(self.instance.clone()).or_default().bytes += n as u64;
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.state.lock().unwrap().bodies.entry(self.instance.clone()).or_default().finished += 1;
+    }
+}
+
+/// Waits `d`; false if the client went away meanwhile (the body is then
+/// abandoned at once instead of at the next chunk).
+async fn pause(tx: &tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = tx.closed() => false,
+    }
+}
+
 async fn stream_file(
     mut file: tokio::fs::File,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
-    fault: Option<Fault>,
+    fault: Option<RdsFault>,
+    tally: Tally,
 ) {
     let mut sent: u64 = 0;
     let mut buf = vec![0u8; 16 * 1024];
     let breaks_at = fault
         .as_ref()
-        .filter(|f| matches!(f.kind, FaultKind::ResetMidBody | FaultKind::StallBody))
+        .filter(|f| matches!(f.kind, RdsFaultKind::ResetMidBody | RdsFaultKind::StallBody))
         .map(|f| f.after_bytes);
     loop {
         let limit = match breaks_at {
@@ -684,15 +662,17 @@ async fn stream_file(
             None => buf.len(),
         };
         if limit == 0 {
-            if fault.as_ref().is_some_and(|f| f.kind == FaultKind::StallBody) {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
+            if fault.as_ref().is_some_and(|f| f.kind == RdsFaultKind::StallBody) {
+                pause(&tx, Duration::from_secs(3600)).await;
             } else {
                 let _ = tx.send(Err("injected connection reset".into())).await;
             }
             return;
         }
-        if let Some(f) = fault.as_ref().filter(|f| f.kind == FaultKind::SlowBody) {
-            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+        if let Some(f) = fault.as_ref().filter(|f| f.kind == RdsFaultKind::SlowBody) {
+            if !pause(&tx, Duration::from_millis(f.delay_ms)).await {
+                return;
+            }
         }
         match file.read(&mut buf[..limit]).await {
             Ok(0) => return,
@@ -701,6 +681,7 @@ async fn stream_file(
                 if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
                     return;
                 }
+                tally.sent(n);
             }
             Err(e) => {
                 let _ = tx.send(Err(Box::new(e))).await;
@@ -717,6 +698,7 @@ async fn stream_by_name(
     tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
     rotate_after: u64,
     rotate_command: Vec<String>,
+    tally: Tally,
 ) {
     use tokio::io::AsyncSeekExt;
     let mut offset: u64 = 0;
@@ -741,6 +723,7 @@ async fn stream_by_name(
                 if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
                     return;
                 }
+                tally.sent(n);
             }
         }
     }

@@ -9,6 +9,9 @@
 //!   plugin write and rotate its files.
 //! - `aurora-stripe`: re-writes a MariaDB audit directory's lines into
 //!   Aurora's four-stripe file layout.
+//!
+//! The fault types the emulator and the proxy accept are the library's
+//! (`auditship_testkit::faults`), shared with the tests that post them.
 
 mod aurora;
 mod body;

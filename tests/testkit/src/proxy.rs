@@ -4,15 +4,16 @@
 //! substring, n-th match): then the proxy answers an S3 error itself
 //! (500, 503 SlowDown, 409 ConditionalRequestConflict, 403), holds the
 //! request without answering (a crash window), or drops the connection.
-//! Rules are added with `POST /_proxy/faults` (JSON list) and removed with
-//! `DELETE /_proxy/faults`; `GET /_proxy/stats` counts requests per method.
+//! Rules are added with `POST /_proxy/faults` (a JSON list of [`S3Fault`])
+//! and removed with `DELETE /_proxy/faults`; `GET /_proxy/stats` counts
+//! requests per method.
 
 use crate::body::{bind_and_announce, response, serve, AnyBody};
+use auditship_testkit::faults::{S3Fault, S3FaultKind};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,52 +27,9 @@ pub struct Args {
     upstream: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct Rule {
-    /// HTTP method, or `*`.
-    method: String,
-    /// Substring of the request path (bucket/key) that must match.
-    #[serde(default)]
-    path_contains: String,
-    /// Substring of the query string that must match (e.g. `uploadId`).
-    #[serde(default)]
-    query_contains: String,
-    kind: RuleKind,
-    #[serde(default)]
-    skip: u32,
-    #[serde(default = "one")]
-    times: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum RuleKind {
-    InternalError,
-    SlowDown,
-    Conflict,
-    Forbidden,
-    /// Never answer (until the client gives up or is killed).
-    Stall,
-    /// Forward the request, then drop the connection instead of answering:
-    /// the write happened but the client never hears of it.
-    ForwardThenDrop,
-    /// Drop the connection without forwarding.
-    Drop,
-    /// Forward the request, then answer 412 as if another writer's
-    /// identical request had won the race a moment earlier.
-    ForwardThenPreconditionFailed,
-    /// Forward the request without its If-Match / If-None-Match headers,
-    /// as an S3-compatible store that does not implement them would.
-    IgnorePreconditions,
-}
-
 struct State {
     upstream: String,
-    rules: Vec<Rule>,
+    rules: Vec<S3Fault>,
     counts: BTreeMap<String, u64>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
@@ -134,28 +92,28 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         hit
     };
     match rule {
-        Some(RuleKind::InternalError) => return s3_error(500, "InternalError", "injected internal error"),
-        Some(RuleKind::SlowDown) => return s3_error(503, "SlowDown", "Please reduce your request rate."),
-        Some(RuleKind::Conflict) => {
+        Some(S3FaultKind::InternalError) => return s3_error(500, "InternalError", "injected internal error"),
+        Some(S3FaultKind::SlowDown) => return s3_error(503, "SlowDown", "Please reduce your request rate."),
+        Some(S3FaultKind::Conflict) => {
             return s3_error(409, "ConditionalRequestConflict", "A conflicting conditional operation is in progress.")
         }
-        Some(RuleKind::Forbidden) => return s3_error(403, "AccessDenied", "Access Denied"),
-        Some(RuleKind::Stall) => {
+        Some(S3FaultKind::Forbidden) => return s3_error(403, "AccessDenied", "Access Denied"),
+        Some(S3FaultKind::Stall) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return s3_error(500, "InternalError", "stalled");
         }
-        Some(RuleKind::Drop) => return dropped(),
+        Some(S3FaultKind::Drop) => return dropped(),
         _ => {}
     }
     let mut parts = parts;
-    if rule == Some(RuleKind::IgnorePreconditions) {
+    if rule == Some(S3FaultKind::IgnorePreconditions) {
         parts.headers.remove("if-match");
         parts.headers.remove("if-none-match");
     }
     let forwarded = forward(&state, parts, body).await;
     match rule {
-        Some(RuleKind::ForwardThenDrop) => dropped(),
-        Some(RuleKind::ForwardThenPreconditionFailed) => {
+        Some(S3FaultKind::ForwardThenDrop) => dropped(),
+        Some(S3FaultKind::ForwardThenPreconditionFailed) => {
             s3_error(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
         }
         _ => forwarded,
@@ -213,7 +171,7 @@ async fn forward(state: &Shared, parts: http::request::Parts, body: Bytes) -> ht
 fn control_request(state: &Shared, method: &str, path: &str, body: &[u8]) -> http::Response<AnyBody> {
     let mut s = state.lock().unwrap();
     match (method, path) {
-        ("POST", "faults") => match serde_json::from_slice::<Vec<Rule>>(body) {
+        ("POST", "faults") => match serde_json::from_slice::<Vec<S3Fault>>(body) {
             Ok(rules) => {
                 s.rules.extend(rules);
                 response(200, "text/plain", "ok")
