@@ -241,9 +241,15 @@ impl Checkpoint {
 }
 
 /// 0–99 ms, from the clock's nanoseconds: enough to break lockstep.
-fn jitter() -> std::time::Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    std::time::Duration::from_millis(u64::from(nanos % 100))
+/// 0–99 ms, from what this writer holds and the attempt: writers in step
+/// hold different progress, so they wait different times; and the same
+/// writer in the same state waits the same, which keeps the simulation
+/// reproducible from its seed.
+fn jitter(state: &Checkpoint, attempt: u32) -> std::time::Duration {
+    use sha2::{Digest, Sha256};
+    let files = serde_json::to_vec(&(&state.files, &state.gaps)).expect("checkpoint serializes");
+    let digest = Sha256::new().chain_update(&files).chain_update(attempt.to_le_bytes()).finalize();
+    std::time::Duration::from_millis(u64::from(u16::from_le_bytes([digest[0], digest[1]]) % 100))
 }
 
 fn corrupt(location: &str, why: &str) -> Failure {
@@ -280,7 +286,7 @@ const MAX_SWAPS: u32 = 16;
 /// Stores the checkpoint with compare-and-swap, merging in whatever another
 /// writer stored meanwhile.
 pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance: &Instance) -> Result<(), Failure> {
-    for _ in 0..MAX_SWAPS {
+    for attempt in 0..MAX_SWAPS {
         cp.state.updated_at = Some(Utc::now());
         cp.state.writer_version = env!("CARGO_PKG_VERSION").to_string();
         let body = serde_json::to_vec_pretty(&cp.state).expect("checkpoint serializes");
@@ -301,7 +307,7 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
                 }
                 // Writers in step keep colliding; a little random delay
                 // lets one through.
-                tokio::time::sleep(jitter()).await;
+                tokio::time::sleep(jitter(&cp.state, attempt)).await;
             }
         }
     }

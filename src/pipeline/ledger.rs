@@ -152,11 +152,12 @@ pub(super) fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint
     }
 }
 
-/// A replacement found at the start of a run, finished at its end.
+/// Replaced instances a run reports losses of: found at its start, marked
+/// reported at its end.
+#[derive(Default)]
 pub(super) struct Retirement {
-    old: Instance,
-    pointer: InstancePointer,
-    etag: Option<String>,
+    /// Replaced instances whose losses this run reports.
+    old: Vec<Instance>,
 }
 
 /// A file in the order of files: its listing, its id if it has one, else
@@ -210,6 +211,10 @@ pub struct InstancePointer {
     /// Resource ids this identifier belonged to before, oldest first.
     #[serde(default)]
     pub replaced: Vec<String>,
+    /// Of those, the ones whose losses a finished run may not have
+    /// reported yet: every run looks at their checkpoints again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreported: Vec<String>,
 }
 
 impl Shipper {
@@ -453,28 +458,18 @@ impl Shipper {
         &self,
         instance: &Instance,
         report: &mut InstanceReport,
-    ) -> Result<Option<Retirement>, Failure> {
+    ) -> Result<Retirement, Failure> {
         if self.cfg.dry_run {
-            return Ok(None);
+            return Ok(Retirement::default());
         }
         let key = instance_pointer_key(&self.cfg.prefix, instance);
+        let ours = &instance.resource_id.0;
         for _ in 0..8 {
-            let stored = self.store.get_small(&key).await?;
-            let (pointer, etag) = match &stored {
-                None => (None, None),
-                Some((body, etag)) => {
-                    let p: InstancePointer = serde_json::from_slice(body).map_err(|e| {
-                        Failure::needs_person(format!(
-                            "{} is unreadable ({e}): delete it; the next run writes it again",
-                            self.store.location(&key)
-                        ))
-                    })?;
-                    (Some(p), Some(etag.as_str()))
-                }
-            };
-            let ours = &instance.resource_id.0;
+            let (pointer, etag) = self.load_pointer(&key).await?;
             let next = match pointer {
-                Some(p) if &p.dbi_resource_id == ours => return Ok(None),
+                Some(p) if &p.dbi_resource_id == ours => {
+                    return self.report_retired(instance, &key, p, etag, report).await
+                }
                 Some(p) if p.replaced.contains(ours) => {
                     return Err(Failure::transient(format!(
                         "instance {} was replaced by {} while this run held {ours}; the next run ships the new one",
@@ -482,22 +477,28 @@ impl Shipper {
                     )))
                 }
                 Some(mut p) => {
-                    let old = self.retire(instance, &ResourceId(p.dbi_resource_id.clone()), report).await?;
-                    p.replaced.push(std::mem::replace(&mut p.dbi_resource_id, ours.clone()));
-                    // The identifier moves on only once this run has
-                    // reported the losses (`finish_retirement`): a run
-                    // killed before then leaves it for the next.
-                    return Ok(Some(Retirement { old, pointer: p, etag: etag.map(str::to_string) }));
+                    self.retire(instance, &ResourceId(p.dbi_resource_id.clone()), report).await?;
+                    let old = std::mem::replace(&mut p.dbi_resource_id, ours.clone());
+                    p.replaced.push(old.clone());
+                    // Until a run that reported its losses finishes, the
+                    // old trail is looked at again by every run.
+                    p.unreported.push(old);
+                    p
                 }
                 None => InstancePointer {
                     instance_id: instance.id.0.clone(),
                     dbi_resource_id: ours.clone(),
                     replaced: Vec::new(),
+                    unreported: Vec::new(),
                 },
             };
             let body = serde_json::to_vec_pretty(&next).expect("pointer serializes");
-            if let Swapped::Yes { .. } = self.store.swap(&key, body, etag).await? {
-                return Ok(None);
+            if let Swapped::Yes { .. } = self.store.swap(&key, body, etag.as_deref()).await? {
+                let old = next
+                    .unreported
+                    .iter()
+                    .map(|rid| Instance { resource_id: ResourceId(rid.clone()), ..instance.clone() });
+                return Ok(Retirement { old: old.collect() });
             }
         }
         Err(Failure::transient(format!(
@@ -506,32 +507,68 @@ impl Shipper {
         )))
     }
 
-    /// Marks the replaced instance's losses reported and points the
-    /// identifier at the new resource id.
+    async fn load_pointer(&self, key: &str) -> Result<(Option<InstancePointer>, Option<String>), Failure> {
+        match self.store.get_small(key).await? {
+            None => Ok((None, None)),
+            Some((body, etag)) => {
+                let p: InstancePointer = serde_json::from_slice(&body).map_err(|e| {
+                    Failure::needs_person(format!(
+                        "{} is unreadable ({e}): delete it; the next run writes it again",
+                        self.store.location(key)
+                    ))
+                })?;
+                Ok((Some(p), Some(etag)))
+            }
+        }
+    }
+
+    /// Reports the losses of replaced resource ids that no finished run has
+    /// reported yet; a trail with none left is dropped from the pointer's
+    /// list (a lost race there only means the next run looks again).
+    async fn report_retired(
+        &self,
+        instance: &Instance,
+        key: &str,
+        mut pointer: InstancePointer,
+        etag: Option<String>,
+        report: &mut InstanceReport,
+    ) -> Result<Retirement, Failure> {
+        let mut retirement = Retirement::default();
+        let mut done = Vec::new();
+        for rid in &pointer.unreported {
+            let old = Instance { resource_id: ResourceId(rid.clone()), ..instance.clone() };
+            let cp = checkpoint::load(&*self.store, &checkpoint_key(&self.cfg.prefix, &old), &old).await?;
+            if cp.state.gaps.iter().any(|g| !g.reported) {
+                report_unreported(&old, &cp.state.gaps, None, report);
+                retirement.old.push(old);
+            } else {
+                done.push(rid.clone());
+            }
+        }
+        if !done.is_empty() {
+            pointer.unreported.retain(|rid| !done.contains(rid));
+            let body = serde_json::to_vec_pretty(&pointer).expect("pointer serializes");
+            self.store.swap(key, body, etag.as_deref()).await?;
+        }
+        Ok(retirement)
+    }
+
+    /// The last step of a run that found replaced instances: their losses
+    /// it reported are marked reported.
     pub(super) async fn finish_retirement(&self, r: Retirement, report: &InstanceReport) -> Result<(), Failure> {
-        let key = checkpoint_key(&self.cfg.prefix, &r.old);
-        let mut cp = checkpoint::load(&*self.store, &key, &r.old).await?;
-        if mark_reported(&mut cp, report) {
-            checkpoint::commit(&*self.store, &mut cp, &r.old).await?;
+        for old in &r.old {
+            let key = checkpoint_key(&self.cfg.prefix, old);
+            let mut cp = checkpoint::load(&*self.store, &key, old).await?;
+            if mark_reported(&mut cp, report) {
+                checkpoint::commit(&*self.store, &mut cp, old).await?;
+            }
         }
-        let pointer_key = instance_pointer_key(&self.cfg.prefix, &r.old);
-        let body = serde_json::to_vec_pretty(&r.pointer).expect("pointer serializes");
-        match self.store.swap(&pointer_key, body, r.etag.as_deref()).await? {
-            Swapped::Yes { .. } => Ok(()),
-            // Another run moved it on first; if not to this resource id,
-            // the next run sorts it out.
-            Swapped::Conflict => Ok(()),
-        }
+        Ok(())
     }
 
     /// Closes the trail of a replaced resource id: its unshipped files (and
     /// files never named) are recorded lost in its checkpoint and reported.
-    async fn retire(
-        &self,
-        instance: &Instance,
-        old: &ResourceId,
-        report: &mut InstanceReport,
-    ) -> Result<Instance, Failure> {
+    async fn retire(&self, instance: &Instance, old: &ResourceId, report: &mut InstanceReport) -> Result<(), Failure> {
         let old_instance = Instance { resource_id: old.clone(), ..instance.clone() };
         let key = checkpoint_key(&self.cfg.prefix, &old_instance);
         let mut cp = checkpoint::load(&*self.store, &key, &old_instance).await?;
@@ -545,6 +582,6 @@ impl Shipper {
         if changed {
             checkpoint::commit(&*self.store, &mut cp, &old_instance).await?;
         }
-        Ok(old_instance)
+        Ok(())
     }
 }

@@ -111,10 +111,8 @@ impl Shipper {
                 }
             }
         }
-        if let Some(r) = retirement {
-            if let Err(f) = self.finish_retirement(r, &report).await {
-                report.fail(f);
-            }
+        if let Err(f) = self.finish_retirement(retirement, &report).await {
+            report.fail(f);
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
         report

@@ -56,6 +56,10 @@ pub struct WorldState {
     pub trace: Vec<String>,
     /// Bytes per chunk of a simulated download.
     pub chunk: usize,
+    /// With overlapping runs, a seeded generator that makes each step yield
+    /// a few more times, so the runs interleave in other orders than
+    /// strict turns (`None`: strict turns).
+    pub interleave: Option<u64>,
 }
 
 impl WorldState {
@@ -119,6 +123,7 @@ impl World {
                 pending_half: BTreeMap::new(),
                 trace: Vec::new(),
                 chunk: 61,
+                interleave: None,
             }),
             store: MemStore::new(),
         })
@@ -157,6 +162,16 @@ impl SimRun {
     async fn step_now(&self, what: String) {
         // Yield first: runs on one thread interleave at every call.
         tokio::task::yield_now().await;
+        let extra = {
+            let mut st = self.world.state.lock().unwrap();
+            st.interleave.as_mut().map_or(0, |s| {
+                *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (*s >> 62) as usize
+            })
+        };
+        for _ in 0..extra {
+            tokio::task::yield_now().await;
+        }
         let kill = {
             let mut st = self.world.state.lock().unwrap();
             st.steps += 1;
