@@ -88,11 +88,16 @@ impl Loss {
 
     /// One wording of a loss, with the same numbers everywhere.
     pub fn describe(&self) -> String {
+        if self.unnamed && self.last_name.is_empty() {
+            return "audit files of this instance that no run recorded are gone with it: whatever they held is \
+                    lost, how much is unknowable"
+                .to_string();
+        }
         if self.unnamed {
             let what = format!(
-                "the audit file that followed {} (last seen as {}, {} bytes and no complete line then, so never \
-                 identified)",
-                self.file_id, self.last_name, self.last_size
+                "an audit file never identified (last seen as {} with {} bytes, before its first line was complete \
+                 or before it could be read; recorded under {})",
+                self.last_name, self.last_size, self.file_id
             );
             return if self.uncertain {
                 format!(

@@ -197,9 +197,11 @@ fn settle(cp: &mut StoredCheckpoint, u: &UnnamedFile, loss: Option<bool>) {
 }
 
 /// The id an unnamed file's loss is recorded under when no named file
-/// preceded it: its sighting time, and no hash.
+/// preceded it: its sighting time and a hash of where it was seen.
 fn placeholder_id(u: &UnnamedFile) -> FileId {
-    FileId(format!("{}-00000000", u.seen_at.format("%Y%m%dT%H%M%SZ")))
+    let place = format!("{}|{:?}|{}", u.name, u.last_written_ms, u.head_len);
+    let hash = hex::encode(Sha256::digest(place.as_bytes()));
+    FileId(format!("{}-{}", u.seen_at.format("%Y%m%dT%H%M%SZ"), &hash[..8]))
 }
 
 /// Which resource id an instance identifier stands for, and which it
@@ -292,6 +294,24 @@ impl Shipper {
         scan: &Scan,
     ) -> Result<bool, Failure> {
         let mut changed = false;
+        for file in &scan.listed_then_gone {
+            let seen = UnnamedFile {
+                name: file.name.clone(),
+                after: None,
+                between: 0,
+                after_empty_written_ms: Some(file.last_written_ms),
+                head_len: file.size,
+                head_sha256: String::new(),
+                last_written_ms: Some(file.last_written_ms),
+                seen_at: Utc::now(),
+                settled: false,
+            };
+            if !cp.state.unnamed.iter().any(|u| u.same_file(&seen)) {
+                cp.state.unnamed.push(seen.clone());
+                settle(cp, &seen, Some(false));
+                changed = true;
+            }
+        }
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
         for u in open {
             let loss = match self.find_unnamed(instance, scan, &u).await? {
@@ -574,11 +594,34 @@ impl Shipper {
         let mut cp = checkpoint::load(&*self.store, &key, &old_instance).await?;
         tracing::warn!(instance = %instance.id, old = %old, new = %instance.resource_id, "instance replaced under the same identifier");
         // Nothing of the old instance is present any more.
+        let gaps_before = cp.state.gaps.len();
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
         for u in &open {
             settle(&mut cp, u, Some(false));
         }
-        let changed = self.record_losses(&old_instance, &mut cp, &HashSet::new(), report).await? || !open.is_empty();
+        let mut changed =
+            self.record_losses(&old_instance, &mut cp, &HashSet::new(), report).await? || !open.is_empty();
+        if !cp.state.gaps[gaps_before..].iter().any(|g| g.growing) {
+            // Nothing recorded could still grow (a run that saw it was
+            // killed before committing, say): whatever the old instance held
+            // beyond its complete files is gone, how much is unknowable.
+            let seen_at = Utc::now();
+            let whole = UnnamedFile {
+                name: String::new(),
+                after: None,
+                between: 0,
+                after_empty_written_ms: None,
+                head_len: 0,
+                head_sha256: String::new(),
+                last_written_ms: None,
+                seen_at,
+                settled: false,
+            };
+            cp.state.unnamed.push(whole.clone());
+            settle(&mut cp, &whole, Some(true));
+            report_unreported(&old_instance, &cp.state.gaps, None, report);
+            changed = true;
+        }
         if changed {
             checkpoint::commit(&*self.store, &mut cp, &old_instance).await?;
         }

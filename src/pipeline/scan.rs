@@ -68,6 +68,9 @@ pub(super) struct Scan {
     /// No rotation happened during this scan: its listing's sizes and
     /// write times are the files'.
     pub steady: bool,
+    /// Files a listing of this pass showed with bytes, never read, that no
+    /// file is any more and the checkpoint does not know: deleted unseen.
+    pub listed_then_gone: Vec<LogFile>,
     /// Files an earlier scan of this pass identified that the final scan
     /// no longer finds: seen, then deleted (tracked and reported lost).
     pub seen_then_gone: Vec<Identified>,
@@ -222,9 +225,12 @@ impl Shipper {
         let mut listing = listed;
         let mut attempt = 0;
         let mut seen: Vec<Identified> = Vec::new();
+        let mut listings: Vec<Vec<LogFile>> = vec![listing.clone()];
         loop {
             attempt += 1;
             let (mut scan, last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
+            scan.listed_then_gone = listed_then_gone(&listings, &last, cp);
+            listings.push(last.clone());
             let steady = scan.complete && no_rotation_between(&listing, &last);
             scan.steady = steady;
             for item in &mut scan.identified {
@@ -289,6 +295,7 @@ impl Shipper {
             unnamed: Vec::new(),
             complete: true,
             steady: false,
+            listed_then_gone: Vec::new(),
             seen_then_gone: Vec::new(),
         };
         let mut seen_names: HashSet<String> = HashSet::new();
@@ -378,6 +385,31 @@ impl Shipper {
             }
         }
     }
+}
+
+/// Files that listings of this pass showed with bytes and that no file in
+/// the last listing can be (a rotated file never changes; a growing one
+/// only grows; Aurora names are never reused), unknown to the checkpoint:
+/// deleted before they could be read.
+fn listed_then_gone(listings: &[Vec<LogFile>], last: &[LogFile], cp: &StoredCheckpoint) -> Vec<LogFile> {
+    let mut gone: Vec<LogFile> = Vec::new();
+    for f in listings.iter().flatten().filter(|f| f.size > 0) {
+        let same = |l: &LogFile| l.size == f.size && l.last_written_ms == f.last_written_ms;
+        let still = match f.kind {
+            AuditName::MariaDbRotated(_) => last.iter().any(same),
+            AuditName::MariaDbActive => last.iter().any(|l| {
+                !matches!(l.kind, AuditName::Aurora { .. })
+                    && l.size >= f.size
+                    && l.last_written_ms >= f.last_written_ms
+            }),
+            AuditName::Aurora { .. } => last.iter().any(|l| l.name == f.name),
+        };
+        let known = cp.state.files.values().any(|p| p.last_size == f.size && p.last_written_ms == f.last_written_ms);
+        if !still && !known && !gone.iter().any(same) {
+            gone.push(f.clone());
+        }
+    }
+    gone
 }
 
 /// The complete file the checkpoint last saw under this name, size and

@@ -257,21 +257,24 @@ pub fn check(sim: &Sim) -> Result<(), String> {
             .filter(|g| g.resource_id == f.resource_id && g.stripe == f.stripe && g.uid < f.uid)
             .max_by_key(|g| g.uid)
     };
-    let placeholder = |g: &crate::checkpoint::Gap| g.file_id.0.ends_with("-00000000");
+    // An unnamed file's loss with no named file before it is recorded under
+    // an id no file has.
+    let placeholder =
+        |rid: &str, g: &crate::checkpoint::Gap| !by_id.contains_key(&(rid.to_string(), g.file_id.clone()));
     // A lost unnamed file reports the files after it that went with it.
     // (With no named file before it, its place is "the oldest", and the
     // files after it are any of its instance's: the oracle is lenient there.)
     let after_unnamed_loss = |f: &SimFile| -> bool {
         unnamed_gaps.iter().any(|(rid, g)| {
             rid == &f.resource_id
-                && (g.file_id.0.ends_with("-00000000")
+                && (placeholder(rid, g)
                     || by_id.get(&(rid.clone(), g.file_id.clone())).is_some_and(|anchor| anchor.uid < f.uid))
         })
     };
     let unnamed_recorded = |f: &SimFile| -> bool {
         match predecessor(f).and_then(|p| id_of(&p.bytes)) {
             Some(pid) => unnamed_gaps.iter().any(|(rid, g)| rid == &f.resource_id && g.file_id == pid),
-            None => unnamed_gaps.iter().any(|(rid, g)| rid == &f.resource_id && placeholder(g)),
+            None => unnamed_gaps.iter().any(|(rid, g)| rid == &f.resource_id && placeholder(rid, g)),
         }
     };
 
@@ -295,8 +298,8 @@ pub fn check(sim: &Sim) -> Result<(), String> {
             continue;
         }
         let lost = f.bytes.len() as u64 - done;
-        if f.listings_before_deletion == 0 {
-            // Deleted before any run listed its instance: unknowable.
+        if f.checkpoint_writes_before_deletion == 0 {
+            // Deleted before the worker ever recorded its instance: unknowable.
             continue;
         }
         match (gap, &id) {
@@ -341,7 +344,7 @@ pub fn check(sim: &Sim) -> Result<(), String> {
         if !paged.contains(&(rid.clone(), g.file_id.0.clone(), true)) {
             return Err(format!("unnamed-file loss {g:?} is recorded but no finished run exited 3 naming it"));
         }
-        if placeholder(g) {
+        if placeholder(rid, g) {
             continue;
         }
         let anchor =

@@ -20,9 +20,10 @@ pub struct SimFile {
     pub resource_id: String,
     /// Rotated: its bytes never change again.
     pub closed: bool,
-    /// Listings of its instance served before it was deleted: a file
-    /// deleted before any listing is nothing a worker could know of.
-    pub listings_before_deletion: usize,
+    /// Checkpoint writes for its instance before it was deleted: a file
+    /// deleted before the worker ever recorded anything of its instance is
+    /// nothing a later run could know of.
+    pub checkpoint_writes_before_deletion: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct SimInstance {
     replacements: u32,
     /// Listings served for the current resource id.
     pub listings: usize,
+    /// Checkpoint writes that reached the store for the current resource id.
+    pub checkpoint_writes: usize,
 }
 
 impl SimInstance {
@@ -63,6 +66,7 @@ impl SimInstance {
             next_query: 1,
             replacements: 0,
             listings: 0,
+            checkpoint_writes: 0,
         };
         sim.start_files();
         sim
@@ -94,7 +98,7 @@ impl SimInstance {
             seq,
             resource_id: self.resource_id.clone(),
             closed: false,
-            listings_before_deletion: 0,
+            checkpoint_writes_before_deletion: 0,
         }
     }
 
@@ -229,11 +233,12 @@ impl SimInstance {
             self.delete(f);
         }
         self.listings = 0;
+        self.checkpoint_writes = 0;
         self.start_files();
     }
 
     fn delete(&mut self, mut file: SimFile) {
-        file.listings_before_deletion = self.listings;
+        file.checkpoint_writes_before_deletion = self.checkpoint_writes;
         self.deleted.push(file);
     }
 

@@ -182,6 +182,12 @@ impl SimRun {
                     st.apply(e);
                 }
             }
+            // A checkpoint write reaching the store (the failing decorator
+            // stops injected failures before they get here): from then on the
+            // worker has a record to notice a loss by.
+            if what.starts_with("swap") && what.contains("/_state/db-") {
+                st.instance.checkpoint_writes += 1;
+            }
             let mine = st.run_steps.entry(self.run).or_insert(0);
             *mine += 1;
             let mine = *mine;
