@@ -383,11 +383,7 @@ mod tests {
     /// left for the next run), with a rotation right after it.
     #[test]
     fn a_transient_failure_at_every_call() {
-        let steps = {
-            let mut sim = settled_maria();
-            sim.quiet();
-            sim.steps_of_last()
-        };
+        let steps = steps_of_a_quiet_run(&settled_maria);
         for k in 1..=steps {
             let mut sim = settled_maria();
             sim.run(RunPlan { failing_calls: vec![k], events: vec![(k + 1, ROTATE)], ..RunPlan::default() });
@@ -464,11 +460,7 @@ mod tests {
     /// Every single event, at every step of a run over the settled state.
     #[test]
     fn one_event_at_every_step_of_a_run() {
-        let steps = {
-            let mut sim = settled_maria();
-            sim.quiet();
-            sim.steps_of_last()
-        };
+        let steps = steps_of_a_quiet_run(&settled_maria);
         assert!(steps > 10, "a run takes {steps} steps");
         for k in 1..=steps + 1 {
             for event in [ROTATE, append(1), Event::AppendHalf { stripe: 0 }] {
@@ -482,11 +474,7 @@ mod tests {
     /// A run killed at every step, then a rotation before the next run.
     #[test]
     fn a_kill_at_every_step() {
-        let steps = {
-            let mut sim = settled_maria();
-            sim.quiet();
-            sim.steps_of_last()
-        };
+        let steps = steps_of_a_quiet_run(&settled_maria);
         for k in 1..=steps {
             let mut sim = settled_maria();
             sim.run(RunPlan { kill_at: Some(k), ..RunPlan::default() });
