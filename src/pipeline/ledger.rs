@@ -5,7 +5,7 @@
 //! every run until one that reported it has finished its pass; so a run
 //! killed between recording a loss and exiting does not swallow the page.
 
-use super::scan::{Identified, Scan};
+use super::scan::{Head, Identified, Scan};
 use super::Shipper;
 use crate::checkpoint::{self, Gap, StoredCheckpoint, UnnamedFile};
 use crate::error::Failure;
@@ -204,6 +204,38 @@ fn placeholder_id(u: &UnnamedFile) -> FileId {
     FileId(format!("{}-{}", u.seen_at.format("%Y%m%dT%H%M%SZ"), &hash[..8]))
 }
 
+/// A file listings showed with bytes, deleted before any read: it had no
+/// id, and is known by its listing alone. Its loss is recorded under an id
+/// made of that listing, so every run that sees it records the one gap.
+/// Returns whether the checkpoint changed.
+fn record_listed_then_gone(cp: &mut StoredCheckpoint, file: &LogFile) -> bool {
+    let file_id = listing_id(file);
+    if cp.state.gaps.iter().any(|g| g.unnamed && g.file_id == file_id) {
+        return false;
+    }
+    cp.state.gaps.push(Gap {
+        file_id,
+        last_name: file.name.clone(),
+        shipped: 0,
+        last_size: file.size,
+        detected_at: Utc::now(),
+        growing: !matches!(file.kind, AuditName::MariaDbRotated(_)),
+        reported: false,
+        unnamed: true,
+        uncertain: false,
+    });
+    true
+}
+
+/// The id a file known only by a listing is recorded under: its write time
+/// and a hash of its name, size and write time.
+fn listing_id(file: &LogFile) -> FileId {
+    let listing = format!("{}|{}|{}", file.name, file.size, file.last_written_ms);
+    let hash = hex::encode(Sha256::digest(listing.as_bytes()));
+    let at = chrono::DateTime::from_timestamp_millis(file.last_written_ms).unwrap_or_default();
+    FileId(format!("{}-{}", at.format("%Y%m%dT%H%M%SZ"), &hash[..8]))
+}
+
 /// Which resource id an instance identifier stands for, and which it
 /// stood for before: `{prefix}/_state/instances/{instance-id}.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,22 +327,7 @@ impl Shipper {
     ) -> Result<bool, Failure> {
         let mut changed = false;
         for file in &scan.listed_then_gone {
-            let seen = UnnamedFile {
-                name: file.name.clone(),
-                after: None,
-                between: 0,
-                after_empty_written_ms: Some(file.last_written_ms),
-                head_len: file.size,
-                head_sha256: String::new(),
-                last_written_ms: Some(file.last_written_ms),
-                seen_at: Utc::now(),
-                settled: false,
-            };
-            if !cp.state.unnamed.iter().any(|u| u.same_file(&seen)) {
-                cp.state.unnamed.push(seen.clone());
-                settle(cp, &seen, Some(false));
-                changed = true;
-            }
+            changed |= record_listed_then_gone(cp, file);
         }
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
         for u in open {
@@ -426,11 +443,26 @@ impl Shipper {
                 None => Found::CannotTell,
             });
         }
-        let Some((oldest, id, head)) = files.iter().rev().find(|e| !empty_rotated(e)) else {
+        // The file just older than it is gone. Only a steady scan read every
+        // file, so only then is it gone rather than unread; and then a
+        // rotation deleted it, so the unnamed file is no longer the active
+        // one: it is the oldest file left with bytes, or gone.
+        let anchored = u.after.is_some() || u.after_empty_written_ms.is_some();
+        if anchored && !scan.steady {
+            return Ok(Found::StillUnnamed);
+        }
+        let ruled_out = |e: &Placed| anchored && e.0.kind == AuditName::MariaDbActive;
+        let candidate = |e: &&Placed| !empty_rotated(e) && !ruled_out(e);
+        let Some((oldest, id, head)) = files.iter().rev().find(candidate) else {
             // Only empty rotated files are left: the unnamed one is gone,
-            // unless it is one of them and its time was not known.
+            // unless it is one of them. Its time tells; without it, neither
+            // this scan nor any later one can.
             let known = u.last_written_ms.is_some() && scan.steady;
-            return Ok(if u.head_len > 0 || known { Found::Gone } else { Found::StillUnnamed });
+            return Ok(match (u.head_len > 0 || known, anchored) {
+                (true, _) => Found::Gone,
+                (false, true) => Found::CannotTell,
+                (false, false) => Found::StillUnnamed,
+            });
         };
         let same_head = |bytes: &[u8]| {
             bytes.len() as u64 >= u.head_len
@@ -448,23 +480,13 @@ impl Shipper {
             // tracks may be it: a run overlapping the one that saw it
             // unnamed may have named it.)
             _ if u.head_len == 0 => Ok(Found::CannotTell),
-            _ => Ok(match self.head_bytes(instance, oldest, u.head_len).await? {
-                Some(bytes) if same_head(&bytes) => Found::Named,
-                _ => Found::Gone,
+            // Its bytes hold no newline, so any head read of it reaches past them.
+            _ => Ok(match self.read_head(instance, oldest).await {
+                Ok(Head::Line(_, _, bytes) | Head::Partial(bytes)) if same_head(&bytes) => Found::Named,
+                Ok(_) | Err(FetchError::Gone) => Found::Gone,
+                Err(FetchError::Failed(f)) => return Err(f),
             }),
         }
-    }
-
-    /// The first `n` bytes of a file (`None` if it is shorter or gone).
-    async fn head_bytes(&self, instance: &Instance, file: &LogFile, n: u64) -> Result<Option<Vec<u8>>, Failure> {
-        let mut stream = match self.source.open(&instance.id, &file.name).await {
-            Ok(s) => s.cancelled_by(self.stop.clone()),
-            Err(FetchError::Gone) => return Ok(None),
-            Err(FetchError::Failed(f)) => return Err(f),
-        };
-        let mut bytes = Vec::new();
-        let complete = stream.take(n, &mut |b| bytes.extend_from_slice(b)).await?;
-        Ok(complete.then_some(bytes))
     }
 
     /// An instance deleted and created again under the same identifier has

@@ -92,9 +92,10 @@ impl Scan {
 
 /// What the first bytes of a file say.
 pub(crate) enum Head {
-    /// Its identity (a complete first line, or the first 4 KiB), and
-    /// whether it came in one piece (see `LogStream::body_chunks`).
-    Line(Fingerprint, bool),
+    /// Its identity (a complete first line, or the first 4 KiB), whether
+    /// it came in one piece (see `LogStream::body_chunks`), and the bytes
+    /// read (the first line at least).
+    Line(Fingerprint, bool, Bytes),
     /// No complete first line yet: the bytes it has.
     Partial(Bytes),
 }
@@ -318,7 +319,7 @@ impl Shipper {
                     continue;
                 }
                 match self.read_head(instance, &file).await {
-                    Ok(Head::Line(fingerprint, whole)) => {
+                    Ok(Head::Line(fingerprint, whole, _)) => {
                         let id = fingerprint.file_id();
                         if file.kind == AuditName::MariaDbActive {
                             names_steady = still_growing(cp, &id, &fingerprint, file.size);
@@ -362,7 +363,7 @@ impl Shipper {
         file: &LogFile,
     ) -> Result<Option<Fingerprint>, FetchError> {
         Ok(match self.read_head(instance, file).await? {
-            Head::Line(fp, _) => Some(fp),
+            Head::Line(fp, _, _) => Some(fp),
             Head::Partial(_) => None,
         })
     }
@@ -375,10 +376,11 @@ impl Shipper {
             let mut stream = self.source.open(&instance.id, &file.name).await?;
             match stream.peek_head(IDENTITY_PREFIX_MAX).await {
                 Ok(head) => {
+                    let whole = stream.body_chunks() == 1;
                     return Ok(match identity_prefix(&head) {
-                        Some(prefix) => Head::Line(Fingerprint::of_prefix(prefix), stream.body_chunks() == 1),
+                        Some(prefix) => Head::Line(Fingerprint::of_prefix(prefix), whole, head.clone()),
                         None => Head::Partial(head),
-                    })
+                    });
                 }
                 Err(f) if retry.again(&f).await => {}
                 Err(f) => return Err(f.into()),

@@ -182,17 +182,19 @@ impl SimRun {
                     st.apply(e);
                 }
             }
-            // A checkpoint write reaching the store (the failing decorator
-            // stops injected failures before they get here): from then on the
-            // worker has a record to notice a loss by.
-            if what.starts_with("swap") && what.contains("/_state/db-") {
-                st.instance.checkpoint_writes += 1;
-            }
             let mine = st.run_steps.entry(self.run).or_insert(0);
             *mine += 1;
             let mine = *mine;
             st.trace.push(format!("{k} run {} #{mine}: {what}", self.run));
-            st.kills.get(&self.run) == Some(&mine)
+            let kill = st.kills.get(&self.run) == Some(&mine);
+            // A checkpoint write reaching the store (the failing decorator
+            // stops injected failures before they get here; a kill here
+            // stops it too): from then on the worker has a record to notice
+            // a loss by.
+            if !kill && what.starts_with("swap") && what.contains("/_state/db-") {
+                st.instance.checkpoint_writes += 1;
+            }
+            kill
         };
         if kill {
             self.killed.notify_one();

@@ -34,7 +34,7 @@ async fn damaged_or_newer_checkpoint_is_refused_and_left_untouched() {
         assert_eq!(out.code, 2, "{out:?}");
         let errors = fatal_or_error_lines(&out);
         assert!(errors.iter().any(|l| l.contains(&key) && l.contains(says)), "{errors:?}");
-        assert!(out.summary("replica").ends_with("ok"), "{}", out.stdout);
+        assert_eq!(out.outcome("replica"), "ok", "{out:?}");
         assert_eq!(stack.objects().await[&key].bytes, body, "checkpoint was overwritten");
         assert!(stack.object_keys("primary").await.is_empty(), "nothing shipped without state");
     }

@@ -43,7 +43,7 @@ async fn a_transiently_empty_listing_is_asked_again() {
     stack.rds_faults(&[RdsFault::new("DescribeDBLogFiles", RdsFaultKind::EmptyListing).instance("primary").times(100)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
+    assert_eq!(out.outcome("primary"), "transient", "{out:?}");
     assert!(out.losses().is_empty(), "{}", out.stderr);
     stack.clear_rds_faults();
     let out = stack.run(&[]).await;
@@ -102,7 +102,7 @@ async fn an_instance_recreated_under_the_same_name_reports_what_the_old_one_had_
         assert_eq!(loss["dbi_resource_id"], stack.primary_rid.as_str(), "{loss}");
         assert_eq!(loss["lost_growing"], true, "the old active file was still being written: {loss}");
     }
-    assert!(out.summary("primary").contains(NEW), "{}", out.stdout);
+    assert_eq!(out.shipped("primary")["dbi_resource_id"], NEW, "{out:?}");
     let objects = stack.objects().await;
     assert!(objects.contains_key(&format!("{PREFIX}/_state/{NEW}.json")));
     let old: serde_json::Value =

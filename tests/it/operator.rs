@@ -123,10 +123,11 @@ async fn verify_names_deleted_overwritten_rewritten_and_overlapping_objects() {
     stack.primary.traffic(500, Some(200));
     stack.replica.traffic_with(40, None, &["--read-only"]);
     assert_eq!(stack.run(&["--object-size", "2048"]).await.code, 0);
-    for deep in [&[][..], &["--deep"][..]] {
+    for deep in [&["--json"][..], &["--deep", "--json"][..]] {
         let clean = verify(&stack, deep).await;
         assert_eq!(clean.code, 0, "{clean:?}");
-        assert!(clean.stdout.contains("primary: ") && clean.stdout.contains(" 0 problems"), "{}", clean.stdout);
+        let lines = verify_lines(&clean);
+        assert_eq!(verify_summary(&lines, "primary")["problems"], 0, "{}", clean.stdout);
     }
 
     // Objects of one rotated file, still on the instance, in offset order.
@@ -164,16 +165,32 @@ async fn verify_names_deleted_overwritten_rewritten_and_overlapping_objects() {
     m.insert("sha256".into(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(dup_plain)));
     put(&stack, &dup_key, dup_plain, &m).await;
 
-    let shallow = verify(&stack, &[]).await;
+    let shallow = verify(&stack, &["--json"]).await;
     assert_eq!(shallow.code, 3, "{shallow:?}");
-    assert!(shallow.stdout.contains(&format!("missing bytes {}", range(&deleted))), "{}", shallow.stdout);
-    assert!(shallow.stdout.contains(&format!("foreign object {overwritten}")), "{}", shallow.stdout);
-    assert!(shallow.stdout.contains(&format!("bytes {start}..{end} are in two objects")), "{}", shallow.stdout);
+    let shallow_findings = verify_lines(&shallow);
+    let missing = |f: &serde_json::Value| format!("{}..{}", f["start"], f["end"]);
+    assert!(
+        shallow_findings.iter().any(|f| f["problem"] == "missing" && missing(f) == range(&deleted)),
+        "{}",
+        shallow.stdout
+    );
+    assert!(
+        shallow_findings.iter().any(|f| f["problem"] == "foreign" && f["key"] == overwritten.as_str()),
+        "{}",
+        shallow.stdout
+    );
+    assert!(
+        shallow_findings
+            .iter()
+            .any(|f| f["problem"] == "overlap" && (f["start"].as_u64(), f["end"].as_u64()) == (Some(start), Some(end))),
+        "{}",
+        shallow.stdout
+    );
     assert!(!shallow.stdout.contains(&rewritten), "metadata alone cannot see the rewrite: {}", shallow.stdout);
 
     let deep = verify(&stack, &["--deep", "--json"]).await;
     assert_eq!(deep.code, 3, "{deep:?}");
-    let findings: Vec<serde_json::Value> = deep.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let findings = verify_lines(&deep);
     let about = |key: &str| findings.iter().find(|f| f["key"] == key).cloned();
     let rewrite = about(&rewritten).unwrap_or_else(|| panic!("deep misses {rewritten}: {}", deep.stdout));
     assert_eq!(rewrite["problem"], "diverged");
@@ -181,12 +198,24 @@ async fn verify_names_deleted_overwritten_rewritten_and_overlapping_objects() {
     assert_eq!(about(&overwritten).unwrap()["problem"], "foreign");
     assert!(findings.iter().any(|f| f["problem"] == "missing" && f["instance"] == "primary"));
     assert!(findings.iter().any(|f| f["problem"] == "overlap"));
-    let summary = findings.iter().find(|f| f["instance"] == "primary" && f.get("problems").is_some()).unwrap();
-    let shallow_problems = shallow.stdout.lines().filter(|l| l.starts_with("primary ")).count() as u64;
+    let summary = verify_summary(&findings, "primary");
+    let shallow_problems = verify_summary(&shallow_findings, "primary")["problems"].as_u64().unwrap();
     assert_eq!(summary["problems"].as_u64(), Some(shallow_problems + 1), "{}", deep.stdout);
     assert_eq!(summary["deep"], true);
-    let replica = findings.iter().find(|f| f["instance"] == "replica" && f.get("problems").is_some()).unwrap();
-    assert_eq!(replica["problems"].as_u64(), Some(0), "{}", deep.stdout);
+    assert_eq!(verify_summary(&findings, "replica")["problems"].as_u64(), Some(0), "{}", deep.stdout);
+}
+
+/// The JSON lines `verify --json` printed: findings, then a summary per
+/// instance.
+fn verify_lines(out: &RunOutput) -> Vec<serde_json::Value> {
+    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+fn verify_summary<'a>(lines: &'a [serde_json::Value], instance: &str) -> &'a serde_json::Value {
+    lines
+        .iter()
+        .find(|f| f["instance"] == instance && f.get("problems").is_some())
+        .unwrap_or_else(|| panic!("no summary for {instance} in {lines:?}"))
 }
 
 /// EMF lines of a run's stdout, by instance (the run line under "run").
@@ -215,9 +244,8 @@ async fn runs_emit_embedded_metric_lines_for_alarms() {
     assert_eq!(directive["Namespace"], "auditship");
     assert_eq!(directive["Dimensions"], serde_json::json!([["cluster", "instance"], ["cluster"]]));
     assert_eq!(primary["cluster"], "standalone");
-    let summary = out.summary("primary");
-    let shipped = summary.split(", ").find(|p| p.ends_with(" bytes shipped")).unwrap().split(' ').next().unwrap();
-    assert_eq!(primary["BytesShipped"].to_string(), shipped, "{summary}");
+    let event = out.shipped("primary");
+    assert_eq!(primary["BytesShipped"], event["bytes_shipped"], "{event}");
     assert!(primary["FilesShipped"].as_u64().unwrap() >= 1, "{primary}");
     assert_eq!(primary["Gaps"], 0);
     assert_eq!(lines["run"]["RunSucceeded"], 1);

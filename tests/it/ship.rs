@@ -98,11 +98,8 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     stack.clear_s3_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    let summary = out.summary("primary");
-    assert!(
-        summary.contains(&format!("{} verified", before.iter().filter(|k| k.contains("/primary/")).count())),
-        "{summary}"
-    );
+    let verified = before.iter().filter(|k| k.contains("/primary/")).count() as u64;
+    assert_eq!(out.objects_verified("primary"), verified, "{out:?}");
     let after = stack.objects().await;
     assert!(after.keys().any(|k| k.contains("/_state/")), "checkpoint converged");
     for k in &before {
@@ -113,7 +110,7 @@ async fn killed_between_upload_and_commit_converges_without_duplicates() {
     // A further run has nothing to do: the checkpoint now covers it all.
     let again = stack.run(&[]).await;
     assert_eq!(
-        (again.code, again.objects_new("primary"), again.summary("primary").contains("0 verified")),
+        (again.code, again.objects_new("primary"), again.objects_verified("primary") == 0),
         (0, 0, true),
         "{again:?}"
     );
@@ -194,8 +191,8 @@ async fn failover_between_runs_keeps_keys_and_records_new_roles() {
     stack.replica.traffic_with(40, None, &["--read-only"]);
     let first = stack.run(&[]).await;
     assert_eq!(first.code, 0, "{first:?}");
-    assert!(first.summary("primary").contains("(writer,"), "{}", first.stdout);
-    assert!(first.summary("replica").contains("(reader,"), "{}", first.stdout);
+    assert_eq!(first.shipped("primary")["role"], "writer", "{first:?}");
+    assert_eq!(first.shipped("replica")["role"], "reader", "{first:?}");
     let before = stack.objects().await;
 
     stack.emulator_control("POST", &format!("failover?cluster={CLUSTER}&writer=replica"), "");
@@ -203,8 +200,8 @@ async fn failover_between_runs_keeps_keys_and_records_new_roles() {
     stack.replica.traffic_with(40, None, &["--read-only", "--tag", "after"]);
     let second = stack.run(&[]).await;
     assert_eq!(second.code, 0, "{second:?}");
-    assert!(second.summary("replica").contains("(writer,"), "{}", second.stdout);
-    assert!(second.summary("primary").contains("(reader,"), "{}", second.stdout);
+    assert_eq!(second.shipped("replica")["role"], "writer", "{second:?}");
+    assert_eq!(second.shipped("primary")["role"], "reader", "{second:?}");
     let after = stack.objects().await;
     for k in data_objects(&before) {
         assert_eq!(before[&k], after[&k], "{k} was rewritten");
@@ -294,8 +291,8 @@ async fn persistent_s3_errors_exit_1_and_the_next_run_completes() {
     stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::InternalError).path_contains("/primary/").times(1000)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.summary("primary").ends_with("transient"), "{}", out.stdout);
-    assert!(out.summary("replica").ends_with("ok"), "one instance's failure does not stop the other: {}", out.stdout);
+    assert_eq!(out.outcome("primary"), "transient", "{out:?}");
+    assert_eq!(out.outcome("replica"), "ok", "one instance's failure does not stop the other: {out:?}");
     stack.clear_s3_faults();
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
@@ -327,14 +324,17 @@ async fn tag_selection_finds_every_matching_instance() {
     stack.primary.traffic(50, None);
     let mut plain = stack.bare_command();
     plain.env("AUDITSHIP_TAG", "team=shop");
-    let o = plain.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("primary (") && stdout.contains("replica ("), "{stdout}");
+    let shipped = |out: &RunOutput| -> Vec<String> {
+        let events = out.events().into_iter().filter(|v| v["message"] == "instance shipped");
+        events.map(|v| v["instance"].as_str().unwrap_or_default().to_string()).collect()
+    };
+    let both = finished(plain).await;
+    assert_eq!(both.code, 0, "{both:?}");
+    assert_eq!(shipped(&both), ["primary", "replica"], "{both:?}");
+    let mut plain = stack.bare_command();
     plain.env("AUDITSHIP_TAG", "env=test");
-    let o = plain.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("primary (") && !stdout.contains("replica ("), "{stdout}");
+    let one = finished(plain).await;
+    assert_eq!(shipped(&one), ["primary"], "{one:?}");
 }
 
 /// Aurora MySQL's layout: four stripe files written at once, stable names,
@@ -428,7 +428,7 @@ async fn max_run_seconds_stops_new_work_and_exits_1() {
     let out = stack.run(&["--max-run-seconds", "2", "--concurrency", "1"]).await;
     let took = started.elapsed();
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stdout.contains(": deferred"), "{}", out.stdout);
+    assert!(["primary", "replica"].iter().any(|i| out.outcome(i) == "deferred"), "{out:?}");
     assert!(took < Duration::from_secs(20), "stopped starting work after the limit: took {took:?}");
     stack.clear_faults_and_converge().await;
 }
@@ -511,7 +511,7 @@ async fn losing_a_create_race_to_an_identical_object_counts_as_shipped() {
         .times(2)]);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.summary("primary").contains(" 2 verified"), "{}", out.stdout);
+    assert_eq!(out.objects_verified("primary"), 2, "{out:?}");
     assert!(!out.stderr.contains("starting the instance again"), "{}", out.stderr);
     stack.assert_all_shipped("primary").await;
 }

@@ -257,37 +257,45 @@ pub struct RunOutput {
 }
 
 impl RunOutput {
-    /// `N` in "N objects new" of an instance's summary line.
+    /// Objects the run created for an instance (its "instance shipped"
+    /// event).
     pub fn objects_new(&self, instance: &str) -> u64 {
-        self.summary_number(instance, " objects new")
+        self.shipped_number(instance, "objects_created")
     }
 
-    /// `N` in "N verified" of an instance's summary line.
+    /// Objects the run found already in S3 and verified for an instance.
     pub fn objects_verified(&self, instance: &str) -> u64 {
-        self.summary_number(instance, " verified")
+        self.shipped_number(instance, "objects_verified")
+    }
+
+    /// The run's JSON log events (stderr is no terminal: JSON lines).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stderr.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).collect()
     }
 
     /// The losses the run reported, as its JSON log events (`lost_*`
     /// fields, see `InstanceReport::lose`).
     pub fn losses(&self) -> Vec<serde_json::Value> {
-        self.stderr
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v.get("lost_file_id").is_some())
-            .collect()
+        self.events().into_iter().filter(|v| v.get("lost_file_id").is_some()).collect()
     }
 
-    pub fn summary(&self, instance: &str) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("{instance} (")))
-            .unwrap_or_else(|| panic!("no summary for {instance} in {self:?}"))
+    /// The "instance shipped" event of an instance: what its pass did and
+    /// its `outcome`, `role`, `dbi_resource_id`.
+    pub fn shipped(&self, instance: &str) -> serde_json::Value {
+        self.events()
+            .into_iter()
+            .find(|v| v["message"] == "instance shipped" && v["instance"] == instance)
+            .unwrap_or_else(|| panic!("no \"instance shipped\" event for {instance} in {self:?}"))
     }
 
-    fn summary_number(&self, instance: &str, label: &str) -> u64 {
-        let line = self.summary(instance);
-        let before = &line[..line.find(label).unwrap_or_else(|| panic!("no '{label}' in {line}"))];
-        before.rsplit(' ').next().unwrap().parse().unwrap()
+    /// The outcome of an instance's pass: ok, transient, data_loss, ...
+    pub fn outcome(&self, instance: &str) -> String {
+        self.shipped(instance)["outcome"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn shipped_number(&self, instance: &str, field: &str) -> u64 {
+        let event = self.shipped(instance);
+        event[field].as_u64().unwrap_or_else(|| panic!("no number {field} in {event}"))
     }
 }
 
