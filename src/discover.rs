@@ -189,6 +189,16 @@ async fn cluster_writers(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<BTr
         .collect())
 }
 
+/// The resource id an identifier stands for now; `None` when no instance
+/// has it (deleted, not yet created again).
+pub async fn current_resource_id(rds: &aws_sdk_rds::Client, id: &InstanceId) -> Result<Option<ResourceId>, Failure> {
+    match rds.describe_db_instances().db_instance_identifier(&id.0).send().await {
+        Ok(out) => Ok(out.db_instances().first().and_then(|i| i.dbi_resource_id()).map(|r| ResourceId(r.to_string()))),
+        Err(e) if matches!(e.code(), Some("DBInstanceNotFound" | "DBInstanceNotFoundFault")) => Ok(None),
+        Err(e) => Err(classify(&e).context(format!("DescribeDBInstances {id}"))),
+    }
+}
+
 async fn describe_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInstance, Failure> {
     let out = rds.describe_db_instances().db_instance_identifier(id).send().await.map_err(|e| {
         let f = classify(&e);

@@ -8,7 +8,7 @@
 
 use crate::error::Failure;
 use crate::fetch::{FetchError, LogFetcher, LogStream};
-use crate::instance::{Instance, InstanceId};
+use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::{self, LogFile};
 use crate::BoxFuture;
 use std::sync::Arc;
@@ -19,6 +19,10 @@ pub trait LogSource: Send + Sync {
     /// Opens a file by its current name; `FetchError::Gone` if no file has
     /// that name any more.
     fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>>;
+    /// The resource id the identifier stands for now (`None`: no instance
+    /// has it). An identifier never goes back to a resource id it left, so
+    /// the answer vouches for every call made before it.
+    fn resource_id<'a>(&'a self, instance: &'a InstanceId) -> BoxFuture<'a, Result<Option<ResourceId>, Failure>>;
 }
 
 /// The real instance: RDS's APIs.
@@ -34,5 +38,9 @@ impl LogSource for RdsLogSource {
 
     fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>> {
         Box::pin(self.fetcher.open(instance, file))
+    }
+
+    fn resource_id<'a>(&'a self, instance: &'a InstanceId) -> BoxFuture<'a, Result<Option<ResourceId>, Failure>> {
+        Box::pin(crate::discover::current_resource_id(&self.rds, instance))
     }
 }

@@ -489,6 +489,27 @@ impl Shipper {
         }
     }
 
+    /// Confirms that the identifier still stands for the resource id this
+    /// run discovered, after a scan and before anything it found is kept:
+    /// an instance replaced before or during the scan shows the new one's
+    /// files under the old one's identifier, and tracking them in the old
+    /// checkpoint would later read as the old instance's losses. (Shipping
+    /// a tracked file needs no such check: each read is checked against the
+    /// file's fingerprint, which no new instance's file has.)
+    pub(super) async fn confirm_same_instance(&self, instance: &Instance) -> Result<(), Failure> {
+        let now = self.source.resource_id(&instance.id).await?;
+        match now {
+            Some(rid) if rid == instance.resource_id => Ok(()),
+            _ => Err(Failure::transient(format!(
+                "instance {} {} while this run read it as {}: nothing it found is kept; the next run ships {}",
+                instance.id,
+                now.as_ref().map_or("was deleted".to_string(), |rid| format!("was replaced by {rid}")),
+                instance.resource_id,
+                if now.is_some() { "the new instance" } else { "whatever instance then has the identifier" }
+            ))),
+        }
+    }
+
     /// An instance deleted and created again under the same identifier has
     /// a new resource id, and the old one's files are gone with its local
     /// storage: bytes it had not shipped are lost. This finds such a

@@ -130,6 +130,7 @@ impl Shipper {
             // Every file identified so far exists: tracking it is safe, and
             // makes its later loss reportable. No loss is concluded.
             if ledger::track_new_files(&scan.identified, &mut cp) {
+                self.confirm_same_instance(instance).await?;
                 self.commit(&mut cp, instance).await?;
             }
             return Err(Stop::Again("files kept rotating while they were identified".into()));
@@ -145,6 +146,7 @@ impl Shipper {
             // Before any shipping: a run killed after this point still
             // leaves every file it saw tracked, so the file's loss can
             // never go unreported.
+            self.confirm_same_instance(instance).await?;
             self.commit(&mut cp, instance).await?;
             dirty = false;
         }

@@ -545,6 +545,20 @@ mod tests {
         }
     }
 
+    /// The instance deleted and created again under its identifier at any
+    /// step of a run that discovered the old one, the new one writing at
+    /// once: the old one's unshipped bytes are reported lost, the new one's
+    /// trail is its own.
+    #[test]
+    fn a_replacement_at_every_step_of_a_run() {
+        let steps = steps_of_a_quiet_run(&settled_maria);
+        for k in 1..=steps + 1 {
+            let mut sim = settled_maria();
+            sim.run(RunPlan { events: vec![(k, Event::Replace), (k, append(2))], ..RunPlan::default() });
+            finish_and_check(sim, &format!("replacement before step {k}"));
+        }
+    }
+
     /// Two runs at once, one event anywhere in their interleaving.
     #[test]
     fn overlapping_runs_with_an_event_anywhere() {
@@ -742,10 +756,7 @@ mod tests {
             let runs = if rng.below(4) == 0 { 2 } else { 1 };
             let plans: Vec<RunPlan> = (0..runs)
                 .map(|_| RunPlan {
-                    events: (0..rng.below(4))
-                        .map(|_| (1 + rng.below(120), random_event(&mut rng, stripes)))
-                        .filter(|(_, e)| *e != Event::Replace)
-                        .collect(),
+                    events: (0..rng.below(4)).map(|_| (1 + rng.below(120), random_event(&mut rng, stripes))).collect(),
                     kill_at: (rng.below(5) == 0).then(|| 1 + rng.below(80)),
                     failing_calls: if rng.below(4) == 0 {
                         (0..1 + rng.below(3)).map(|_| 1 + rng.below(60)).collect()

@@ -7,7 +7,7 @@
 use crate::compress::CompressedObject;
 use crate::error::Failure;
 use crate::fetch::{FetchError, LogStream};
-use crate::instance::{Instance, InstanceId};
+use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::LogFile;
 use crate::source::LogSource;
 use crate::store::{Created, Existing, ObjectFacts, ObjectStore, Swapped};
@@ -58,6 +58,13 @@ impl LogSource for FailingSource {
         match self.plan.next("DownloadCompleteDBLogFile") {
             Some(f) => Box::pin(async move { Err(FetchError::Failed(f)) }),
             None => self.inner.open(instance, file),
+        }
+    }
+
+    fn resource_id<'a>(&'a self, instance: &'a InstanceId) -> BoxFuture<'a, Result<Option<ResourceId>, Failure>> {
+        match self.plan.next("DescribeDBInstances") {
+            Some(f) => Box::pin(async move { Err(f) }),
+            None => self.inner.resource_id(instance),
         }
     }
 }

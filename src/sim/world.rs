@@ -5,7 +5,7 @@ use super::instance::SimInstance;
 use super::store::{MemStore, Step};
 use crate::error::Failure;
 use crate::fetch::{ChunkSource, FetchError, LogStream};
-use crate::instance::{Instance, InstanceId};
+use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::LogFile;
 use crate::source::LogSource;
 use crate::BoxFuture;
@@ -187,11 +187,13 @@ impl SimRun {
             let mine = *mine;
             st.trace.push(format!("{k} run {} #{mine}: {what}", self.run));
             let kill = st.kills.get(&self.run) == Some(&mine);
-            // A checkpoint write reaching the store (the failing decorator
-            // stops injected failures before they get here; a kill here
-            // stops it too): from then on the worker has a record to notice
-            // a loss by.
-            if !kill && what.starts_with("swap") && what.contains("/_state/db-") {
+            // A write of this instance's checkpoint reaching the store (the
+            // failing decorator stops injected failures before they get
+            // here; a kill here stops it too; a run still holding a replaced
+            // instance writes that one's): from then on the worker has a
+            // record to notice a loss by.
+            let checkpoint = format!("/_state/{}.json", st.instance.resource_id);
+            if !kill && what.starts_with("swap") && what.ends_with(&checkpoint) {
                 st.instance.checkpoint_writes += 1;
             }
             kill
@@ -235,6 +237,14 @@ impl LogSource for SimRun {
                 offset: 0,
             };
             Ok(LogStream::new(Box::new(body), file, Duration::from_secs(3600)))
+        })
+    }
+
+    fn resource_id<'a>(&'a self, instance: &'a InstanceId) -> BoxFuture<'a, Result<Option<ResourceId>, Failure>> {
+        Box::pin(async move {
+            self.step_now("DescribeDBInstances".into()).await;
+            let st = self.world.state.lock().unwrap();
+            Ok((st.instance.id == instance.0).then(|| ResourceId(st.instance.resource_id.clone())))
         })
     }
 }
