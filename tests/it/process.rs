@@ -3,7 +3,7 @@
 //! byte shipped exactly once.
 
 use crate::common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().expect("child running").to_string();
@@ -21,15 +21,14 @@ async fn sigterm_stops_promptly_with_exit_1_and_loses_nothing() {
     let mut child = stack.command(&["--concurrency", "1"]).spawn().unwrap();
     stack.wait_for_download_in_flight(&mut child, None).await;
     signal(&child, "TERM");
-    let signalled = Instant::now();
+    // ECS kills the task 30 s after SIGTERM: the contract, not a speed
+    // measurement. The slow download alone would take minutes.
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
-        .expect("exits after SIGTERM")
+        .expect("exits within ECS's grace period after SIGTERM")
         .unwrap();
-    let took = signalled.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(took < Duration::from_secs(10), "took {took:?} to stop");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
 
     stack.clear_faults_and_converge().await;
@@ -83,10 +82,9 @@ async fn interval_mode_repeats_passes_until_sigterm_then_exits_0() {
     stack.assert_all_shipped("replica").await;
 
     signal(&child, "TERM");
-    let signalled = Instant::now();
+    // Within ECS's 30 s grace period, rather than after the next interval.
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
-    assert!(signalled.elapsed() < Duration::from_secs(10), "took {:?}", signalled.elapsed());
     assert!(passes >= 3);
 }
 
