@@ -227,10 +227,26 @@ fn record_listed_then_gone(cp: &mut StoredCheckpoint, file: &LogFile) -> bool {
     true
 }
 
+/// Whether a tracked file that is no longer present could be this listed
+/// file: on its stripe, with no more bytes and no later write than the
+/// listing shows (and exactly those, if it was already rotated).
+fn could_be_tracked_and_gone(cp: &StoredCheckpoint, present: &HashSet<FileId>, file: &LogFile) -> bool {
+    let stripe = |name: &str| match AuditName::parse(name) {
+        Some(AuditName::Aurora { stripe, .. }) => Some(stripe),
+        _ => None,
+    };
+    cp.state.files.iter().any(|(id, p)| {
+        let same = p.last_size == file.size && p.last_written_ms == file.last_written_ms;
+        let grown = p.last_size <= file.size && p.last_written_ms <= file.last_written_ms;
+        !present.contains(id) && stripe(&p.last_name) == stripe_of(file) && (same || (!p.closed && grown))
+    })
+}
+
 /// The id a file known only by a listing is recorded under: its write time
-/// and a hash of its name, size and write time.
+/// and a hash of its size, write time and stripe — not its name, which a
+/// rotation changes (two runs may list it as `.1` and `.2`).
 fn listing_id(file: &LogFile) -> FileId {
-    let listing = format!("{}|{}|{}", file.name, file.size, file.last_written_ms);
+    let listing = format!("{}|{}|{:?}", file.size, file.last_written_ms, stripe_of(file));
     let hash = hex::encode(Sha256::digest(listing.as_bytes()));
     let at = chrono::DateTime::from_timestamp_millis(file.last_written_ms).unwrap_or_default();
     FileId(format!("{}-{}", at.format("%Y%m%dT%H%M%SZ"), &hash[..8]))
@@ -327,7 +343,11 @@ impl Shipper {
     ) -> Result<bool, Failure> {
         let mut changed = false;
         for file in &scan.listed_then_gone {
-            changed |= record_listed_then_gone(cp, file);
+            // A tracked file gone since may be it, grown and rotated before
+            // it was deleted: then its loss is that file's, already counted.
+            if !could_be_tracked_and_gone(cp, &scan.present, file) {
+                changed |= record_listed_then_gone(cp, file);
+            }
         }
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
         for u in open {

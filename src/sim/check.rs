@@ -551,11 +551,14 @@ mod tests {
     /// trail is its own.
     #[test]
     fn a_replacement_at_every_step_of_a_run() {
-        let steps = steps_of_a_quiet_run(&settled_maria);
-        for k in 1..=steps + 1 {
-            let mut sim = settled_maria();
-            sim.run(RunPlan { events: vec![(k, Event::Replace), (k, append(2))], ..RunPlan::default() });
-            finish_and_check(sim, &format!("replacement before step {k}"));
+        let aurora = || settled(Engine::Aurora { stripes: 2, keep: 5 });
+        for make in [&settled_maria as &dyn Fn() -> Sim, &aurora] {
+            let steps = steps_of_a_quiet_run(make);
+            for k in 1..=steps + 1 {
+                let mut sim = make();
+                sim.run(RunPlan { events: vec![(k, Event::Replace), (k, append(2))], ..RunPlan::default() });
+                finish_and_check(sim, &format!("replacement before step {k}"));
+            }
         }
     }
 
@@ -639,6 +642,31 @@ mod tests {
         );
         assert!(sim.quiet().losses.is_empty(), "a loss a finished run paged is not paged again");
         finish_and_check(sim, "listed then deleted unread");
+    }
+
+    /// A tracked file that grew and rotated, then was deleted before it
+    /// was read again, at any step: one loss, that file's, never a second
+    /// one for the listing that showed it grown.
+    #[test]
+    fn a_grown_tracked_file_deleted_unread_is_one_loss() {
+        let make = || {
+            let mut sim = Sim::new(maria(1));
+            sim.apply(append(3));
+            sim.quiet();
+            sim.apply(append(3));
+            sim.apply(ROTATE);
+            sim.apply(append(2));
+            sim
+        };
+        let steps = steps_of_a_quiet_run(&make);
+        for k in 1..=steps + 1 {
+            let mut sim = make();
+            sim.run(RunPlan { events: vec![(k, ROTATE), (k, append(1))], ..RunPlan::default() });
+            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
+            let unnamed: Vec<_> = report.losses.iter().filter(|l| l.unnamed).collect();
+            assert!(unnamed.is_empty(), "rotation before step {k}: no file without an id was lost: {unnamed:?}");
+            finish_and_check(sim, &format!("rotation before step {k}"));
+        }
     }
 
     /// A rotated file lost with bytes unshipped: the loss is exact.

@@ -125,7 +125,11 @@ impl SimInstance {
             Engine::MariaDb { .. } if index == 0 => "audit/server_audit.log".into(),
             Engine::MariaDb { rotations } if rotations >= 10 => format!("audit/server_audit.log.{index:02}"),
             Engine::MariaDb { .. } => format!("audit/server_audit.log.{index}"),
-            Engine::Aurora { .. } => format!("audit/audit.log.{}.2026-12-01-10-00.{}", f.stripe, f.seq),
+            // A replacement takes minutes (deletion, then creation): its
+            // files' names begin at a later minute than the old one's.
+            Engine::Aurora { .. } => {
+                format!("audit/audit.log.{}.2026-12-01-10-{:02}.{}", f.stripe, self.replacements * 10 % 60, f.seq)
+            }
         }
     }
 
