@@ -33,6 +33,20 @@ pub struct Checkpoint {
     /// Files seen without a complete first line, until settled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unnamed: Vec<UnnamedFile>,
+    /// Losses of instances this identifier stood for before (replaced),
+    /// that a pass of this one reported: written in the pass's last commit,
+    /// so "reported" never runs ahead of the report. A later run marks
+    /// them in the old checkpoint. See `pipeline::ledger`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paged_for_replaced: Vec<PagedLoss>,
+}
+
+/// A loss recorded in another resource id's checkpoint, by its key there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PagedLoss {
+    pub dbi_resource_id: String,
+    pub file_id: FileId,
+    pub unnamed: bool,
 }
 
 /// How far one file (by identity) has been shipped.
@@ -144,6 +158,7 @@ impl Checkpoint {
             files: BTreeMap::new(),
             gaps: Vec::new(),
             unnamed: Vec::new(),
+            paged_for_replaced: Vec::new(),
         }
     }
 
@@ -231,6 +246,12 @@ impl Checkpoint {
             }
         }
         self.unnamed.sort_by(|a, b| (&a.name, &a.after, a.between).cmp(&(&b.name, &b.after, b.between)));
+        for p in &other.paged_for_replaced {
+            if !self.paged_for_replaced.contains(p) {
+                self.paged_for_replaced.push(p.clone());
+            }
+        }
+        self.paged_for_replaced.sort();
         // A file reported lost is done with: it is not tracked again.
         let lost: Vec<FileId> = self.gaps.iter().filter(|g| !g.unnamed).map(|g| g.file_id.clone()).collect();
         self.files.retain(|id, _| !lost.contains(id));

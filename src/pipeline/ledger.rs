@@ -7,7 +7,7 @@
 
 use super::scan::{Head, Identified, Scan};
 use super::Shipper;
-use crate::checkpoint::{self, Gap, StoredCheckpoint, UnnamedFile};
+use crate::checkpoint::{self, Gap, PagedLoss, StoredCheckpoint, UnnamedFile};
 use crate::error::Failure;
 use crate::fetch::FetchError;
 use crate::identify::FileId;
@@ -71,9 +71,25 @@ fn loss_hint(instance: &Instance) -> &'static str {
 /// Marks the losses this pass reported as reported; whether any changed.
 pub(super) fn mark_reported(cp: &mut StoredCheckpoint, report: &InstanceReport) -> bool {
     let mut changed = false;
+    let ours = cp.state.dbi_resource_id.clone();
     for g in cp.state.gaps.iter_mut().filter(|g| !g.reported) {
-        if report.losses.iter().any(|l| l.file_id == g.file_id.0 && l.unnamed == g.unnamed) {
+        if report.losses.iter().any(|l| l.dbi_resource_id == ours && l.file_id == g.file_id.0 && l.unnamed == g.unnamed)
+        {
             g.reported = true;
+            changed = true;
+        }
+    }
+    // A replaced instance's losses are marked here too, in the same last
+    // write: marking them in their own checkpoint would be a second write,
+    // and a run killed between the two would leave one marked unreported.
+    for l in report.losses.iter().filter(|l| l.dbi_resource_id != ours) {
+        let paged = PagedLoss {
+            dbi_resource_id: l.dbi_resource_id.clone(),
+            file_id: FileId(l.file_id.clone()),
+            unnamed: l.unnamed,
+        };
+        if !cp.state.paged_for_replaced.contains(&paged) {
+            cp.state.paged_for_replaced.push(paged);
             changed = true;
         }
     }
@@ -150,14 +166,6 @@ pub(super) fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint
         let since = oldest_unshipped_at(p.shipped, item.fingerprint.first_record, p.closed, p.last_written_ms);
         report.lag_seconds = report.lag_seconds.max(since.map_or(0, age_seconds));
     }
-}
-
-/// Replaced instances a run reports losses of: found at its start, marked
-/// reported at its end.
-#[derive(Default)]
-pub(super) struct Retirement {
-    /// Replaced instances whose losses this run reports.
-    old: Vec<Instance>,
 }
 
 /// A file in the order of files: its listing, its id if it has one, else
@@ -537,13 +545,9 @@ impl Shipper {
     /// its own checkpoint and reports them (exit 3), then points the
     /// identifier at the new resource id. A run that still holds the old
     /// resource id (discovered before the replacement) stops.
-    pub(super) async fn check_replaced(
-        &self,
-        instance: &Instance,
-        report: &mut InstanceReport,
-    ) -> Result<Retirement, Failure> {
+    pub(super) async fn check_replaced(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Failure> {
         if self.cfg.dry_run {
-            return Ok(Retirement::default());
+            return Ok(());
         }
         let key = instance_pointer_key(&self.cfg.prefix, instance);
         let ours = &instance.resource_id.0;
@@ -576,12 +580,10 @@ impl Shipper {
                 },
             };
             let body = serde_json::to_vec_pretty(&next).expect("pointer serializes");
-            if let Swapped::Yes { .. } = self.store.swap(&key, body, etag.as_deref()).await? {
-                let old = next
-                    .unreported
-                    .iter()
-                    .map(|rid| Instance { resource_id: ResourceId(rid.clone()), ..instance.clone() });
-                return Ok(Retirement { old: old.collect() });
+            if let Swapped::Yes { etag } = self.store.swap(&key, body, etag.as_deref()).await? {
+                // Trails replaced before the one just retired may still have
+                // losses to report.
+                return self.report_retired(instance, &key, next, Some(etag), report).await;
             }
         }
         Err(Failure::transient(format!(
@@ -606,8 +608,11 @@ impl Shipper {
     }
 
     /// Reports the losses of replaced resource ids that no finished run has
-    /// reported yet; a trail with none left is dropped from the pointer's
-    /// list (a lost race there only means the next run looks again).
+    /// reported yet. A loss the current instance's checkpoint says a pass
+    /// reported (`paged_for_replaced`) is marked in the old checkpoint
+    /// instead; a trail with nothing left to report is dropped from the
+    /// pointer's list (a lost race there only means the next run looks
+    /// again).
     async fn report_retired(
         &self,
         instance: &Instance,
@@ -615,15 +620,30 @@ impl Shipper {
         mut pointer: InstancePointer,
         etag: Option<String>,
         report: &mut InstanceReport,
-    ) -> Result<Retirement, Failure> {
-        let mut retirement = Retirement::default();
+    ) -> Result<(), Failure> {
+        if pointer.unreported.is_empty() {
+            return Ok(());
+        }
+        let current = checkpoint::load(&*self.store, &checkpoint_key(&self.cfg.prefix, instance), instance).await?;
+        let paged = &current.state.paged_for_replaced;
         let mut done = Vec::new();
         for rid in &pointer.unreported {
             let old = Instance { resource_id: ResourceId(rid.clone()), ..instance.clone() };
-            let cp = checkpoint::load(&*self.store, &checkpoint_key(&self.cfg.prefix, &old), &old).await?;
+            let key = checkpoint_key(&self.cfg.prefix, &old);
+            let mut cp = checkpoint::load(&*self.store, &key, &old).await?;
+            let mut marked = false;
+            for g in cp.state.gaps.iter_mut().filter(|g| !g.reported) {
+                let p = PagedLoss { dbi_resource_id: rid.clone(), file_id: g.file_id.clone(), unnamed: g.unnamed };
+                if paged.contains(&p) {
+                    g.reported = true;
+                    marked = true;
+                }
+            }
+            if marked {
+                checkpoint::commit(&*self.store, &mut cp, &old).await?;
+            }
             if cp.state.gaps.iter().any(|g| !g.reported) {
                 report_unreported(&old, &cp.state.gaps, None, report);
-                retirement.old.push(old);
             } else {
                 done.push(rid.clone());
             }
@@ -632,19 +652,6 @@ impl Shipper {
             pointer.unreported.retain(|rid| !done.contains(rid));
             let body = serde_json::to_vec_pretty(&pointer).expect("pointer serializes");
             self.store.swap(key, body, etag.as_deref()).await?;
-        }
-        Ok(retirement)
-    }
-
-    /// The last step of a run that found replaced instances: their losses
-    /// it reported are marked reported.
-    pub(super) async fn finish_retirement(&self, r: Retirement, report: &InstanceReport) -> Result<(), Failure> {
-        for old in &r.old {
-            let key = checkpoint_key(&self.cfg.prefix, old);
-            let mut cp = checkpoint::load(&*self.store, &key, old).await?;
-            if mark_reported(&mut cp, report) {
-                checkpoint::commit(&*self.store, &mut cp, old).await?;
-            }
         }
         Ok(())
     }

@@ -87,14 +87,11 @@ impl Shipper {
     pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
         let started = Instant::now();
         let mut report = InstanceReport::new(instance.clone());
-        let retirement = match self.check_replaced(instance, &mut report).await {
-            Ok(retirement) => retirement,
-            Err(f) => {
-                report.fail(f);
-                report.duration_ms = started.elapsed().as_millis() as u64;
-                return report;
-            }
-        };
+        if let Err(f) = self.check_replaced(instance, &mut report).await {
+            report.fail(f);
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
         for pass in 1..=MAX_PASSES {
             match self.pass(instance, &mut report).await {
                 Ok(()) => break,
@@ -110,9 +107,6 @@ impl Shipper {
                     break;
                 }
             }
-        }
-        if let Err(f) = self.finish_retirement(retirement, &report).await {
-            report.fail(f);
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
         report
@@ -175,7 +169,8 @@ impl Shipper {
             }
         }
         // The losses this run reports (exit 3) are marked as reported only
-        // now: a run killed before this commit leaves them for the next.
+        // now, in its last write (a replaced instance's too, see
+        // `mark_reported`): a run killed before it leaves them for the next.
         dirty |= ledger::mark_reported(&mut cp, report);
         if dirty {
             self.commit(&mut cp, instance).await?;

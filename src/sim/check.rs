@@ -441,7 +441,7 @@ mod tests {
                 .collect();
             panic!("{what}: {e}\n{trace}\n{}\n{}", outcomes.join("\n"), files.join("\n"));
         }
-        assert!(last_ok, "{what}: the last quiet run failed: {last_failures}");
+        assert!(last_ok, "{what}: the last quiet run failed: {last_failures}\n{}", sim.trace());
     }
 
     /// Defect: a rotation between DescribeDBLogFiles and the download of the
@@ -704,6 +704,43 @@ mod tests {
         assert!(report.losses.iter().all(|l| l.dbi_resource_id == "db-SIM0"), "{:?}", report.losses);
         assert!(report.failures.iter().any(|f| f.message.contains("db-SIM0")), "{:?}", report.failures);
         finish_and_check(sim, "replaced instance");
+    }
+
+    /// A replacement with losses on both sides: the run that finds it is
+    /// killed at any step, after tracking the new instance's files or not;
+    /// the new one then loses a file; the next run, which reports both
+    /// trails' losses, is killed at any step too. Every loss is paged by a
+    /// run that finished (seed 30278 found one marked reported, never paged:
+    /// the two trails were marked by two writes, and the kill fell between).
+    #[test]
+    fn a_replacement_with_kills_at_every_pair_of_steps() {
+        let replaced = || {
+            let mut sim = Sim::new(maria(1));
+            sim.apply(append(3));
+            sim.quiet();
+            sim.apply(append(2));
+            sim.apply(Event::Replace);
+            sim.apply(append(2));
+            sim
+        };
+        let first_steps = steps_of_a_quiet_run(&replaced);
+        for k1 in 1..=first_steps + 1 {
+            let killed_once = || {
+                let mut sim = replaced();
+                sim.run(RunPlan { kill_at: Some(k1), ..RunPlan::default() });
+                // The new instance's file rotates away with bytes unshipped.
+                sim.apply(append(1));
+                sim.apply(ROTATE);
+                sim.apply(ROTATE);
+                sim
+            };
+            let second_steps = steps_of_a_quiet_run(&killed_once);
+            for k2 in 1..=second_steps + 1 {
+                let mut sim = killed_once();
+                sim.run(RunPlan { kill_at: Some(k2), ..RunPlan::default() });
+                finish_and_check(sim, &format!("killed at step {k1}, then at step {k2}"));
+            }
+        }
     }
 
     /// Defect: under heavy rotation a run gave up ("renamed by a rotation
