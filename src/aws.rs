@@ -82,6 +82,11 @@ const TRANSIENT_CODES: &[&str] = &[
     "ConditionalRequestConflict",
 ];
 
+/// Whether an RDS error code says no instance has the identifier.
+pub fn instance_not_found(code: Option<&str>) -> bool {
+    matches!(code, Some("DBInstanceNotFound" | "DBInstanceNotFoundFault"))
+}
+
 /// An SDK error's HTTP status, if a response arrived.
 pub fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())

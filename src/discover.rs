@@ -4,7 +4,7 @@
 //! worked out afresh on every run because failover swaps writer and reader
 //! without changing identifiers. Every Describe call is paged.
 
-use crate::aws::classify;
+use crate::aws::{classify, instance_not_found};
 use crate::config::DbAccess;
 use crate::config::Selection;
 use crate::db::{self, Replication};
@@ -194,7 +194,7 @@ async fn cluster_writers(rds: &aws_sdk_rds::Client, cluster: &str) -> Result<BTr
 pub async fn current_resource_id(rds: &aws_sdk_rds::Client, id: &InstanceId) -> Result<Option<ResourceId>, Failure> {
     match rds.describe_db_instances().db_instance_identifier(&id.0).send().await {
         Ok(out) => Ok(out.db_instances().first().and_then(|i| i.dbi_resource_id()).map(|r| ResourceId(r.to_string()))),
-        Err(e) if matches!(e.code(), Some("DBInstanceNotFound" | "DBInstanceNotFoundFault")) => Ok(None),
+        Err(e) if instance_not_found(e.code()) => Ok(None),
         Err(e) => Err(classify(&e).context(format!("DescribeDBInstances {id}"))),
     }
 }
@@ -202,7 +202,7 @@ pub async fn current_resource_id(rds: &aws_sdk_rds::Client, id: &InstanceId) -> 
 async fn describe_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInstance, Failure> {
     let out = rds.describe_db_instances().db_instance_identifier(id).send().await.map_err(|e| {
         let f = classify(&e);
-        if e.code() == Some("DBInstanceNotFound") || e.code() == Some("DBInstanceNotFoundFault") {
+        if instance_not_found(e.code()) {
             Failure::needs_person(format!("instance {id} not found ({}): check --instance and --region", f.message))
         } else {
             f.context(format!("DescribeDBInstances {id}"))

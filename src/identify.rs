@@ -47,8 +47,7 @@ impl Fingerprint {
     /// `20261121T223901Z-3f9a1c2b`. Files without a parsable first record
     /// sort first, under the epoch.
     pub fn file_id(&self) -> FileId {
-        let ts = self.first_record.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        FileId(format!("{}-{}", ts.format("%Y%m%dT%H%M%SZ"), &self.sha256[..8]))
+        FileId::new(self.first_record.unwrap_or(DateTime::<Utc>::UNIX_EPOCH), &self.sha256)
     }
 }
 
@@ -64,6 +63,12 @@ impl fmt::Display for FileId {
 }
 
 impl FileId {
+    /// `YYYYMMDDTHHMMSSZ-xxxxxxxx`: a time and the first 8 hex digits of a
+    /// sha256. The one place the id format is written.
+    pub fn new(at: DateTime<Utc>, sha256_hex: &str) -> FileId {
+        FileId(format!("{}-{}", at.format("%Y%m%dT%H%M%SZ"), &sha256_hex[..8]))
+    }
+
     /// `YYYYMMDDTHHMMSSZ-xxxxxxxx`, as `Fingerprint::file_id` makes them.
     /// Ids read from a checkpoint are checked against it: keys and
     /// partitions are cut out of them.

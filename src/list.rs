@@ -8,7 +8,7 @@
 //! grow and how old it is relative to its siblings; identity comes from the
 //! content (see `identify`).
 
-use crate::aws::{classify, permission_hint};
+use crate::aws::{classify, instance_not_found, permission_hint};
 use crate::error::{Failure, FailureKind};
 use crate::instance::Instance;
 use aws_sdk_rds::error::ProvideErrorMetadata;
@@ -34,6 +34,14 @@ pub enum AuditName {
 }
 
 impl AuditName {
+    /// The Aurora stripe the file belongs to; MariaDB files have none.
+    pub fn stripe(&self) -> Option<u8> {
+        match self {
+            AuditName::Aurora { stripe, .. } => Some(*stripe),
+            _ => None,
+        }
+    }
+
     pub fn parse(name: &str) -> Option<AuditName> {
         let base = name.strip_prefix("audit/")?;
         if let Some(rest) = base.strip_prefix("server_audit.log") {
@@ -115,7 +123,7 @@ pub async fn audit_files(rds: &aws_sdk_rds::Client, instance: &Instance) -> Resu
             .map_err(|e| {
                 let f = classify(&e);
                 match e.code() {
-                    Some("DBInstanceNotFound") | Some("DBInstanceNotFoundFault") => Failure::data_loss(format!(
+                    code if instance_not_found(code) => Failure::data_loss(format!(
                         "instance {} ({}) vanished after discovery ({}): audit bytes not yet shipped from it are lost",
                         instance.id, instance.resource_id, f.message
                     )),

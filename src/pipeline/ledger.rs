@@ -116,14 +116,6 @@ pub(super) fn expect_unseen_successor(cp: &mut StoredCheckpoint, item: &Identifi
     }
 }
 
-/// Aurora's stripe of a file; MariaDB files are all one sequence.
-fn stripe_of(file: &LogFile) -> Option<u8> {
-    match file.kind {
-        AuditName::Aurora { stripe, .. } => Some(stripe),
-        _ => None,
-    }
-}
-
 /// Complete files that left the instance need no tracking any more.
 pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &HashSet<FileId>) -> bool {
     let before = cp.state.files.len();
@@ -208,8 +200,7 @@ fn settle(cp: &mut StoredCheckpoint, u: &UnnamedFile, loss: Option<bool>) {
 /// preceded it: its sighting time and a hash of where it was seen.
 fn placeholder_id(u: &UnnamedFile) -> FileId {
     let place = format!("{}|{:?}|{}", u.name, u.last_written_ms, u.head_len);
-    let hash = hex::encode(Sha256::digest(place.as_bytes()));
-    FileId(format!("{}-{}", u.seen_at.format("%Y%m%dT%H%M%SZ"), &hash[..8]))
+    FileId::new(u.seen_at, &hex::encode(Sha256::digest(place.as_bytes())))
 }
 
 /// A file listings showed with bytes, deleted before any read: it had no
@@ -235,18 +226,15 @@ fn record_listed_then_gone(cp: &mut StoredCheckpoint, file: &LogFile) -> bool {
     true
 }
 
-/// Whether a tracked file that is no longer present could be this listed
-/// file: on its stripe, with no more bytes and no later write than the
-/// listing shows (and exactly those, if it was already rotated).
-fn could_be_tracked_and_gone(cp: &StoredCheckpoint, present: &HashSet<FileId>, file: &LogFile) -> bool {
-    let stripe = |name: &str| match AuditName::parse(name) {
-        Some(AuditName::Aurora { stripe, .. }) => Some(stripe),
-        _ => None,
-    };
+/// Whether a tracked file could be this listed file: one with the size and
+/// write time the listing shows, or one gone since, on its stripe, that
+/// was still growing and had no more bytes and no later write than that.
+fn could_be_tracked(cp: &StoredCheckpoint, present: &HashSet<FileId>, file: &LogFile) -> bool {
     cp.state.files.iter().any(|(id, p)| {
         let same = p.last_size == file.size && p.last_written_ms == file.last_written_ms;
         let grown = p.last_size <= file.size && p.last_written_ms <= file.last_written_ms;
-        !present.contains(id) && stripe(&p.last_name) == stripe_of(file) && (same || (!p.closed && grown))
+        let stripe = AuditName::parse(&p.last_name).and_then(|n| n.stripe());
+        same || (!present.contains(id) && stripe == file.kind.stripe() && !p.closed && grown)
     })
 }
 
@@ -254,10 +242,9 @@ fn could_be_tracked_and_gone(cp: &StoredCheckpoint, present: &HashSet<FileId>, f
 /// and a hash of its size, write time and stripe — not its name, which a
 /// rotation changes (two runs may list it as `.1` and `.2`).
 fn listing_id(file: &LogFile) -> FileId {
-    let listing = format!("{}|{}|{:?}", file.size, file.last_written_ms, stripe_of(file));
-    let hash = hex::encode(Sha256::digest(listing.as_bytes()));
+    let listing = format!("{}|{}|{:?}", file.size, file.last_written_ms, file.kind.stripe());
     let at = chrono::DateTime::from_timestamp_millis(file.last_written_ms).unwrap_or_default();
-    FileId(format!("{}-{}", at.format("%Y%m%dT%H%M%SZ"), &hash[..8]))
+    FileId::new(at, &hex::encode(Sha256::digest(listing.as_bytes())))
 }
 
 /// Which resource id an instance identifier stands for, and which it
@@ -351,9 +338,9 @@ impl Shipper {
     ) -> Result<bool, Failure> {
         let mut changed = false;
         for file in &scan.listed_then_gone {
-            // A tracked file gone since may be it, grown and rotated before
-            // it was deleted: then its loss is that file's, already counted.
-            if !could_be_tracked_and_gone(cp, &scan.present, file) {
+            // A tracked file may be it (gone since, it may have grown and
+            // rotated first): then its loss is that file's, counted there.
+            if !could_be_tracked(cp, &scan.present, file) {
                 changed |= record_listed_then_gone(cp, file);
             }
         }
@@ -375,7 +362,7 @@ impl Shipper {
                 continue;
             }
             let older =
-                |f: &LogFile| LogFile::newest_first(file, f) == Ordering::Less && stripe_of(f) == stripe_of(file);
+                |f: &LogFile| LogFile::newest_first(file, f) == Ordering::Less && f.kind.stripe() == file.kind.stripe();
             let after = named.iter().find(|(f, _)| older(f));
             let between: Vec<&(LogFile, bool, Bytes)> = scan
                 .unnamed
@@ -389,7 +376,7 @@ impl Shipper {
             let empty_neighbour = between
                 .iter()
                 .min_by(|a, b| LogFile::newest_first(&a.0, &b.0))
-                .filter(|(f, active, head)| scan.steady && !active && head.is_empty() && stripe_of(f).is_none())
+                .filter(|(f, active, head)| scan.steady && !active && head.is_empty() && f.kind.stripe().is_none())
                 .map(|(f, _, _)| f.last_written_ms);
             let seen = UnnamedFile {
                 name: file.name.clone(),
@@ -441,7 +428,7 @@ impl Shipper {
             .into_iter()
             .map(|(f, id)| (f.clone(), Some(id.clone()), None))
             .chain(scan.unnamed.iter().map(|(f, _, head)| (f.clone(), None, Some(&head[..]))))
-            .filter(|(f, _, _)| stripe_of(f).is_none())
+            .filter(|(f, _, _)| f.kind.stripe().is_none())
             .collect();
         files.sort_by(|a, b| LogFile::newest_first(&a.0, &b.0));
         // A rotated file without bytes holds nothing, ever: it can be a

@@ -69,7 +69,7 @@ pub(super) struct Scan {
     /// write times are the files'.
     pub steady: bool,
     /// Files a listing of this pass showed with bytes, never read, that no
-    /// file is any more and the checkpoint does not know: deleted unseen.
+    /// file is any more: deleted unseen (unless the checkpoint tracks them).
     pub listed_then_gone: Vec<LogFile>,
     /// Files an earlier scan of this pass identified that the final scan
     /// no longer finds: seen, then deleted (tracked and reported lost).
@@ -230,7 +230,7 @@ impl Shipper {
         loop {
             attempt += 1;
             let (mut scan, last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
-            scan.listed_then_gone = listed_then_gone(&listings, &last, cp);
+            scan.listed_then_gone = listed_then_gone(&listings, &last);
             listings.push(last.clone());
             let steady = scan.complete && no_rotation_between(&listing, &last);
             scan.steady = steady;
@@ -391,9 +391,9 @@ impl Shipper {
 
 /// Files that listings of this pass showed with bytes and that no file in
 /// the last listing can be (a rotated file never changes; a growing one
-/// only grows; Aurora names are never reused), unknown to the checkpoint:
-/// deleted before they could be read.
-fn listed_then_gone(listings: &[Vec<LogFile>], last: &[LogFile], cp: &StoredCheckpoint) -> Vec<LogFile> {
+/// only grows; Aurora names are never reused): deleted before they could
+/// be read. (Whether the checkpoint tracks them is the ledger's question.)
+fn listed_then_gone(listings: &[Vec<LogFile>], last: &[LogFile]) -> Vec<LogFile> {
     let mut gone: Vec<LogFile> = Vec::new();
     for f in listings.iter().flatten().filter(|f| f.size > 0) {
         let same = |l: &LogFile| l.size == f.size && l.last_written_ms == f.last_written_ms;
@@ -406,8 +406,7 @@ fn listed_then_gone(listings: &[Vec<LogFile>], last: &[LogFile], cp: &StoredChec
             }),
             AuditName::Aurora { .. } => last.iter().any(|l| l.name == f.name),
         };
-        let known = cp.state.files.values().any(|p| p.last_size == f.size && p.last_written_ms == f.last_written_ms);
-        if !still && !known && !gone.iter().any(same) {
+        if !still && !gone.iter().any(same) {
             gone.push(f.clone());
         }
     }

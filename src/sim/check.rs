@@ -524,6 +524,14 @@ mod tests {
         calls.iter().filter(|c| c.0 == last && c.2 == call).map(|c| c.1).min()
     }
 
+    /// An instance that keeps one rotated file, its first file shipped.
+    fn one_file_shipped() -> Sim {
+        let mut sim = Sim::new(maria(1));
+        sim.apply(append(3));
+        sim.quiet();
+        sim
+    }
+
     fn steps_of_a_quiet_run(make: &dyn Fn() -> Sim) -> u64 {
         let mut sim = make();
         sim.quiet();
@@ -595,9 +603,7 @@ mod tests {
     /// size, and that later bytes are unknowable.
     #[test]
     fn a_lost_growing_file_reports_what_is_known() {
-        let mut sim = Sim::new(maria(1));
-        sim.apply(append(3));
-        sim.quiet();
+        let mut sim = one_file_shipped();
         let shipped = sim.world.state.lock().unwrap().instance.files[0].bytes.len() as u64;
         // Written after the last run, then rotated away twice: lost.
         sim.apply(append(4));
@@ -619,9 +625,7 @@ mod tests {
     #[test]
     fn a_file_listed_then_deleted_unread_is_reported() {
         let make = || {
-            let mut sim = Sim::new(maria(1));
-            sim.apply(append(3));
-            sim.quiet();
+            let mut sim = one_file_shipped();
             sim.apply(ROTATE);
             sim.quiet();
             sim.apply(append(2));
@@ -650,9 +654,7 @@ mod tests {
     #[test]
     fn a_grown_tracked_file_deleted_unread_is_one_loss() {
         let make = || {
-            let mut sim = Sim::new(maria(1));
-            sim.apply(append(3));
-            sim.quiet();
+            let sim = one_file_shipped();
             sim.apply(append(3));
             sim.apply(ROTATE);
             sim.apply(append(2));
@@ -672,9 +674,7 @@ mod tests {
     /// A rotated file lost with bytes unshipped: the loss is exact.
     #[test]
     fn a_lost_rotated_file_reports_its_exact_bytes() {
-        let mut sim = Sim::new(maria(1));
-        sim.apply(append(3));
-        sim.quiet();
+        let mut sim = one_file_shipped();
         sim.apply(append(2));
         sim.apply(ROTATE);
         // The next run sees it rotated, but is killed before shipping it.
@@ -715,9 +715,7 @@ mod tests {
     #[test]
     fn a_replacement_with_kills_at_every_pair_of_steps() {
         let replaced = || {
-            let mut sim = Sim::new(maria(1));
-            sim.apply(append(3));
-            sim.quiet();
+            let sim = one_file_shipped();
             sim.apply(append(2));
             sim.apply(Event::Replace);
             sim.apply(append(2));

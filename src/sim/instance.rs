@@ -46,8 +46,6 @@ pub struct SimInstance {
     clock_ms: i64,
     next_query: u64,
     replacements: u32,
-    /// Listings served for the current resource id.
-    pub listings: usize,
     /// Checkpoint writes that reached the store for the current resource id.
     pub checkpoint_writes: usize,
 }
@@ -65,7 +63,6 @@ impl SimInstance {
             clock_ms: 1_764_583_200_000,
             next_query: 1,
             replacements: 0,
-            listings: 0,
             checkpoint_writes: 0,
         };
         sim.start_files();
@@ -236,7 +233,6 @@ impl SimInstance {
         for f in old {
             self.delete(f);
         }
-        self.listings = 0;
         self.checkpoint_writes = 0;
         self.start_files();
     }

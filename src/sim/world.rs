@@ -215,8 +215,7 @@ impl LogSource for SimRun {
     fn list<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<Vec<LogFile>, Failure>> {
         Box::pin(async move {
             self.step_now("DescribeDBLogFiles".into()).await;
-            let mut st = self.world.state.lock().unwrap();
-            st.instance.listings += 1;
+            let st = self.world.state.lock().unwrap();
             if st.instance.id != instance.id.0 {
                 return Err(Failure::data_loss(format!("no instance {}", instance.id)));
             }
