@@ -7,7 +7,7 @@
 //! furthest confirmed offset wins) and the swap is tried again.
 
 use crate::error::Failure;
-use crate::identify::FileId;
+use crate::identify::{FileId, Identity};
 use crate::instance::Instance;
 use crate::store::{ObjectStore, Swapped};
 use chrono::{DateTime, Utc};
@@ -64,6 +64,10 @@ pub struct FileProgress {
     pub last_written_ms: i64,
     /// Rotated: the file can no longer grow.
     pub closed: bool,
+    /// What tells it apart from other files with the same first line
+    /// (`None`: no other file seen shares it). See `identify::tell_apart`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
 }
 
 /// A file a scan saw without a complete first line, so without an id to
@@ -209,6 +213,9 @@ impl Checkpoint {
     /// confirmed bytes, so for each file the furthest offset is true.
     pub fn merge(&mut self, other: &Checkpoint) {
         for (id, theirs) in &other.files {
+            if let Some(ours) = self.files.get_mut(id) {
+                ours.identity = stronger_identity(ours.identity.take(), theirs.identity.clone());
+            }
             match self.files.get_mut(id) {
                 Some(ours) if ours.shipped >= theirs.shipped => {
                     ours.closed |= theirs.closed && ours.shipped == theirs.shipped;
@@ -217,9 +224,11 @@ impl Checkpoint {
                 Some(ours) => {
                     let closed = theirs.closed || ours.closed;
                     let size = ours.last_size.max(theirs.last_size);
+                    let identity = ours.identity.take();
                     *ours = theirs.clone();
                     ours.closed = closed;
                     ours.last_size = size;
+                    ours.identity = identity;
                 }
                 None => {
                     self.files.insert(id.clone(), theirs.clone());
@@ -261,7 +270,16 @@ impl Checkpoint {
     }
 }
 
-/// 0–99 ms, from the clock's nanoseconds: enough to break lockstep.
+/// Of two writers' identities for one file, the one that tells it apart
+/// from more: a file's exact bytes, else the longer start (both are starts
+/// of the same file, so the longer one implies the shorter).
+pub(crate) fn stronger_identity(a: Option<Identity>, b: Option<Identity>) -> Option<Identity> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if (b.exact, b.len) > (a.exact, a.len) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 /// 0–99 ms, from what this writer holds and the attempt: writers in step
 /// hold different progress, so they wait different times; and the same
 /// writer in the same state waits the same, which keeps the simulation
@@ -341,19 +359,10 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instance::{InstanceId, ResourceId, Role};
     use proptest::prelude::*;
 
     fn instance() -> Instance {
-        Instance {
-            id: InstanceId("db-1".into()),
-            resource_id: ResourceId("db-RES".into()),
-            cluster: None,
-            role: Role::Standalone,
-            engine: "mariadb".into(),
-            status: "available".into(),
-            endpoint: None,
-        }
+        Instance::for_tests("db-RES")
     }
 
     /// A well-formed file id, distinct per `n`.
@@ -370,6 +379,7 @@ mod tests {
             last_size: size,
             last_written_ms: 0,
             closed,
+            identity: None,
         }
     }
 
@@ -433,6 +443,23 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.files[&fid(2)], progress(300, 300, true));
         assert_eq!(a.files[&fid(3)], progress(7, 9, false));
+    }
+
+    #[test]
+    fn merge_keeps_the_identity_that_tells_a_file_apart_from_more() {
+        let prefix = Identity { len: 80, sha256: "p".into(), exact: false };
+        let exact = Identity { len: 200, sha256: "e".into(), exact: true };
+        for (ours, theirs, shipped) in
+            [(None, Some(&prefix), 5), (Some(&prefix), Some(&exact), 300), (Some(&exact), None, 5)]
+        {
+            let mut a = Checkpoint::empty(&instance());
+            let mut b = Checkpoint::empty(&instance());
+            a.files.insert(fid(2), FileProgress { identity: ours.cloned(), ..progress(100, 100, false) });
+            b.files.insert(fid(2), FileProgress { identity: theirs.cloned(), ..progress(shipped, 300, true) });
+            a.merge(&b);
+            let want = if ours == Some(&exact) || theirs == Some(&exact) { &exact } else { &prefix };
+            assert_eq!(a.files[&fid(2)].identity.as_ref(), Some(want), "{ours:?} + {theirs:?}");
+        }
     }
 
     #[test]

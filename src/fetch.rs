@@ -328,6 +328,26 @@ impl LogStream {
         Ok(head)
     }
 
+    /// Reads up to `max` leading bytes and pushes them back; also whether
+    /// they are all the file has. Used to tell apart files that share a
+    /// first line.
+    pub async fn peek_start(&mut self, max: usize) -> Result<(Bytes, bool), Failure> {
+        let mut start = Vec::new();
+        let mut ended = false;
+        while start.len() <= max {
+            match self.next_chunk().await? {
+                None => {
+                    ended = true;
+                    break;
+                }
+                Some(c) => start.extend_from_slice(&c),
+            }
+        }
+        let start = Bytes::from(start);
+        self.unread(start.clone());
+        Ok((start.slice(..start.len().min(max)), ended))
+    }
+
     /// How many chunks have come from the body so far. A head that came in
     /// one chunk was read in one piece: no rotation can have spliced it.
     pub fn body_chunks(&self) -> u32 {

@@ -51,6 +51,106 @@ impl Fingerprint {
     }
 }
 
+/// At most this many leading bytes are compared to tell apart files that
+/// share a first line. Files alike for longer than this cannot be told
+/// apart by their starts (unless one of them is rotated and shorter).
+pub const DISTINCT_PREFIX_MAX: usize = 1 << 20;
+
+/// What tells a file apart from others with the same first line: its first
+/// `len` bytes hash to `sha256`. `exact`: the whole of a rotated file,
+/// which never changes again, so only a rotated file of exactly these
+/// bytes is it. Files whose first line no other file shares have none:
+/// the first line is enough.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    pub len: u64,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact: bool,
+}
+
+impl Identity {
+    fn of(bytes: &[u8], exact: bool) -> Identity {
+        Identity { len: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)), exact }
+    }
+
+    /// Whether a file may be the one this identifies, from its leading
+    /// bytes (`whole`: all it has) and whether it is still written to.
+    pub fn matches(&self, start: &Start<'_>) -> bool {
+        let Ok(len) = usize::try_from(self.len) else { return false };
+        if self.exact {
+            return !start.active
+                && start.whole
+                && start.bytes.len() == len
+                && hex::encode(Sha256::digest(start.bytes)) == self.sha256;
+        }
+        start.bytes.len() >= len && hex::encode(Sha256::digest(&start.bytes[..len])) == self.sha256
+    }
+
+    /// Bytes to read of a file to check it against this identity: one past
+    /// an exact identity's length shows whether the file ends there.
+    pub fn bytes_to_read(&self) -> usize {
+        usize::try_from(self.len).unwrap_or(usize::MAX).saturating_add(usize::from(self.exact))
+    }
+}
+
+/// The leading bytes of a file, as read for telling it apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    /// Up to `DISTINCT_PREFIX_MAX` bytes.
+    pub bytes: &'a [u8],
+    /// `bytes` is all the file has (it ended within the read).
+    pub whole: bool,
+    /// Still written to: it may grow, so a file that holds a prefix of its
+    /// bytes now may hold all of them later.
+    pub active: bool,
+}
+
+impl Start<'_> {
+    /// A rotated file read to its end: it is these bytes forever.
+    fn fixed(&self) -> bool {
+        !self.active && self.whole
+    }
+}
+
+/// Gives each of files that share a first line an identity that tells it
+/// from every other, now and as they grow; `None` for a file that cannot
+/// be told apart yet (it holds only bytes another still-growing file also
+/// holds, or another file holds all of its bytes and more, so far).
+///
+/// A rotated file read to its end is its exact bytes. Any other file is
+/// its first bytes up to one past where it first differs from each other
+/// file (past the end of a shorter rotated one): written bytes never
+/// change, so those bytes tell it apart for as long as it exists. At least
+/// one byte past the first line is always taken, so such an identity never
+/// hashes like a first line.
+pub fn tell_apart(starts: &[Start<'_>]) -> Vec<Option<Identity>> {
+    starts.iter().enumerate().map(|(i, me)| told_apart(i, me, starts)).collect()
+}
+
+fn told_apart(me_index: usize, me: &Start<'_>, all: &[Start<'_>]) -> Option<Identity> {
+    if me.fixed() {
+        return Some(Identity::of(me.bytes, true));
+    }
+    let first_line = identity_prefix(me.bytes)?.len();
+    let mut need = first_line + 1;
+    for (_, other) in all.iter().enumerate().filter(|(j, _)| *j != me_index) {
+        need = need.max(differs_by(me, other)?);
+    }
+    (me.bytes.len() >= need).then(|| Identity::of(&me.bytes[..need], false))
+}
+
+/// How many of `me`'s first bytes tell it from `other` for good; `None`
+/// while `other` could be `me` or become it.
+fn differs_by(me: &Start<'_>, other: &Start<'_>) -> Option<usize> {
+    match me.bytes.iter().zip(other.bytes).position(|(a, b)| a != b) {
+        Some(at) => Some(at + 1),
+        // `other` is all of its bytes, and `me` has one more.
+        None if other.fixed() && other.bytes.len() < me.bytes.len() => Some(other.bytes.len() + 1),
+        None => None,
+    }
+}
+
 /// `20261121T223901Z-3f9a1c2b`: first-record time plus a short content hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -127,6 +227,99 @@ mod tests {
 
     const MARIADB_LINE: &[u8] =
         b"20261121 22:43:57,vm,app,127.0.0.1,9,8782,QUERY,shop,'INSERT INTO t VALUES (\\'a,b\\')',0\n";
+
+    fn start(bytes: &[u8], active: bool) -> Start<'_> {
+        Start { bytes, whole: true, active }
+    }
+
+    #[test]
+    fn files_with_one_first_line_are_told_apart_by_where_they_differ() {
+        let (a, b) = (b"L1\nabcX\n".as_slice(), b"L1\nabcY\nmore\n".as_slice());
+        let ids = tell_apart(&[start(a, false), start(b, true)]);
+        // The rotated one is its exact bytes; the growing one its bytes up
+        // to and including the first that differs.
+        assert_eq!(ids[0], Some(Identity::of(a, true)));
+        assert_eq!(ids[1], Some(Identity::of(&b[..7], false)));
+        assert!(!ids[1].as_ref().unwrap().matches(&start(a, false)));
+        assert!(!ids[0].as_ref().unwrap().matches(&start(b, false)));
+    }
+
+    #[test]
+    fn a_growing_file_that_holds_only_what_another_holds_is_not_told_apart_yet() {
+        let (old, new) = (b"L1\nabc\n".as_slice(), b"L1\n".as_slice());
+        let ids = tell_apart(&[start(old, false), start(new, true)]);
+        assert!(ids[0].is_some(), "the rotated file is its bytes");
+        assert_eq!(ids[1], None, "the growing one may yet become the other's bytes");
+        // Once it differs, it is told apart.
+        let ids = tell_apart(&[start(old, false), start(b"L1\nabd", true)]);
+        assert_eq!(ids[1], Some(Identity::of(b"L1\nabd", false)));
+    }
+
+    #[test]
+    fn a_rotated_file_that_holds_only_the_start_of_another_is_its_exact_bytes() {
+        let (short, long) = (b"L1\n".as_slice(), b"L1\nmore\n".as_slice());
+        let ids = tell_apart(&[start(short, false), start(long, false)]);
+        let short_id = ids[0].clone().unwrap();
+        assert!(short_id.exact);
+        assert!(!short_id.matches(&start(long, false)));
+        assert!(!short_id.matches(&start(short, true)), "a growing file is never a rotated one");
+        assert!(short_id.matches(&start(short, false)));
+        // The longer one is told apart by its first byte past the shorter.
+        let ids = tell_apart(&[start(short, false), start(long, true)]);
+        assert_eq!(ids[1], Some(Identity::of(&long[..4], false)));
+    }
+
+    #[test]
+    fn a_file_read_only_in_part_is_not_exact() {
+        let part = Start { bytes: b"L1\nabc\n", whole: false, active: false };
+        let ids = tell_apart(&[part, start(b"L1\nabd\n", false)]);
+        assert_eq!(ids[0], Some(Identity::of(b"L1\nabc", false)));
+    }
+
+    /// A set of files that share a first line: bytes after it from a small
+    /// alphabet (so that files often hold the start of another), whether
+    /// each still grows, and what each gains before a later look.
+    fn family() -> impl proptest::strategy::Strategy<Value = Vec<(Vec<u8>, bool, Vec<u8>, bool)>> {
+        use proptest::prelude::*;
+        let bytes = || proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'\n')], 0..6);
+        proptest::collection::vec((bytes(), any::<bool>(), bytes(), any::<bool>()), 1..5)
+    }
+
+    proptest::proptest! {
+        /// Distinct files never share an identity unless their contents so
+        /// far are identical: no file's identity is another's, now or after
+        /// any of them grows or rotates.
+        #[test]
+        fn distinct_files_never_share_an_identity(files in family()) {
+            let line = b"20261121 22:43:57,host,u,h,1,1,CONNECT,,,0\n";
+            let now: Vec<(Vec<u8>, bool)> =
+                files.iter().map(|(rest, active, _, _)| ([&line[..], rest].concat(), *active)).collect();
+            // Later: a growing file may have grown, and may have rotated.
+            let later: Vec<(Vec<u8>, bool)> = files
+                .iter()
+                .zip(&now)
+                .map(|((_, active, more, rotates), (bytes, _))| {
+                    if *active { ([&bytes[..], more].concat(), !rotates) } else { (bytes.clone(), false) }
+                })
+                .collect();
+            let starts: Vec<Start<'_>> = now.iter().map(|(b, a)| start(b, *a)).collect();
+            let ids = tell_apart(&starts);
+            for (i, id) in ids.iter().enumerate() {
+                let Some(id) = id else { continue };
+                proptest::prop_assert!(id.matches(&starts[i]), "a file is its own identity");
+                proptest::prop_assert!(id.matches(&start(&later[i].0, later[i].1)), "and stays it as it grows");
+                for (j, (bytes, active)) in now.iter().chain(&later).enumerate() {
+                    let j = j % now.len();
+                    if j != i && id.matches(&start(bytes, *active)) {
+                        proptest::prop_assert!(
+                            id.exact && *bytes == now[i].0 && !*active,
+                            "file {i}'s identity {id:?} also fits file {j} ({bytes:?})"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn record_times_beyond_year_9999_are_no_time() {

@@ -61,3 +61,19 @@ pub struct Instance {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
 }
+
+#[cfg(test)]
+impl Instance {
+    /// A standalone MariaDB instance `db-1` with resource id `rid`.
+    pub fn for_tests(rid: &str) -> Instance {
+        Instance {
+            id: InstanceId("db-1".into()),
+            resource_id: ResourceId(rid.into()),
+            cluster: None,
+            role: Role::Standalone,
+            engine: "mariadb".into(),
+            status: "available".into(),
+            endpoint: None,
+        }
+    }
+}

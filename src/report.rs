@@ -285,18 +285,10 @@ pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Seve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instance::{InstanceId, ResourceId, Role};
+    use crate::instance::Role;
 
     fn report() -> InstanceReport {
-        InstanceReport::new(Instance {
-            id: InstanceId("db-1".into()),
-            resource_id: ResourceId("db-R".into()),
-            cluster: None,
-            role: Role::Writer,
-            engine: "mariadb".into(),
-            status: "available".into(),
-            endpoint: None,
-        })
+        InstanceReport::new(Instance { role: Role::Writer, ..Instance::for_tests("db-R") })
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::compress::sha256_hex;
 use crate::error::Failure;
 use crate::error::{FailureKind, Severity};
 use crate::fetch::{FetchError, LogStream};
-use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::{instance_prefix, parse_object_key};
 use crate::pipeline::{Shipper, Survey, SurveyedFile};
@@ -303,15 +303,14 @@ async fn check_against_files(
     report: &mut VerifyReport,
 ) -> Result<(), Failure> {
     for surveyed in &survey.files {
-        let Some(id) = &surveyed.id else { continue };
+        let (Some(id), Some(head)) = (&surveyed.id, &surveyed.head) else { continue };
         let Some(objects) = chains.get(id) else { continue };
         let mut stream = match shipper.source.open(&instance.id, &surveyed.file.name).await {
             Ok(s) => s.cancelled_by(shipper.stop.clone()),
             Err(FetchError::Gone) => continue,
             Err(FetchError::Failed(f)) => return Err(f),
         };
-        let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
-        if identity_prefix(&head).map(Fingerprint::of_prefix).map(|f| f.file_id()).as_ref() != Some(id) {
+        if !head.matches(&mut stream).await? {
             return Err(rotated(instance, surveyed));
         }
         let mut mismatches = Vec::new();
@@ -329,8 +328,7 @@ async fn check_against_files(
         }
         // A mismatch only counts if no rotation renamed the file meanwhile.
         if !mismatches.is_empty() {
-            let now = shipper.identify(instance, &surveyed.file).await.ok().flatten().map(|f| f.file_id());
-            if now.as_ref() != Some(id) {
+            if !shipper.holds(instance, &surveyed.file, head).await.unwrap_or(false) {
                 return Err(rotated(instance, surveyed));
             }
         }

@@ -17,7 +17,6 @@ use crate::config::{ActiveFilePolicy, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::error::{Failure, FailureKind};
 use crate::fetch::{FetchError, LogStream};
-use crate::identify::{identity_prefix, Fingerprint, IDENTITY_PREFIX_MAX};
 use crate::instance::Instance;
 use crate::keys::{file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
@@ -131,11 +130,10 @@ impl Shipper {
             if LogFile::newest_first(&item.file, &file) != Ordering::Less {
                 continue;
             }
-            match self.identify(instance, &file).await {
-                Ok(Some(fp)) if fp.sha256 == item.fingerprint.sha256 => {
-                    return Ok(Some(Identified { file, active, listed: false, ..item.clone() }))
-                }
-                Ok(_) | Err(FetchError::Gone) => {}
+            let candidate = Identified { file, active, listed: false, ..item.clone() };
+            match self.holds(instance, &candidate.file, &candidate.head_check()).await {
+                Ok(true) => return Ok(Some(candidate)),
+                Ok(false) | Err(FetchError::Gone) => {}
                 Err(FetchError::Failed(f)) => return Err(f),
             }
         }
@@ -218,9 +216,9 @@ impl Shipper {
             return Ok(());
         }
         let renamed = || Stop::Moved(format!("{} was renamed by a rotation while it was read", item.file.name));
-        match self.identify(instance, &item.file).await {
-            Ok(Some(fp)) if fp.sha256 == item.fingerprint.sha256 => Ok(()),
-            Ok(_) | Err(FetchError::Gone) => Err(renamed()),
+        match self.holds(instance, &item.file, &item.head_check()).await {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(FetchError::Gone) => Err(renamed()),
             Err(FetchError::Failed(f)) => Err(f.into()),
         }
     }
@@ -243,10 +241,7 @@ impl Shipper {
             Err(FetchError::Gone) => return Err(Stop::Moved(format!("{name} vanished before it was read"))),
             Err(FetchError::Failed(f)) => return Err(f.into()),
         };
-        let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
-        let same_file =
-            identity_prefix(&head).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == item.fingerprint.sha256);
-        if !same_file {
+        if !item.is_start_of(&mut stream).await? {
             return Err(Stop::Moved(format!("{name} was renamed by a rotation after it was identified")));
         }
 
@@ -485,6 +480,14 @@ impl TailWindow {
     fn sha256(&self) -> String {
         hex::encode(Sha256::digest(&self.bytes))
     }
+}
+
+/// The checkpoint's `tail_sha256` for a file shipped up to the end of
+/// `shipped` (its bytes from the start).
+pub(super) fn tail_sha256(shipped: &[u8]) -> String {
+    let mut tail = TailWindow::default();
+    tail.push(shipped);
+    tail.sha256()
 }
 
 #[cfg(test)]

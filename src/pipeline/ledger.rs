@@ -131,7 +131,14 @@ pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &Hash
 pub(super) fn track_new_files(identified: &[Identified], cp: &mut StoredCheckpoint) -> bool {
     let mut added = false;
     for item in identified {
-        if cp.state.files.contains_key(&item.id) || cp.state.gaps.iter().any(|g| g.file_id == item.id) {
+        if let Some(p) = cp.state.files.get_mut(&item.id) {
+            // Told apart from a file with the same first line since.
+            let identity = crate::checkpoint::stronger_identity(p.identity.clone(), item.identity.clone());
+            added |= identity != p.identity;
+            p.identity = identity;
+            continue;
+        }
+        if cp.state.gaps.iter().any(|g| g.file_id == item.id) {
             continue;
         }
         cp.state.files.insert(item.id.clone(), item.untouched_progress());
@@ -141,10 +148,11 @@ pub(super) fn track_new_files(identified: &[Identified], cp: &mut StoredCheckpoi
 }
 
 /// What is left to ship after a pass, and how old it is.
-pub(super) fn summarize_pending(identified: &[Identified], cp: &StoredCheckpoint, report: &mut InstanceReport) {
+pub(super) fn summarize_pending(scan: &Scan, cp: &StoredCheckpoint, report: &mut InstanceReport) {
     report.pending_files = 0;
     report.pending_bytes = 0;
     report.lag_seconds = 0;
+    let identified = &scan.identified;
     for item in identified {
         let Some(p) = cp.state.files.get(&item.id) else {
             continue;

@@ -21,11 +21,12 @@
 //! concurrent run with other bytes) starts again; everything it did is
 //! idempotent.
 
+mod family;
 mod file;
 mod ledger;
 mod scan;
 
-pub use scan::{Survey, SurveyedFile};
+pub use scan::{HeadCheck, Survey, SurveyedFile};
 
 use crate::checkpoint::{self, StoredCheckpoint};
 use crate::compress::CompressedObject;
@@ -175,7 +176,7 @@ impl Shipper {
         if dirty {
             self.commit(&mut cp, instance).await?;
         }
-        ledger::summarize_pending(&scan.identified, &cp, report);
+        ledger::summarize_pending(&scan, &cp, report);
         outcome
     }
 

@@ -16,8 +16,8 @@ use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
 use crate::config::Scope;
 use crate::error::Failure;
-use crate::fetch::FetchError;
-use crate::identify::{identity_prefix, FileId, Fingerprint, IDENTITY_PREFIX_MAX};
+use crate::fetch::{FetchError, LogStream};
+use crate::identify::{identity_prefix, FileId, Fingerprint, Identity, Start, IDENTITY_PREFIX_MAX};
 use crate::instance::Instance;
 use crate::list::{self, AuditName, LogFile};
 use crate::retry::{backoff, Retry};
@@ -48,6 +48,8 @@ pub struct SurveyedFile {
     pub active: bool,
     /// `None` while the file has no complete first line.
     pub id: Option<FileId>,
+    /// What its start must be for its name to still hold it.
+    pub head: Option<HeadCheck>,
     pub first_record: Option<chrono::DateTime<Utc>>,
 }
 
@@ -107,6 +109,8 @@ pub(super) struct Identified {
     pub active: bool,
     pub fingerprint: Fingerprint,
     pub id: FileId,
+    /// What tells it from files with the same first line, if any share it.
+    pub identity: Option<Identity>,
     /// The listing's size and write time are this file's (no rotation
     /// during the scan). `false`: they may be another file's.
     pub listed: bool,
@@ -115,7 +119,40 @@ pub(super) struct Identified {
     pub whole: bool,
 }
 
+/// What the start of a file must be for a name to hold it: its first
+/// line, and the bytes that tell it from files with the same first line.
+#[derive(Debug, Clone)]
+pub struct HeadCheck {
+    fingerprint: String,
+    identity: Option<Identity>,
+    active: bool,
+}
+
+impl HeadCheck {
+    /// Whether a stream at its start is the file. The bytes read are
+    /// pushed back.
+    pub async fn matches(&self, stream: &mut LogStream) -> Result<bool, Failure> {
+        let first_line = |bytes: &[u8]| {
+            identity_prefix(bytes).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == self.fingerprint)
+        };
+        let Some(identity) = &self.identity else {
+            return Ok(first_line(&stream.peek_head(IDENTITY_PREFIX_MAX).await?));
+        };
+        let (bytes, whole) = stream.peek_start(identity.bytes_to_read()).await?;
+        Ok(first_line(&bytes) && identity.matches(&Start { bytes: &bytes, whole, active: self.active }))
+    }
+}
+
 impl Identified {
+    pub fn head_check(&self) -> HeadCheck {
+        HeadCheck { fingerprint: self.fingerprint.sha256.clone(), identity: self.identity.clone(), active: self.active }
+    }
+
+    /// Whether a stream at its start is this file (see `HeadCheck`).
+    pub async fn is_start_of(&self, stream: &mut LogStream) -> Result<bool, Failure> {
+        self.head_check().matches(stream).await
+    }
+
     /// Its checkpoint entry before any byte is shipped.
     pub fn untouched_progress(&self) -> FileProgress {
         FileProgress {
@@ -127,6 +164,7 @@ impl Identified {
             last_written_ms: if self.listed { self.file.last_written_ms } else { 0 },
             // Rotated, and the size is this file's final one.
             closed: !self.active && self.listed,
+            identity: self.identity.clone(),
         }
     }
 }
@@ -156,6 +194,7 @@ impl Shipper {
             .into_iter()
             .map(|i| SurveyedFile {
                 first_record: i.fingerprint.first_record,
+                head: Some(i.head_check()),
                 file: i.file,
                 active: i.active,
                 id: Some(i.id),
@@ -163,12 +202,17 @@ impl Shipper {
             .collect();
         for (file, id) in scan.known_complete {
             let first_record = id.first_record_time();
-            files.push(SurveyedFile { file, active: false, id: Some(id), first_record });
+            let head = checkpoint.state.files.get(&id).map(|p| HeadCheck {
+                fingerprint: p.fingerprint.clone(),
+                identity: p.identity.clone(),
+                active: false,
+            });
+            files.push(SurveyedFile { file, active: false, id: Some(id), first_record, head });
         }
         let flags = list::active_flags(&listed);
         for (file, active) in listed.into_iter().zip(flags) {
             if !files.iter().any(|f| f.file.name == file.name) {
-                files.push(SurveyedFile { file, active, id: None, first_record: None });
+                files.push(SurveyedFile { file, active, id: None, first_record: None, head: None });
             }
         }
         files.sort_by(|a, b| LogFile::newest_first(&b.file, &a.file));
@@ -229,7 +273,15 @@ impl Shipper {
         let mut listings: Vec<Vec<LogFile>> = vec![listing.clone()];
         loop {
             attempt += 1;
-            let (mut scan, last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
+            let (mut scan, mut last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
+            if scan.complete && !super::family::families(cp, &scan).is_empty() {
+                // Files that share a first line are read further, then
+                // listed again: the steady check covers those reads too.
+                let families = self.read_families(instance, cp, &mut scan).await?;
+                last = self.source.list(instance).await?;
+                let steady = no_rotation_between(&listing, &last);
+                super::family::settle(instance, cp, &mut scan, families, steady);
+            }
             scan.listed_then_gone = listed_then_gone(&listings, &last);
             listings.push(last.clone());
             let steady = scan.complete && no_rotation_between(&listing, &last);
@@ -244,7 +296,13 @@ impl Shipper {
                     seen.push(Identified { listed: false, ..item.clone() });
                 }
             }
-            scan.seen_then_gone = seen.iter().filter(|s| !scan.present.contains(&s.id)).cloned().collect();
+            // One seen before the scan told its family apart may be any
+            // member: only a file whose first line no file has now is gone.
+            let family_now = |s: &Identified| {
+                scan.identified.iter().any(|i| i.fingerprint.sha256 == s.fingerprint.sha256 && i.id != s.id)
+            };
+            scan.seen_then_gone =
+                seen.iter().filter(|s| !scan.present.contains(&s.id) && !family_now(s)).cloned().collect();
             if !scan.complete {
                 scan.identified.retain(|i| i.whole || cp.state.files.contains_key(&i.id));
                 return Ok(scan);
@@ -325,9 +383,16 @@ impl Shipper {
                             names_steady = still_growing(cp, &id, &fingerprint, file.size);
                         }
                         scan.present.insert(id.clone());
-                        if !scan.identified.iter().any(|i: &Identified| i.id == id) {
-                            scan.identified.push(Identified { file, active, fingerprint, id, listed: true, whole });
-                        }
+                        // Two files with one first line are told apart below.
+                        scan.identified.push(Identified {
+                            file,
+                            active,
+                            fingerprint,
+                            id,
+                            identity: None,
+                            listed: true,
+                            whole,
+                        });
                     }
                     Ok(Head::Partial(bytes)) => {
                         tracing::debug!(instance = %instance.id, file = %file.name, "no complete first line yet");
@@ -355,17 +420,17 @@ impl Shipper {
         Ok((scan, last))
     }
 
-    /// Reads the head of a file for its fingerprint (`None`: no complete
-    /// first line yet).
-    pub(crate) async fn identify(
-        &self,
-        instance: &Instance,
-        file: &LogFile,
-    ) -> Result<Option<Fingerprint>, FetchError> {
-        Ok(match self.read_head(instance, file).await? {
-            Head::Line(fp, _, _) => Some(fp),
-            Head::Partial(_) => None,
-        })
+    /// Whether a name holds the file that `head` describes now.
+    pub async fn holds(&self, instance: &Instance, file: &LogFile, head: &HeadCheck) -> Result<bool, FetchError> {
+        let mut retry = Retry::new(format!("reading the head of {}/{}", instance.id, file.name), self.cfg.max_attempts);
+        loop {
+            let mut stream = self.source.open(&instance.id, &file.name).await?;
+            match head.matches(&mut stream).await {
+                Ok(holds) => return Ok(holds),
+                Err(f) if retry.again(&f).await => {}
+                Err(f) => return Err(f.into()),
+            }
+        }
     }
 
     /// Reads the head of a file, retrying a read that breaks off (the open

@@ -186,6 +186,22 @@ impl SimInstance {
         }
     }
 
+    /// Starts a stripe's empty growing file with the first `lines` whole
+    /// lines of the file before it on the stripe, if there is one.
+    pub fn echo(&mut self, stripe: u8, lines: usize) {
+        let i = self.growing_index(stripe);
+        if !self.files[i].bytes.is_empty() {
+            return;
+        }
+        let before = self.files.iter().filter(|f| f.stripe == stripe && f.closed).max_by_key(|f| f.uid);
+        let Some(before) = before else { return };
+        let ends: Vec<usize> =
+            before.bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(at, _)| at + 1).collect();
+        let Some(&end) = ends.get(lines.clamp(1, ends.len().max(1)) - 1) else { return };
+        let echoed = before.bytes[..end].to_vec();
+        self.append(stripe, &echoed);
+    }
+
     /// Appends one whole record.
     pub fn append_record(&mut self, stripe: u8) {
         let r = self.record();

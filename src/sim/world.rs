@@ -34,6 +34,13 @@ pub enum Event {
     Rotate {
         stripe: u8,
     },
+    /// The stripe rotates and its new file begins with the first `lines`
+    /// lines of the one before (a replayed session, a restart that resets
+    /// connection and query ids): two files with one first line.
+    Echo {
+        stripe: u8,
+        lines: usize,
+    },
     /// The instance is deleted and recreated under the same identifier.
     Replace,
     /// Writer and reader swap (metadata only).
@@ -91,6 +98,13 @@ impl WorldState {
                     i.append(stripe, &rest);
                 }
                 i.rotate(stripe);
+            }
+            Event::Echo { stripe, lines } => {
+                if let Some(rest) = self.pending_half.remove(&stripe) {
+                    i.append(stripe, &rest);
+                }
+                i.rotate(stripe);
+                i.echo(stripe, lines);
             }
             Event::Replace => {
                 self.pending_half.clear();

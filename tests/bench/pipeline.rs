@@ -102,6 +102,7 @@ fn bench_checkpoint(c: &mut Criterion) {
                     last_size: 200_000,
                     last_written_ms: 0,
                     closed: true,
+                    identity: None,
                 },
             );
         }

@@ -1,0 +1,481 @@
+//! Family: files that share a first line, told apart.
+//!
+//! A file is tracked by the hash of its first line, and two files can begin
+//! with the same line (a replayed session, a statement repeated within one
+//! second, a restart that resets connection and query ids). When a scan
+//! finds such a family, every member is read further, each is given the
+//! bytes that tell it from the others (`identify::tell_apart`), and each is
+//! matched to the checkpoint entry it is: the file tracked before keeps its
+//! key, and a file new to the checkpoint gets a key made from its telling
+//! bytes. A member that cannot be told apart yet is held, unshipped, until
+//! it differs.
+
+use super::scan::{Identified, Scan};
+use super::{Shipper, Stop};
+use crate::checkpoint::{FileProgress, StoredCheckpoint};
+use crate::fetch::FetchError;
+use crate::identify::{tell_apart, FileId, Fingerprint, Identity, Start, DISTINCT_PREFIX_MAX};
+use crate::instance::Instance;
+use crate::list::{AuditName, LogFile};
+use crate::retry::Retry;
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+/// Which file a family member is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Told {
+    /// The file the checkpoint tracks under this key.
+    Tracked(FileId, Option<Identity>),
+    /// A file new to the checkpoint, under a key of its own; without an
+    /// identity while it holds only bytes another file also holds.
+    New(FileId, Option<Identity>),
+}
+
+/// A member as read for telling it apart.
+pub(super) struct Member<'a> {
+    pub file: &'a LogFile,
+    pub start: Start<'a>,
+}
+
+/// A family's members as read: each with its first bytes and whether they
+/// are all the file has.
+pub(super) struct Family {
+    fingerprint: String,
+    read: Vec<(Identified, Bytes, bool)>,
+}
+
+impl Shipper {
+    /// Takes every family out of the scan and reads its members' starts:
+    /// files whose first line another file on the instance shares, or that
+    /// the checkpoint has told apart before. A complete file the scan took
+    /// unread is read too. A member renamed away meanwhile is left out (the
+    /// scan is then not steady, and done again).
+    pub(super) async fn read_families(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+        scan: &mut Scan,
+    ) -> Result<Vec<Family>, Stop> {
+        let mut families = Vec::new();
+        for fingerprint in families_in(cp, scan) {
+            let mut members: Vec<Identified> = Vec::new();
+            scan.identified.retain(|i| {
+                let mine = i.fingerprint.sha256 == fingerprint;
+                if mine {
+                    members.push(i.clone());
+                }
+                !mine
+            });
+            // Unless it is known by its exact bytes: no other file is it.
+            scan.known_complete.retain(|(file, id)| {
+                let mine = cp.state.files.get(id).is_some_and(|p| p.fingerprint == fingerprint && !is_exact(p));
+                if mine {
+                    let fingerprint = Fingerprint { sha256: fingerprint.clone(), first_record: id.first_record_time() };
+                    let (file, id) = (file.clone(), id.clone());
+                    members.push(Identified {
+                        file,
+                        active: false,
+                        fingerprint,
+                        id,
+                        identity: None,
+                        listed: true,
+                        whole: false,
+                    });
+                }
+                !mine
+            });
+            members.sort_by(|a, b| LogFile::newest_first(&a.file, &b.file));
+            let mut read = Vec::new();
+            for m in members {
+                match self.read_start(instance, &m.file).await {
+                    // The start is a file's, not a splice of two, if it came
+                    // in one piece (or the scan turns out steady).
+                    Ok((bytes, ended, one_piece)) if begins_with(&bytes, &fingerprint) => {
+                        read.push((Identified { whole: one_piece, ..m }, bytes, ended))
+                    }
+                    // Renamed away since its head was read: another file
+                    // holds the name now.
+                    Ok(_) | Err(FetchError::Gone) => {}
+                    Err(FetchError::Failed(f)) => return Err(f.into()),
+                }
+            }
+            families.push(Family { fingerprint, read });
+        }
+        Ok(families)
+    }
+
+    /// Reads a file's first bytes, up to `DISTINCT_PREFIX_MAX`: the bytes,
+    /// whether they are all the file has, and whether they came in one
+    /// piece (no rotation can have spliced them).
+    async fn read_start(&self, instance: &Instance, file: &LogFile) -> Result<(Bytes, bool, bool), FetchError> {
+        let mut retry =
+            Retry::new(format!("reading the start of {}/{}", instance.id, file.name), self.cfg.max_attempts);
+        loop {
+            let mut stream = self.source.open(&instance.id, &file.name).await?;
+            match stream.peek_start(DISTINCT_PREFIX_MAX).await {
+                Ok((bytes, ended)) => return Ok((bytes, ended, stream.body_chunks() <= 1)),
+                Err(f) if retry.again(&f).await => {}
+                Err(f) => return Err(f.into()),
+            }
+        }
+    }
+}
+
+/// First-line fingerprints to tell apart: shared by two files of the scan,
+/// or by a file and a checkpoint entry that was told apart before.
+pub(super) fn families(cp: &StoredCheckpoint, scan: &Scan) -> BTreeSet<String> {
+    families_in(cp, scan)
+}
+
+fn families_in(cp: &StoredCheckpoint, scan: &Scan) -> BTreeSet<String> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut families = BTreeSet::new();
+    let told_before: BTreeSet<&str> = cp
+        .state
+        .files
+        .iter()
+        .filter(|(id, p)| p.identity.is_some() || **id != first_line_id(id, &p.fingerprint))
+        .map(|(_, p)| p.fingerprint.as_str())
+        .collect();
+    let complete: Vec<&str> = scan
+        .known_complete
+        .iter()
+        .filter_map(|(_, id)| cp.state.files.get(id))
+        .filter(|p| !is_exact(p))
+        .map(|p| p.fingerprint.as_str())
+        .collect();
+    for fp in scan.identified.iter().map(|i| i.fingerprint.sha256.as_str()).chain(complete) {
+        if !seen.insert(fp) || told_before.contains(fp) {
+            families.insert(fp.to_string());
+        }
+    }
+    // A file the tracked file with its first line may not be: read it to
+    // see (it may be a namesake written after that file was deleted).
+    for item in &scan.identified {
+        if cp.state.files.get(&item.id).is_some_and(|p| may_be_a_namesake(p, item)) {
+            families.insert(item.fingerprint.sha256.clone());
+        }
+    }
+    families
+}
+
+/// Puts a family's members back into the scan, each as the file it is.
+/// While files rotated during the scan, one file may have been read under
+/// two names: members whose bytes could be one file's (one holds the
+/// start of the other) are then taken as one, the first read, as for any
+/// file; the scan is done again anyway.
+pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan, families: Vec<Family>, steady: bool) {
+    for Family { fingerprint, mut read } in families {
+        if !steady {
+            let mut kept: Vec<(Identified, Bytes, bool)> = Vec::new();
+            for m in read {
+                if !kept.iter().any(|(_, bytes, _)| bytes.starts_with(&m.1) || m.1.starts_with(bytes)) {
+                    kept.push(m);
+                }
+            }
+            read = kept;
+        }
+        let members: Vec<Member<'_>> = read
+            .iter()
+            .map(|(i, bytes, ended)| Member { file: &i.file, start: Start { bytes, whole: *ended, active: i.active } })
+            .collect();
+        let first_record = read.first().and_then(|(i, _, _)| i.fingerprint.first_record);
+        let claimed: BTreeSet<&FileId> = scan.known_complete.iter().map(|(_, id)| id).collect();
+        let told = assign(cp, &fingerprint, first_record, &members, &claimed);
+        let alone = read.len() == 1;
+        for ((item, _, _), told) in read.into_iter().zip(told) {
+            let shares = item.fingerprint.file_id();
+            match told {
+                // A file read alone was only checked against its entry:
+                // nothing to tell it apart from.
+                Told::Tracked(id, _) if alone => {
+                    let identity = cp.state.files.get(&id).and_then(|p| p.identity.clone());
+                    scan.identified.push(Identified { id, identity, ..item })
+                }
+                Told::Tracked(id, identity) => scan.identified.push(Identified { id, identity, ..item }),
+                Told::New(id, identity) => {
+                    tracing::info!(
+                        instance = %instance.id, file = %item.file.name, file_id = %id, shares = %shares,
+                        told_apart = identity.is_some(),
+                        "a file shares its first line with another; it is tracked under an id of its own"
+                    );
+                    scan.identified.push(Identified { id, identity, ..item });
+                }
+            }
+        }
+    }
+    scan.identified.sort_by(|a, b| LogFile::newest_first(&a.file, &b.file));
+    let present = scan.identified.iter().map(|i| &i.id).chain(scan.known_complete.iter().map(|(_, id)| id)).cloned();
+    if steady {
+        scan.present = present.collect();
+    } else {
+        // A file read under a name that rotated may be any of the files
+        // read: every id seen stays present (no loss is concluded from a
+        // scan that rotations overtook).
+        scan.present.extend(present);
+    }
+}
+
+/// Whether `bytes` begin with the first line whose fingerprint is given.
+fn begins_with(bytes: &[u8], fingerprint: &str) -> bool {
+    crate::identify::identity_prefix(bytes).is_some_and(|p| Fingerprint::of_prefix(p).sha256 == fingerprint)
+}
+
+/// Matches a family's members (newest first) to the checkpoint's entries
+/// with their first line: each entry to at most one member, the entries
+/// that were told apart before first (exact bytes, then longest start),
+/// and each entry, oldest name first, to the oldest member that fits it:
+/// rotation keeps files in order, so pairs stay the same from run to run
+/// (and a tracked file was there before a newcomer). A member no entry
+/// fits is new, under a key from its telling bytes, or held if it has
+/// none yet.
+pub(super) fn assign(
+    cp: &StoredCheckpoint,
+    fingerprint: &str,
+    first_record: Option<chrono::DateTime<chrono::Utc>>,
+    members: &[Member<'_>],
+    claimed: &BTreeSet<&FileId>,
+) -> Vec<Told> {
+    let starts: Vec<Start<'_>> = members.iter().map(|m| m.start).collect();
+    let identities = tell_apart(&starts);
+    let mut entries: Vec<(&FileId, &FileProgress)> =
+        cp.state.files.iter().filter(|(id, p)| p.fingerprint == fingerprint && !claimed.contains(id)).collect();
+    entries.sort_by(|(_, a), (_, b)| {
+        let strength = |p: &FileProgress| p.identity.as_ref().map(|i| (i.exact, i.len));
+        strength(b).cmp(&strength(a)).then_with(|| oldest_first(&a.last_name, &b.last_name))
+    });
+    let mut told: Vec<Option<Told>> = vec![None; members.len()];
+    for (id, p) in entries {
+        let fits = |m: &Member<'_>| p.identity.as_ref().is_none_or(|i| i.matches(&m.start)) && could_be(p, m);
+        if let Some(at) = (0..members.len()).rev().find(|&at| told[at].is_none() && fits(&members[at])) {
+            let identity = crate::checkpoint::stronger_identity(p.identity.clone(), identities[at].clone());
+            told[at] = Some(Told::Tracked(id.clone(), identity));
+        }
+    }
+    let at = first_record.unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    let mut taken: BTreeSet<FileId> =
+        cp.state.files.keys().chain(cp.state.gaps.iter().map(|g| &g.file_id)).cloned().collect();
+    // Oldest first, as entries are matched. The oldest new member takes the
+    // first-line id if no file has it: the one a run that saw it before its
+    // newer namesakes (one running beside this) gives it.
+    let first_line_key = FileId::new(at, fingerprint);
+    for at_member in (0..members.len()).rev() {
+        if told[at_member].is_some() {
+            continue;
+        }
+        let identity = identities[at_member].clone();
+        let id = if taken.contains(&first_line_key) {
+            new_key(at, fingerprint, identity.as_ref(), &taken)
+        } else {
+            first_line_key.clone()
+        };
+        taken.insert(id.clone());
+        told[at_member] = Some(Told::New(id, identity));
+    }
+    told.into_iter().flatten().collect()
+}
+
+/// The key of a file new to a family: its time and its telling bytes'
+/// hash, as any file id. A growing file that holds only bytes another file
+/// holds has no telling bytes yet: it is keyed by the first line and its
+/// place (it is matched by place until it differs, see `assign`). Rotated
+/// files with exactly the same bytes (the same records written twice) share
+/// their bytes, so the second and later are numbered.
+pub fn new_key(
+    at: chrono::DateTime<chrono::Utc>,
+    fingerprint: &str,
+    identity: Option<&Identity>,
+    taken: &BTreeSet<FileId>,
+) -> FileId {
+    use sha2::{Digest, Sha256};
+    let basis = match identity {
+        Some(identity) => identity.sha256.clone(),
+        None => hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize()),
+    };
+    std::iter::once(FileId::new(at, &basis))
+        .chain((2u32..).map(|n| {
+            FileId::new(at, &hex::encode(Sha256::new().chain_update(&basis).chain_update(n.to_string()).finalize()))
+        }))
+        .find(|id| !taken.contains(id))
+        .expect("an unused number")
+}
+
+/// The id a file with this first line has when no other file shares it
+/// (same time as `id`).
+fn first_line_id(id: &FileId, fingerprint: &str) -> FileId {
+    FileId::new(id.first_record_time().unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH), fingerprint)
+}
+
+fn is_exact(p: &FileProgress) -> bool {
+    p.identity.as_ref().is_some_and(|i| i.exact)
+}
+
+/// Whether what the listing shows of a file disagrees with what the
+/// checkpoint knows of the file with its id: a rotated file that is active
+/// again or of another size, a growing one shorter than what was shipped
+/// from it, or under a name it could not have or was not seen under (a
+/// rotation since, or another file). Reading its start settles it.
+fn may_be_a_namesake(p: &FileProgress, item: &Identified) -> bool {
+    name_rules_out(p, &item.file)
+        || if p.closed {
+            item.active || item.file.size != p.last_size
+        } else {
+            item.file.size < p.shipped || p.last_name != item.file.name
+        }
+}
+
+/// Whether a file's name shows it is not the tracked one: an Aurora file
+/// keeps its name; a MariaDB file only ever moves to older names.
+fn name_rules_out(p: &FileProgress, file: &LogFile) -> bool {
+    match (file.kind, AuditName::parse(&p.last_name)) {
+        (AuditName::Aurora { .. }, _) => p.last_name != file.name,
+        (_, Some(AuditName::Aurora { .. }) | None) => false,
+        (_, Some(_)) => oldest_first(&file.name, &p.last_name) == std::cmp::Ordering::Greater,
+    }
+}
+
+/// Orders two file names as the files they name, oldest first.
+fn oldest_first(a: &str, b: &str) -> std::cmp::Ordering {
+    match (AuditName::parse(a), AuditName::parse(b)) {
+        (Some(ka), Some(kb)) => {
+            let file = |name: &str, kind| LogFile { name: name.to_string(), size: 0, last_written_ms: 0, kind };
+            LogFile::newest_first(&file(b, kb), &file(a, ka))
+        }
+        _ => a.cmp(b),
+    }
+}
+
+/// Whether a member may be the file an entry tracks, by what the entry
+/// knows of it: a rotated file never grows or becomes active again; the
+/// bytes before its shipped offset are the ones shipped; an Aurora file
+/// keeps its name.
+fn could_be(p: &FileProgress, m: &Member<'_>) -> bool {
+    let bytes = m.start.bytes;
+    if name_rules_out(p, m.file) {
+        return false;
+    }
+    if p.closed {
+        let size_differs =
+            if m.start.whole { bytes.len() as u64 != p.last_size } else { p.last_size <= bytes.len() as u64 };
+        if m.start.active || size_differs {
+            return false;
+        }
+    }
+    match usize::try_from(p.shipped) {
+        Ok(0) => true,
+        Ok(shipped) if shipped <= bytes.len() => super::file::tail_sha256(&bytes[..shipped]) == p.tail_sha256,
+        // Shorter than what was shipped from it: not it.
+        _ => !m.start.whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::identify::identity_prefix;
+    use crate::instance::Instance;
+
+    const LINE: &[u8] = b"20261122 00:00:01,host,rdsadmin,localhost,1,1,QUERY,,'SELECT 1',0\n";
+
+    fn checkpoint(files: &[(&FileId, FileProgress)]) -> StoredCheckpoint {
+        let mut state = Checkpoint::empty(&Instance::for_tests("db-RES"));
+        for (id, p) in files {
+            state.files.insert((*id).clone(), p.clone());
+        }
+        StoredCheckpoint { key: "k".into(), etag: None, state }
+    }
+
+    fn fingerprint() -> Fingerprint {
+        Fingerprint::of_prefix(identity_prefix(LINE).unwrap())
+    }
+
+    fn listed(name: &str, bytes: &[u8]) -> LogFile {
+        let kind = AuditName::parse(name).unwrap();
+        LogFile { name: name.into(), size: bytes.len() as u64, last_written_ms: 1, kind }
+    }
+
+    /// The checkpoint entry of a file shipped up to `shipped`.
+    fn shipped(bytes: &[u8], name: &str, shipped: usize, closed: bool) -> FileProgress {
+        FileProgress {
+            fingerprint: fingerprint().sha256,
+            shipped: shipped as u64,
+            tail_sha256: crate::pipeline::file::tail_sha256(&bytes[..shipped]),
+            last_name: name.into(),
+            last_size: bytes.len() as u64,
+            last_written_ms: 1,
+            closed,
+            identity: None,
+        }
+    }
+
+    fn assign_files(cp: &StoredCheckpoint, files: &[(&str, &[u8], bool)]) -> Vec<Told> {
+        let listed: Vec<LogFile> = files.iter().map(|(name, bytes, _)| listed(name, bytes)).collect();
+        let members: Vec<Member<'_>> = files
+            .iter()
+            .zip(&listed)
+            .map(|((_, bytes, active), file)| Member { file, start: Start { bytes, whole: true, active: *active } })
+            .collect();
+        assign(cp, &fingerprint().sha256, fingerprint().first_record, &members, &BTreeSet::new())
+    }
+
+    #[test]
+    fn the_tracked_file_keeps_its_key_and_a_newcomer_gets_its_own() {
+        let old = [LINE, b"old\n"].concat();
+        let new = [LINE, b"new\n"].concat();
+        let x = fingerprint().file_id();
+        // Shipped in full while it grew, then rotated; the newcomer began
+        // with the same line.
+        let cp = checkpoint(&[(&x, shipped(&old, "audit/server_audit.log", old.len(), false))]);
+        let told =
+            assign_files(&cp, &[("audit/server_audit.log", &new, true), ("audit/server_audit.log.1", &old, false)]);
+        assert!(matches!(&told[1], Told::Tracked(id, Some(i)) if *id == x && i.exact), "{told:?}");
+        let Told::New(id, Some(identity)) = &told[0] else { panic!("{told:?}") };
+        assert_ne!(*id, x);
+        assert!(!identity.exact && identity.len as usize == LINE.len() + 1, "{identity:?}");
+    }
+
+    #[test]
+    fn a_namesake_of_a_deleted_file_is_not_it() {
+        let gone = [LINE, b"gone, longer\n"].concat();
+        let x = fingerprint().file_id();
+        let cp = checkpoint(&[(&x, shipped(&gone, "audit/server_audit.log.1", gone.len(), true))]);
+        for (name, bytes, active) in [
+            // A rotated file of another size.
+            ("audit/server_audit.log.1", [LINE, b"short\n"].concat(), false),
+            // Active: a rotated file never is again.
+            ("audit/server_audit.log", gone.clone(), true),
+            // Of the same size, other bytes.
+            ("audit/server_audit.log.1", [LINE, b"gone, LONGER\n"].concat(), false),
+        ] {
+            let told = assign_files(&cp, &[(name, &bytes, active)]);
+            assert!(matches!(&told[0], Told::New(id, _) if *id != x), "{name} {bytes:?}: {told:?}");
+        }
+        // The file itself, under an older name: it.
+        let told = assign_files(&cp, &[("audit/server_audit.log.2", &gone, false)]);
+        assert!(matches!(&told[0], Told::Tracked(id, _) if *id == x), "{told:?}");
+    }
+
+    #[test]
+    fn with_nothing_tracked_the_oldest_takes_the_first_line_id() {
+        let cp = checkpoint(&[]);
+        let (a, b) = ([LINE, b"a\n"].concat(), [LINE, b"b\n"].concat());
+        let told = assign_files(&cp, &[("audit/server_audit.log", &b, true), ("audit/server_audit.log.1", &a, false)]);
+        assert!(matches!(&told[1], Told::New(id, _) if *id == fingerprint().file_id()), "{told:?}");
+        assert!(matches!(&told[0], Told::New(id, _) if *id != fingerprint().file_id()), "{told:?}");
+    }
+
+    #[test]
+    fn rotated_files_with_the_same_bytes_get_numbered_keys() {
+        let cp = checkpoint(&[]);
+        let told =
+            assign_files(&cp, &[("audit/server_audit.log.1", LINE, false), ("audit/server_audit.log.2", LINE, false)]);
+        let ids: Vec<&FileId> = told
+            .iter()
+            .map(|t| match t {
+                Told::New(id, _) | Told::Tracked(id, _) => id,
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+    }
+}
