@@ -194,11 +194,19 @@ pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan
                 }
                 Told::Tracked(id, identity) => scan.identified.push(Identified { id, identity, ..item }),
                 Told::New(id, identity) => {
-                    tracing::info!(
-                        instance = %instance.id, file = %item.file.name, file_id = %id, shares = %shares,
-                        told_apart = identity.is_some(),
-                        "a file shares its first line with another; it is tracked under an id of its own"
-                    );
+                    if identity.is_some() {
+                        tracing::info!(
+                            instance = %instance.id, file = %item.file.name, file_id = %id, shares = %shares,
+                            "a file shares its first line with another; it is tracked under an id of its own"
+                        );
+                    } else {
+                        tracing::warn!(
+                            instance = %instance.id, file = %item.file.name, file_id = %id, shares = %shares,
+                            "file {} so far holds only bytes another file with its first line holds too: it is \
+                             tracked under {id} by its place among the files until its bytes differ",
+                            item.file.name
+                        );
+                    }
                     scan.identified.push(Identified { id, identity, ..item });
                 }
             }
@@ -320,7 +328,7 @@ fn may_be_a_namesake(p: &FileProgress, item: &Identified) -> bool {
         || if p.closed {
             item.active || item.file.size != p.last_size
         } else {
-            item.file.size < p.shipped || p.last_name != item.file.name
+            item.file.size < p.shipped.max(p.last_size) || p.last_name != item.file.name
         }
 }
 
@@ -360,6 +368,10 @@ fn could_be(p: &FileProgress, m: &Member<'_>) -> bool {
         if m.start.active || size_differs {
             return false;
         }
+    }
+    // A file only grows: one shorter than it was seen is another.
+    if m.start.whole && (bytes.len() as u64) < p.last_size {
+        return false;
     }
     match usize::try_from(p.shipped) {
         Ok(0) => true,

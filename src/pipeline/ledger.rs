@@ -693,3 +693,36 @@ impl Shipper {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loss on Aurora says the engine removed the file; on MariaDB it
+    /// names the plugin's rotation settings.
+    #[test]
+    fn a_loss_message_names_what_removes_files_on_its_engine() {
+        let gap = Gap {
+            file_id: FileId("20261122T000000Z-0123abcd".into()),
+            last_name: "audit/audit.log.0.2026-11-22-00-00.1".into(),
+            shipped: 10,
+            last_size: 20,
+            detected_at: Utc::now(),
+            growing: false,
+            reported: false,
+            unnamed: false,
+            uncertain: false,
+        };
+        for (engine, says, never) in [
+            ("aurora-mysql", "Aurora removes audit files", "server_audit_file_rotations"),
+            ("mariadb", "server_audit_file_rotations", "Aurora"),
+            ("mysql", "server_audit_file_rotate_size", "Aurora"),
+        ] {
+            let instance = Instance { engine: engine.into(), ..Instance::for_tests("db-R") };
+            let mut report = InstanceReport::new(instance.clone());
+            report_unreported(&instance, std::slice::from_ref(&gap), None, &mut report);
+            let message = &report.failures[0].message;
+            assert!(message.contains(says) && !message.contains(never), "{engine}: {message}");
+        }
+    }
+}

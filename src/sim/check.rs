@@ -287,17 +287,6 @@ pub fn check(sim: &Sim) -> Result<(), String> {
         shipped.insert(file.uid, bytes.len() as u64);
         owner.insert(key.clone(), file);
     }
-    // The file a key names: the one its objects hold, else the one file
-    // that can have it (a file never shipped from, deleted: a loss).
-    let file_of = |rid: &str, id: &FileId| -> Option<&SimFile> {
-        let key = (rid.to_string(), id.clone());
-        owner.get(&key).copied().or_else(|| {
-            let mut files = keys.files_with(rid, id);
-            files.retain(|f| !shipped.contains_key(&f.uid));
-            files.first().copied()
-        })
-    };
-
     // Checkpoints and their recorded losses.
     let mut gaps: BTreeMap<(String, FileId), crate::checkpoint::Gap> = BTreeMap::new();
     let mut unnamed_gaps: Vec<(String, crate::checkpoint::Gap)> = Vec::new();
@@ -314,6 +303,22 @@ pub fn check(sim: &Sim) -> Result<(), String> {
             }
         }
     }
+    // The file a key names: the one its objects hold, else a file that can
+    // have it (a file never shipped from, deleted: a loss).
+    let file_of = |rid: &str, id: &FileId| -> Option<&SimFile> {
+        let key = (rid.to_string(), id.clone());
+        owner.get(&key).copied().or_else(|| {
+            let mut files = keys.files_with(rid, id);
+            files.retain(|f| !shipped.contains_key(&f.uid));
+            // Of files alike, the one as long as the loss recorded.
+            if let Some(g) = gaps.get(&key) {
+                files.retain(|f| f.bytes.len() as u64 >= g.last_size);
+                files.sort_by_key(|f| (f.bytes.len() as u64 != g.last_size, f.uid));
+            }
+            files.first().copied()
+        })
+    };
+
     let paged: BTreeSet<(String, String, bool)> = sim
         .outcomes
         .iter()
@@ -398,6 +403,14 @@ pub fn check(sim: &Sim) -> Result<(), String> {
                 }
             }
             (None, _) if lost == 0 => {}
+            // Tracked before a byte of it shipped, then deleted unseen while
+            // a newer file that begins with the same bytes took its place:
+            // nothing tells the two apart (a limit, see `pipeline::family`).
+            (None, Some(id))
+                if done == 0
+                    && owner.get(&(f.resource_id.clone(), id.clone())).is_some_and(|g| {
+                        g.uid != f.uid && g.bytes.starts_with(identity_prefix(&f.bytes).unwrap_or_default())
+                    }) => {}
             (None, _) if unnamed_recorded(f) || after_unnamed_loss(f) => {}
             // Its instance was replaced: every byte written after the old
             // one's last run is lost, and the replacement paged.
