@@ -187,7 +187,9 @@ impl SimInstance {
     }
 
     /// Starts a stripe's empty growing file with the first `lines` whole
-    /// lines of the file before it on the stripe, if there is one.
+    /// lines of the file before it on the stripe, fewer than it has (a file
+    /// with exactly another's bytes is beyond what can be told apart once
+    /// one of them is gone; see `pipeline::family`).
     pub fn echo(&mut self, stripe: u8, lines: usize) {
         let i = self.growing_index(stripe);
         if !self.files[i].bytes.is_empty() {
@@ -197,7 +199,10 @@ impl SimInstance {
         let Some(before) = before else { return };
         let ends: Vec<usize> =
             before.bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(at, _)| at + 1).collect();
-        let Some(&end) = ends.get(lines.clamp(1, ends.len().max(1)) - 1) else { return };
+        if ends.len() < 2 {
+            return;
+        }
+        let end = ends[lines.clamp(1, ends.len() - 1) - 1];
         let echoed = before.bytes[..end].to_vec();
         self.append(stripe, &echoed);
     }

@@ -35,8 +35,9 @@ pub enum Event {
         stripe: u8,
     },
     /// The stripe rotates and its new file begins with the first `lines`
-    /// lines of the one before (a replayed session, a restart that resets
-    /// connection and query ids): two files with one first line.
+    /// lines of the one before, fewer than it has (a replayed session, a
+    /// restart that resets connection and query ids): two files with one
+    /// first line.
     Echo {
         stripe: u8,
         lines: usize,
