@@ -6,9 +6,10 @@
 //! finds such a family, every member is read further, each is given the
 //! bytes that tell it from the others (`identify::tell_apart`), and each is
 //! matched to the checkpoint entry it is: the file tracked before keeps its
-//! key, and a file new to the checkpoint gets a key made from its telling
-//! bytes. A member that cannot be told apart yet is held, unshipped, until
-//! it differs.
+//! key, and a file new to the checkpoint gets a key of its own. A growing
+//! member that so far holds only bytes another holds is tracked by its
+//! place (its entry takes the member left when the others are matched)
+//! until its bytes differ.
 
 use super::scan::{Identified, Scan};
 use super::{Shipper, Stop};
@@ -160,10 +161,12 @@ fn families_in(cp: &StoredCheckpoint, scan: &Scan) -> BTreeSet<String> {
 }
 
 /// Puts a family's members back into the scan, each as the file it is.
-/// While files rotated during the scan, one file may have been read under
-/// two names: members whose bytes could be one file's (one holds the
-/// start of the other) are then taken as one, the first read, as for any
-/// file; the scan is done again anyway.
+/// While files rotated during the scan (`!steady`), a read may be a splice
+/// of two files and one file may have been read under two names: then
+/// members are only matched to the entries they fit, nothing new is
+/// keyed and no identity is kept (the scan is done again), and a member
+/// no entry fits is kept under the first-line id only if it is the first
+/// read, as any file in such a scan.
 pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan, families: Vec<Family>, steady: bool) {
     for Family { fingerprint, mut read } in families {
         if !steady {
@@ -183,12 +186,19 @@ pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan
         let claimed: BTreeSet<&FileId> = scan.known_complete.iter().map(|(_, id)| id).collect();
         let told = assign(cp, &fingerprint, first_record, &members, &claimed);
         let alone = read.len() == 1;
+        let mut first = true;
         for ((item, _, _), told) in read.into_iter().zip(told) {
             let shares = item.fingerprint.file_id();
+            let first_read = std::mem::take(&mut first);
             match told {
+                Told::New(..) if !steady => {
+                    if first_read && !cp.state.files.contains_key(&shares) {
+                        scan.identified.push(Identified { id: shares, identity: None, ..item });
+                    }
+                }
                 // A file read alone was only checked against its entry:
-                // nothing to tell it apart from.
-                Told::Tracked(id, _) if alone => {
+                // nothing to tell it apart from. Nor is a spliced read.
+                Told::Tracked(id, _) if alone || !steady => {
                     let identity = cp.state.files.get(&id).and_then(|p| p.identity.clone());
                     scan.identified.push(Identified { id, identity, ..item })
                 }
@@ -248,14 +258,29 @@ pub(super) fn assign(
     let identities = tell_apart(&starts);
     let mut entries: Vec<(&FileId, &FileProgress)> =
         cp.state.files.iter().filter(|(id, p)| p.fingerprint == fingerprint && !claimed.contains(id)).collect();
-    entries.sort_by(|(_, a), (_, b)| {
+    let first_line_key = FileId::new(first_record.unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH), fingerprint);
+    entries.sort_by(|(a_id, a), (b_id, b)| {
         let strength = |p: &FileProgress| p.identity.as_ref().map(|i| (i.exact, i.len));
-        strength(b).cmp(&strength(a)).then_with(|| oldest_first(&a.last_name, &b.last_name))
+        strength(b)
+            .cmp(&strength(a))
+            .then_with(|| oldest_first(&a.last_name, &b.last_name))
+            // Under one name: the first-line id was there first.
+            .then_with(|| (**b_id == first_line_key).cmp(&(**a_id == first_line_key)))
+            .then_with(|| b.shipped.cmp(&a.shipped))
     });
     let mut told: Vec<Option<Told>> = vec![None; members.len()];
     for (id, p) in entries {
         let fits = |m: &Member<'_>| p.identity.as_ref().is_none_or(|i| i.matches(&m.start)) && could_be(p, m);
-        if let Some(at) = (0..members.len()).rev().find(|&at| told[at].is_none() && fits(&members[at])) {
+        let free = |at: &usize| told[*at].is_none();
+        let found = (0..members.len()).rev().filter(free).find(|&at| fits(&members[at])).or_else(|| {
+            // An entry from before files were told apart may mix two files'
+            // names and sizes: the bytes shipped from it decide (and a
+            // rotated file is never the active one).
+            let legacy = p.identity.is_none() && p.shipped > 0;
+            let fits = |m: &Member<'_>| !(p.closed && m.start.active) && shipped_bytes_fit(p, m);
+            (0..members.len()).rev().filter(free).find(|&at| legacy && fits(&members[at]))
+        });
+        if let Some(at) = found {
             let identity = crate::checkpoint::stronger_identity(p.identity.clone(), identities[at].clone());
             told[at] = Some(Told::Tracked(id.clone(), identity));
         }
@@ -266,14 +291,13 @@ pub(super) fn assign(
     // Oldest first, as entries are matched. The oldest new member takes the
     // first-line id if no file has it: the one a run that saw it before its
     // newer namesakes (one running beside this) gives it.
-    let first_line_key = FileId::new(at, fingerprint);
     for at_member in (0..members.len()).rev() {
         if told[at_member].is_some() {
             continue;
         }
         let identity = identities[at_member].clone();
         let id = if taken.contains(&first_line_key) {
-            new_key(at, fingerprint, identity.as_ref(), &taken)
+            new_key(at, fingerprint, members[at_member].start.bytes, &taken)
         } else {
             first_line_key.clone()
         };
@@ -283,21 +307,19 @@ pub(super) fn assign(
     told.into_iter().flatten().collect()
 }
 
-/// The key of a file new to a family: its time and its telling bytes'
-/// hash, as any file id. A growing file that holds only bytes another file
-/// holds has no telling bytes yet: it is keyed by the first line and its
-/// place (it is matched by place until it differs, see `assign`). Rotated
-/// files with exactly the same bytes (the same records written twice) share
-/// their bytes, so the second and later are numbered.
-pub fn new_key(
-    at: chrono::DateTime<chrono::Utc>,
-    fingerprint: &str,
-    identity: Option<&Identity>,
-    taken: &BTreeSet<FileId>,
-) -> FileId {
+/// The key of a file new to a family: its time and the hash of its first
+/// line and the byte after it, which every run that sees the file gives it
+/// alike, however much of it each has seen or whichever other files it sees
+/// (the identity that tells it apart may change; the key never does). A
+/// file that has only its first line yet is keyed by the first line alone
+/// (and matched by its place until it differs, see `assign`). Keys taken
+/// (files alike in those bytes) are numbered.
+pub fn new_key(at: chrono::DateTime<chrono::Utc>, fingerprint: &str, start: &[u8], taken: &BTreeSet<FileId>) -> FileId {
     use sha2::{Digest, Sha256};
-    let basis = match identity {
-        Some(identity) => identity.sha256.clone(),
+    let past_first_line =
+        crate::identify::identity_prefix(start).map(|line| line.len() + 1).filter(|&n| n <= start.len());
+    let basis = match past_first_line {
+        Some(n) => hex::encode(Sha256::digest(&start[..n])),
         None => hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize()),
     };
     std::iter::once(FileId::new(at, &basis))
@@ -311,6 +333,10 @@ pub fn new_key(
 /// The id a file with this first line has when no other file shares it
 /// (same time as `id`).
 fn first_line_id(id: &FileId, fingerprint: &str) -> FileId {
+    if !fingerprint.get(..8).is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        // Not a fingerprint this version writes: no family to tell apart.
+        return id.clone();
+    }
     FileId::new(id.first_record_time().unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH), fingerprint)
 }
 
@@ -373,8 +399,14 @@ fn could_be(p: &FileProgress, m: &Member<'_>) -> bool {
     if m.start.whole && (bytes.len() as u64) < p.last_size {
         return false;
     }
+    p.shipped == 0 || shipped_bytes_fit(p, m)
+}
+
+/// Whether the bytes before an entry's shipped offset are the member's
+/// (unknown past the start read: then they may be).
+fn shipped_bytes_fit(p: &FileProgress, m: &Member<'_>) -> bool {
+    let bytes = m.start.bytes;
     match usize::try_from(p.shipped) {
-        Ok(0) => true,
         Ok(shipped) if shipped <= bytes.len() => super::file::tail_sha256(&bytes[..shipped]) == p.tail_sha256,
         // Shorter than what was shipped from it: not it.
         _ => !m.start.whole,
@@ -466,6 +498,21 @@ mod tests {
         // The file itself, under an older name: it.
         let told = assign_files(&cp, &[("audit/server_audit.log.2", &gone, false)]);
         assert!(matches!(&told[0], Told::Tracked(id, _) if *id == x), "{told:?}");
+    }
+
+    /// Before files were told apart, two files with one first line shared
+    /// an entry: names and sizes of both, bytes shipped of one. The bytes
+    /// decide; the other file is new; nothing is lost.
+    #[test]
+    fn an_entry_that_mixed_two_files_goes_to_the_one_its_bytes_came_from() {
+        let a = [LINE, b"rotated\n"].concat();
+        let b = [LINE, b"active and longer\n"].concat();
+        let x = fingerprint().file_id();
+        let mixed = FileProgress { last_size: b.len() as u64, ..shipped(&a, "audit/server_audit.log", a.len(), true) };
+        let cp = checkpoint(&[(&x, mixed)]);
+        let told = assign_files(&cp, &[("audit/server_audit.log", &b, true), ("audit/server_audit.log.1", &a, false)]);
+        assert!(matches!(&told[1], Told::Tracked(id, _) if *id == x), "{told:?}");
+        assert!(matches!(&told[0], Told::New(id, _) if *id != x), "{told:?}");
     }
 
     #[test]

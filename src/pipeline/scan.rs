@@ -380,7 +380,7 @@ impl Shipper {
                     Ok(Head::Line(fingerprint, whole, _)) => {
                         let id = fingerprint.file_id();
                         if file.kind == AuditName::MariaDbActive {
-                            names_steady = still_growing(cp, &id, &fingerprint, file.size);
+                            names_steady = still_growing(cp, &fingerprint, file.size);
                         }
                         scan.present.insert(id.clone());
                         // Two files with one first line are told apart below.
@@ -495,9 +495,10 @@ fn known_complete(cp: &StoredCheckpoint, file: &LogFile) -> Option<FileId> {
 
 /// Whether the active file just read is the one the checkpoint last saw
 /// growing under the active name, no shorter: then no rotation happened
-/// since, and every rotated name holds what it held then.
-fn still_growing(cp: &StoredCheckpoint, id: &FileId, fingerprint: &Fingerprint, listed_size: u64) -> bool {
-    cp.state.files.get(id).is_some_and(|p| {
+/// since, and every rotated name holds what it held then. (A file with its
+/// first line under another key is one told apart from a namesake.)
+fn still_growing(cp: &StoredCheckpoint, fingerprint: &Fingerprint, listed_size: u64) -> bool {
+    cp.state.files.values().any(|p| {
         !p.closed
             && p.fingerprint == fingerprint.sha256
             && p.last_name == "audit/server_audit.log"

@@ -164,9 +164,9 @@ fn id_of(bytes: &[u8]) -> Option<FileId> {
 }
 
 /// The keys each file can be shipped under: its first-line id; and, for a
-/// file whose first line another file of its instance shares, the ids made
-/// from its telling bytes (any of its starts past the first line, numbered
-/// as twins). See `pipeline::family`.
+/// file whose first line another file of its instance shares, the id made
+/// from its first line and the byte after it, or from the first line
+/// alone, each possibly numbered. See `pipeline::family::new_key`.
 struct Keys<'a> {
     files: Vec<(&'a SimFile, Vec<FileId>)>,
 }
@@ -191,14 +191,12 @@ impl<'a> Keys<'a> {
                         let numbered = Sha256::new().chain_update(&untold).chain_update(n.to_string()).finalize();
                         ids.push(FileId::new(at, &hex::encode(numbered)));
                     }
-                    for end in line.len()..=f.bytes.len() {
-                        let sha = hex::encode(Sha256::digest(&f.bytes[..end]));
+                    if let Some(start) = f.bytes.get(..line.len() + 1) {
+                        let sha = hex::encode(Sha256::digest(start));
                         ids.push(FileId::new(at, &sha));
-                        if end == f.bytes.len() {
-                            for n in 2..6u32 {
-                                let numbered = Sha256::new().chain_update(&sha).chain_update(n.to_string()).finalize();
-                                ids.push(FileId::new(at, &hex::encode(numbered)));
-                            }
+                        for n in 2..6u32 {
+                            let numbered = Sha256::new().chain_update(&sha).chain_update(n.to_string()).finalize();
+                            ids.push(FileId::new(at, &hex::encode(numbered)));
                         }
                     }
                 }
