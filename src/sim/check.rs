@@ -228,6 +228,23 @@ pub fn check(sim: &Sim) -> Result<(), String> {
     let truth: Vec<(&SimFile, bool)> = st.instance.all_files().collect();
     let keys = Keys::of(&truth);
 
+    // Checkpoints and their recorded losses.
+    let mut gaps: BTreeMap<(String, FileId), crate::checkpoint::Gap> = BTreeMap::new();
+    let mut unnamed_gaps: Vec<(String, crate::checkpoint::Gap)> = Vec::new();
+    for (key, o) in &bucket.objects {
+        if !key.contains("/_state/") || key.contains("/_state/instances/") {
+            continue;
+        }
+        let cp: Checkpoint = serde_json::from_slice(&o.body).map_err(|e| format!("{key}: {e}"))?;
+        for g in cp.gaps {
+            if g.unnamed {
+                unnamed_gaps.push((cp.dbi_resource_id.clone(), g));
+            } else {
+                gaps.insert((cp.dbi_resource_id.clone(), g.file_id.clone()), g);
+            }
+        }
+    }
+
     // Objects: each holds its file's bytes; chains have no hole or overlap.
     let mut chains: BTreeMap<(String, FileId), Vec<(u64, u64, Vec<u8>)>> = BTreeMap::new();
     for (key, o) in &bucket.objects {
@@ -276,6 +293,10 @@ pub fn check(sim: &Sim) -> Result<(), String> {
         // (a growing file alike another may be held, see below).
         let mut free: Vec<&SimFile> = fits.iter().copied().filter(|f| !shipped.contains_key(&f.uid)).collect();
         free.sort_by_key(|f| (!f.closed, f.uid));
+        // A loss recorded under the key says how long its file was.
+        if let Some(g) = gaps.get(key) {
+            free.sort_by_key(|f| (f.bytes.len() as u64) < g.last_size);
+        }
         let file = free
             .iter()
             .find(|f| shippable(f) == bytes.len() as u64)
@@ -284,22 +305,6 @@ pub fn check(sim: &Sim) -> Result<(), String> {
             .ok_or(format!("file {} (uid {}) is shipped under two keys", key.1, fits[0].uid))?;
         shipped.insert(file.uid, bytes.len() as u64);
         owner.insert(key.clone(), file);
-    }
-    // Checkpoints and their recorded losses.
-    let mut gaps: BTreeMap<(String, FileId), crate::checkpoint::Gap> = BTreeMap::new();
-    let mut unnamed_gaps: Vec<(String, crate::checkpoint::Gap)> = Vec::new();
-    for (key, o) in &bucket.objects {
-        if !key.contains("/_state/") || key.contains("/_state/instances/") {
-            continue;
-        }
-        let cp: Checkpoint = serde_json::from_slice(&o.body).map_err(|e| format!("{key}: {e}"))?;
-        for g in cp.gaps {
-            if g.unnamed {
-                unnamed_gaps.push((cp.dbi_resource_id.clone(), g));
-            } else {
-                gaps.insert((cp.dbi_resource_id.clone(), g.file_id.clone()), g);
-            }
-        }
     }
     // The file a key names: the one its objects hold, else a file that can
     // have it (a file never shipped from, deleted: a loss).
