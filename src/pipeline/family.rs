@@ -296,32 +296,22 @@ pub(super) fn assign(
             continue;
         }
         let identity = identities[at_member].clone();
-        let id = if taken.contains(&first_line_key) {
-            new_key(at, fingerprint, members[at_member].start.bytes, &taken)
-        } else {
-            first_line_key.clone()
-        };
+        let id =
+            if taken.contains(&first_line_key) { new_key(at, fingerprint, &taken) } else { first_line_key.clone() };
         taken.insert(id.clone());
         told[at_member] = Some(Told::New(id, identity));
     }
     told.into_iter().flatten().collect()
 }
 
-/// The key of a file new to a family: its time and the hash of its first
-/// line and the byte after it, which every run that sees the file gives it
-/// alike, however much of it each has seen or whichever other files it sees
-/// (the identity that tells it apart may change; the key never does). A
-/// file that has only its first line yet is keyed by the first line alone
-/// (and matched by its place until it differs, see `assign`). Keys taken
-/// (files alike in those bytes) are numbered.
-pub fn new_key(at: chrono::DateTime<chrono::Utc>, fingerprint: &str, start: &[u8], taken: &BTreeSet<FileId>) -> FileId {
+/// The key of a file new to a family: its time and a hash of its first
+/// line marked as a newcomer's, which every run that sees the file gives
+/// it alike, however much of it each has seen (the identity that tells it
+/// apart may change as it grows; the key never does). Further newcomers
+/// with the same first line are numbered.
+pub fn new_key(at: chrono::DateTime<chrono::Utc>, fingerprint: &str, taken: &BTreeSet<FileId>) -> FileId {
     use sha2::{Digest, Sha256};
-    let past_first_line =
-        crate::identify::identity_prefix(start).map(|line| line.len() + 1).filter(|&n| n <= start.len());
-    let basis = match past_first_line {
-        Some(n) => hex::encode(Sha256::digest(&start[..n])),
-        None => hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize()),
-    };
+    let basis = hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize());
     std::iter::once(FileId::new(at, &basis))
         .chain((2u32..).map(|n| {
             FileId::new(at, &hex::encode(Sha256::new().chain_update(&basis).chain_update(n.to_string()).finalize()))

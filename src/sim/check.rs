@@ -164,9 +164,8 @@ fn id_of(bytes: &[u8]) -> Option<FileId> {
 }
 
 /// The keys each file can be shipped under: its first-line id; and, for a
-/// file whose first line another file of its instance shares, the id made
-/// from its first line and the byte after it, or from the first line
-/// alone, each possibly numbered. See `pipeline::family::new_key`.
+/// file whose first line another file of its instance shares, the
+/// newcomers' ids of that line (numbered). See `pipeline::family::new_key`.
 struct Keys<'a> {
     files: Vec<(&'a SimFile, Vec<FileId>)>,
 }
@@ -190,14 +189,6 @@ impl<'a> Keys<'a> {
                     for n in 2..6u32 {
                         let numbered = Sha256::new().chain_update(&untold).chain_update(n.to_string()).finalize();
                         ids.push(FileId::new(at, &hex::encode(numbered)));
-                    }
-                    if let Some(start) = f.bytes.get(..line.len() + 1) {
-                        let sha = hex::encode(Sha256::digest(start));
-                        ids.push(FileId::new(at, &sha));
-                        for n in 2..6u32 {
-                            let numbered = Sha256::new().chain_update(&sha).chain_update(n.to_string()).finalize();
-                            ids.push(FileId::new(at, &hex::encode(numbered)));
-                        }
                     }
                 }
                 (*f, ids)
