@@ -286,7 +286,9 @@ pub fn check(sim: &Sim) -> Result<(), String> {
         free.sort_by_key(|f| (!f.closed, f.uid));
         // A loss recorded under the key says how long its file was.
         if let Some(g) = gaps.get(key) {
-            free.sort_by_key(|f| (f.bytes.len() as u64) < g.last_size);
+            if free.iter().any(|f| f.bytes.len() as u64 >= g.last_size) {
+                free.retain(|f| f.bytes.len() as u64 >= g.last_size);
+            }
         }
         let file = free
             .iter()
