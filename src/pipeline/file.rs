@@ -9,7 +9,7 @@
 //! only ever renames towards older names, and a rotated file never
 //! changes) and shipped from there, without restarting the instance.
 
-use super::scan::Identified;
+use super::scan::{HeadCheck, Identified};
 use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
 use crate::compress::{CompressedObject, ObjectBuilder};
@@ -198,7 +198,7 @@ impl Shipper {
     ) -> Result<(), Stop> {
         match self.read_and_ship(instance, item, progress, existing, report).await {
             Err(Stop::Fail(f)) if f.kind == FailureKind::DataLoss => {
-                self.confirm_not_renamed(instance, item).await?;
+                self.confirm_not_renamed(instance, item, item.head_check()).await?;
                 Err(Stop::Fail(f))
             }
             other => other,
@@ -211,12 +211,12 @@ impl Shipper {
     /// next file under that name. MariaDB rotation renames every file, so
     /// "the name still holds this file" means "no rotation since the read
     /// began". Aurora names are never reused.
-    async fn confirm_not_renamed(&self, instance: &Instance, item: &Identified) -> Result<(), Stop> {
+    async fn confirm_not_renamed(&self, instance: &Instance, item: &Identified, check: HeadCheck) -> Result<(), Stop> {
         if matches!(item.file.kind, AuditName::Aurora { .. }) {
             return Ok(());
         }
         let renamed = || Stop::Moved(format!("{} was renamed by a rotation while it was read", item.file.name));
-        match self.holds(instance, &item.file, &item.head_check()).await {
+        match self.holds(instance, &item.file, &check).await {
             Ok(true) => Ok(()),
             Ok(false) | Err(FetchError::Gone) => Err(renamed()),
             Err(FetchError::Failed(f)) => Err(f.into()),
@@ -326,8 +326,9 @@ impl Shipper {
                 dbi_resource_id: instance.resource_id.0.clone(),
                 file_id: item.id.0.clone(),
             };
-            // Bytes are only written once it is sure they are this file's.
-            self.confirm_not_renamed(instance, item).await?;
+            // Bytes are only written once it is sure they are this file's:
+            // the name still begins with what this read began with.
+            self.confirm_not_renamed(instance, item, item.head_check().began_with(tail.began_with())).await?;
             match self.create(&key, &object, &facts).await? {
                 Created::Yes => {
                     progress.shipped = facts.end;
@@ -458,13 +459,26 @@ async fn build_object(
 /// Gap detection only knows files the checkpoint tracks; tracking each file
 /// as soon as it is seen means that, whatever happens to later runs, the
 /// newest tracked file is one that can still grow, and its disappearance
+/// The last `TAIL_WINDOW` bytes read, and the first `BEGAN_WITH` bytes.
 #[derive(Default)]
 struct TailWindow {
     bytes: Vec<u8>,
+    first: Vec<u8>,
 }
 
+/// Bytes of the start of a read kept to check that its name still holds
+/// the same file (a file that begins with a copy of its first lines would
+/// pass a check of the first line alone).
+const BEGAN_WITH: usize = 64 * 1024;
+
 impl TailWindow {
+    fn began_with(&self) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(&self.first)
+    }
+
     fn push(&mut self, b: &[u8]) {
+        let room = BEGAN_WITH - self.first.len();
+        self.first.extend_from_slice(&b[..b.len().min(room)]);
         if b.len() >= TAIL_WINDOW {
             self.bytes.clear();
             self.bytes.extend_from_slice(&b[b.len() - TAIL_WINDOW..]);

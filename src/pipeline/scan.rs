@@ -126,6 +126,9 @@ pub struct HeadCheck {
     fingerprint: String,
     identity: Option<Identity>,
     active: bool,
+    /// The bytes a read of the file began with, when known: a file that
+    /// begins like it (its first lines copied) is not taken for it.
+    began_with: Option<Bytes>,
 }
 
 impl HeadCheck {
@@ -135,17 +138,31 @@ impl HeadCheck {
         let first_line = |bytes: &[u8]| {
             identity_prefix(bytes).map(Fingerprint::of_prefix).is_some_and(|f| f.sha256 == self.fingerprint)
         };
+        let began_like = match &self.began_with {
+            Some(began) => stream.peek_start(began.len()).await?.0.starts_with(began),
+            None => true,
+        };
         let Some(identity) = &self.identity else {
-            return Ok(first_line(&stream.peek_head(IDENTITY_PREFIX_MAX).await?));
+            return Ok(began_like && first_line(&stream.peek_head(IDENTITY_PREFIX_MAX).await?));
         };
         let (bytes, whole) = stream.peek_start(identity.bytes_to_read()).await?;
-        Ok(first_line(&bytes) && identity.matches(&Start { bytes: &bytes, whole, active: self.active }))
+        Ok(began_like && first_line(&bytes) && identity.matches(&Start { bytes: &bytes, whole, active: self.active }))
+    }
+
+    /// The same check, also against the bytes a read began with.
+    pub fn began_with(self, bytes: Bytes) -> HeadCheck {
+        HeadCheck { began_with: Some(bytes), ..self }
     }
 }
 
 impl Identified {
     pub fn head_check(&self) -> HeadCheck {
-        HeadCheck { fingerprint: self.fingerprint.sha256.clone(), identity: self.identity.clone(), active: self.active }
+        HeadCheck {
+            fingerprint: self.fingerprint.sha256.clone(),
+            identity: self.identity.clone(),
+            active: self.active,
+            began_with: None,
+        }
     }
 
     /// Whether a stream at its start is this file (see `HeadCheck`).
@@ -206,6 +223,7 @@ impl Shipper {
                 fingerprint: p.fingerprint.clone(),
                 identity: p.identity.clone(),
                 active: false,
+                began_with: None,
             });
             files.push(SurveyedFile { file, active: false, id: Some(id), first_record, head });
         }
