@@ -7,6 +7,13 @@
 //! Rules are added with `POST /_proxy/faults` (a JSON list of [`S3Fault`])
 //! and removed with `DELETE /_proxy/faults`; `GET /_proxy/stats` counts
 //! requests per method.
+//!
+//! Requests on one key are forwarded one at a time. S3 writes an object
+//! with its metadata, and checks `If-None-Match` / `If-Match`, in one
+//! step; moto stores the object, then sets its metadata, and checks the
+//! condition apart from the write, so a request that lands between sees
+//! an object S3 never shows (one without metadata, or two creates that
+//! both succeed).
 
 use crate::body::{bind_and_announce, response, serve, AnyBody};
 use auditship_testkit::faults::{S3Fault, S3FaultKind};
@@ -28,6 +35,8 @@ pub struct Args {
 }
 
 struct State {
+    /// One lock per key (path), held while a request on it is forwarded.
+    keys: BTreeMap<String, Arc<tokio::sync::Mutex<()>>>,
     upstream: String,
     rules: Vec<S3Fault>,
     counts: BTreeMap<String, u64>,
@@ -39,6 +48,7 @@ type Shared = Arc<Mutex<State>>;
 pub async fn main(args: Args) -> anyhow::Result<()> {
     let client = Client::builder(TokioExecutor::new()).build_http();
     let state = Arc::new(Mutex::new(State {
+        keys: BTreeMap::new(),
         upstream: args.upstream.trim_end_matches('/').to_string(),
         rules: Vec::new(),
         counts: BTreeMap::new(),
@@ -110,7 +120,11 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         parts.headers.remove("if-match");
         parts.headers.remove("if-none-match");
     }
-    let forwarded = forward(&state, parts, body).await;
+    let key_lock = state.lock().unwrap().keys.entry(path.clone()).or_default().clone();
+    let forwarded = {
+        let _one_at_a_time = key_lock.lock().await;
+        forward(&state, parts, body).await
+    };
     match rule {
         Some(S3FaultKind::ForwardThenDrop) => dropped(),
         Some(S3FaultKind::ForwardThenPreconditionFailed) => {
