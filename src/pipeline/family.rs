@@ -46,7 +46,8 @@ pub(super) struct Family {
 }
 
 impl Shipper {
-    /// Takes every family out of the scan and reads its members' starts:
+    /// Takes every family out of the scan (none: nothing is read) and
+    /// reads its members' starts:
     /// files whose first line another file on the instance shares, or that
     /// the checkpoint has told apart before. A complete file the scan took
     /// unread is read too. A member renamed away meanwhile is left out (the
@@ -124,10 +125,6 @@ impl Shipper {
 
 /// First-line fingerprints to tell apart: shared by two files of the scan,
 /// or by a file and a checkpoint entry that was told apart before.
-pub(super) fn families(cp: &StoredCheckpoint, scan: &Scan) -> BTreeSet<String> {
-    families_in(cp, scan)
-}
-
 fn families_in(cp: &StoredCheckpoint, scan: &Scan) -> BTreeSet<String> {
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut families = BTreeSet::new();

@@ -292,10 +292,10 @@ impl Shipper {
         loop {
             attempt += 1;
             let (mut scan, mut last) = self.identify_all(instance, cp, listing.clone(), shortcuts).await?;
-            if scan.complete && !super::family::families(cp, &scan).is_empty() {
+            let families = if scan.complete { self.read_families(instance, cp, &mut scan).await? } else { Vec::new() };
+            if !families.is_empty() {
                 // Files that share a first line are read further, then
                 // listed again: the steady check covers those reads too.
-                let families = self.read_families(instance, cp, &mut scan).await?;
                 last = self.source.list(instance).await?;
                 let steady = no_rotation_between(&listing, &last);
                 super::family::settle(instance, cp, &mut scan, families, steady);
