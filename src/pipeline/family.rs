@@ -14,13 +14,14 @@
 use super::scan::{Identified, Scan};
 use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
+use crate::error::Failure;
 use crate::fetch::FetchError;
 use crate::identify::{tell_apart, FileId, Fingerprint, Identity, Start, DISTINCT_PREFIX_MAX};
 use crate::instance::Instance;
+use crate::keys::object_key;
 use crate::list::{AuditName, LogFile};
-use crate::retry::Retry;
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which file a family member is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,24 @@ pub(super) struct Family {
     fingerprint: String,
     read: Vec<(Identified, Bytes, bool)>,
 }
+
+impl Family {
+    fn first_record(&self) -> chrono::DateTime<chrono::Utc> {
+        self.read
+            .first()
+            .and_then(|(i, _, _)| i.fingerprint.first_record)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+    }
+}
+
+/// The first object in S3 under a key a family's new member may take:
+/// where it ends and the hash of its bytes (`None`: not auditship's).
+pub(super) type FirstObjects = BTreeMap<FileId, Option<(u64, String)>>;
+
+/// Keys looked up for one family before the lookup gives up finding
+/// enough free ones (keys past them are not given out while any of those
+/// is free).
+const MAX_KEYS_LOOKED_UP: usize = 32;
 
 impl Shipper {
     /// Takes every family out of the scan (none: nothing is read) and
@@ -82,6 +101,7 @@ impl Shipper {
                         identity: None,
                         listed: true,
                         whole: false,
+                        scanned_with: std::sync::Arc::from(Vec::new()),
                     });
                 }
                 !mine
@@ -106,20 +126,47 @@ impl Shipper {
         Ok(families)
     }
 
+    /// The first objects under the keys each family's new members may take,
+    /// in `assign`'s order of choice, until there are keys enough with
+    /// none. A key whose objects hold another file's bytes is not free even
+    /// when no checkpoint entry has it any more (its file shipped and gone).
+    pub(super) async fn first_objects(
+        &self,
+        instance: &Instance,
+        cp: &StoredCheckpoint,
+        families: &[Family],
+    ) -> Result<FirstObjects, Failure> {
+        let taken = taken_keys(cp);
+        let mut found = FirstObjects::new();
+        for family in families {
+            let mut free = 0;
+            let keys = keys_in_order(family.first_record(), &family.fingerprint).filter(|k| !taken.contains(k));
+            for key in keys.take(MAX_KEYS_LOOKED_UP) {
+                if free >= family.read.len() {
+                    break;
+                }
+                match self.store.head(&object_key(&self.cfg.prefix, instance, &key, 0)).await? {
+                    Some(existing) => {
+                        found.insert(key, existing.facts.map(|f| (f.end, f.sha256)));
+                    }
+                    None => free += 1,
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Reads a file's first bytes, up to `DISTINCT_PREFIX_MAX`: the bytes,
     /// whether they are all the file has, and whether they came in one
     /// piece (no rotation can have spliced them).
     async fn read_start(&self, instance: &Instance, file: &LogFile) -> Result<(Bytes, bool, bool), FetchError> {
-        let mut retry =
-            Retry::new(format!("reading the start of {}/{}", instance.id, file.name), self.cfg.max_attempts);
-        loop {
-            let mut stream = self.source.open(&instance.id, &file.name).await?;
-            match stream.peek_start(DISTINCT_PREFIX_MAX).await {
-                Ok((bytes, ended)) => return Ok((bytes, ended, stream.body_chunks() <= 1)),
-                Err(f) if retry.again(&f).await => {}
-                Err(f) => return Err(f.into()),
-            }
-        }
+        self.read_from_start(instance, file, "start", |stream| {
+            Box::pin(async move {
+                let (bytes, ended) = stream.peek_start(DISTINCT_PREFIX_MAX).await?;
+                Ok((bytes, ended, stream.body_chunks() <= 1))
+            })
+        })
+        .await
     }
 }
 
@@ -163,25 +210,21 @@ fn families_in(cp: &StoredCheckpoint, scan: &Scan) -> BTreeSet<String> {
 /// members are only matched to the entries they fit, nothing new is
 /// keyed and no identity is kept (the scan is done again), and a member
 /// no entry fits is kept under the first-line id only if it is the first
-/// read, as any file in such a scan.
-pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan, families: Vec<Family>, steady: bool) {
-    for Family { fingerprint, mut read } in families {
-        if !steady {
-            let mut kept: Vec<(Identified, Bytes, bool)> = Vec::new();
-            for m in read {
-                if !kept.iter().any(|(_, bytes, _)| bytes.starts_with(&m.1) || m.1.starts_with(bytes)) {
-                    kept.push(m);
-                }
-            }
-            read = kept;
-        }
-        let members: Vec<Member<'_>> = read
-            .iter()
-            .map(|(i, bytes, ended)| Member { file: &i.file, start: Start { bytes, whole: *ended, active: i.active } })
-            .collect();
+/// read, as any file in such a scan, and no objects are under that id.
+pub(super) fn settle(
+    instance: &Instance,
+    cp: &StoredCheckpoint,
+    scan: &mut Scan,
+    families: Vec<Family>,
+    first_objects: &FirstObjects,
+    steady: bool,
+) {
+    for Family { fingerprint, read } in families {
+        let read = if steady { read } else { one_read_per_file(read) };
+        let members = members_of(&read);
         let first_record = read.first().and_then(|(i, _, _)| i.fingerprint.first_record);
         let claimed: BTreeSet<&FileId> = scan.known_complete.iter().map(|(_, id)| id).collect();
-        let told = assign(cp, &fingerprint, first_record, &members, &claimed);
+        let told = assign(cp, &fingerprint, first_record, &members, &claimed, first_objects);
         let alone = read.len() == 1;
         let mut first = true;
         for ((item, _, _), told) in read.into_iter().zip(told) {
@@ -189,7 +232,8 @@ pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan
             let first_read = std::mem::take(&mut first);
             match told {
                 Told::New(..) if !steady => {
-                    if first_read && !cp.state.files.contains_key(&shares) {
+                    let others_bytes_there = first_objects.contains_key(&shares);
+                    if first_read && !cp.state.files.contains_key(&shares) && !others_bytes_there {
                         scan.identified.push(Identified { id: shares, identity: None, ..item });
                     }
                 }
@@ -231,6 +275,37 @@ pub(super) fn settle(instance: &Instance, cp: &StoredCheckpoint, scan: &mut Scan
     }
 }
 
+/// Whether some member of the families is new to the checkpoint: only then
+/// are the keys it may take looked up in S3 (`first_objects`).
+pub(super) fn gives_new_keys(cp: &StoredCheckpoint, scan: &Scan, families: &[Family], steady: bool) -> bool {
+    let claimed: BTreeSet<&FileId> = scan.known_complete.iter().map(|(_, id)| id).collect();
+    families.iter().any(|f| {
+        let read = if steady { f.read.clone() } else { one_read_per_file(f.read.clone()) };
+        let first_record = read.first().and_then(|(i, _, _)| i.fingerprint.first_record);
+        let told = assign(cp, &f.fingerprint, first_record, &members_of(&read), &claimed, &FirstObjects::new());
+        told.iter().any(|t| matches!(t, Told::New(..)))
+    })
+}
+
+/// In a scan that rotations overtook, one file may have been read under
+/// two names, or a read may be a splice: of reads that are prefixes of
+/// one another, only the first is kept.
+fn one_read_per_file(read: Vec<(Identified, Bytes, bool)>) -> Vec<(Identified, Bytes, bool)> {
+    let mut kept: Vec<(Identified, Bytes, bool)> = Vec::new();
+    for m in read {
+        if !kept.iter().any(|(_, bytes, _)| bytes.starts_with(&m.1) || m.1.starts_with(bytes)) {
+            kept.push(m);
+        }
+    }
+    kept
+}
+
+fn members_of(read: &[(Identified, Bytes, bool)]) -> Vec<Member<'_>> {
+    read.iter()
+        .map(|(i, bytes, ended)| Member { file: &i.file, start: Start { bytes, whole: *ended, active: i.active } })
+        .collect()
+}
+
 /// Whether `bytes` begin with the first line whose fingerprint is given.
 fn begins_with(bytes: &[u8], fingerprint: &str) -> bool {
     crate::identify::identity_prefix(bytes).is_some_and(|p| Fingerprint::of_prefix(p).sha256 == fingerprint)
@@ -242,14 +317,15 @@ fn begins_with(bytes: &[u8], fingerprint: &str) -> bool {
 /// and each entry, oldest name first, to the oldest member that fits it:
 /// rotation keeps files in order, so pairs stay the same from run to run
 /// (and a tracked file was there before a newcomer). A member no entry
-/// fits is new, under a key from its telling bytes, or held if it has
-/// none yet.
+/// fits is new, under the first key no entry has and no other file's
+/// objects are under (`first_objects`).
 pub(super) fn assign(
     cp: &StoredCheckpoint,
     fingerprint: &str,
     first_record: Option<chrono::DateTime<chrono::Utc>>,
     members: &[Member<'_>],
     claimed: &BTreeSet<&FileId>,
+    first_objects: &FirstObjects,
 ) -> Vec<Told> {
     let starts: Vec<Start<'_>> = members.iter().map(|m| m.start).collect();
     let identities = tell_apart(&starts);
@@ -283,8 +359,7 @@ pub(super) fn assign(
         }
     }
     let at = first_record.unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
-    let mut taken: BTreeSet<FileId> =
-        cp.state.files.keys().chain(cp.state.gaps.iter().map(|g| &g.file_id)).cloned().collect();
+    let mut taken = taken_keys(cp);
     // Oldest first, as entries are matched. The oldest new member takes the
     // first-line id if no file has it: the one a run that saw it before its
     // newer namesakes (one running beside this) gives it.
@@ -292,29 +367,52 @@ pub(super) fn assign(
         if told[at_member].is_some() {
             continue;
         }
-        let identity = identities[at_member].clone();
-        let id =
-            if taken.contains(&first_line_key) { new_key(at, fingerprint, &taken) } else { first_line_key.clone() };
+        let bytes = members[at_member].start.bytes;
+        let whole = members[at_member].start.whole;
+        let free = |key: &FileId| match first_objects.get(key) {
+            None => true,
+            // Objects under it: free only if they are this file's (a run
+            // beside this one gave it the key). An object longer than the
+            // start read is taken for the file's (files that share their
+            // first MiB are not told apart; see `identify`).
+            Some(object) => object.as_ref().is_some_and(|(end, sha256)| holds_object(bytes, *end, sha256, whole)),
+        };
+        let id = keys_in_order(at, fingerprint).find(|key| !taken.contains(key) && free(key)).expect("a free key");
         taken.insert(id.clone());
-        told[at_member] = Some(Told::New(id, identity));
+        told[at_member] = Some(Told::New(id, identities[at_member].clone()));
     }
     told.into_iter().flatten().collect()
 }
 
-/// The key of a file new to a family: its time and a hash of its first
-/// line marked as a newcomer's, which every run that sees the file gives
-/// it alike, however much of it each has seen (the identity that tells it
-/// apart may change as it grows; the key never does). Further newcomers
-/// with the same first line are numbered.
-pub fn new_key(at: chrono::DateTime<chrono::Utc>, fingerprint: &str, taken: &BTreeSet<FileId>) -> FileId {
+/// Keys the checkpoint has given: its files' and its losses'.
+fn taken_keys(cp: &StoredCheckpoint) -> BTreeSet<FileId> {
+    cp.state.files.keys().chain(cp.state.gaps.iter().map(|g| &g.file_id)).cloned().collect()
+}
+
+/// Whether a file's start (`whole`: all of it) begins with an object's
+/// bytes: `end` bytes hashing to `sha256`; past the start read, it may.
+fn holds_object(bytes: &[u8], end: u64, sha256: &str, whole: bool) -> bool {
+    use sha2::{Digest, Sha256};
+    match usize::try_from(end).ok().and_then(|end| bytes.get(..end)) {
+        Some(b) => hex::encode(Sha256::digest(b)) == sha256,
+        None => !whole && bytes.len() >= DISTINCT_PREFIX_MAX,
+    }
+}
+
+/// The keys a file new to a family may have, in order of choice: the
+/// first-line id, then its time and a hash of its first line marked as a
+/// newcomer's, numbered for further newcomers. Every run that sees the
+/// file gives it alike, however much of it each has seen (the identity
+/// that tells it apart may change as it grows; the key never does).
+pub fn keys_in_order(at: chrono::DateTime<chrono::Utc>, fingerprint: &str) -> impl Iterator<Item = FileId> + '_ {
     use sha2::{Digest, Sha256};
     let basis = hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize());
-    std::iter::once(FileId::new(at, &basis))
-        .chain((2u32..).map(|n| {
-            FileId::new(at, &hex::encode(Sha256::new().chain_update(&basis).chain_update(n.to_string()).finalize()))
-        }))
-        .find(|id| !taken.contains(id))
-        .expect("an unused number")
+    let numbered = (2u32..).map(move |n| {
+        FileId::new(at, &hex::encode(Sha256::new().chain_update(&basis).chain_update(n.to_string()).finalize()))
+    });
+    let first_newcomer =
+        FileId::new(at, &hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize()));
+    [FileId::new(at, fingerprint), first_newcomer].into_iter().chain(numbered)
 }
 
 /// The id a file with this first line has when no other file shares it
@@ -441,13 +539,17 @@ mod tests {
     }
 
     fn assign_files(cp: &StoredCheckpoint, files: &[(&str, &[u8], bool)]) -> Vec<Told> {
+        assign_with_objects(cp, files, &FirstObjects::new())
+    }
+
+    fn assign_with_objects(cp: &StoredCheckpoint, files: &[(&str, &[u8], bool)], objects: &FirstObjects) -> Vec<Told> {
         let listed: Vec<LogFile> = files.iter().map(|(name, bytes, _)| listed(name, bytes)).collect();
         let members: Vec<Member<'_>> = files
             .iter()
             .zip(&listed)
             .map(|((_, bytes, active), file)| Member { file, start: Start { bytes, whole: true, active: *active } })
             .collect();
-        assign(cp, &fingerprint().sha256, fingerprint().first_record, &members, &BTreeSet::new())
+        assign(cp, &fingerprint().sha256, fingerprint().first_record, &members, &BTreeSet::new(), objects)
     }
 
     #[test]
@@ -509,6 +611,30 @@ mod tests {
         let told = assign_files(&cp, &[("audit/server_audit.log", &b, true), ("audit/server_audit.log.1", &a, false)]);
         assert!(matches!(&told[1], Told::New(id, _) if *id == fingerprint().file_id()), "{told:?}");
         assert!(matches!(&told[0], Told::New(id, _) if *id != fingerprint().file_id()), "{told:?}");
+    }
+
+    /// A file shipped and gone leaves no entry, but its objects stay: a
+    /// newcomer with its first line never takes its key (every read would
+    /// diverge), while one a run beside this one keyed does keep its key.
+    #[test]
+    fn a_key_whose_objects_hold_another_files_bytes_is_not_given_out() {
+        use sha2::{Digest, Sha256};
+        let cp = checkpoint(&[]);
+        let gone = [LINE, b"shipped, then deleted\n"].concat();
+        let new = [LINE, b"new\n"].concat();
+        let x = fingerprint().file_id();
+        let object = |bytes: &[u8]| Some((bytes.len() as u64, hex::encode(Sha256::digest(bytes))));
+        let files: [(&str, &[u8], bool); 1] = [("audit/server_audit.log", &new, true)];
+        let theirs = FirstObjects::from([(x.clone(), object(&gone))]);
+        let told = assign_with_objects(&cp, &files, &theirs);
+        assert!(matches!(&told[0], Told::New(id, _) if *id != x), "{told:?}");
+        // Nor a key with an object auditship did not write.
+        let foreign = FirstObjects::from([(x.clone(), None)]);
+        let told = assign_with_objects(&cp, &files, &foreign);
+        assert!(matches!(&told[0], Told::New(id, _) if *id != x), "{told:?}");
+        let mine = FirstObjects::from([(x.clone(), object(&new[..LINE.len()]))]);
+        let told = assign_with_objects(&cp, &files, &mine);
+        assert!(matches!(&told[0], Told::New(id, _) if *id == x), "{told:?}");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //!
 //! The download reads a file by name, and is not documented to read from
 //! an open handle: a rotation during the read could splice the next file
-//! under that name into the body. So before an object is created, and
-//! before a divergence is reported, the name is checked to still hold the
-//! file. A file found renamed is looked for under an older name (rotation
-//! only ever renames towards older names, and a rotated file never
-//! changes) and shipped from there, without restarting the instance.
+//! under that name into the body. So before an object is created, before
+//! a divergence is reported, and before the end of a read is taken as the
+//! file's size, the name is shown to still hold the file
+//! (`confirm_not_renamed`). A file found renamed is looked for under an
+//! older name (rotation only ever renames towards older names, and a
+//! rotated file never changes) and shipped from there, without restarting
+//! the instance.
 
-use super::scan::{HeadCheck, Identified};
+use super::scan::{no_rotation_between, HeadCheck, Identified};
 use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
 use crate::compress::{CompressedObject, ObjectBuilder};
@@ -17,6 +19,7 @@ use crate::config::{ActiveFilePolicy, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::error::{Failure, FailureKind};
 use crate::fetch::{FetchError, LogStream};
+use crate::identify::Identity;
 use crate::instance::Instance;
 use crate::keys::{file_prefix, object_key, start_of_key};
 use crate::list::{self, AuditName, LogFile};
@@ -65,7 +68,7 @@ impl Shipper {
                 Err(Stop::Moved(why)) if moves < MAX_RELOCATIONS => {
                     moves += 1;
                     tracing::info!(instance = %instance.id, file = %item.file.name, reason = %why, "looking for the file under an older name");
-                    match self.relocate(instance, &item).await? {
+                    match self.relocate(instance, &item, others_exact(cp, &item)).await? {
                         Some(found) => {
                             if item.active && !found.active {
                                 // The file this scan saw growing rotated: a
@@ -120,24 +123,58 @@ impl Shipper {
         }
     }
 
-    /// Finds a file that a rotation renamed: among the names older than the
-    /// one it had, the one whose first line is the file's. `None` if no
-    /// listed name holds it.
-    async fn relocate(&self, instance: &Instance, item: &Identified) -> Result<Option<Identified>, Failure> {
+    /// Finds a file that a rotation renamed, among the names older than
+    /// the one it had: one whose start is the file's and holds none of the
+    /// `others` (files with its first line known by their exact bytes).
+    /// A newer file may begin with the same lines, so when the listing the
+    /// file was found in is its own (`listed`), the new listing must agree:
+    /// a rotated file keeps its size and write time; a growing one is the
+    /// oldest of those at least as long and as recent as it was (files
+    /// after it began later). `None` if no name, or more than one, holds it.
+    async fn relocate(
+        &self,
+        instance: &Instance,
+        item: &Identified,
+        others: Vec<Identity>,
+    ) -> Result<Option<Identified>, Failure> {
         let listed = self.source.list(instance).await?;
         let flags = list::active_flags(&listed);
-        for (file, active) in listed.into_iter().zip(flags) {
-            if LogFile::newest_first(&item.file, &file) != Ordering::Less {
-                continue;
-            }
-            let candidate = Identified { file, active, listed: false, ..item.clone() };
-            match self.holds(instance, &candidate.file, &candidate.head_check()).await {
-                Ok(true) => return Ok(Some(candidate)),
+        let anchor: std::sync::Arc<[LogFile]> = std::sync::Arc::from(listed.clone());
+        let was = &item.file;
+        let agrees = |f: &LogFile| {
+            !item.listed
+                || if item.active {
+                    f.size >= was.size && f.last_written_ms >= was.last_written_ms
+                } else {
+                    f.size == was.size && f.last_written_ms == was.last_written_ms
+                }
+        };
+        let mut older: Vec<(LogFile, bool)> = listed
+            .into_iter()
+            .zip(flags)
+            .filter(|(f, _)| LogFile::newest_first(was, f) == Ordering::Less && agrees(f))
+            .collect();
+        older.sort_by(|a, b| LogFile::newest_first(&b.0, &a.0));
+        let mut found: Vec<Identified> = Vec::new();
+        for (file, active) in older {
+            let candidate = Identified { file, active, listed: false, scanned_with: anchor.clone(), ..item.clone() };
+            match self.holds(instance, &candidate.file, &candidate.head_check().unlike(others.clone())).await {
+                Ok(true) => found.push(candidate),
                 Ok(false) | Err(FetchError::Gone) => {}
                 Err(FetchError::Failed(f)) => return Err(f),
             }
+            if item.listed && item.active && !found.is_empty() {
+                break;
+            }
         }
-        Ok(None)
+        if found.len() > 1 {
+            tracing::info!(
+                instance = %instance.id, file = %item.file.name, names = found.len(),
+                "a renamed file could be under more than one name; the next run's scan tells them apart"
+            );
+            return Ok(None);
+        }
+        Ok(found.pop())
     }
 
     /// Walks a file from its first byte, following the objects already in S3
@@ -205,17 +242,38 @@ impl Shipper {
         }
     }
 
-    /// Whether the file's name still holds the file that was read. The
-    /// download is not documented to read from an open handle: if a
-    /// rotation renames the file mid-read, later bytes could come from the
-    /// next file under that name. MariaDB rotation renames every file, so
-    /// "the name still holds this file" means "no rotation since the read
-    /// began". Aurora names are never reused.
+    /// Whether the name still holds the file that was read, so that what
+    /// the read concluded is the file's. The download reads a file by
+    /// name, and is not documented to read from an open handle: if a
+    /// rotation renames the file mid-read, later bytes come from the next
+    /// file under that name. MariaDB rotation renames every file, so "the
+    /// name still holds this file" means "no rotation since the listing it
+    /// was found in". A file's first bytes prove that only for a file known
+    /// by its exact bytes: a file no scan has seen may begin with the same
+    /// lines (a replayed session), and a read spliced where the two agree
+    /// holds the other file's bytes. So any other file is proven by a
+    /// listing taken now that shows no rotation since. Aurora names are
+    /// never reused.
     async fn confirm_not_renamed(&self, instance: &Instance, item: &Identified, check: HeadCheck) -> Result<(), Stop> {
         if matches!(item.file.kind, AuditName::Aurora { .. }) {
             return Ok(());
         }
         let renamed = || Stop::Moved(format!("{} was renamed by a rotation while it was read", item.file.name));
+        let exact = item.identity.as_ref().is_some_and(|i| i.exact);
+        if !exact && !item.scanned_with.is_empty() {
+            let mut now = self.source.list(instance).await?;
+            if now.is_empty() {
+                // One of DescribeDBLogFiles' transiently empty answers: it
+                // proves nothing either way; asked again, then the pass
+                // starts again.
+                tokio::time::sleep(crate::retry::backoff(2)).await;
+                now = self.source.list(instance).await?;
+            }
+            if now.is_empty() {
+                return Err(Stop::Again(format!("the instance listed no files while {} was read", item.file.name)));
+            }
+            return if no_rotation_between(&item.scanned_with, &now) { Ok(()) } else { Err(renamed()) };
+        }
         match self.holds(instance, &item.file, &check).await {
             Ok(true) => Ok(()),
             Ok(false) | Err(FetchError::Gone) => Err(renamed()),
@@ -263,6 +321,9 @@ impl Shipper {
 
         let state = if item.active { FileState::Active } else { FileState::Closed };
         let rule = CutRule::new(self.cfg.object_size);
+        // Whether bytes were read since the name was last shown to still
+        // hold the file.
+        let mut read_since = true;
         loop {
             if self.out_of_time() {
                 report.deferred = true;
@@ -277,6 +338,7 @@ impl Shipper {
                         self.store.bucket()
                     ))
                 })?;
+                read_since = true;
                 match hash_next(&mut stream, facts.end - start, &mut tail).await? {
                     Some(sha) if sha == facts.sha256 => {
                         progress.shipped = facts.end;
@@ -314,6 +376,7 @@ impl Shipper {
             }
             let room = existing.range(start + 1..).next().map(|next| next - start);
             let (object, at_end) = build_object(&mut stream, rule, state, room, &mut tail).await?;
+            read_since = true;
             let Some(object) = object else { break };
             let facts = ObjectFacts {
                 start,
@@ -326,9 +389,9 @@ impl Shipper {
                 dbi_resource_id: instance.resource_id.0.clone(),
                 file_id: item.id.0.clone(),
             };
-            // Bytes are only written once it is sure they are this file's:
-            // the name still begins with what this read began with.
+            // Bytes are only written once it is sure they are this file's.
             self.confirm_not_renamed(instance, item, item.head_check().began_with(tail.began_with())).await?;
+            read_since = false;
             match self.create(&key, &object, &facts).await? {
                 Created::Yes => {
                     progress.shipped = facts.end;
@@ -360,14 +423,30 @@ impl Shipper {
                 break;
             }
         }
-        // The read reached the end of this very file (its head matched):
-        // that is its size, whatever an older listing said.
+        // The read reached the end of this very file: that is its size,
+        // whatever an older listing said, once the name is shown to have
+        // held the file for all of the read. (Objects verified meanwhile
+        // need no proof: their bytes were the file's when created.)
         if let Some(end) = stream.end() {
+            if read_since {
+                self.confirm_not_renamed(instance, item, item.head_check().began_with(tail.began_with())).await?;
+            }
             progress.last_size = end.max(progress.shipped);
             progress.closed |= !item.active;
         }
         Ok(())
     }
+}
+
+/// The exact identities of the other tracked files with the item's first
+/// line.
+fn others_exact(cp: &StoredCheckpoint, item: &Identified) -> Vec<Identity> {
+    cp.state
+        .files
+        .iter()
+        .filter(|(id, p)| **id != item.id && p.fingerprint == item.fingerprint.sha256)
+        .filter_map(|(_, p)| p.identity.clone().filter(|i| i.exact))
+        .collect()
 }
 
 /// Records the name the file has now and, when the listing is known to be

@@ -21,9 +21,11 @@ use crate::identify::{identity_prefix, FileId, Fingerprint, Identity, Start, IDE
 use crate::instance::Instance;
 use crate::list::{self, AuditName, LogFile};
 use crate::retry::{backoff, Retry};
+use crate::BoxFuture;
 use bytes::Bytes;
 use chrono::Utc;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Scans of an instance before a rotation-free one is given up on.
 const MAX_SCANS: u32 = 3;
@@ -117,6 +119,10 @@ pub(super) struct Identified {
     /// Its head was read in one piece, or in a scan no rotation disturbed:
     /// the fingerprint is a file's, not a splice of two.
     pub whole: bool,
+    /// A listing from before the file was read under this name (the one
+    /// its scan began with, or the one `relocate` found it in): a later
+    /// listing that shows no rotation since proves the name still holds it.
+    pub scanned_with: Arc<[LogFile]>,
 }
 
 /// What the start of a file must be for a name to hold it: its first
@@ -129,6 +135,9 @@ pub struct HeadCheck {
     /// The bytes a read of the file began with, when known: a file that
     /// begins like it (its first lines copied) is not taken for it.
     began_with: Option<Bytes>,
+    /// Exact identities of other files with its first line: a name that
+    /// holds one of those does not hold this file.
+    unlike: Vec<Identity>,
 }
 
 impl HeadCheck {
@@ -142,16 +151,32 @@ impl HeadCheck {
             Some(began) => stream.peek_start(began.len()).await?.0.starts_with(began),
             None => true,
         };
+        let unlike_others = match self.unlike.iter().map(Identity::bytes_to_read).max() {
+            Some(n) => {
+                let (bytes, whole) = stream.peek_start(n).await?;
+                let start = Start { bytes: &bytes, whole, active: self.active };
+                !self.unlike.iter().any(|other| other.matches(&start))
+            }
+            None => true,
+        };
         let Some(identity) = &self.identity else {
-            return Ok(began_like && first_line(&stream.peek_head(IDENTITY_PREFIX_MAX).await?));
+            return Ok(began_like && unlike_others && first_line(&stream.peek_head(IDENTITY_PREFIX_MAX).await?));
         };
         let (bytes, whole) = stream.peek_start(identity.bytes_to_read()).await?;
-        Ok(began_like && first_line(&bytes) && identity.matches(&Start { bytes: &bytes, whole, active: self.active }))
+        Ok(began_like
+            && unlike_others
+            && first_line(&bytes)
+            && identity.matches(&Start { bytes: &bytes, whole, active: self.active }))
     }
 
     /// The same check, also against the bytes a read began with.
     pub fn began_with(self, bytes: Bytes) -> HeadCheck {
         HeadCheck { began_with: Some(bytes), ..self }
+    }
+
+    /// The same check, also refusing a name that holds one of `others`.
+    pub fn unlike(self, others: Vec<Identity>) -> HeadCheck {
+        HeadCheck { unlike: others, ..self }
     }
 }
 
@@ -162,6 +187,7 @@ impl Identified {
             identity: self.identity.clone(),
             active: self.active,
             began_with: None,
+            unlike: Vec::new(),
         }
     }
 
@@ -224,6 +250,7 @@ impl Shipper {
                 identity: p.identity.clone(),
                 active: false,
                 began_with: None,
+                unlike: Vec::new(),
             });
             files.push(SurveyedFile { file, active: false, id: Some(id), first_record, head });
         }
@@ -298,9 +325,19 @@ impl Shipper {
                 // listed again: the steady check covers those reads too.
                 last = self.source.list(instance).await?;
                 let steady = no_rotation_between(&listing, &last);
-                super::family::settle(instance, cp, &mut scan, families, steady);
+                let first_objects = if super::family::gives_new_keys(cp, &scan, &families, steady) {
+                    self.first_objects(instance, cp, &families).await?
+                } else {
+                    super::family::FirstObjects::new()
+                };
+                super::family::settle(instance, cp, &mut scan, families, &first_objects, steady);
             }
             scan.listed_then_gone = listed_then_gone(&listings, &last);
+            // Every read of this scan came after `listing`.
+            let scanned_with: Arc<[LogFile]> = Arc::from(listing.clone());
+            for item in &mut scan.identified {
+                item.scanned_with = scanned_with.clone();
+            }
             listings.push(last.clone());
             let steady = scan.complete && no_rotation_between(&listing, &last);
             scan.steady = steady;
@@ -410,6 +447,7 @@ impl Shipper {
                             identity: None,
                             listed: true,
                             whole,
+                            scanned_with: Arc::from(Vec::new()),
                         });
                     }
                     Ok(Head::Partial(bytes)) => {
@@ -440,31 +478,44 @@ impl Shipper {
 
     /// Whether a name holds the file that `head` describes now.
     pub async fn holds(&self, instance: &Instance, file: &LogFile, head: &HeadCheck) -> Result<bool, FetchError> {
-        let mut retry = Retry::new(format!("reading the head of {}/{}", instance.id, file.name), self.cfg.max_attempts);
-        loop {
-            let mut stream = self.source.open(&instance.id, &file.name).await?;
-            match head.matches(&mut stream).await {
-                Ok(holds) => return Ok(holds),
-                Err(f) if retry.again(&f).await => {}
-                Err(f) => return Err(f.into()),
-            }
-        }
+        self.read_from_start(instance, file, "head", |stream| {
+            let head = head.clone();
+            Box::pin(async move { head.matches(stream).await })
+        })
+        .await
     }
 
-    /// Reads the head of a file, retrying a read that breaks off (the open
-    /// itself retries inside the fetcher).
+    /// Reads the head of a file: its fingerprint, or the bytes it has.
     pub(crate) async fn read_head(&self, instance: &Instance, file: &LogFile) -> Result<Head, FetchError> {
-        let mut retry = Retry::new(format!("reading the head of {}/{}", instance.id, file.name), self.cfg.max_attempts);
+        self.read_from_start(instance, file, "head", |stream| {
+            Box::pin(async move {
+                let head = stream.peek_head(IDENTITY_PREFIX_MAX).await?;
+                let whole = stream.body_chunks() == 1;
+                Ok(match identity_prefix(&head) {
+                    Some(prefix) => Head::Line(Fingerprint::of_prefix(prefix), whole, head.clone()),
+                    None => Head::Partial(head),
+                })
+            })
+        })
+        .await
+    }
+
+    /// Opens a file and reads its start with `read`, opening it again when
+    /// a read breaks off (the open itself retries inside the fetcher).
+    /// `part` names what is read, for the retry messages.
+    pub(super) async fn read_from_start<T>(
+        &self,
+        instance: &Instance,
+        file: &LogFile,
+        part: &str,
+        mut read: impl for<'s> FnMut(&'s mut LogStream) -> BoxFuture<'s, Result<T, Failure>>,
+    ) -> Result<T, FetchError> {
+        let what = format!("reading the {part} of {}/{}", instance.id, file.name);
+        let mut retry = Retry::new(what, self.cfg.max_attempts);
         loop {
             let mut stream = self.source.open(&instance.id, &file.name).await?;
-            match stream.peek_head(IDENTITY_PREFIX_MAX).await {
-                Ok(head) => {
-                    let whole = stream.body_chunks() == 1;
-                    return Ok(match identity_prefix(&head) {
-                        Some(prefix) => Head::Line(Fingerprint::of_prefix(prefix), whole, head.clone()),
-                        None => Head::Partial(head),
-                    });
-                }
+            match read(&mut stream).await {
+                Ok(value) => return Ok(value),
                 Err(f) if retry.again(&f).await => {}
                 Err(f) => return Err(f.into()),
             }

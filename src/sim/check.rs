@@ -165,7 +165,7 @@ fn id_of(bytes: &[u8]) -> Option<FileId> {
 
 /// The keys each file can be shipped under: its first-line id; and, for a
 /// file whose first line another file of its instance shares, the
-/// newcomers' ids of that line (numbered). See `pipeline::family::new_key`.
+/// newcomers' ids of that line (numbered). See `pipeline::family::keys_in_order`.
 struct Keys<'a> {
     files: Vec<(&'a SimFile, Vec<FileId>)>,
 }
