@@ -92,19 +92,25 @@ pub fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
-/// Classifies an SDK error and words it as `{code}: {message}`.
+/// Classifies an SDK error and words it as `{code}: {message}`, or, when
+/// no answer came, as what kept it from coming.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let code = err.code().unwrap_or("");
     let status = status_of(err);
+    if status.is_none() {
+        if let Some(f) = no_answer(err) {
+            return f;
+        }
+    }
     let text = match (err.code(), err.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
         _ => match status {
-            Some(s) => format!("HTTP {s}: {}", DisplayErrorContext(err)),
-            None => DisplayErrorContext(err).to_string(),
+            Some(s) => format!("HTTP {s}: {}", error_chain(err)),
+            None => error_chain(err),
         },
     };
     let kind = match err {
@@ -122,6 +128,76 @@ where
         },
     };
     Failure { kind, message: text }
+}
+
+/// Why a request got no answer, in words: a cause no retry fixes (nothing
+/// listens at the endpoint, its host name does not resolve, a TLS handshake
+/// with something that does not speak TLS) needs a person; a timeout is
+/// transient. `None`: none of these (a reset, say), worded by the caller.
+fn no_answer<E, R>(err: &SdkError<E, R>) -> Option<Failure>
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) => Some(Failure::transient(
+            "no answer within the read timeout (--read-timeout-seconds); the endpoint is up but not answering",
+        )),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            Some(Failure::transient("could not connect within 10 s: the endpoint or the network path is down"))
+        }
+        _ => unreachable_endpoint(err),
+    }
+}
+
+/// A connection error no retry fixes, from an error's chain: the cause in
+/// words and the fix.
+pub fn unreachable_endpoint(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    let fix = "check the endpoint URL (--s3-endpoint-url / --rds-endpoint-url, AUDITSHIP_S3_ENDPOINT_URL / \
+               AUDITSHIP_RDS_ENDPOINT_URL, or the AWS_ENDPOINT_URL* variables) and the network path";
+    let mut chain = String::new();
+    let mut refused = false;
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = at {
+        refused |=
+            e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        chain.push_str(&e.to_string().to_ascii_lowercase());
+        chain.push('\n');
+        at = e.source();
+    }
+    let cause = if refused || chain.contains("connection refused") {
+        "the connection was refused: nothing listens at that address and port"
+    } else if ["dns error", "failed to lookup address", "name or service not known", "no such host"]
+        .iter()
+        .any(|s| chain.contains(s))
+    {
+        "the endpoint's host name does not resolve"
+    } else if ["invalidcontenttype", "corrupt message", "wrong version number", "invalidmessage", "handshake"]
+        .iter()
+        .any(|s| chain.contains(s))
+    {
+        "the TLS handshake failed: an https:// URL for an endpoint that speaks plain HTTP, or something else in the way"
+    } else if chain.contains("certificate") {
+        "the endpoint's TLS certificate is not trusted"
+    } else {
+        return None;
+    };
+    Some(Failure::needs_person(format!("cannot reach the endpoint: {cause}; {fix}")))
+}
+
+/// An error and its sources, in words (no debug structures).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = at {
+        let text = e.to_string();
+        // Wrappers often repeat their source's words.
+        if !words.last().is_some_and(|last| last.contains(&text)) && !text.is_empty() {
+            words.push(text);
+        }
+        at = e.source();
+    }
+    words.join(": ")
 }
 
 /// The hint that goes with a denied or unauthenticated call.

@@ -61,7 +61,7 @@ pub struct SelectionArgs {
     #[arg(long = "instance", value_name = "ID", env = "AUDITSHIP_INSTANCE", value_delimiter = ',')]
     pub instances: Vec<String>,
     /// With --instance: also its read replicas.
-    #[arg(long, env = "AUDITSHIP_WITH_REPLICAS")]
+    #[arg(long, env = "AUDITSHIP_WITH_REPLICAS", value_parser = clap::builder::BoolishValueParser::new())]
     pub with_replicas: bool,
     /// Every instance whose tags include KEY=VALUE (repeat: all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE", env = "AUDITSHIP_TAG", value_delimiter = ',', value_parser = parse_tag)]
@@ -155,7 +155,7 @@ pub struct RunArgs {
     pub interval: Option<Duration>,
     /// Read and cut as usual but write nothing (no object, no checkpoint):
     /// print each object that would be created, with its key and sizes.
-    #[arg(long)]
+    #[arg(long, env = "AUDITSHIP_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
 }
 
@@ -165,14 +165,14 @@ pub struct BackfillArgs {
     pub run: RunArgs,
     /// Files that cover records at or after this time (RFC 3339, or
     /// YYYY-MM-DD[THH:MM[:SS]] in UTC).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", env = "AUDITSHIP_SINCE", value_parser = parse_time)]
     pub since: Option<DateTime<Utc>>,
     /// Files that cover records at or before this time.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", env = "AUDITSHIP_UNTIL", value_parser = parse_time)]
     pub until: Option<DateTime<Utc>>,
     /// A file by the name DescribeDBLogFiles gives it, e.g.
     /// audit/server_audit.log.3 (repeat for several).
-    #[arg(long = "file", value_name = "NAME")]
+    #[arg(long = "file", value_name = "NAME", env = "AUDITSHIP_FILE", value_delimiter = ',')]
     pub files: Vec<String>,
 }
 
@@ -242,7 +242,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// One JSON object per instance instead of a table.
-    #[arg(long)]
+    #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
 }
 
@@ -252,10 +252,10 @@ pub struct VerifyArgs {
     pub target: TargetArgs,
     /// Also download every object (gunzip, length, sha256, line count) and
     /// every file still on the instance, and compare them byte for byte.
-    #[arg(long)]
+    #[arg(long, env = "AUDITSHIP_DEEP", value_parser = clap::builder::BoolishValueParser::new())]
     pub deep: bool,
     /// One JSON object per finding and per instance instead of text.
-    #[arg(long)]
+    #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
 }
 
@@ -284,7 +284,7 @@ pub struct DbArgs {
     pub db_ca_file: Option<std::path::PathBuf>,
     /// Log in with an RDS IAM authentication token made from the AWS
     /// credentials instead of a password (needs TLS).
-    #[arg(long, env = "AUDITSHIP_DB_IAM_AUTH")]
+    #[arg(long, env = "AUDITSHIP_DB_IAM_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     pub db_iam_auth: bool,
     /// HOST:PORT to connect to instead of the instance's endpoint (one instance).
     #[arg(long, value_name = "HOST:PORT", env = "AUDITSHIP_DB_ENDPOINT")]

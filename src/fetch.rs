@@ -106,7 +106,11 @@ impl LogFetcher {
                 return Err(Failure::transient(format!("download of {what} timed out waiting for a response")).into())
             }
             Ok(Err(e)) => {
-                return Err(Failure::transient(format!("download of {what} failed: {}", error_chain(&e))).into())
+                return Err(match crate::aws::unreachable_endpoint(&e) {
+                    Some(f) => f.context(format!("download of {what}")),
+                    None => Failure::transient(format!("download of {what} failed: {}", crate::aws::error_chain(&e))),
+                }
+                .into())
             }
             Ok(Ok(r)) => r,
         };
@@ -167,17 +171,6 @@ pub fn error_code(body: &[u8]) -> Option<String> {
     Some(text[start..end].to_string())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
-}
-
 /// Where a `LogStream`'s bytes come from: an HTTP response body in
 /// production, a simulated file in the tests.
 pub trait ChunkSource: Send {
@@ -194,7 +187,7 @@ impl ChunkSource for HttpBody {
             loop {
                 match self.0.frame().await {
                     None => return Ok(None),
-                    Some(Err(e)) => return Err(error_chain(&e)),
+                    Some(Err(e)) => return Err(crate::aws::error_chain(&e)),
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
                             if !data.is_empty() {

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod list;
 pub mod logging;
 pub mod metrics;
+pub mod output;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

@@ -8,7 +8,7 @@
 //! grow and how old it is relative to its siblings; identity comes from the
 //! content (see `identify`).
 
-use crate::aws::{classify, instance_not_found, permission_hint};
+use crate::aws::{classify, instance_not_found, permission_hint, status_of};
 use crate::error::{Failure, FailureKind};
 use crate::instance::Instance;
 use aws_sdk_rds::error::ProvideErrorMetadata;
@@ -127,7 +127,7 @@ pub async fn audit_files(rds: &aws_sdk_rds::Client, instance: &Instance) -> Resu
                         "instance {} ({}) vanished after discovery ({}): audit bytes not yet shipped from it are lost",
                         instance.id, instance.resource_id, f.message
                     )),
-                    _ if f.kind == FailureKind::NeedsPerson => f.context(format!(
+                    _ if f.kind == FailureKind::NeedsPerson && status_of(&e).is_some() => f.context(format!(
                         "DescribeDBLogFiles {} ({})",
                         instance.id,
                         permission_hint("rds:DescribeDBLogFiles")

@@ -29,11 +29,16 @@ pub struct InstanceReport {
     pub pending_bytes: u64,
     /// Age of the oldest unshipped byte (see `oldest_unshipped_at`).
     pub lag_seconds: u64,
-    /// The run's time ran out before this instance was done.
+    /// The run's time ran out, or a signal stopped it (`interrupted`),
+    /// before this instance was done.
     pub deferred: bool,
+    pub interrupted: bool,
     pub failures: Vec<ReportedFailure>,
     /// The losses this run reported (exit 3), one per lost file.
     pub losses: Vec<Loss>,
+    /// A dry run: the objects "created" are the ones it would create.
+    #[serde(skip)]
+    pub dry_run: bool,
 }
 
 /// A file lost before all of it was shipped, as far as it can be known: the
@@ -151,8 +156,10 @@ impl InstanceReport {
             pending_bytes: 0,
             lag_seconds: 0,
             deferred: false,
+            interrupted: false,
             failures: Vec::new(),
             losses: Vec::new(),
+            dry_run: false,
         }
     }
 
@@ -197,6 +204,7 @@ impl InstanceReport {
     pub fn outcome(&self) -> &'static str {
         match self.worst() {
             None => "ok",
+            Some(FailureKind::Transient) if self.interrupted && self.failures.is_empty() => "interrupted",
             Some(FailureKind::Transient) if self.deferred && self.failures.is_empty() => "deferred",
             Some(k) => k.label(),
         }
@@ -204,8 +212,13 @@ impl InstanceReport {
 
     /// `db-1 (writer, db-ABC): 6 files, 2 objects new, 1 verified, 4096 bytes shipped, 0 pending, lag 0s: ok`
     pub fn summary_line(&self) -> String {
+        let (new, shipped, nothing) = if self.dry_run {
+            ("objects would be created", "bytes would ship", " (dry run: nothing was written)")
+        } else {
+            ("objects new", "bytes shipped", "")
+        };
         format!(
-            "{} ({}, {}): {} files, {} objects new, {} verified, {} bytes shipped, {} bytes pending, lag {}s: {}",
+            "{} ({}, {}): {} files, {} {new}, {} verified, {} {shipped}, {} bytes pending, lag {}s: {}{nothing}",
             self.instance.id,
             self.instance.role.as_str(),
             self.instance.resource_id,
@@ -233,7 +246,9 @@ impl InstanceReport {
             pending_bytes = self.pending_bytes,
             lag_seconds = self.lag_seconds,
             outcome = self.outcome(),
-            "instance shipped"
+            dry_run = self.dry_run,
+            "{}",
+            if self.dry_run { "instance read (dry run: nothing was written)" } else { "instance shipped" }
         );
     }
 }
@@ -267,7 +282,7 @@ pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Seve
     let mut severity = Severity::default();
     for r in reports {
         r.log();
-        println!("{}", r.summary_line());
+        crate::outln!("{}", r.summary_line());
         if let Some(k) = r.worst() {
             severity.record(k);
         }
@@ -275,7 +290,10 @@ pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Seve
     if let Some(f) = run_failure {
         severity.record(f.kind);
     }
-    if reports.iter().any(|r| r.deferred) {
+    if reports.iter().any(|r| r.interrupted) {
+        let n = reports.iter().filter(|r| r.deferred).count();
+        tracing::warn!(instances = n, "interrupted by a signal; the next run continues where this one stopped");
+    } else if reports.iter().any(|r| r.deferred) {
         let n = reports.iter().filter(|r| r.deferred).count();
         tracing::warn!(instances = n, "run time limit reached; the next run continues where this one stopped");
     }

@@ -208,7 +208,8 @@ impl S3Store {
                 "bucket {} does not exist ({at}): create it or fix --bucket",
                 self.bucket
             )),
-            _ if f.kind == FailureKind::NeedsPerson => {
+            // Refused by S3 (not unreachable): a permission or credentials matter.
+            _ if f.kind == FailureKind::NeedsPerson && status_of(e).is_some() => {
                 let hint = permission_hint(action);
                 f.context(format!("{at} ({hint})"))
             }

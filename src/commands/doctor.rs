@@ -3,7 +3,7 @@
 //! flag to fix. Nothing is changed except one small probe object under
 //! `{prefix}/_doctor/` that proves S3 honours conditional writes.
 
-use super::{config_error, stop_on_signal};
+use super::{config_error, stop_on_signal, Writes};
 use crate::checkpoint;
 use crate::cli::DoctorArgs;
 use crate::clients::Clients;
@@ -122,7 +122,7 @@ struct Checks {
 
 impl Checks {
     fn push(&mut self, check: Check) {
-        println!("{}", check.line());
+        crate::outln!("{}", check.line());
         match &check.verdict {
             Verdict::Ok(_) => self.counts[0] += 1,
             Verdict::Warn(_) => self.counts[1] += 1,
@@ -136,7 +136,7 @@ impl Checks {
 
     fn finish(self) -> Severity {
         let [ok, warn, fail] = self.counts;
-        println!("doctor: {} checks, {ok} ok, {warn} warnings, {fail} failed", ok + warn + fail);
+        crate::outln!("doctor: {} checks, {ok} ok, {warn} warnings, {fail} failed", ok + warn + fail);
         self.severity
     }
 }
@@ -352,10 +352,10 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
 /// `doctor`: one line per check, the worst failure decides the exit code.
 pub(crate) async fn command(args: DoctorArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
-    match Clients::build(cfg.clone(), stop_on_signal()).await {
+    match Clients::build(cfg.clone(), stop_on_signal(Writes::Nothing)).await {
         Ok(clients) => Ok(examine(&clients, cfg.db.as_ref()).await),
         Err(f) => {
-            println!("{}", Check::failed("aws credentials", f.clone()).line());
+            crate::outln!("{}", Check::failed("aws credentials", f.clone()).line());
             Err(f)
         }
     }

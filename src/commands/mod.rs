@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 pub async fn execute(command: Command) -> ExitCode {
     let result = match command {
-        Command::Run(args) => ship::run(args.to_config()).await,
-        Command::Backfill(args) => ship::run(args.to_config()).await,
+        Command::Run(args) => ship::run(shipping(args.to_config())).await,
+        Command::Backfill(args) => ship::run(shipping(args.to_config())).await,
         Command::Status(args) => status::command(args).await,
         Command::Verify(args) => verify::command(args).await,
         Command::Doctor(args) => doctor::command(args).await,
@@ -38,6 +38,15 @@ pub async fn execute(command: Command) -> ExitCode {
     }
 }
 
+/// A command that writes (not a dry run) finishes whatever becomes of its
+/// stdout (see `output`).
+fn shipping<E>(cfg: Result<crate::config::Config, E>) -> Result<crate::config::Config, E> {
+    if cfg.as_ref().is_ok_and(|c| !c.dry_run) {
+        crate::output::ships();
+    }
+    cfg
+}
+
 /// A failure that ends the run before any instance is shipped: one line on
 /// stderr and one log event.
 pub(crate) fn fatal(f: &Failure) {
@@ -51,7 +60,7 @@ pub(crate) fn config_error(message: String) -> Failure {
 
 /// Builds the clients, checks the bucket, and discovers the selection.
 pub(crate) async fn connect(cfg: Arc<Config>) -> Result<(Clients, Vec<Instance>), Failure> {
-    let clients = Clients::build(cfg, stop_on_signal()).await?;
+    let clients = Clients::build(cfg, stop_on_signal(Writes::Nothing)).await?;
     let instances = select(&clients).await?;
     Ok((clients, instances))
 }
@@ -70,10 +79,21 @@ pub(crate) async fn select(clients: &Clients) -> Result<Vec<Instance>, Failure> 
     Ok(instances)
 }
 
+/// What a command writes, which decides how a signal stops it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// Objects and checkpoints: stop starting work, commit what S3
+    /// confirmed, then exit.
+    Trail,
+    /// Nothing: exit at once.
+    Nothing,
+}
+
 /// A token cancelled by SIGTERM (ECS stopping the task: 30 s until SIGKILL
 /// by default) or SIGINT: the run stops starting work, abandons reads in
-/// flight, commits what S3 confirmed, and exits 1.
-pub(crate) fn stop_on_signal() -> CancellationToken {
+/// flight, commits what S3 confirmed, and exits 1. A command that writes
+/// nothing exits 1 at once.
+pub(crate) fn stop_on_signal(writes: Writes) -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();
     tokio::spawn(async move {
@@ -85,7 +105,14 @@ pub(crate) fn stop_on_signal() -> CancellationToken {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::warn!(signal = name, "stopping: no new work; confirmed progress is committed, the next run continues");
+        if writes == Writes::Nothing {
+            eprintln!("auditship: interrupted by {name}; stopped (this command writes nothing)");
+            std::process::exit(1);
+        }
+        tracing::warn!(
+            signal = name,
+            "interrupted: no new work; confirmed progress is committed, the next run continues"
+        );
         trigger.cancel();
     });
     token

@@ -1,7 +1,7 @@
 //! `run` and `backfill`: the pipeline over every selected instance, at
 //! most `--concurrency` at once, then the report and the exit status.
 
-use super::{config_error, fatal, select, stop_on_signal};
+use super::{config_error, fatal, select, stop_on_signal, Writes};
 use crate::clients::Clients;
 use crate::config::{Config, Scope};
 use crate::error::{Failure, FailureKind, Severity};
@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 pub(crate) async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let started = Instant::now();
     let cfg = Arc::new(cfg.map_err(config_error)?);
-    let clients = Clients::build(cfg.clone(), stop_on_signal()).await?;
+    let clients =
+        Clients::build(cfg.clone(), stop_on_signal(if cfg.dry_run { Writes::Nothing } else { Writes::Trail })).await?;
     match cfg.interval {
         None => one_pass(&clients, started).await,
         Some(every) => serve(&clients, every).await,
@@ -66,17 +67,20 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
     clients.progress.finish();
     let severity = report::finish(&reports, None);
     if cfg.dry_run {
-        println!("dry run: nothing was written to s3://{}", cfg.bucket);
+        crate::outln!("dry run: nothing was written to s3://{}", cfg.bucket);
     }
     // A dry run shipped nothing: it must not count as shipping.
     if let Some(namespace) = cfg.metrics_namespace.as_ref().filter(|_| !cfg.dry_run) {
         let now_ms = chrono::Utc::now().timestamp_millis();
         for r in &reports {
-            println!("{}", metrics::instance_line(namespace, now_ms, r));
+            crate::outln!("{}", metrics::instance_line(namespace, now_ms, r));
         }
         let command = if matches!(cfg.scope, Scope::Backfill(_)) { "backfill" } else { "run" };
         let exit_code = severity.worst().map_or(0, |k| k.exit_code());
-        println!("{}", metrics::run_line(namespace, now_ms, command, exit_code, started.elapsed().as_millis() as u64));
+        crate::outln!(
+            "{}",
+            metrics::run_line(namespace, now_ms, command, exit_code, started.elapsed().as_millis() as u64)
+        );
     }
     tracing::info!(
         duration_ms = started.elapsed().as_millis() as u64,
@@ -112,7 +116,7 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
             let mut report = InstanceReport::new(instance.clone());
             if shipper.out_of_time() {
-                report.deferred = true;
+                shipper.defer(&mut report);
             } else {
                 report = shipper.ship_instance(&instance).await;
             }

@@ -172,7 +172,7 @@ pub(crate) async fn command(args: StatusArgs) -> Result<Severity, Failure> {
     let shipper = clients.shipper(None);
     let mut severity = Severity::default();
     if !args.json {
-        println!("{}", InstanceStatus::table_header());
+        crate::outln!("{}", InstanceStatus::table_header());
     }
     for instance in &instances {
         let status = match shipper.survey(instance).await {
@@ -184,9 +184,9 @@ pub(crate) async fn command(args: StatusArgs) -> Result<Severity, Failure> {
             }
         };
         if args.json {
-            println!("{}", serde_json::to_string(&status).expect("status serializes"));
+            crate::outln!("{}", serde_json::to_string(&status).expect("status serializes"));
         } else {
-            println!("{}", status.table_row());
+            crate::outln!("{}", status.table_row());
         }
     }
     Ok(severity)

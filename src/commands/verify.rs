@@ -397,7 +397,7 @@ fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, d
         for f in &report.findings {
             let mut line = serde_json::to_value(f).expect("finding serializes");
             line["instance"] = instance.id.0.clone().into();
-            println!("{line}");
+            crate::outln!("{line}");
         }
         let summary = serde_json::json!({
             "instance": instance.id.0,
@@ -408,22 +408,22 @@ fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, d
             "recorded_losses": report.recorded_losses,
             "earlier_trails": report.earlier_trails,
         });
-        println!("{summary}");
+        crate::outln!("{summary}");
         return;
     }
     for f in &report.findings {
-        println!("{} {f}", instance.id);
+        crate::outln!("{} {f}", instance.id);
     }
     for loss in &report.recorded_losses {
-        println!("{} recorded loss: {loss}", instance.id);
+        crate::outln!("{} recorded loss: {loss}", instance.id);
     }
     for (rid, objects) in &report.earlier_trails {
-        println!(
+        crate::outln!(
             "{} earlier instance {rid} under this identifier: {objects} objects, a trail of its own (verify counts it apart)",
             instance.id
         );
     }
-    println!(
+    crate::outln!(
         "{}: {} files, {} objects{} checked: {} problems, {} recorded losses: {}",
         instance.id,
         report.files,

@@ -326,7 +326,7 @@ impl Shipper {
         let mut read_since = true;
         loop {
             if self.out_of_time() {
-                report.deferred = true;
+                self.defer(report);
                 break;
             }
             let start = progress.shipped;
@@ -402,7 +402,8 @@ impl Shipper {
                     tracing::info!(
                         instance = %instance.id, file = %name, key = %key, start, end = facts.end,
                         bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,
-                        "object shipped"
+                        "{}",
+                        if self.cfg.dry_run { "object would be created (dry run)" } else { "object shipped" }
                     );
                 }
                 // A concurrent run created it first. Cut points depend only

@@ -84,10 +84,18 @@ impl Shipper {
         self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Marks an instance's work as left for the next run: time ran out, or
+    /// a signal stopped the run.
+    pub fn defer(&self, report: &mut InstanceReport) {
+        report.deferred = true;
+        report.interrupted |= self.stop.is_cancelled();
+    }
+
     /// Ships everything new from one instance and reports what happened.
     pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
         let started = Instant::now();
         let mut report = InstanceReport::new(instance.clone());
+        report.dry_run = self.cfg.dry_run;
         if let Err(f) = self.check_replaced(instance, &mut report).await {
             report.fail(f);
             report.duration_ms = started.elapsed().as_millis() as u64;
@@ -149,7 +157,7 @@ impl Shipper {
         let mut outcome = Ok(());
         for item in scan.identified.iter().rev().filter(|item| self.chosen(item)) {
             if self.out_of_time() {
-                report.deferred = true;
+                self.defer(report);
                 break;
             }
             match self.ship_tracked_file(instance, item, &mut cp, report).await {
@@ -194,7 +202,7 @@ impl Shipper {
         if !self.cfg.dry_run {
             return self.store.create(key, object, facts).await;
         }
-        println!(
+        crate::outln!(
             "would create s3://{}/{key}: {} bytes ({} gzipped, {} lines) from {} offsets {}..{}",
             self.store.bucket(),
             object.len,

@@ -143,10 +143,23 @@ async fn dry_run_lists_the_keys_a_real_run_creates_and_writes_nothing() {
     stack.primary.traffic(300, Some(120));
     stack.replica.traffic_with(40, None, &["--read-only"]);
 
-    let dry = stack.run(&["--object-size", "8192", "--dry-run"]).await;
+    // Asked for by its environment variable, as a task definition would.
+    let mut cmd = stack.command(&["--object-size", "8192"]);
+    cmd.env("AUDITSHIP_DRY_RUN", "1");
+    let dry = finished(cmd).await;
     assert_eq!(dry.code, 0, "{dry:?}");
     assert!(dry.stdout.contains("dry run: nothing was written"), "{}", dry.stdout);
     assert!(stack.objects().await.is_empty(), "a dry run wrote to the bucket");
+    // It says what it would do, never that it shipped.
+    for instance in ["primary", "replica"] {
+        let summary = dry.stdout.lines().find(|l| l.starts_with(&format!("{instance} ("))).unwrap_or_default();
+        assert!(
+            summary.contains("objects would be created") && summary.ends_with("(dry run: nothing was written)"),
+            "{instance}: {}",
+            dry.stdout
+        );
+    }
+    assert!(!dry.stdout.contains("shipped") && !dry.stderr.contains("object shipped"), "{dry:?}");
     let mut planned = planned_keys(&dry.stdout, &stack.bucket);
     assert!(planned.len() >= 3, "{}", dry.stdout);
 

@@ -4,11 +4,16 @@
 use crate::common::*;
 
 async fn run(args: &[&str]) -> (i32, String, String) {
+    run_with(args, &[]).await
+}
+
+async fn run_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = auditship_command()
         .args(args)
         // Nothing listens here: reaching AWS would fail differently.
         .env("AUDITSHIP_RDS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AUDITSHIP_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap();
@@ -81,5 +86,65 @@ async fn help_and_version_exit_0() {
     assert_eq!(code, 0);
     for flag in ["--cluster", "--with-replicas", "--max-run-seconds", "AUDITSHIP_BUCKET", "--active-file"] {
         assert!(stdout.contains(flag), "help mentions {flag}");
+    }
+}
+
+/// A flag's environment variable takes the values people write for a
+/// yes/no (1, true, yes, on; 0, false, no, off), and a value it cannot
+/// take is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yes_no_variables_take_the_usual_spellings() {
+    let needs_instance = "--with-replicas needs --instance";
+    for yes in ["1", "true", "yes", "on", "TRUE"] {
+        let (code, _, stderr) =
+            run_with(&["run", "--bucket", "bkt", "--cluster", "c"], &[("AUDITSHIP_WITH_REPLICAS", yes)]).await;
+        assert_eq!(code, 2, "{yes}: {stderr}");
+        assert!(stderr.contains(needs_instance), "AUDITSHIP_WITH_REPLICAS={yes}: {stderr}");
+    }
+    for no in ["0", "false", "no", "off"] {
+        let (_, _, stderr) =
+            run_with(&["run", "--bucket", "bkt", "--cluster", "c"], &[("AUDITSHIP_WITH_REPLICAS", no)]).await;
+        assert!(!stderr.contains(needs_instance), "AUDITSHIP_WITH_REPLICAS={no}: {stderr}");
+        assert!(!stderr.contains("invalid value"), "AUDITSHIP_WITH_REPLICAS={no}: {stderr}");
+    }
+    let (code, _, stderr) =
+        run_with(&["run", "--bucket", "bkt", "--instance", "i"], &[("AUDITSHIP_DRY_RUN", "maybe")]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("'maybe'") && stderr.contains("--dry-run"), "{stderr}");
+}
+
+/// An endpoint no retry will reach: nothing listening, or an https:// URL
+/// for a plain-HTTP endpoint. Exit 2 (a person must fix the URL), one line
+/// that says so in words, without the SDK's debug structures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_named_in_one_line_and_exits_2() {
+    // Answers every connection in plain HTTP, as an http-only server does.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = plain.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut conn, _)) = plain.accept().await {
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+        }
+    });
+    let https_to_plain = format!("https://127.0.0.1:{port}");
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (&[], "the connection was refused"),
+        (
+            &[("AUDITSHIP_S3_ENDPOINT_URL", &https_to_plain), ("AUDITSHIP_RDS_ENDPOINT_URL", &https_to_plain)],
+            "the TLS handshake failed",
+        ),
+    ];
+    for (env, says) in cases {
+        for command in ["status", "run", "verify"] {
+            let args = [command, "--bucket", "bkt", "--instance", "i", "--max-attempts", "2"];
+            let (code, _, stderr) = run_with(&args, env).await;
+            assert_eq!(code, 2, "{command} {env:?}: {stderr}");
+            let line = stderr.lines().find(|l| l.starts_with("auditship: error:")).unwrap_or_default();
+            assert!(line.contains(says) && line.contains("--s3-endpoint-url"), "{command} {env:?}: {stderr}");
+            for debug in ["DispatchFailure", "ConnectorError", "{ ", "Os {"] {
+                assert!(!stderr.contains(debug), "{command} {env:?} shows {debug}: {stderr}");
+            }
+        }
     }
 }

@@ -414,3 +414,44 @@ async fn files_with_one_first_line_each_ship_once() {
     let lines = verify_lines(&checked);
     assert_eq!(verify_summary(&lines, "primary")["problems"].as_u64(), Some(0), "{lines:?}");
 }
+
+/// A reader that stops reading (`auditship status | head -1`): a command
+/// that only reports ends quietly with exit 0; a run that ships finishes
+/// its work, with the exit code of its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_a_report_quietly_and_never_a_run() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(200, Some(80));
+    // The reading end is closed before the command starts: its first line
+    // meets a broken pipe, whenever it is written.
+    let unread = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    let mut run = stack.command(&[]);
+    run.stdout(unread());
+    let out = finished(run).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("panicked"), "{out:?}");
+    stack.assert_all_shipped("primary").await;
+    stack.assert_all_shipped("replica").await;
+
+    let reports: [&[&str]; 3] = [&["status", "--json"], &["status"], &["verify"]];
+    for args in reports {
+        let mut cmd = stack.bare_command_for(args[0]);
+        cmd.args(stack.selection()).args(&args[1..]).stdout(unread());
+        let out = finished(cmd).await;
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("panicked") && !out.stderr.contains("Broken pipe"), "{args:?}: {out:?}");
+    }
+    // A dry run writes nothing, so it too ends at its first line.
+    stack.primary.traffic(50, None);
+    let before = stack.objects().await;
+    let mut dry = stack.command(&["--dry-run"]);
+    dry.stdout(unread());
+    let out = finished(dry).await;
+    assert_eq!(out.code, 0, "dry run: {out:?}");
+    assert!(!out.stderr.contains("panicked"), "{out:?}");
+    assert_eq!(stack.objects().await, before, "a dry run wrote to the bucket");
+}

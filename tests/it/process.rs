@@ -34,6 +34,41 @@ async fn sigterm_stops_promptly_with_exit_1_and_loses_nothing() {
     stack.clear_faults_and_converge().await;
 }
 
+/// A signal stops every command promptly, read-only ones included, and
+/// says it was interrupted (not that time ran out): `status` and `verify
+/// --deep` exit at once (they write nothing); `run` on Ctrl-C stops like
+/// on SIGTERM, and its summary says the instance was interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_stops_promptly_on_a_signal_and_says_it_was_interrupted() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(400, Some(100));
+    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SlowBody).delay_ms(400).times(1000)]);
+    let commands: [(&str, &[&str], &str); 3] =
+        [("status", &[], "INT"), ("verify", &["--deep"], "TERM"), ("run", &["--concurrency", "1"], "INT")];
+    for (command, extra, name) in commands {
+        let mut cmd = stack.bare_command_for(command);
+        cmd.args(stack.selection()).args(extra);
+        let mut child = cmd.spawn().unwrap();
+        stack.wait_for_download_in_flight(&mut child, None).await;
+        signal(&child, name);
+        // A bound for a person waiting, not a speed measurement: the slow
+        // downloads alone would take minutes.
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{command} exits within 30 s of SIG{name}"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(stderr.contains(&format!("SIG{name}")) && stderr.contains("interrupted"), "{command}: {stderr}");
+        assert!(!stderr.contains("time limit"), "{command}: {stderr}");
+        if command == "run" {
+            assert!(stdout.lines().any(|l| l.ends_with(": interrupted")), "{stdout}");
+        }
+    }
+    stack.clear_faults_and_converge().await;
+}
+
 /// SIGKILL at random moments, many times, with traffic and rotations in
 /// between; then one clean run. Objects stay contiguous and exact (no
 /// duplicate, no hole), whatever was interrupted.
