@@ -51,7 +51,7 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
 }
 
 pub fn rds_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_rds::Client {
-    let mut b = aws_sdk_rds::config::Builder::from(sdk);
+    let mut b = aws_sdk_rds::config::Builder::from(sdk).interceptor(announce(cfg));
     if let Some(url) = &cfg.rds_endpoint_url {
         b = b.endpoint_url(url);
     }
@@ -59,12 +59,16 @@ pub fn rds_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_rds::Client {
 }
 
 pub fn s3_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_s3::Client {
-    let mut b = aws_sdk_s3::config::Builder::from(sdk);
+    let mut b = aws_sdk_s3::config::Builder::from(sdk).interceptor(announce(cfg));
     if let Some(url) = &cfg.s3_endpoint_url {
         // Custom endpoints (local servers, some gateways) serve path-style.
         b = b.endpoint_url(url).force_path_style(true);
     }
     aws_sdk_s3::Client::from_conf(b.build())
+}
+
+fn announce(cfg: &Config) -> AnnounceWaits {
+    AnnounceWaits { read_timeout: cfg.read_timeout, max_attempts: cfg.max_attempts }
 }
 
 /// Error codes that mean "slow down or try again".
@@ -203,4 +207,146 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// The hint that goes with a denied or unauthenticated call.
 pub fn permission_hint(action: &str) -> String {
     format!("check the credentials and that the role allows {action}")
+}
+
+/// An AWS call waited for this long without an answer: say so.
+const SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
+/// And again this often while it still waits.
+const SILENCE_REPEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Says what an AWS call waits for, so no one waits in silence: a line once
+/// a call (its attempts, backoff and the SDK's rate limiting together) has
+/// had no answer for `SILENCE`, and one for each attempt that failed with
+/// something the SDK retries (no answer, a broken connection, 5xx,
+/// throttling).
+#[derive(Debug)]
+pub struct AnnounceWaits {
+    pub read_timeout: std::time::Duration,
+    pub max_attempts: u32,
+}
+
+/// Starts a task that says, after `SILENCE` and then every
+/// `SILENCE_REPEAT`, that `what` has had no answer yet; abort it when the
+/// answer comes. `None` outside a runtime.
+pub fn say_while_waiting(
+    what: std::sync::Arc<std::sync::Mutex<String>>,
+    attempt_timeout: std::time::Duration,
+    attempts: u32,
+) -> Option<tokio::task::AbortHandle> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let timeout = attempt_timeout.as_secs();
+    let task = runtime.spawn(async move {
+        let mut waited = SILENCE;
+        tokio::time::sleep(SILENCE).await;
+        loop {
+            let call = what.lock().map(|n| n.clone()).unwrap_or_default();
+            tracing::warn!(
+                call = %call, waited_s = waited.as_secs(), attempt_timeout_s = timeout, attempts,
+                "{call}: no answer yet after {}s; each attempt waits up to {timeout}s, {attempts} attempts",
+                waited.as_secs()
+            );
+            tokio::time::sleep(SILENCE_REPEAT).await;
+            waited += SILENCE_REPEAT;
+        }
+    });
+    Some(task.abort_handle())
+}
+
+/// Aborts a task when dropped.
+pub struct AbortOnDrop(pub Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The line-printing task of one call, and the call's name (known once
+/// its first attempt starts); dropped (with the call's config bag, also
+/// when the call is abandoned) it stops.
+#[derive(Debug)]
+struct Watch(tokio::task::AbortHandle, std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl aws_smithy_types::config_bag::Storable for Watch {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+fn call_name(cfg: &aws_smithy_types::config_bag::ConfigBag) -> String {
+    use aws_smithy_runtime_api::client::orchestrator::Metadata;
+    cfg.load::<Metadata>().map_or_else(|| "an AWS call".to_string(), |m| format!("{} {}", m.service(), m.name()))
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
+    fn name(&self) -> &'static str {
+        "AnnounceWaits"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let name = std::sync::Arc::new(std::sync::Mutex::new(call_name(cfg)));
+        let Some(task) = say_while_waiting(name.clone(), self.read_timeout, self.max_attempts) else { return Ok(()) };
+        cfg.interceptor_state().store_put(Watch(task, name));
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(Ok(mut name)) = cfg.load::<Watch>().map(|w| w.1.lock()) {
+            *name = call_name(cfg);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::retries::RequestAttempts;
+        let Some(Err(error)) = context.output_or_error() else { return Ok(()) };
+        let status = context.response().map(|r| r.status().as_u16());
+        let retried =
+            error.is_timeout_error() || error.is_connector_error() || status.is_some_and(|s| s == 429 || s >= 500);
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
+        if retried && attempt < self.max_attempts {
+            let cause = match status {
+                Some(s) => format!("HTTP {s}"),
+                None if error.is_timeout_error() => format!("no answer within {}s", self.read_timeout.as_secs()),
+                None => error_chain(error),
+            };
+            tracing::warn!(
+                call = %call_name(cfg), attempt, of = self.max_attempts, cause = %cause,
+                "{}: attempt {attempt} of {} failed ({cause}); trying again", call_name(cfg), self.max_attempts
+            );
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(watch) = cfg.load::<Watch>() {
+            watch.0.abort();
+        }
+        Ok(())
+    }
 }

@@ -94,6 +94,10 @@ pub struct AwsArgs {
     /// Attempts per AWS call before a failure counts (throttling, 5xx).
     #[arg(long, default_value_t = 5, env = "AUDITSHIP_MAX_ATTEMPTS", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// Seconds a download may go without a byte, or an AWS call without an
+    /// answer, before it counts as stalled (and is retried).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_seconds: u64,
 }
 
 /// Where objects and checkpoints live.
@@ -138,10 +142,6 @@ pub struct RunArgs {
     /// Compressed bytes above which an object is uploaded in parts (min 5 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = crate::store::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(crate::store::MIN_PART_SIZE..))]
     pub multipart_threshold: u64,
-    /// Seconds a download may go without a byte, or an AWS call without an
-    /// answer, before it counts as stalled (and is retried).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub read_timeout_seconds: u64,
     /// CloudWatch Embedded Metric Format lines on stdout, one per instance
     /// and one per run: on when stdout is not a terminal (the container).
     #[arg(long, value_enum, default_value = "auto", env = "AUDITSHIP_METRICS")]
@@ -434,7 +434,14 @@ fn check_endpoint(flag: &str, url: &str) -> Result<(), String> {
     let parsed: Result<http::Uri, _> = url.parse();
     match parsed {
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => Ok(()),
-        _ => Err(format!("{flag} '{url}' is not an http(s) URL: e.g. {flag} https://rds.eu-west-1.amazonaws.com")),
+        _ => {
+            let example = if flag.contains("s3") {
+                "https://s3.eu-west-1.amazonaws.com"
+            } else {
+                "https://rds.eu-west-1.amazonaws.com"
+            };
+            Err(format!("{flag} '{url}' is not an http(s) URL: e.g. {flag} {example}"))
+        }
     }
 }
 
@@ -457,7 +464,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         object_size: 32 * 1024 * 1024,
         multipart_threshold: crate::store::DEFAULT_MULTIPART_THRESHOLD,
         max_attempts: aws.max_attempts,
-        read_timeout: Duration::from_secs(60),
+        read_timeout: Duration::from_secs(aws.read_timeout_seconds),
         metrics_namespace: None,
         db: selection.db.to_access()?,
         interval: None,
@@ -493,7 +500,6 @@ impl RunArgs {
         cfg.active_file = self.active_file;
         cfg.object_size = self.object_size;
         cfg.multipart_threshold = self.multipart_threshold;
-        cfg.read_timeout = Duration::from_secs(self.read_timeout_seconds);
         Ok(cfg)
     }
 }

@@ -18,6 +18,7 @@
 use super::{config_error, connect};
 use crate::cli::VerifyArgs;
 use crate::compress::sha256_hex;
+use crate::config::Config;
 use crate::error::Failure;
 use crate::error::{FailureKind, Severity};
 use crate::fetch::{FetchError, LogStream};
@@ -387,12 +388,12 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
         if !report.findings.is_empty() {
             severity.record(FailureKind::DataLoss);
         }
-        print_verify_report(instance, &report, args.json, args.deep);
+        print_verify_report(instance, &report, args.json, args.deep, &clients.cfg);
     }
     Ok(severity)
 }
 
-fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, deep: bool) {
+fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, deep: bool, cfg: &Config) {
     if json {
         for f in &report.findings {
             let mut line = serde_json::to_value(f).expect("finding serializes");
@@ -413,6 +414,9 @@ fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, d
     }
     for f in &report.findings {
         crate::outln!("{} {f}", instance.id);
+        if let Some(repair) = repair_command(instance, f, cfg) {
+            crate::outln!("{} {repair}", instance.id);
+        }
     }
     for loss in &report.recorded_losses {
         crate::outln!("{} recorded loss: {loss}", instance.id);
@@ -433,6 +437,17 @@ fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, d
         report.recorded_losses.len(),
         if report.findings.is_empty() { "ok" } else { "data_loss" }
     );
+}
+
+/// The command that fills a hole, while the file is still on the
+/// instance: a backfill of that file (it verifies what is there and creates
+/// only what is missing).
+fn repair_command(instance: &Instance, finding: &Finding, cfg: &Config) -> Option<String> {
+    let (Problem::Missing { .. }, Some(name)) = (&finding.problem, &finding.source) else { return None };
+    Some(format!(
+        "  to repair, if {name} is still on the instance: auditship backfill --instance {} --bucket {} --prefix {} --file {name}",
+        instance.id, cfg.bucket, cfg.prefix
+    ))
 }
 
 #[cfg(test)]

@@ -236,9 +236,11 @@ impl Shipper {
             None => Ok(()),
             Some(missing) => Err(Failure::needs_person(format!(
                 "instance {}: no audit file {missing} (it lists {}); files rotate to new names, so check the current \
-                 names with `auditship discover` / DescribeDBLogFiles, or choose by --since/--until",
+                 names with `aws rds describe-db-log-files --db-instance-identifier {} --filename-contains audit`, \
+                 or choose by --since/--until",
                 instance.id,
-                files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+                instance.id
             ))),
         }
     }

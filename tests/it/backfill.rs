@@ -82,6 +82,12 @@ async fn backfill_picks_files_by_name_and_time() {
     let missing = finished(cmd).await;
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("no audit file audit/server_audit.log.77"), "{}", missing.stderr);
+    // The hint names a command that lists the names.
+    assert!(
+        missing.stderr.contains("aws rds describe-db-log-files --db-instance-identifier primary"),
+        "{}",
+        missing.stderr
+    );
 
     let nothing = stack.backfill(&["--until", "2001-01-01"]).await;
     assert_eq!(nothing.code, 0, "{nothing:?}");

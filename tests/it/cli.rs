@@ -42,7 +42,10 @@ async fn invalid_flags_exit_2_naming_the_problem() {
         (&["run", "--bucket", "b b", "--instance", "i"], "is not a bucket name"),
         (&["run", "--bucket", "bkt", "--instance", "i", "--prefix", "a//b"], "empty path segment"),
         (&["run", "--bucket", "bkt", "--instance", "i", "--region", "EU West"], "--region"),
-        (&["run", "--bucket", "bkt", "--instance", "i", "--s3-endpoint-url", "localhost:9000"], "--s3-endpoint-url"),
+        (
+            &["run", "--bucket", "bkt", "--instance", "i", "--s3-endpoint-url", "localhost:9000"],
+            "e.g. --s3-endpoint-url https://s3.eu-west-1.amazonaws.com",
+        ),
         (&["run", "--bucket", "bkt", "--instance", "i", "--rds-endpoint-url", "ftp://x"], "--rds-endpoint-url"),
         (&["run", "--bucket", "bkt", "--instance", "i", "--max-run-seconds", "0"], "--max-run-seconds"),
         (&["run", "--bucket", "bkt", "--instance", "i", "--read-timeout-seconds", "0"], "--read-timeout-seconds"),
@@ -146,5 +149,37 @@ async fn an_unreachable_endpoint_is_named_in_one_line_and_exits_2() {
                 assert!(!stderr.contains(debug), "{command} {env:?} shows {debug}: {stderr}");
             }
         }
+    }
+}
+
+/// An endpoint that accepts connections and never answers: every command
+/// takes `--read-timeout-seconds` / `AUDITSHIP_READ_TIMEOUT_SECONDS`, says
+/// what it waits for while it waits, gives up after its attempts, and exits
+/// 1 (transient: the endpoint is there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_endpoint_is_announced_while_waited_for_then_given_up_on() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let endpoints = [("AUDITSHIP_S3_ENDPOINT_URL", url.as_str()), ("AUDITSHIP_RDS_ENDPOINT_URL", url.as_str())];
+    let target = ["--bucket", "bkt", "--instance", "i", "--max-attempts", "1"];
+    let by_flag = (["run", "--read-timeout-seconds", "10"].as_slice(), None);
+    let by_env = (["status"].as_slice(), Some(("AUDITSHIP_READ_TIMEOUT_SECONDS", "10")));
+    for (command, variable) in [by_flag, by_env] {
+        let args: Vec<&str> = command.iter().chain(&target).copied().collect();
+        let env: Vec<(&str, &str)> = endpoints.iter().copied().chain(variable).collect();
+        let (code, _, stderr) = run_with(&args, &env).await;
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("S3 HeadBucket: no answer yet after 2s; each attempt waits up to 10s"),
+            "{args:?} waited in silence: {stderr}"
+        );
+        let last = stderr.lines().find(|l| l.starts_with("auditship: error:")).unwrap_or_default();
+        assert!(last.contains("no answer within the read timeout"), "{args:?}: {stderr}");
     }
 }

@@ -203,6 +203,16 @@ async fn verify_names_deleted_overwritten_rewritten_and_overlapping_objects() {
     assert_eq!(summary["problems"].as_u64(), Some(shallow_problems + 1), "{}", deep.stdout);
     assert_eq!(summary["deep"], true);
     assert_eq!(verify_summary(&findings, "replica")["problems"].as_u64(), Some(0), "{}", deep.stdout);
+
+    // In text, a hole comes with the command that fills it.
+    let text = verify(&stack, &[]).await;
+    assert_eq!(text.code, 3, "{text:?}");
+    let repair = format!(
+        "to repair, if audit/server_audit.log.1 is still on the instance: auditship backfill --instance primary \
+         --bucket {} --prefix {PREFIX} --file audit/server_audit.log.1",
+        stack.bucket
+    );
+    assert!(text.stdout.contains(&repair), "{}", text.stdout);
 }
 
 /// The JSON lines `verify --json` printed: findings, then a summary per
