@@ -42,9 +42,17 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
         Failure::needs_person("no AWS credentials provider available: set AWS credentials (env, profile, or task role)")
     })?;
     provider.provide_credentials().await.map_err(|e| {
+        tracing::debug!(error = %DisplayErrorContext(&e), "loading AWS credentials failed");
+        let why = match e {
+            aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_) => {
+                "none found in the environment, a profile, a web identity token, the ECS task role or instance metadata"
+                    .to_string()
+            }
+            other => error_chain(&other).lines().map(str::trim).collect::<Vec<_>>().join("; "),
+        };
         Failure::needs_person(format!(
-            "no usable AWS credentials ({}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or give the task a role",
-            DisplayErrorContext(&e)
+            "no usable AWS credentials ({why}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or give \
+             the task a role; check with `aws sts get-caller-identity`"
         ))
     })?;
     Ok(sdk)

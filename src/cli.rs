@@ -143,7 +143,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::store::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(crate::store::MIN_PART_SIZE..))]
     pub multipart_threshold: u64,
     /// CloudWatch Embedded Metric Format lines on stdout, one per instance
-    /// and one per run: on when stdout is not a terminal (the container).
+    /// and one per run: on when neither stdout nor stderr is a terminal
+    /// (the container).
     #[arg(long, value_enum, default_value = "auto", env = "AUDITSHIP_METRICS")]
     pub metrics: MetricsMode,
     /// CloudWatch namespace of those metrics.
@@ -489,7 +490,12 @@ impl RunArgs {
         let emf = match self.metrics {
             MetricsMode::Emf => true,
             MetricsMode::Off => false,
-            MetricsMode::Auto => !std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            // Where no person reads: a container. `run | tee` on a
+            // terminal is a person reading.
+            MetricsMode::Auto => {
+                !std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && !std::io::IsTerminal::is_terminal(&std::io::stderr())
+            }
         };
         if emf && self.metrics_namespace.trim().is_empty() {
             return Err("--metrics-namespace is empty".into());

@@ -4,7 +4,22 @@
 
 use crate::cli::LogFormat;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing_subscriber::EnvFilter;
+
+static JSON: AtomicBool = AtomicBool::new(true);
+
+/// Whether logs are JSON lines (for machines): then every event a person
+/// would also read on stdout is logged too; in human text it is not said
+/// twice.
+pub fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -13,10 +28,11 @@ pub fn init(format: LogFormat) {
         LogFormat::Human => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    JSON.store(json, Ordering::Relaxed);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).with_current_span(false).init();
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
+        builder.with_ansi(colour()).init();
     }
 }

@@ -228,11 +228,28 @@ impl InstanceReport {
             self.bytes_shipped,
             self.pending_bytes,
             self.lag_seconds,
-            self.outcome()
+            self.outcome_in_words()
         )
     }
 
+    /// The outcome as a person reads it.
+    pub fn outcome_in_words(&self) -> &'static str {
+        match self.outcome() {
+            "ok" => "ok",
+            "interrupted" => "interrupted",
+            "deferred" => "deferred (the run's time limit was reached; the next run continues)",
+            "transient" => "failed, transient (the next run retries)",
+            "needs_person" => "failed, a person must fix something",
+            _ => "DATA LOSS",
+        }
+    }
+
+    /// The summary as a log event, for machines (a person reads the
+    /// summary line).
     pub fn log(&self) {
+        if !crate::logging::json() {
+            return;
+        }
         tracing::info!(
             instance = %self.instance.id,
             dbi_resource_id = %self.instance.resource_id,
@@ -315,6 +332,26 @@ mod tests {
         assert_eq!(r.outcome(), "ok");
         assert!(r.summary_line().starts_with("db-1 (writer, db-R): "));
         assert_eq!(finish(&[r], None).worst(), None);
+    }
+
+    /// A person reads the summary: outcomes in words, the labels only in
+    /// the JSON event.
+    #[test]
+    fn summaries_say_outcomes_in_words() {
+        for (kind, words) in [
+            (FailureKind::Transient, "failed, transient (the next run retries)"),
+            (FailureKind::NeedsPerson, "failed, a person must fix something"),
+            (FailureKind::DataLoss, "DATA LOSS"),
+        ] {
+            let mut r = report();
+            r.failures.push(ReportedFailure { kind, message: "x".into() });
+            let line = r.summary_line();
+            assert!(line.ends_with(&format!(": {words}")), "{line}");
+        }
+        let mut r = report();
+        r.deferred = true;
+        r.interrupted = true;
+        assert!(r.summary_line().ends_with(": interrupted"));
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub(crate) async fn command(args: DiscoverArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let clients = Clients::build(cfg, stop_on_signal(Writes::Nothing)).await?;
     let instances = discover::discover(&clients.rds, &clients.cfg.selection, clients.db_login()).await?;
+    if instances.is_empty() {
+        // As `run`, `status` and `verify` say of the same selection.
+        return Err(super::no_instance_selected());
+    }
     for i in &instances {
         crate::outln!("{}", serde_json::to_string(i).expect("instance serializes"));
     }

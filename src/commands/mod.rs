@@ -50,7 +50,9 @@ fn shipping<E>(cfg: Result<crate::config::Config, E>) -> Result<crate::config::C
 /// A failure that ends the run before any instance is shipped: one line on
 /// stderr and one log event.
 pub(crate) fn fatal(f: &Failure) {
-    tracing::error!(kind = f.kind.label(), exit_code = f.kind.exit_code(), "{}", f.message);
+    if crate::logging::json() {
+        tracing::error!(kind = f.kind.label(), exit_code = f.kind.exit_code(), "{}", f.message);
+    }
     eprintln!("auditship: error: {}", f.message);
 }
 
@@ -72,11 +74,13 @@ pub(crate) async fn select(clients: &Clients) -> Result<Vec<Instance>, Failure> 
     let instances = crate::discover::discover(&clients.rds, &clients.cfg.selection, clients.db_login()).await?;
     crate::discover::check_unique_resource_ids(&instances)?;
     if instances.is_empty() {
-        return Err(Failure::needs_person(
-            "the selection matches no instance: check --cluster / --instance / --tag and --region",
-        ));
+        return Err(no_instance_selected());
     }
     Ok(instances)
+}
+
+pub(crate) fn no_instance_selected() -> Failure {
+    Failure::needs_person("the selection matches no instance: check --cluster / --instance / --tag and --region")
 }
 
 /// What a command writes, which decides how a signal stops it.

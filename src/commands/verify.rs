@@ -379,7 +379,9 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
         let report = match verify_instance(&shipper, instance, args.deep).await {
             Ok(report) => report,
             Err(f) => {
-                tracing::error!(instance = %instance.id, kind = f.kind.label(), "{}", f.message);
+                if crate::logging::json() {
+                    tracing::error!(instance = %instance.id, kind = f.kind.label(), "{}", f.message);
+                }
                 eprintln!("auditship: error: {}", f.message);
                 severity.record(f.kind);
                 continue;
@@ -435,7 +437,7 @@ fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, d
         if deep { " (deep)" } else { "" },
         report.findings.len(),
         report.recorded_losses.len(),
-        if report.findings.is_empty() { "ok" } else { "data_loss" }
+        if report.findings.is_empty() { "ok" } else { "PROBLEMS FOUND (exit 3)" }
     );
 }
 

@@ -211,20 +211,7 @@ async fn backfill_shows_progress_as_log_lines_or_a_bar() {
     assert!(last["message"].as_str().unwrap().contains("ETA"), "{last}");
 
     // The same backfill under a pseudo-terminal.
-    let std = stack.backfill_command(&["--since", "2001-01-01", "--log-format", "human"]);
-    let std = std.as_std();
-    let mut line = format!("{:?}", std.get_program());
-    for a in std.get_args() {
-        line.push(' ');
-        line.push_str(&format!("{a:?}"));
-    }
-    let mut script = tokio::process::Command::new("script");
-    script.args(["-qec", &line, "/dev/null"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    for (k, v) in std.get_envs() {
-        if let Some(v) = v {
-            script.env(k, v);
-        }
-    }
+    let script = at_a_terminal(&stack.backfill_command(&["--since", "2001-01-01", "--log-format", "human"]), "");
     let tty = finished(script).await;
     assert_eq!(tty.code, 0, "{tty:?}");
     assert!(tty.stdout.contains("backfill ["), "no bar drawn: {}", tty.stdout);

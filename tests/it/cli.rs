@@ -183,3 +183,37 @@ async fn a_silent_endpoint_is_announced_while_waited_for_then_given_up_on() {
         assert!(last.contains("no answer within the read timeout"), "{args:?}: {stderr}");
     }
 }
+
+/// In human logs a failure that ends the command is said once, on the
+/// `auditship: error:` line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_error_is_said_once_in_human_logs() {
+    let args = ["status", "--bucket", "bkt", "--instance", "i", "--max-attempts", "1", "--log-format", "human"];
+    let (code, _, stderr) = run_with(&args, &[]).await;
+    assert_eq!(code, 2, "{stderr}");
+    let said = stderr.lines().filter(|l| l.contains("the connection was refused")).count();
+    assert_eq!(said, 1, "{stderr}");
+}
+
+/// No credentials anywhere: one line naming the fix and how to check it,
+/// exit 2, without the SDK's error structures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_credentials_are_one_line_with_the_fix() {
+    let out = auditship_command()
+        .args(["status", "--bucket", "bkt", "--instance", "i"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", "/nonexistent")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("auditship: error:")).unwrap_or_default();
+    assert!(line.contains("no usable AWS credentials") && line.contains("aws sts get-caller-identity"), "{stderr}");
+    for debug in ["CredentialsNotLoaded", "{ ", "source:"] {
+        assert!(!stderr.contains(debug), "shows {debug}: {stderr}");
+    }
+}

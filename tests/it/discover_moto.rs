@@ -103,4 +103,15 @@ async fn discovery_reads_moto_rds_replicas_clusters_and_tags() {
     let found = discover(&url, &["--tag", &format!("team={n}")]).await;
     assert!(found.iter().any(|i| i["id"] == primary.as_str()), "{found:?}");
     assert!(found.iter().all(|i| i["id"] != format!("{cluster}w").as_str()), "{found:?}");
+
+    // A selection that matches nothing is said, and exits 2, as `run`
+    // does for it.
+    let out = auditship_command()
+        .args(["discover", "--tag", "team=nobody-has-this", "--rds-endpoint-url", &url])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the selection matches no instance"), "{stderr}");
 }

@@ -465,3 +465,30 @@ async fn a_closed_stdout_ends_a_report_quietly_and_never_a_run() {
     assert!(!out.stderr.contains("panicked"), "{out:?}");
     assert_eq!(stack.objects().await, before, "a dry run wrote to the bucket");
 }
+
+/// At a terminal a person reads: logs in colour unless NO_COLOR is set;
+/// no CloudWatch metric lines, also when stdout is piped on (`run | cat`,
+/// as `run | tee` does); each instance said once, in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_terminal_output_is_for_a_person() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(100, None);
+    for (then, no_color) in [("", false), ("| cat", false), ("| cat", true)] {
+        // As a person runs it: the stack's runs log JSON for the tests.
+        let mut run = stack.command(&["--log-format", "auto"]);
+        if no_color {
+            run.env("NO_COLOR", "1");
+        }
+        let out = finished(at_a_terminal(&run, then)).await;
+        assert_eq!(out.code, 0, "{then} {no_color}: {out:?}");
+        let shown = &out.stdout;
+        assert!(!shown.contains("\"_aws\""), "metric lines at a terminal ({then}): {shown}");
+        assert_eq!(shown.contains("\u{1b}["), !no_color, "colour with NO_COLOR={no_color} ({then}): {shown:?}");
+        for instance in ["primary", "replica"] {
+            let said = shown.lines().filter(|l| l.contains(instance) && l.contains("objects")).count();
+            assert_eq!(said, 1, "{instance} ({then}): {shown}");
+        }
+        assert!(!shown.contains("instance shipped"), "{shown}");
+    }
+    stack.assert_all_shipped("primary").await;
+}

@@ -612,6 +612,30 @@ impl Stack {
 }
 
 /// Runs the command to its end (at most 5 minutes) and collects its output.
+/// The command under a pseudo-terminal (`script`), as a person at a
+/// terminal runs it; `then` is shell text appended to its command line
+/// (e.g. `| cat`). What the terminal showed is the output's stdout.
+pub fn at_a_terminal(cmd: &tokio::process::Command, then: &str) -> tokio::process::Command {
+    let std = cmd.as_std();
+    let mut line = format!("{:?}", std.get_program());
+    for a in std.get_args() {
+        line.push(' ');
+        line.push_str(&format!("{a:?}"));
+    }
+    line.push(' ');
+    line.push_str(then);
+    let mut script = tokio::process::Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    // The terminal's colour setting is the command's own, not the test's.
+    script.env_remove("NO_COLOR");
+    for (k, v) in std.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    script
+}
+
 pub async fn finished(mut cmd: tokio::process::Command) -> RunOutput {
     let child = cmd.spawn().unwrap();
     let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
