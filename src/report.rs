@@ -39,6 +39,9 @@ pub struct InstanceReport {
     /// A dry run: the objects "created" are the ones it would create.
     #[serde(skip)]
     pub dry_run: bool,
+    /// Files the command picked to ship (for `backfill`: in its window).
+    #[serde(skip)]
+    pub files_chosen: usize,
 }
 
 /// A file lost before all of it was shipped, as far as it can be known: the
@@ -160,6 +163,7 @@ impl InstanceReport {
             failures: Vec::new(),
             losses: Vec::new(),
             dry_run: false,
+            files_chosen: 0,
         }
     }
 

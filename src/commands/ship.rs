@@ -66,6 +66,9 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
     let reports = ship_all(shipper, instances, cfg.concurrency).await;
     clients.progress.finish();
     let severity = report::finish(&reports, None);
+    if let Some(f) = empty_window(cfg, &reports) {
+        return Err(f);
+    }
     if cfg.dry_run {
         crate::outln!("dry run: nothing was written to s3://{}", cfg.bucket);
     }
@@ -102,6 +105,24 @@ fn check_file_names_for_one_instance(cfg: &Config, instances: &[Instance]) -> Re
         }
         _ => Ok(()),
     }
+}
+
+/// A backfill whose window holds no file of any instance did nothing: most
+/// likely the window is not the one meant (the times are UTC).
+fn empty_window(cfg: &Config, reports: &[InstanceReport]) -> Option<Failure> {
+    let Scope::Backfill(filter) = &cfg.scope else { return None };
+    let read_all = reports.iter().all(|r| r.worst().is_none());
+    if !read_all || reports.iter().any(|r| r.files_chosen > 0) {
+        return None;
+    }
+    let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("…".to_string(), |t| t.to_rfc3339());
+    Some(Failure::needs_person(format!(
+        "backfill: no audit file of the {} selected instance(s) has records from {} to {} (UTC): nothing was \
+         read; check --since/--until against the files' times (`aws rds describe-db-log-files` lists them)",
+        reports.len(),
+        at(filter.since),
+        at(filter.until)
+    )))
 }
 
 /// Ships instances concurrently, at most `limit` at once, and returns their

@@ -155,6 +155,7 @@ impl Shipper {
         }
 
         let mut outcome = Ok(());
+        report.files_chosen = scan.identified.iter().filter(|item| self.chosen(item)).count();
         for item in scan.identified.iter().rev().filter(|item| self.chosen(item)) {
             if self.out_of_time() {
                 self.defer(report);

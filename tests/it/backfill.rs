@@ -89,8 +89,11 @@ async fn backfill_picks_files_by_name_and_time() {
         missing.stderr
     );
 
+    // A window no file falls in did nothing: said, exit 2 (the window is
+    // most likely not the one meant).
     let nothing = stack.backfill(&["--until", "2001-01-01"]).await;
-    assert_eq!(nothing.code, 0, "{nothing:?}");
+    assert_eq!(nothing.code, 2, "{nothing:?}");
+    assert!(nothing.stderr.contains("no audit file of the 2 selected instance(s) has records"), "{}", nothing.stderr);
     assert_eq!((nothing.objects_new("primary"), nothing.objects_verified("primary")), (0, 0), "{}", nothing.stdout);
 
     let all = stack.backfill(&["--since", "2001-01-01", "--object-size", "8192"]).await;
