@@ -13,6 +13,12 @@ pub struct Cli {
     /// Log format: human on a terminal, JSON lines otherwise.
     #[arg(long, global = true, value_enum, default_value = "auto", env = "AUDITSHIP_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Fewer log lines: warnings and errors only (RUST_LOG, if set, decides).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log lines: -v debug, -vv trace (RUST_LOG, if set, decides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

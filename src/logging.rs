@@ -21,8 +21,18 @@ fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// `verbosity`: -1 quiet (warnings), 0 info, 1 auditship's debug lines,
+/// 2 its trace and the SDK's debug, 3 or more everything; `RUST_LOG`
+/// overrides it.
+pub fn init(format: LogFormat, verbosity: i8) {
+    let level = match verbosity {
+        ..=-1 => "warn",
+        0 => "info",
+        1 => "info,auditship=debug",
+        2 => "debug,auditship=trace",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Human => false,

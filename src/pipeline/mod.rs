@@ -129,6 +129,10 @@ impl Shipper {
         self.check_named_files_listed(instance, &files)?;
 
         let scan = self.scan(instance, &cp, files).await?;
+        tracing::debug!(
+            instance = %instance.id, identified = scan.identified.len(), complete_unread = scan.known_complete.len(),
+            unnamed = scan.unnamed.len(), steady = scan.steady, "files identified"
+        );
         if !scan.complete {
             // Every file identified so far exists: tracking it is safe, and
             // makes its later loss reportable. No loss is concluded.

@@ -492,3 +492,29 @@ async fn at_a_terminal_output_is_for_a_person() {
     }
     stack.assert_all_shipped("primary").await;
 }
+
+/// `-q` leaves warnings and errors only; `-v` adds auditship's debug
+/// lines. What stdout says does not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_and_verbose_set_how_much_is_logged() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(60, None);
+    let levels = |out: &RunOutput| -> std::collections::BTreeSet<String> {
+        out.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"].as_str().is_some_and(|t| t.starts_with("auditship")))
+            .map(|v| v["level"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let quiet = stack.run(&["-q"]).await;
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert!(!levels(&quiet).contains("INFO"), "{}", quiet.stderr);
+    assert!(quiet.stdout.contains("primary (writer"), "{}", quiet.stdout);
+    stack.primary.traffic(20, None);
+    let verbose = stack.run(&["-v"]).await;
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    let seen = levels(&verbose);
+    assert!(seen.contains("DEBUG") && seen.contains("INFO"), "{seen:?}: {}", verbose.stderr);
+    assert!(!seen.contains("TRACE"), "{seen:?}");
+}
