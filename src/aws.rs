@@ -19,6 +19,10 @@ use std::time::Duration;
 /// task role, IMDS), and fails early with a clear message when there are
 /// none: an SDK call without credentials fails with a much vaguer error.
 pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
+    let overridden = cfg.s3_endpoint_url.is_some()
+        || cfg.rds_endpoint_url.is_some()
+        || std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("AWS_ENDPOINT_URL"));
+    ENDPOINT_CHOSEN_BY_HAND.store(overridden, std::sync::atomic::Ordering::Relaxed);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Adaptive retry backs off when the account's RDS token bucket
         // (~12 requests/s, shared with the console and Terraform) runs dry.
@@ -142,10 +146,14 @@ where
     Failure { kind, message: text }
 }
 
-/// Why a request got no answer, in words: a cause no retry fixes (nothing
-/// listens at the endpoint, its host name does not resolve, a TLS handshake
-/// with something that does not speak TLS) needs a person; a timeout is
-/// transient. `None`: none of these (a reset, say), worded by the caller.
+/// An endpoint URL was given by hand (a flag or AWS_ENDPOINT_URL*): an
+/// endpoint that cannot be reached is then most likely a wrong URL. AWS's
+/// own endpoints that cannot be reached are a network matter, transient.
+static ENDPOINT_CHOSEN_BY_HAND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Why a request got no answer, in words: an endpoint that cannot be
+/// reached (see `unreachable_endpoint`), or a timeout (transient). `None`:
+/// none of these (a reset, say), worded by the caller.
 fn no_answer<E, R>(err: &SdkError<E, R>) -> Option<Failure>
 where
     E: std::error::Error + 'static,
@@ -153,7 +161,7 @@ where
 {
     match err {
         SdkError::TimeoutError(_) => Some(Failure::transient(
-            "no answer within the read timeout (--read-timeout-seconds); the endpoint is up but not answering",
+            "no answer within the read timeout (--read-timeout-seconds): the endpoint is slow or not answering",
         )),
         SdkError::DispatchFailure(d) if d.is_timeout() => {
             Some(Failure::transient("could not connect within 10 s: the endpoint or the network path is down"))
@@ -162,11 +170,22 @@ where
     }
 }
 
-/// A connection error no retry fixes, from an error's chain: the cause in
-/// words and the fix.
+/// An endpoint that cannot be reached, from an error's chain: the cause in
+/// words and the fix. With an endpoint URL given by hand, a cause no retry
+/// fixes (nothing listens there, its host name does not exist, it does not
+/// speak TLS, its certificate is not trusted) needs a person; otherwise,
+/// and for a lookup that failed for the moment, it is transient.
 pub fn unreachable_endpoint(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
-    let fix = "check the endpoint URL (--s3-endpoint-url / --rds-endpoint-url, AUDITSHIP_S3_ENDPOINT_URL / \
-               AUDITSHIP_RDS_ENDPOINT_URL, or the AWS_ENDPOINT_URL* variables) and the network path";
+    unreachable(err, ENDPOINT_CHOSEN_BY_HAND.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn unreachable(err: &(dyn std::error::Error + 'static), by_hand: bool) -> Option<Failure> {
+    let fix = if by_hand {
+        "check the endpoint URL (--s3-endpoint-url / --rds-endpoint-url, AUDITSHIP_S3_ENDPOINT_URL / \
+         AUDITSHIP_RDS_ENDPOINT_URL, or the AWS_ENDPOINT_URL* variables) and the network path"
+    } else {
+        "check the network path to AWS (VPC endpoints, NAT, proxy, DNS); the next run retries"
+    };
     let mut chain = String::new();
     let mut refused = false;
     let mut at: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -177,24 +196,23 @@ pub fn unreachable_endpoint(err: &(dyn std::error::Error + 'static)) -> Option<F
         chain.push('\n');
         at = e.source();
     }
-    let cause = if refused || chain.contains("connection refused") {
-        "the connection was refused: nothing listens at that address and port"
+    let for_now = ["temporary failure", "try again"].iter().any(|s| chain.contains(s));
+    let (cause, lasting) = if refused || chain.contains("connection refused") {
+        ("the connection was refused: nothing listens at that address and port", true)
     } else if ["dns error", "failed to lookup address", "name or service not known", "no such host"]
         .iter()
         .any(|s| chain.contains(s))
     {
-        "the endpoint's host name does not resolve"
-    } else if ["invalidcontenttype", "corrupt message", "wrong version number", "invalidmessage", "handshake"]
-        .iter()
-        .any(|s| chain.contains(s))
-    {
-        "the TLS handshake failed: an https:// URL for an endpoint that speaks plain HTTP, or something else in the way"
-    } else if chain.contains("certificate") {
-        "the endpoint's TLS certificate is not trusted"
+        ("the endpoint's host name does not resolve", !for_now)
+    } else if ["invalidcontenttype", "corrupt message", "wrong version number"].iter().any(|s| chain.contains(s)) {
+        ("the TLS handshake failed: an https:// URL for an endpoint that speaks plain HTTP, or something else in the way", true)
+    } else if ["invalid peer certificate", "unknownissuer", "certificate not valid"].iter().any(|s| chain.contains(s)) {
+        ("the endpoint's TLS certificate is not trusted", true)
     } else {
         return None;
     };
-    Some(Failure::needs_person(format!("cannot reach the endpoint: {cause}; {fix}")))
+    let message = format!("cannot reach the endpoint: {cause}; {fix}");
+    Some(if by_hand && lasting { Failure::needs_person(message) } else { Failure::transient(message) })
 }
 
 /// An error and its sources, in words (no debug structures).
@@ -221,6 +239,14 @@ pub fn permission_hint(action: &str) -> String {
 const SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// And again this often while it still waits.
 const SILENCE_REPEAT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A call that sends an object's bytes takes its time sending them: it is
+/// said to wait only after this long.
+const SENDING_SILENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether a call's time goes into sending a body (an upload).
+fn sends_a_body(call: &str) -> bool {
+    ["PutObject", "UploadPart"].iter().any(|op| call.ends_with(op))
+}
 
 /// Says what an AWS call waits for, so no one waits in silence: a line once
 /// a call (its attempts, backoff and the SDK's rate limiting together) has
@@ -248,13 +274,19 @@ pub fn say_while_waiting(
         tokio::time::sleep(SILENCE).await;
         loop {
             let call = what.lock().map(|n| n.clone()).unwrap_or_default();
-            tracing::warn!(
-                call = %call, waited_s = waited.as_secs(), attempt_timeout_s = timeout, attempts,
-                "{call}: no answer yet after {}s; each attempt waits up to {timeout}s, {attempts} attempts",
-                waited.as_secs()
-            );
-            tokio::time::sleep(SILENCE_REPEAT).await;
-            waited += SILENCE_REPEAT;
+            let quiet_for = if sends_a_body(&call) { SENDING_SILENCE } else { SILENCE };
+            let pause = if waited < quiet_for {
+                quiet_for - waited
+            } else {
+                tracing::warn!(
+                    call = %call, waited_s = waited.as_secs(), attempt_timeout_s = timeout, attempts,
+                    "{call}: no answer yet after {}s; each attempt waits up to {timeout}s, {attempts} attempts",
+                    waited.as_secs()
+                );
+                SILENCE_REPEAT
+            };
+            tokio::time::sleep(pause).await;
+            waited += pause;
         }
     });
     Some(task.abort_handle())
@@ -356,5 +388,38 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
             watch.0.abort();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Said(&'static str);
+    impl std::fmt::Display for Said {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Said {}
+
+    /// A wrong URL given by hand needs a person; AWS's own endpoint out of
+    /// reach, or a lookup that failed for the moment, is retried by the
+    /// next run.
+    #[test]
+    fn an_unreachable_endpoint_needs_a_person_only_when_its_url_was_given_by_hand() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(unreachable(&refused, true).map(|f| f.kind), Some(FailureKind::NeedsPerson));
+        assert_eq!(unreachable(&refused, false).map(|f| f.kind), Some(FailureKind::Transient));
+        let gone = Said("dns error: failed to lookup address information: Name or service not known");
+        assert_eq!(unreachable(&gone, true).map(|f| f.kind), Some(FailureKind::NeedsPerson));
+        let for_now = Said("dns error: failed to lookup address information: Temporary failure in name resolution");
+        assert_eq!(unreachable(&for_now, true).map(|f| f.kind), Some(FailureKind::Transient));
+        let plain = Said("received corrupt message of type InvalidContentType");
+        assert!(unreachable(&plain, true).is_some_and(|f| f.message.contains("https:// URL")));
+        // A connection that broke off mid-handshake is not a wrong URL.
+        assert!(unreachable(&Said("tls handshake eof"), true).is_none());
+        assert!(unreachable(&Said("connection reset by peer"), true).is_none());
     }
 }

@@ -18,8 +18,11 @@ use tokio::task::JoinSet;
 pub(crate) async fn run(cfg: Result<Config, String>) -> Result<Severity, Failure> {
     let started = Instant::now();
     let cfg = Arc::new(cfg.map_err(config_error)?);
-    let clients =
-        Clients::build(cfg.clone(), stop_on_signal(if cfg.dry_run { Writes::Nothing } else { Writes::Trail })).await?;
+    let clients = Clients::build(
+        cfg.clone(),
+        stop_on_signal(if cfg.dry_run && cfg.interval.is_none() { Writes::Nothing } else { Writes::Trail }),
+    )
+    .await?;
     match cfg.interval {
         None => one_pass(&clients, started).await,
         Some(every) => serve(&clients, every).await,
@@ -65,9 +68,11 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
     let shipper = Arc::new(clients.shipper(cfg.max_run.map(|d| started + d)));
     let reports = ship_all(shipper, instances, cfg.concurrency).await;
     clients.progress.finish();
-    let severity = report::finish(&reports, None);
+    let mut severity = report::finish(&reports, None);
+    // Said like a failure that ends the run, and counted in its metrics.
     if let Some(f) = empty_window(cfg, &reports) {
-        return Err(f);
+        fatal(&f);
+        severity.record(f.kind);
     }
     if cfg.dry_run {
         crate::outln!("dry run: nothing was written to s3://{}", cfg.bucket);
@@ -111,6 +116,9 @@ fn check_file_names_for_one_instance(cfg: &Config, instances: &[Instance]) -> Re
 /// likely the window is not the one meant (the times are UTC).
 fn empty_window(cfg: &Config, reports: &[InstanceReport]) -> Option<Failure> {
     let Scope::Backfill(filter) = &cfg.scope else { return None };
+    if !filter.names.is_empty() || (filter.since.is_none() && filter.until.is_none()) {
+        return None;
+    }
     let read_all = reports.iter().all(|r| r.worst().is_none());
     if !read_all || reports.iter().any(|r| r.files_chosen > 0) {
         return None;
@@ -136,6 +144,7 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
             let mut report = InstanceReport::new(instance.clone());
+            report.dry_run = shipper.cfg.dry_run;
             if shipper.out_of_time() {
                 shipper.defer(&mut report);
             } else {
