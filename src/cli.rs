@@ -270,6 +270,9 @@ pub struct VerifyArgs {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// One JSON object per check, then a summary, instead of text.
+    #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
+    pub json: bool,
 }
 
 /// Logging in to the databases. The password comes from the environment

@@ -46,6 +46,24 @@ impl Check {
         Check::new(name, result.map_or_else(Verdict::Fail, ok))
     }
 
+    /// `{"check", "verdict": ok|warn|fail, "detail", "exit_code"}`.
+    pub fn json(&self) -> serde_json::Value {
+        let (verdict, detail, exit_code) = match &self.verdict {
+            Verdict::Ok(s) => ("ok", s.clone(), 0),
+            Verdict::Warn(s) => ("warn", s.clone(), 0),
+            Verdict::Fail(f) => ("fail", f.message.clone(), f.kind.exit_code()),
+        };
+        serde_json::json!({ "check": self.name, "verdict": verdict, "detail": detail, "exit_code": exit_code })
+    }
+
+    fn print(&self, json: bool) {
+        if json {
+            crate::outln!("{}", self.json());
+        } else {
+            crate::outln!("{}", self.line());
+        }
+    }
+
     pub fn line(&self) -> String {
         match &self.verdict {
             Verdict::Ok(s) => format!("ok    {}: {s}", self.name),
@@ -56,8 +74,8 @@ impl Check {
 }
 
 /// Runs every check and prints each as it completes; returns the severity.
-pub async fn examine(clients: &Clients, db: Option<&DbAccess>) -> Severity {
-    let mut checks = Checks::default();
+pub async fn examine(clients: &Clients, db: Option<&DbAccess>, json: bool) -> Severity {
+    let mut checks = Checks { json, ..Checks::default() };
     checks.push(Check::new(
         "aws credentials",
         match clients.identity.credentials().await {
@@ -118,16 +136,20 @@ pub async fn examine(clients: &Clients, db: Option<&DbAccess>) -> Severity {
 struct Checks {
     severity: Severity,
     counts: [usize; 3],
+    json: bool,
 }
 
 impl Checks {
     fn push(&mut self, check: Check) {
-        crate::outln!("{}", check.line());
+        check.print(self.json);
         match &check.verdict {
             Verdict::Ok(_) => self.counts[0] += 1,
             Verdict::Warn(_) => self.counts[1] += 1,
             Verdict::Fail(f) => {
-                tracing::error!(check = %check.name, kind = f.kind.label(), "{}", f.message);
+                // In human logs the FAIL line on stdout says it.
+                if crate::logging::json() {
+                    tracing::error!(check = %check.name, kind = f.kind.label(), "{}", f.message);
+                }
                 self.counts[2] += 1;
                 self.severity.record(f.kind);
             }
@@ -136,7 +158,15 @@ impl Checks {
 
     fn finish(self) -> Severity {
         let [ok, warn, fail] = self.counts;
-        crate::outln!("doctor: {} checks, {ok} ok, {warn} warnings, {fail} failed", ok + warn + fail);
+        if self.json {
+            let exit_code = self.severity.worst().map_or(0, |k| k.exit_code());
+            let summary = serde_json::json!({
+                "checks": ok + warn + fail, "ok": ok, "warnings": warn, "failed": fail, "exit_code": exit_code
+            });
+            crate::outln!("{summary}");
+        } else {
+            crate::outln!("doctor: {} checks, {ok} ok, {warn} warnings, {fail} failed", ok + warn + fail);
+        }
         self.severity
     }
 }
@@ -353,9 +383,9 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
 pub(crate) async fn command(args: DoctorArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     match Clients::build(cfg.clone(), stop_on_signal(Writes::Nothing)).await {
-        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref()).await),
+        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref(), args.json).await),
         Err(f) => {
-            crate::outln!("{}", Check::failed("aws credentials", f.clone()).line());
+            Check::failed("aws credentials", f.clone()).print(args.json);
             Err(f)
         }
     }

@@ -53,6 +53,25 @@ async fn a_healthy_deployment_passes_every_check() {
     let again = doctor(&stack, &[], None).await;
     assert_eq!(again.code, 0, "{again:?}");
     line(&again, "ok    s3:PutObject conditional writes");
+
+    // The same checks as JSON, one object each, then the summary.
+    let json = doctor(&stack, &[&DB[..], &["--json"]].concat(), Some("app-pass")).await;
+    assert_eq!(json.code, 0, "{json:?}");
+    let lines: Vec<serde_json::Value> =
+        json.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let (summary, checks) = lines.split_last().unwrap();
+    let names = |out: &RunOutput| -> Vec<String> {
+        out.stdout
+            .lines()
+            .filter(|l| !l.starts_with("doctor: "))
+            .map(|l| l[6..l.find(": ").unwrap()].to_string())
+            .collect()
+    };
+    let json_names: Vec<String> = checks.iter().map(|c| c["check"].as_str().unwrap().to_string()).collect();
+    assert_eq!(json_names, names(&out), "{}", json.stdout);
+    assert!(checks.iter().all(|c| ["ok", "warn"].contains(&c["verdict"].as_str().unwrap())), "{}", json.stdout);
+    assert_eq!((summary["failed"].as_u64(), summary["exit_code"].as_u64()), (Some(0), Some(0)), "{summary}");
+    assert_eq!(summary["checks"].as_u64(), Some(checks.len() as u64), "{summary}");
 }
 
 /// A denied action is named, with exit 2; the other checks still run.
