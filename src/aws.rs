@@ -260,14 +260,15 @@ pub struct AnnounceWaits {
 }
 
 /// Starts a task that says, after `SILENCE` and then every
-/// `SILENCE_REPEAT`, that `what` has had no answer yet; abort it when the
-/// answer comes. `None` outside a runtime.
+/// `SILENCE_REPEAT`, that `what` has had no answer yet; it stops when the
+/// returned guard is dropped (or aborted), once the answer comes. Outside a
+/// runtime it says nothing.
 pub fn say_while_waiting(
     what: std::sync::Arc<std::sync::Mutex<String>>,
     attempt_timeout: std::time::Duration,
     attempts: u32,
-) -> Option<tokio::task::AbortHandle> {
-    let runtime = tokio::runtime::Handle::try_current().ok()?;
+) -> AbortOnDrop {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return AbortOnDrop(None) };
     let timeout = attempt_timeout.as_secs();
     let task = runtime.spawn(async move {
         let mut waited = SILENCE;
@@ -289,17 +290,24 @@ pub fn say_while_waiting(
             waited += pause;
         }
     });
-    Some(task.abort_handle())
+    AbortOnDrop(Some(task.abort_handle()))
 }
 
 /// Aborts a task when dropped.
-pub struct AbortOnDrop(pub Option<tokio::task::AbortHandle>);
+#[derive(Debug)]
+pub struct AbortOnDrop(Option<tokio::task::AbortHandle>);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
+impl AbortOnDrop {
+    pub fn abort(&self) {
         if let Some(task) = &self.0 {
             task.abort();
         }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.abort();
     }
 }
 
@@ -307,13 +315,7 @@ impl Drop for AbortOnDrop {
 /// its first attempt starts); dropped (with the call's config bag, also
 /// when the call is abandoned) it stops.
 #[derive(Debug)]
-struct Watch(tokio::task::AbortHandle, std::sync::Arc<std::sync::Mutex<String>>);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+struct Watch(AbortOnDrop, std::sync::Arc<std::sync::Mutex<String>>);
 
 impl aws_smithy_types::config_bag::Storable for Watch {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
@@ -335,7 +337,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         let name = std::sync::Arc::new(std::sync::Mutex::new(call_name(cfg)));
-        let Some(task) = say_while_waiting(name.clone(), self.read_timeout, self.max_attempts) else { return Ok(()) };
+        let task = say_while_waiting(name.clone(), self.read_timeout, self.max_attempts);
         cfg.interceptor_state().store_put(Watch(task, name));
         Ok(())
     }

@@ -102,8 +102,7 @@ impl LogFetcher {
         let url = self.url(instance, file);
         let request = self.signed_get(&url).await?;
         let waiting = std::sync::Arc::new(std::sync::Mutex::new(format!("download of {what}")));
-        let notice =
-            crate::aws::AbortOnDrop(crate::aws::say_while_waiting(waiting, self.read_timeout, self.max_attempts));
+        let notice = crate::aws::say_while_waiting(waiting, self.read_timeout, self.max_attempts);
         let answer = tokio::time::timeout(self.read_timeout, self.client.request(request)).await;
         drop(notice);
         let response = match answer {

@@ -407,11 +407,10 @@ fn holds_object(bytes: &[u8], end: u64, sha256: &str, whole: bool) -> bool {
 pub fn keys_in_order(at: chrono::DateTime<chrono::Utc>, fingerprint: &str) -> impl Iterator<Item = FileId> + '_ {
     use sha2::{Digest, Sha256};
     let basis = hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize());
+    let first_newcomer = FileId::new(at, &basis);
     let numbered = (2u32..).map(move |n| {
         FileId::new(at, &hex::encode(Sha256::new().chain_update(&basis).chain_update(n.to_string()).finalize()))
     });
-    let first_newcomer =
-        FileId::new(at, &hex::encode(Sha256::new().chain_update(fingerprint).chain_update("+untold").finalize()));
     [FileId::new(at, fingerprint), first_newcomer].into_iter().chain(numbered)
 }
 

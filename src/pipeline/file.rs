@@ -261,15 +261,10 @@ impl Shipper {
         let renamed = || Stop::Moved(format!("{} was renamed by a rotation while it was read", item.file.name));
         let exact = item.identity.as_ref().is_some_and(|i| i.exact);
         if !exact && !item.scanned_with.is_empty() {
-            let mut now = self.source.list(instance).await?;
+            let now = self.list_asking_again_if_empty(instance).await?;
             if now.is_empty() {
-                // One of DescribeDBLogFiles' transiently empty answers: it
-                // proves nothing either way; asked again, then the pass
+                // Empty twice: it proves nothing either way; the pass
                 // starts again.
-                tokio::time::sleep(crate::retry::backoff(2)).await;
-                now = self.source.list(instance).await?;
-            }
-            if now.is_empty() {
                 return Err(Stop::Again(format!("the instance listed no files while {} was read", item.file.name)));
             }
             return if no_rotation_between(&item.scanned_with, &now) { Ok(()) } else { Err(renamed()) };

@@ -265,6 +265,17 @@ impl Shipper {
         Ok(Survey { checkpoint, files, vanished })
     }
 
+    /// Lists audit files; an empty answer, which DescribeDBLogFiles is
+    /// known to give for a moment, is asked again once.
+    pub(super) async fn list_asking_again_if_empty(&self, instance: &Instance) -> Result<Vec<LogFile>, Failure> {
+        let files = self.source.list(instance).await?;
+        if !files.is_empty() {
+            return Ok(files);
+        }
+        tokio::time::sleep(backoff(2)).await;
+        self.source.list(instance).await
+    }
+
     /// Lists audit files. No files at all means audit logging is off (the
     /// plugin always has its active file), unless the listing was one of
     /// the transiently empty ones DescribeDBLogFiles is known to return:
@@ -274,12 +285,7 @@ impl Shipper {
         instance: &Instance,
         cp: &StoredCheckpoint,
     ) -> Result<Vec<LogFile>, Failure> {
-        let files = self.source.list(instance).await?;
-        if !files.is_empty() {
-            return Ok(files);
-        }
-        tokio::time::sleep(backoff(2)).await;
-        let files = self.source.list(instance).await?;
+        let files = self.list_asking_again_if_empty(instance).await?;
         if !files.is_empty() {
             return Ok(files);
         }
