@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # auditship: a static binary, CA certificates, and nothing else.
 #
-#   docker buildx build --platform linux/arm64,linux/amd64 -t auditship .
+#   docker buildx build --platform linux/arm64,linux/amd64 \
+#     --build-arg AUDITSHIP_COMMIT="$(git rev-parse HEAD)" -t auditship .
 #
 # The build stage runs on the target platform (under emulation for the
 # other architecture) and builds for its native musl target, so the binary
@@ -14,7 +15,11 @@ FROM rust:1.95-alpine AS build
 # hadolint ignore=DL3018
 RUN apk add --no-cache build-base cmake perl
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# The image has no .git: the commit `--version` names comes in as an
+# argument (docker build --build-arg AUDITSHIP_COMMIT="$(git rev-parse HEAD)" .).
+ARG AUDITSHIP_COMMIT=unknown
+ENV AUDITSHIP_COMMIT=${AUDITSHIP_COMMIT}
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY tests/testkit/Cargo.toml tests/testkit/Cargo.toml
 COPY tests/testkit/src tests/testkit/src

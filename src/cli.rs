@@ -7,8 +7,32 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 
+/// `0.1.0 (commit 0123456789ab, built 2026-12-01)`: which code a binary runs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AUDITSHIP_BUILD_COMMIT"),
+    ", built ",
+    env!("AUDITSHIP_BUILD_DATE"),
+    ")"
+);
+
+const EXIT_STATUS: &str = "\
+Exit status (the worst over all instances):
+  0  every selected instance is shipped up to what exists
+  1  transient (throttling, network, 5xx, time limit, interrupted): the next run continues
+  2  a person must fix something (flag, permission, endpoint, unreadable checkpoint)
+  3  audit data lost, or an object in S3 differs from the file
+
+Every flag also reads an AUDITSHIP_* environment variable (shown in each command's --help).";
+
 #[derive(Debug, Parser)]
-#[command(name = "auditship", version, about = "Ship RDS / Aurora MySQL audit logs to S3, exactly once.")]
+#[command(
+    name = "auditship",
+    version = VERSION,
+    about = "Ship RDS / Aurora MySQL audit logs to S3, exactly once.",
+    after_help = EXIT_STATUS
+)]
 pub struct Cli {
     /// Log format: human on a terminal, JSON lines otherwise.
     #[arg(long, global = true, value_enum, default_value = "auto", env = "AUDITSHIP_LOG_FORMAT")]
@@ -56,6 +80,26 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Show the instances a selection resolves to, with roles and resource ids.
     Discover(DiscoverArgs),
+    /// Print a shell completion script: `auditship completions bash >
+    /// /etc/bash_completion.d/auditship` (zsh, fish, elvish, powershell too).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out-dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write auditship.1 and auditship-COMMAND.1 for each command here
+    /// (e.g. /usr/local/share/man/man1) instead of printing auditship.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +394,9 @@ pub struct DiscoverArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// One JSON object per instance instead of the table.
+    #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
+    pub json: bool,
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {

@@ -51,7 +51,10 @@ impl Role {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
+    /// Named as in every output: `instance` and `dbi_resource_id`.
+    #[serde(rename = "instance")]
     pub id: InstanceId,
+    #[serde(rename = "dbi_resource_id")]
     pub resource_id: ResourceId,
     pub cluster: Option<String>,
     pub role: Role,

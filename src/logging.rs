@@ -39,10 +39,26 @@ pub fn init(format: LogFormat, verbosity: i8) {
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     JSON.store(json, Ordering::Relaxed);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| AboveTheBar);
     if json {
         builder.json().flatten_event(true).with_current_span(false).init();
     } else {
         builder.with_ansi(colour()).init();
+    }
+}
+
+/// stderr, written with the progress bar (if one is drawn) hidden, so a
+/// log line leaves no stale copy of the bar behind it. The formatter writes
+/// each event in one call.
+struct AboveTheBar;
+
+impl std::io::Write for AboveTheBar {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::progress::suspend(|| std::io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }

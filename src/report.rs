@@ -116,24 +116,25 @@ impl Loss {
                 format!("{what} is gone unseen: all it held is lost, how much is unknowable")
             };
         }
-        if self.growing {
-            format!(
-                "audit file {} (last seen as {}, still being written) is gone with {} bytes shipped: lost are bytes \
-                 {}..{} listed before it vanished, and whatever was written after that listing (unknowable)",
-                self.file_id, self.last_name, self.shipped, self.shipped, self.last_size
-            )
-        } else {
-            format!(
-                "audit file {} (last seen as {}, rotated, {} bytes) is gone with {} bytes shipped: bytes {}..{} \
-                 ({} bytes) lost",
-                self.file_id,
-                self.last_name,
-                self.last_size,
-                self.shipped,
-                self.shipped,
-                self.last_size,
-                self.last_size - self.shipped
-            )
+        let (file, name, size, shipped) = (&self.file_id, &self.last_name, self.last_size, self.shipped);
+        let state = if self.growing { "still being written" } else { "rotated" };
+        let seen = format!("audit file {file} (last seen as {name}, {state}, {size} bytes) is gone with");
+        match (self.growing, shipped >= size) {
+            (true, true) => format!(
+                "{seen} all {shipped} bytes listed shipped: lost is whatever was written after the last listing \
+                 (unknowable)"
+            ),
+            (true, false) => format!(
+                "{seen} {shipped} bytes shipped: bytes {shipped}..{size} ({} bytes) lost, and whatever was written \
+                 after the last listing (unknowable)",
+                size - shipped
+            ),
+            (false, _) => {
+                format!(
+                    "{seen} {shipped} bytes shipped: bytes {shipped}..{size} ({} bytes) lost",
+                    size.saturating_sub(shipped)
+                )
+            }
         }
     }
 }
@@ -258,7 +259,7 @@ impl InstanceReport {
             instance = %self.instance.id,
             dbi_resource_id = %self.instance.resource_id,
             role = self.instance.role.as_str(),
-            cluster = self.instance.cluster.as_deref().unwrap_or(""),
+            cluster = self.instance.cluster.as_deref(),
             files = self.files_listed,
             objects_created = self.objects_created,
             objects_verified = self.objects_verified,
@@ -304,6 +305,10 @@ pub fn finish(reports: &[InstanceReport], run_failure: Option<&Failure>) -> Seve
     for r in reports {
         r.log();
         crate::outln!("{}", r.summary_line());
+        // A loss is named where a person reads, not only in the log.
+        for loss in &r.losses {
+            crate::outln!("  ! DATA LOSS: {}", loss.describe());
+        }
         if let Some(k) = r.worst() {
             severity.record(k);
         }
@@ -356,6 +361,33 @@ mod tests {
         r.deferred = true;
         r.interrupted = true;
         assert!(r.summary_line().ends_with(": interrupted"));
+    }
+
+    fn loss(shipped: u64, last_size: u64, growing: bool) -> Loss {
+        Loss {
+            dbi_resource_id: "db-R".into(),
+            file_id: "f".into(),
+            last_name: "audit/server_audit.log".into(),
+            shipped,
+            last_size,
+            growing,
+            unnamed: false,
+            uncertain: false,
+        }
+    }
+
+    /// A loss reads with the numbers it has: never an empty range such as
+    /// "bytes 17056..17056 lost" or "at least 0 bytes".
+    #[test]
+    fn a_loss_is_said_with_its_own_numbers() {
+        let all_listed_shipped = loss(17056, 17056, true).describe();
+        assert!(all_listed_shipped.contains("with all 17056 bytes listed shipped"), "{all_listed_shipped}");
+        assert!(!all_listed_shipped.contains("17056..17056"), "{all_listed_shipped}");
+        let growing = loss(100, 400, true).describe();
+        assert!(growing.contains("bytes 100..400 (300 bytes) lost, and whatever was written after"), "{growing}");
+        let rotated = loss(100, 400, false).describe();
+        assert!(rotated.contains("rotated, 400 bytes) is gone with 100 bytes shipped: bytes 100..400 (300 bytes) lost"));
+        assert!(!rotated.contains("whatever"), "{rotated}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The binary's commands, one module each, wired from `Config`: build the
 //! `Clients`, discover, then ship (`run`, `backfill`) or show (`status`,
-//! `verify`, `doctor`, `discover`).
+//! `verify`, `doctor`, `discover`); `completions` and `man` print what the
+//! flags' definitions make.
 
 pub mod discover;
 pub mod doctor;
+pub mod reference;
 pub mod ship;
 pub mod status;
 pub mod verify;
@@ -26,6 +28,8 @@ pub async fn execute(command: Command) -> ExitCode {
         Command::Verify(args) => verify::command(args).await,
         Command::Doctor(args) => doctor::command(args).await,
         Command::Discover(args) => discover::command(args).await,
+        Command::Completions(args) => return reference::completions(args),
+        Command::Man(args) => return reference::man(args),
     };
     match result {
         Ok(severity) => severity.exit_code(),

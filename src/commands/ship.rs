@@ -136,6 +136,7 @@ fn empty_window(cfg: &Config, reports: &[InstanceReport]) -> Option<Failure> {
 /// Ships instances concurrently, at most `limit` at once, and returns their
 /// reports in discovery order.
 async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize) -> Vec<InstanceReport> {
+    shipper.progress.expect(instances.len());
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
     let mut tasks = JoinSet::new();
     for (index, instance) in instances.iter().cloned().enumerate() {
@@ -147,6 +148,7 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
             report.dry_run = shipper.cfg.dry_run;
             if shipper.out_of_time() {
                 shipper.defer(&mut report);
+                shipper.progress.settle(&instance.id.0);
             } else {
                 report = shipper.ship_instance(&instance).await;
             }

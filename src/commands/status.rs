@@ -7,6 +7,7 @@ use crate::checkpoint::FileProgress;
 use crate::cli::StatusArgs;
 use crate::error::{Failure, Severity};
 use crate::instance::Instance;
+use crate::output::{human_bytes, human_seconds, rfc3339, Align, Table};
 use crate::pipeline::{Survey, SurveyedFile};
 use crate::report::{age_seconds, oldest_unshipped_at};
 use chrono::{DateTime, Utc};
@@ -19,6 +20,17 @@ pub struct InstanceStatus {
     pub role: String,
     pub dbi_resource_id: String,
     pub cluster: Option<String>,
+    /// What was read; absent when the instance could not be read (`error`
+    /// says why), so nothing unknown reads as zero.
+    #[serde(flatten)]
+    pub standing: Option<Standing>,
+    pub warnings: Vec<String>,
+    /// Set when the instance could not be read.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Standing {
     /// Audit files on the instance and their bytes.
     pub files: usize,
     pub bytes: u64,
@@ -31,9 +43,9 @@ pub struct InstanceStatus {
     pub last_commit: Option<DateTime<Utc>>,
     /// Losses already reported by runs (kept in the checkpoint).
     pub gaps_recorded: usize,
-    pub warnings: Vec<String>,
-    /// Set when the instance could not be read; the rest is then empty.
-    pub error: Option<String>,
+    /// Files gone with bytes unshipped that no run has reported yet (the
+    /// next run reports them, exit 3).
+    pub gaps_unreported: usize,
 }
 
 impl InstanceStatus {
@@ -43,13 +55,7 @@ impl InstanceStatus {
             role: instance.role.as_str().to_string(),
             dbi_resource_id: instance.resource_id.0.clone(),
             cluster: instance.cluster.clone(),
-            files: 0,
-            bytes: 0,
-            unshipped_files: 0,
-            unshipped_bytes: 0,
-            lag_seconds: None,
-            last_commit: None,
-            gaps_recorded: 0,
+            standing: None,
             warnings: Vec::new(),
             error: None,
         }
@@ -60,55 +66,85 @@ impl InstanceStatus {
     }
 
     pub fn of(instance: &Instance, survey: &Survey) -> Self {
-        let mut status = InstanceStatus::empty(instance);
         let cp = &survey.checkpoint.state;
-        status.last_commit = cp.updated_at;
-        status.gaps_recorded = cp.gaps.len();
-        status.files = survey.files.len();
+        let mut standing = Standing {
+            last_commit: cp.updated_at,
+            gaps_recorded: cp.gaps.len(),
+            gaps_unreported: survey.vanished.len(),
+            files: survey.files.len(),
+            ..Standing::default()
+        };
         let mut oldest: Option<DateTime<Utc>> = None;
         for f in &survey.files {
-            status.bytes += f.file.size;
+            standing.bytes += f.file.size;
             let progress = f.id.as_ref().and_then(|id| cp.files.get(id));
             let shipped = shipped_of(f, progress);
             let unshipped = f.file.size.saturating_sub(shipped);
             if unshipped == 0 {
                 continue;
             }
-            status.unshipped_files += 1;
-            status.unshipped_bytes += unshipped;
+            standing.unshipped_files += 1;
+            standing.unshipped_bytes += unshipped;
             if let Some(at) = oldest_unshipped_at(shipped, f.first_record, !f.active, f.file.last_written_ms) {
                 oldest = Some(oldest.map_or(at, |o| o.min(at)));
             }
         }
-        if status.unshipped_bytes > 0 {
-            status.lag_seconds = Some(oldest.map_or(0, age_seconds));
+        if standing.unshipped_bytes > 0 {
+            standing.lag_seconds = Some(oldest.map_or(0, age_seconds));
         }
-        status.warnings = warnings(instance, survey);
-        status
+        InstanceStatus {
+            standing: Some(standing),
+            warnings: warnings(instance, survey),
+            ..InstanceStatus::empty(instance)
+        }
     }
 
-    /// Header and row of the terminal table.
-    pub fn table_header() -> String {
-        format!(
-            "{:<24} {:<10} {:<30} {:>6} {:>10} {:>14} {:>9}  {}",
-            "INSTANCE", "ROLE", "RESOURCE ID", "FILES", "UNSHIPPED", "UNSHIPPED B", "LAG", "LAST COMMIT"
-        )
+    /// The terminal table, its columns as wide as the selected instances'
+    /// names and ids. Sizes and ages are for reading; `--json` has them exact.
+    pub fn table(instances: &[Instance]) -> Table {
+        use Align::{Left, Right};
+        let mut table = Table::new(&[
+            ("INSTANCE", Left),
+            ("ROLE", Left),
+            ("RESOURCE ID", Left),
+            ("FILES", Right),
+            ("SIZE", Right),
+            ("UNSHIPPED", Right),
+            ("UNSHIPPED SIZE", Right),
+            ("LAG", Right),
+            ("LOSSES", Right),
+            ("LAST COMMIT", Left),
+        ]);
+        for i in instances {
+            table.fit(0, &i.id.0);
+            table.fit(1, i.role.as_str());
+            table.fit(2, &i.resource_id.0);
+        }
+        table.fit(4, "1023.99 KiB");
+        table.fit(6, "1023.99 KiB");
+        table
     }
 
-    pub fn table_row(&self) -> String {
-        let lag = self.lag_seconds.map_or("-".to_string(), |s| format!("{s}s"));
-        let commit = self.last_commit.map_or("never".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-        let mut row = format!(
-            "{:<24} {:<10} {:<30} {:>6} {:>10} {:>14} {:>9}  {}",
-            self.instance,
-            self.role,
-            self.dbi_resource_id,
-            self.files,
-            self.unshipped_files,
-            self.unshipped_bytes,
-            lag,
-            commit
-        );
+    /// The instance's row, then a `  ! ` line per warning or error.
+    pub fn table_row(&self, table: &Table) -> String {
+        let mut cells = vec![self.instance.clone(), self.role.clone(), self.dbi_resource_id.clone()];
+        match &self.standing {
+            Some(s) => cells.extend([
+                s.files.to_string(),
+                human_bytes(s.bytes),
+                s.unshipped_files.to_string(),
+                human_bytes(s.unshipped_bytes),
+                s.lag_seconds.map_or("-".to_string(), human_seconds),
+                (s.gaps_recorded + s.gaps_unreported).to_string(),
+                s.last_commit
+                    .map_or("never".to_string(), |t| format!("{} ({} ago)", rfc3339(t), human_seconds(age_seconds(t)))),
+            ]),
+            None => {
+                cells.extend(std::iter::repeat_n("?".to_string(), 6));
+                cells.push("unknown: the instance could not be read".to_string());
+            }
+        }
+        let mut row = table.row(&cells);
         for w in self.error.iter().chain(&self.warnings) {
             row.push_str(&format!("\n  ! {w}"));
         }
@@ -156,7 +192,7 @@ fn warnings(instance: &Instance, survey: &Survey) -> Vec<String> {
         out.push(format!(
             "{} loss(es) recorded, the latest detected {} ({}): see `auditship verify`",
             cp.state.gaps.len(),
-            last.detected_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            rfc3339(last.detected_at),
             last.file_id
         ));
     }
@@ -171,8 +207,9 @@ pub(crate) async fn command(args: StatusArgs) -> Result<Severity, Failure> {
     let (clients, instances) = connect(cfg).await?;
     let shipper = clients.shipper(None);
     let mut severity = Severity::default();
+    let table = InstanceStatus::table(&instances);
     if !args.json {
-        crate::outln!("{}", InstanceStatus::table_header());
+        crate::outln!("{}", table.header());
     }
     for instance in &instances {
         let status = match shipper.survey(instance).await {
@@ -186,7 +223,7 @@ pub(crate) async fn command(args: StatusArgs) -> Result<Severity, Failure> {
         if args.json {
             crate::outln!("{}", serde_json::to_string(&status).expect("status serializes"));
         } else {
-            crate::outln!("{}", status.table_row());
+            crate::outln!("{}", status.table_row(&table));
         }
     }
     Ok(severity)

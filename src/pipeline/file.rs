@@ -194,7 +194,6 @@ impl Shipper {
             self.store.list_keys(&prefix).await?.iter().filter_map(|key| start_of_key(key)).collect();
         tracing::info!(instance = %instance.id, file = %item.file.name, objects = existing.len(), "backfill: walking the file from its first byte");
         let mut walked = FileProgress { shipped: 0, tail_sha256: String::new(), ..progress.clone() };
-        self.progress.add_total(item.file.size);
         let result = self.ship_file_with_retries(instance, item, &mut walked, &existing, report).await;
         self.progress.file_done(&instance.id.0, &item.file.name);
         if walked.shipped >= progress.shipped {
@@ -339,7 +338,7 @@ impl Shipper {
                         progress.shipped = facts.end;
                         progress.tail_sha256 = tail.sha256();
                         report.objects_verified += 1;
-                        self.progress.advance(facts.end - start);
+                        self.progress.advance(&instance.id.0, facts.end - start);
                         tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
                         continue;
                     }
@@ -393,7 +392,7 @@ impl Shipper {
                     progress.tail_sha256 = tail.sha256();
                     report.objects_created += 1;
                     report.bytes_shipped += object.len;
-                    self.progress.advance(object.len);
+                    self.progress.advance(&instance.id.0, object.len);
                     tracing::info!(
                         instance = %instance.id, file = %name, key = %key, start, end = facts.end,
                         bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,

@@ -117,6 +117,7 @@ impl Shipper {
                 }
             }
         }
+        self.progress.settle(&instance.id.0);
         report.duration_ms = started.elapsed().as_millis() as u64;
         report
     }
@@ -159,7 +160,9 @@ impl Shipper {
         }
 
         let mut outcome = Ok(());
-        report.files_chosen = scan.identified.iter().filter(|item| self.chosen(item)).count();
+        let chosen = || scan.identified.iter().filter(|item| self.chosen(item));
+        report.files_chosen = chosen().count();
+        self.progress.plan(&instance.id.0, report.files_chosen, chosen().map(|item| item.file.size).sum());
         for item in scan.identified.iter().rev().filter(|item| self.chosen(item)) {
             if self.out_of_time() {
                 self.defer(report);

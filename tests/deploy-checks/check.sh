@@ -40,8 +40,10 @@ fi
 cargo build --locked --target "$target" --bin auditship
 bin="target/$target/debug/auditship"
 version=$("$bin" --version)
-[ "$version" = "auditship $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ] || {
-    echo "deploy: $bin --version printed '$version'" >&2; exit 1; }
+case "$version" in
+    "auditship $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1) (commit $(git rev-parse HEAD | cut -c1-12), built "*) ;;
+    *) echo "deploy: $bin --version printed '$version'" >&2; exit 1 ;;
+esac
 ldd "$bin" 2>&1 | grep -Eq 'statically linked|not a dynamic executable' || {
     echo "deploy: $bin is not static:" >&2; ldd "$bin" >&2; exit 1; }
 echo "deploy: $version, static"

@@ -208,15 +208,53 @@ async fn backfill_shows_progress_as_log_lines_or_a_bar() {
         .collect();
     let walked = lines.iter().filter(|l| l["message"].as_str().unwrap().contains(" walked; ")).count();
     assert_eq!(walked, files, "{}", out.stderr);
+    // Walked bytes never pass the total; once the total is known (every
+    // instance scanned) it stays.
+    for l in &lines {
+        let (done, total) = (l["done_bytes"].as_u64().unwrap(), l["total_bytes"].as_u64().unwrap());
+        assert!(done <= total, "{l}");
+    }
     let last = lines.last().unwrap();
-    let (done, total) = (last["done_bytes"].as_u64().unwrap(), last["total_bytes"].as_u64().unwrap());
-    assert!(done > 0 && done <= total, "{last}");
+    assert_eq!(last["total_known"], true, "{last}");
+    assert!(last["done_bytes"].as_u64().unwrap() > 0, "{last}");
     assert!(last["message"].as_str().unwrap().contains("ETA"), "{last}");
 
-    // The same backfill under a pseudo-terminal.
+    // The same backfill under a pseudo-terminal: a bar that never starts
+    // full nor runs back, log lines above it with no stale copy of it left
+    // behind, and nothing of it on the screen at the end.
     let script = at_a_terminal(&stack.backfill_command(&["--since", "2001-01-01", "--log-format", "human"]), "");
     let tty = finished(script).await;
     assert_eq!(tty.code, 0, "{tty:?}");
-    assert!(tty.stdout.contains("backfill ["), "no bar drawn: {}", tty.stdout);
-    assert!(tty.stdout.contains("ETA"), "{}", tty.stdout);
+    assert!(tty.stdout.contains("] "), "no bar drawn: {}", tty.stdout);
+    assert!(!tty.stdout.contains("0 B/0 B"), "the bar started full: {:?}", tty.stdout);
+    let mut drawn = Vec::new();
+    for frame in tty.stdout.split(['\r', '\n']).filter_map(|f| f.split("] ").nth(1)) {
+        let Some((done, rest)) = frame.split_once('/') else { continue };
+        let total = rest.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        drawn.push((bytes_of(done.trim()), bytes_of(&total)));
+    }
+    assert!(!drawn.is_empty(), "{:?}", tty.stdout);
+    for pair in drawn.windows(2) {
+        let ((done_a, total_a), (done_b, total_b)) = (pair[0], pair[1]);
+        assert!(done_a <= total_a * 1.01 && done_b >= done_a * 0.99, "ran back: {drawn:?}");
+        assert!((total_b - total_a).abs() <= total_a * 0.01, "the total changed once shown: {drawn:?}");
+    }
+    let shown = screen(&tty.stdout);
+    assert!(shown.iter().any(|l| l.contains("INFO")), "{shown:#?}");
+    for line in &shown {
+        assert!(!line.contains("ETA") && !line.contains("finding files"), "a stale bar: {line:?} in {shown:#?}");
+    }
+}
+
+/// `12.34 KiB` → bytes (as the bar rounds them).
+fn bytes_of(human: &str) -> f64 {
+    let (number, unit) = human.split_once(' ').unwrap_or_else(|| panic!("not a size: {human:?}"));
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other:?} in {human:?}"),
+    };
+    number.parse::<f64>().unwrap_or_else(|e| panic!("{human:?}: {e}")) * scale
 }

@@ -37,6 +37,29 @@ async fn damaged_or_newer_checkpoint_is_refused_and_left_untouched() {
         assert_eq!(out.outcome("replica"), "ok", "{out:?}");
         assert_eq!(stack.objects().await[&key].bytes, body, "checkpoint was overwritten");
         assert!(stack.object_keys("primary").await.is_empty(), "nothing shipped without state");
+
+        // status says it could not read the instance: no zeros, no "never".
+        let mut cmd = stack.bare_command_for("status");
+        cmd.args(stack.selection());
+        let table = finished(cmd).await;
+        assert_eq!(table.code, 2, "{table:?}");
+        let row = table.stdout.lines().find(|l| l.starts_with("primary ")).unwrap();
+        assert!(row.ends_with("unknown: the instance could not be read") && !row.contains("never"), "{row}");
+        assert!(table.stdout.contains(&key), "names the checkpoint: {}", table.stdout);
+        let mut cmd = stack.bare_command_for("status");
+        cmd.args(stack.selection()).arg("--json");
+        let json = finished(cmd).await;
+        let primary: serde_json::Value = json
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["instance"] == "primary")
+            .unwrap();
+        assert!(primary["error"].as_str().is_some_and(|e| e.contains(says)), "{primary}");
+        assert!(
+            primary.get("files").is_none() && primary.get("last_commit").is_none(),
+            "unknown is not zero: {primary}"
+        );
     }
 }
 

@@ -83,8 +83,16 @@ async fn invalid_flags_exit_2_naming_the_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_and_version_exit_0() {
+    // The version names the commit built and the day it was built.
     let (code, stdout, _) = run(&["--version"]).await;
-    assert_eq!((code, stdout.trim()), (0, format!("auditship {}", env!("CARGO_PKG_VERSION")).as_str()));
+    assert_eq!(code, 0, "{stdout}");
+    let rest = stdout.trim().strip_prefix(&format!("auditship {} (commit ", env!("CARGO_PKG_VERSION"))).unwrap();
+    let (commit, date) = rest.strip_suffix(')').unwrap().split_once(", built ").unwrap();
+    let head = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().unwrap();
+    assert!(head.status.success(), "tests run in a git checkout");
+    assert_eq!(commit, &String::from_utf8_lossy(&head.stdout)[..12], "{stdout}");
+    let built = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    assert!(built <= chrono::Utc::now().date_naive(), "{stdout}");
     let (code, stdout, _) = run(&["run", "--help"]).await;
     assert_eq!(code, 0);
     for flag in ["--cluster", "--with-replicas", "--max-run-seconds", "AUDITSHIP_BUCKET", "--active-file"] {
@@ -216,4 +224,45 @@ async fn missing_credentials_are_one_line_with_the_fix() {
     for debug in ["CredentialsNotLoaded", "{ ", "source:"] {
         assert!(!stderr.contains(debug), "shows {debug}: {stderr}");
     }
+}
+
+/// Completion scripts and man pages come from the flag definitions: every
+/// shell's script knows the commands and their flags, bash's parses, and
+/// the man pages carry the exit status and one page per command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_man_pages_are_generated_from_the_flags() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, script, stderr) = run(&["completions", shell]).await;
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        for word in ["backfill", "max-run-seconds", "read-timeout-seconds"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    let (_, bash, _) = run(&["completions", "bash"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("auditship.bash"), &bash).unwrap();
+    let parsed = std::process::Command::new("bash").arg("-n").arg(dir.path().join("auditship.bash")).status().unwrap();
+    assert!(parsed.success(), "bash -n refuses the script");
+    let (code, _, stderr) = run(&["completions", "tcsh"]).await;
+    assert_eq!(code, 2, "an unknown shell is a wrong flag: {stderr}");
+    assert!(stderr.contains("tcsh") && stderr.contains("bash"), "{stderr}");
+
+    let (code, page, _) = run(&["man"]).await;
+    assert_eq!(code, 0);
+    assert!(page.contains(".TH auditship 1"), "{page}");
+    assert!(page.contains("Exit status") && page.contains("a person must fix something"), "{page}");
+    let pages = dir.path().join("man1");
+    let (code, said, stderr) = run(&["man", "--out-dir", pages.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(said.contains(pages.to_str().unwrap()), "{said}");
+    for command in ["run", "backfill", "status", "verify", "doctor", "discover"] {
+        let page = std::fs::read_to_string(pages.join(format!("auditship-{command}.1"))).unwrap();
+        assert!(page.contains(&format!(".TH auditship-{command} 1")), "{command}: {page}");
+        assert!(page.contains("AUDITSHIP_BUCKET") || command == "discover", "{command}'s page names the variables");
+    }
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"").unwrap();
+    let (code, _, stderr) = run(&["man", "--out-dir", blocked.join("x").to_str().unwrap()]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--out-dir") && stderr.contains("writable directory"), "{stderr}");
 }

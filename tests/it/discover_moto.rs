@@ -16,13 +16,19 @@ fn rds_client(url: &str) -> aws_sdk_rds::Client {
 }
 
 async fn discover(url: &str, args: &[&str]) -> Vec<serde_json::Value> {
-    let out = auditship_command().arg("discover").args(args).args(["--rds-endpoint-url", url]).output().await.unwrap();
+    let out = auditship_command()
+        .arg("discover")
+        .args(args)
+        .args(["--json", "--rds-endpoint-url", url])
+        .output()
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn find<'a>(found: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
-    found.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("{id} not in {found:?}"))
+    found.iter().find(|i| i["instance"] == id).unwrap_or_else(|| panic!("{id} not in {found:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,13 +79,13 @@ async fn discovery_reads_moto_rds_replicas_clusters_and_tags() {
     let found = discover(&url, &["--instance", &primary, "--with-replicas"]).await;
     assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(find(&found, &primary)["role"], "writer");
-    assert_eq!(find(&found, &primary)["resource_id"], primary_rid.as_str());
+    assert_eq!(find(&found, &primary)["dbi_resource_id"], primary_rid.as_str());
     assert_eq!(find(&found, &replica)["role"], "reader");
 
     // moto gives every instance the same DbiResourceId (real RDS never
     // does). `discover` shows what the API says; `run` must refuse, since
     // state is keyed by it and two instances would share a checkpoint.
-    if find(&found, &replica)["resource_id"] == primary_rid.as_str() {
+    if find(&found, &replica)["dbi_resource_id"] == primary_rid.as_str() {
         let bucket = unique("moto").to_lowercase();
         s3_client(&url).create_bucket().bucket(&bucket).send().await.unwrap();
         let out = auditship_command()
@@ -101,8 +107,8 @@ async fn discovery_reads_moto_rds_replicas_clusters_and_tags() {
     assert!(found.iter().all(|i| i["cluster"] == cluster.as_str() && i["engine"] == "aurora-mysql"));
 
     let found = discover(&url, &["--tag", &format!("team={n}")]).await;
-    assert!(found.iter().any(|i| i["id"] == primary.as_str()), "{found:?}");
-    assert!(found.iter().all(|i| i["id"] != format!("{cluster}w").as_str()), "{found:?}");
+    assert!(found.iter().any(|i| i["instance"] == primary.as_str()), "{found:?}");
+    assert!(found.iter().all(|i| i["instance"] != format!("{cluster}w").as_str()), "{found:?}");
 
     // A selection that matches nothing is said, and exits 2, as `run`
     // does for it.

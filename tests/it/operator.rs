@@ -62,12 +62,30 @@ async fn status_shows_unshipped_bytes_and_the_last_commit() {
     stack.primary.traffic(50, None);
     let table = status(&stack, &[]).await;
     assert_eq!(table.code, 0, "{table:?}");
-    let header = table.stdout.lines().next().unwrap();
-    assert!(header.starts_with("INSTANCE") && header.contains("UNSHIPPED") && header.contains("LAST COMMIT"));
-    let row = table.stdout.lines().find(|l| l.starts_with("primary ")).unwrap();
-    let unshipped_bytes: u64 = row.split_whitespace().nth(5).unwrap().parse().unwrap();
-    assert!(unshipped_bytes > 0, "{row}");
-    assert!(!row.contains("never"), "{row}");
+    let row = &table_rows(&table)["primary"];
+    assert_ne!(row["UNSHIPPED"], "0", "{row:?}");
+    assert!(row["UNSHIPPED SIZE"].ends_with(" B") || row["UNSHIPPED SIZE"].ends_with("iB"), "{row:?}");
+    assert_ne!(row["UNSHIPPED SIZE"], "0 B", "{row:?}");
+    assert_eq!(row["LOSSES"], "0", "{row:?}");
+    assert!(row["LAST COMMIT"].starts_with("20") && row["LAST COMMIT"].ends_with(" ago)"), "{row:?}");
+}
+
+/// The status table's rows by instance, each cell by its column's name.
+/// Cells hold single spaces at most; columns are two or more apart.
+fn table_rows(out: &RunOutput) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    let cells =
+        |line: &str| line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect::<Vec<_>>();
+    let mut lines = out.stdout.lines();
+    let header = cells(lines.next().unwrap());
+    assert!(header.starts_with(&["INSTANCE".to_string()]), "{header:?}");
+    lines
+        .filter(|l| !l.starts_with("  ! "))
+        .map(|l| {
+            let row = cells(l);
+            assert_eq!(row.len(), header.len(), "a cell per column: {l}\n{}", out.stdout);
+            (row[0].clone(), header.iter().cloned().zip(row).collect())
+        })
+        .collect()
 }
 
 /// Files rotated away before they shipped: status says data is already
@@ -91,9 +109,21 @@ async fn status_warns_of_data_already_lost_without_writing() {
 
     let table = status(&stack, &[]).await;
     assert!(table.stdout.contains("  ! data already lost"), "{}", table.stdout);
-    assert_eq!(stack.run(&[]).await.code, 3);
+    assert_ne!(table_rows(&table)["primary"]["LOSSES"], "0", "the loss is counted before a run reports it");
+    // One wording of the loss, with the same numbers, in status, verify,
+    // the run that reports it (on stdout, where a person reads) and
+    // verify afterwards.
+    let said = warnings.split("data already lost: ").nth(1).unwrap().split("; ").next().unwrap().to_string();
+    assert!(said.contains("bytes") && said.contains("lost"), "{said}");
+    let before = verify(&stack, &[]).await;
+    assert!(before.stdout.contains(&said), "verify words it otherwise: {said}\n{}", before.stdout);
+    let run = stack.run(&[]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stdout.contains(&format!("  ! DATA LOSS: {said}")), "{said}\n{}", run.stdout);
     let recorded = by_instance(&status(&stack, &["--json"]).await);
     assert_eq!(recorded["primary"]["gaps_recorded"].as_u64(), Some(1), "{}", recorded["primary"]);
+    let after = verify(&stack, &[]).await;
+    assert!(after.stdout.contains(&format!("recorded loss: {said}")), "{said}\n{}", after.stdout);
 }
 
 async fn verify(stack: &Stack, extra: &[&str]) -> RunOutput {
@@ -299,17 +329,26 @@ async fn sql_discovery_finds_the_primary_and_its_replica_from_either_endpoint() 
     };
     for port in [stack.primary.port, stack.replica.port] {
         let mut cmd = stack.bare_command_for("discover");
-        cmd.args(sql(port)).env("AUDITSHIP_DB_PASSWORD", "app-pass");
+        cmd.args(sql(port)).arg("--json").env("AUDITSHIP_DB_PASSWORD", "app-pass");
         let out = finished(cmd).await;
         assert_eq!(out.code, 0, "{out:?}");
         let found: Vec<(String, String)> = out
             .stdout
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .map(|v| (v["id"].as_str().unwrap().to_string(), v["role"].as_str().unwrap().to_string()))
+            .map(|v| (v["instance"].as_str().unwrap().to_string(), v["role"].as_str().unwrap().to_string()))
             .collect();
         assert_eq!(found, [("primary".into(), "writer".into()), ("replica".into(), "reader".into())], "via {port}");
     }
+    // For people: a table, one row per instance, "-" for no cluster.
+    let mut cmd = stack.bare_command_for("discover");
+    cmd.args(sql(stack.primary.port)).env("AUDITSHIP_DB_PASSWORD", "app-pass");
+    let table = finished(cmd).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    let rows = table_rows(&table);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["primary", "replica"], "{}", table.stdout);
+    assert_eq!((rows["primary"]["ROLE"].as_str(), rows["primary"]["CLUSTER"].as_str()), ("writer", "-"));
+    assert_eq!(rows["replica"]["RESOURCE ID"], stack.replica_rid, "{}", table.stdout);
 
     let mut run = stack.bare_command();
     run.args(sql(stack.replica.port)).env("AUDITSHIP_DB_PASSWORD", "app-pass");

@@ -636,6 +636,70 @@ pub fn at_a_terminal(cmd: &tokio::process::Command, then: &str) -> tokio::proces
     script
 }
 
+/// What a terminal shows after `raw` was written to it: carriage return,
+/// newline, cursor up and down, erase in line and below are applied;
+/// colours and modes are dropped. Enough for what a progress bar draws.
+pub fn screen(raw: &str) -> Vec<String> {
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+                if lines.len() <= row {
+                    lines.push(Vec::new());
+                }
+            }
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut params = String::new();
+                let end = loop {
+                    match chars.next() {
+                        Some(p) if p.is_ascii_digit() || p == ';' || p == '?' => params.push(p),
+                        other => break other,
+                    }
+                };
+                let n = params.trim_start_matches('?').parse::<usize>().unwrap_or(0);
+                match end {
+                    Some('A') => row = row.saturating_sub(n.max(1)),
+                    Some('B') => {
+                        row += n.max(1);
+                        while lines.len() <= row {
+                            lines.push(Vec::new());
+                        }
+                    }
+                    Some('G') => col = n.saturating_sub(1),
+                    Some('K') if n == 2 => lines[row].clear(),
+                    Some('K') if n == 1 => lines[row].iter_mut().take(col + 1).for_each(|c| *c = ' '),
+                    Some('K') => lines[row].truncate(col),
+                    Some('J') => {
+                        lines[row].truncate(col);
+                        lines.truncate(row + 1);
+                    }
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                let line = &mut lines[row];
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines.into_iter().map(|l| l.into_iter().collect::<String>().trim_end().to_string()).collect()
+}
+
 pub async fn finished(mut cmd: tokio::process::Command) -> RunOutput {
     let child = cmd.spawn().unwrap();
     let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
