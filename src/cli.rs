@@ -180,7 +180,8 @@ pub struct RunArgs {
     /// Instances shipped at once.
     #[arg(long, default_value_t = 4, env = "AUDITSHIP_CONCURRENCY", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,
-    /// Stop starting new work after this many seconds (fit the schedule).
+    /// Stop starting new work after this many seconds (fit the schedule):
+    /// downloads in flight are abandoned then, other AWS calls 10 s later.
     #[arg(long, value_name = "SECONDS", env = "AUDITSHIP_MAX_RUN_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_run_seconds: Option<u64>,
     /// The file still being written: ship its complete lines, or skip it until it rotates.

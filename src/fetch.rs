@@ -217,6 +217,7 @@ pub struct LogStream {
     what: String,
     read_timeout: Duration,
     stop: CancellationToken,
+    deadline: Option<std::time::Instant>,
 }
 
 impl LogStream {
@@ -232,6 +233,7 @@ impl LogStream {
             what: what.to_string(),
             read_timeout,
             stop: CancellationToken::new(),
+            deadline: None,
         }
     }
 
@@ -239,6 +241,12 @@ impl LogStream {
     /// than wait out a slow or stalled body.
     pub fn cancelled_by(mut self, stop: CancellationToken) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// Makes reads give up at `deadline` too (the run's time limit).
+    pub fn until(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -254,11 +262,23 @@ impl LogStream {
             self.offset += b.len() as u64;
             return Ok(Some(b));
         }
+        let deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         let chunk = tokio::select! {
             biased;
             () = self.stop.cancelled() => {
                 return Err(Failure::transient(format!(
                     "download of {} abandoned at byte {}: the run was told to stop",
+                    self.what, self.offset
+                )))
+            }
+            () = deadline => {
+                return Err(Failure::transient(format!(
+                    "download of {} abandoned at byte {}: the run's time limit (--max-run-seconds) was reached",
                     self.what, self.offset
                 )))
             }

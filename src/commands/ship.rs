@@ -7,7 +7,7 @@ use crate::config::{Config, Scope};
 use crate::error::{Failure, FailureKind, Severity};
 use crate::instance::Instance;
 use crate::metrics;
-use crate::pipeline::Shipper;
+use crate::pipeline::{self, Shipper};
 use crate::report::{self, InstanceReport};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,10 +62,20 @@ async fn serve(clients: &Clients, every: Duration) -> Result<Severity, Failure> 
 /// One pass over the selection: discover, ship, report, metrics.
 async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failure> {
     let cfg = &clients.cfg;
-    let instances = select(clients).await?;
+    let deadline = cfg.max_run.map(|d| started + d);
+    let instances = tokio::select! {
+        biased;
+        found = select(clients) => found?,
+        () = pipeline::cut(deadline, &clients.stop) => return Err(Failure::transient(format!(
+            "{} while the bucket was checked and the instances discovered, and AWS had not answered {}s later: \
+             nothing was shipped; the next run tries again",
+            pipeline::why_cut(&clients.stop),
+            pipeline::CUT_GRACE.as_secs()
+        ))),
+    };
     check_file_names_for_one_instance(cfg, &instances)?;
     tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
-    let shipper = Arc::new(clients.shipper(cfg.max_run.map(|d| started + d)));
+    let shipper = Arc::new(clients.shipper(deadline));
     let reports = ship_all(shipper, instances, cfg.concurrency).await;
     clients.progress.finish();
     let mut severity = report::finish(&reports, None);
@@ -150,7 +160,11 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
                 shipper.defer(&mut report);
                 shipper.progress.settle(&instance.id.0);
             } else {
-                report = shipper.ship_instance(&instance).await;
+                report = tokio::select! {
+                    biased;
+                    r = shipper.ship_instance(&instance) => r,
+                    () = shipper.cut() => shipper.cut_off(&instance),
+                };
             }
             (index, report)
         });

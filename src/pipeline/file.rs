@@ -217,6 +217,13 @@ impl Shipper {
         loop {
             match self.ship_file(instance, item, progress, existing, report).await {
                 Err(Stop::Fail(f)) if !self.out_of_time() && retry.again(&f).await => {}
+                // A read abandoned at the time limit or on a signal (or any
+                // transient failure then) leaves the rest for the next run.
+                Err(Stop::Fail(f)) if self.out_of_time() && f.kind == FailureKind::Transient => {
+                    tracing::info!(instance = %instance.id, file = %item.file.name, "{}", f.message);
+                    self.defer(report);
+                    return Ok(());
+                }
                 other => return other,
             }
         }
@@ -289,7 +296,7 @@ impl Shipper {
     ) -> Result<(), Stop> {
         let name = &item.file.name;
         let mut stream = match self.source.open(&instance.id, name).await {
-            Ok(s) => s.cancelled_by(self.stop.clone()),
+            Ok(s) => s.cancelled_by(self.stop.clone()).until(self.deadline),
             Err(FetchError::Gone) => return Err(Stop::Moved(format!("{name} vanished before it was read"))),
             Err(FetchError::Failed(f)) => return Err(f.into()),
         };

@@ -47,6 +47,33 @@ use tokio_util::sync::CancellationToken;
 /// Passes over one instance before "the ground keeps moving" is a failure.
 const MAX_PASSES: u32 = 4;
 
+/// How long waits still in flight get after the run's time limit or a
+/// signal (downloads are abandoned at once): enough to commit what S3 has
+/// confirmed, well inside the 30 s ECS gives between SIGTERM and SIGKILL.
+pub const CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Completes `CUT_GRACE` after `deadline` passes or `stop` is cancelled:
+/// then whatever a run still waits for is abandoned.
+pub async fn cut(deadline: Option<Instant>, stop: &CancellationToken) {
+    match deadline {
+        Some(at) => tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep_until(at.into()) => {}
+        },
+        None => stop.cancelled().await,
+    }
+    tokio::time::sleep(CUT_GRACE).await;
+}
+
+/// What a run says when it abandons a wait: why it stopped.
+pub fn why_cut(stop: &CancellationToken) -> &'static str {
+    if stop.is_cancelled() {
+        "interrupted by a signal"
+    } else {
+        "the run's time limit (--max-run-seconds) was reached"
+    }
+}
+
 /// Everything a run shares across instances.
 pub struct Shipper {
     pub cfg: Arc<Config>,
@@ -82,6 +109,30 @@ impl Shipper {
     /// Time to stop starting work: the run's time limit, or a signal.
     pub fn out_of_time(&self) -> bool {
         self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Completes when waits still in flight are to be abandoned (`cut`).
+    pub async fn cut(&self) {
+        cut(self.deadline, &self.stop).await
+    }
+
+    /// An instance whose waits were abandoned: its work is left for the
+    /// next run. What S3 confirmed and the checkpoint recorded stays;
+    /// objects written since its last commit are verified by the next run.
+    pub fn cut_off(&self, instance: &Instance) -> InstanceReport {
+        tracing::warn!(
+            instance = %instance.id,
+            "instance {}: {}, and its AWS calls were still waiting {}s later: they are abandoned; what the \
+             checkpoint recorded stays, the next run continues from there",
+            instance.id,
+            why_cut(&self.stop),
+            CUT_GRACE.as_secs()
+        );
+        let mut report = InstanceReport::new(instance.clone());
+        report.dry_run = self.cfg.dry_run;
+        self.defer(&mut report);
+        self.progress.settle(&instance.id.0);
+        report
     }
 
     /// Marks an instance's work as left for the next run: time ran out, or

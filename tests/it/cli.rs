@@ -190,6 +190,16 @@ async fn a_silent_endpoint_is_announced_while_waited_for_then_given_up_on() {
         let last = stderr.lines().find(|l| l.starts_with("auditship: error:")).unwrap_or_default();
         assert!(last.contains("no answer within the read timeout"), "{args:?}: {stderr}");
     }
+    // A run's time limit bounds the wait too, whatever the read timeout.
+    let args =
+        ["run", "--max-run-seconds", "1", "--read-timeout-seconds", "3600", "--bucket", "bkt", "--instance", "i"];
+    let (code, _, stderr) = run_with(&args, &endpoints).await;
+    assert_eq!(code, 1, "{stderr}");
+    let last = stderr.lines().find(|l| l.starts_with("auditship: error:")).unwrap_or_default();
+    assert!(
+        last.contains("the run's time limit (--max-run-seconds) was reached while the bucket was checked"),
+        "{stderr}"
+    );
 }
 
 /// In human logs a failure that ends the command is said once, on the
