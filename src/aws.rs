@@ -125,6 +125,15 @@ where
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
         _ => match status {
+            // The parser's account of the body (a dump of XML events) is
+            // for a debug log, not for a person.
+            Some(s @ 200..=299) => {
+                tracing::debug!(status = s, error = %error_chain(err), "an answer that is not the call's response");
+                format!(
+                    "the endpoint answered HTTP {s} with a body that is not this call's response (an S3- or \
+                     RDS-compatible endpoint that does not implement the call?; -v shows the body's parse error)"
+                )
+            }
             Some(s) => format!("HTTP {s}: {}", error_chain(err)),
             None => error_chain(err),
         },

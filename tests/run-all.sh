@@ -23,6 +23,9 @@ cargo test --workspace --all-targets
 # Dockerfile lint, the container's static build, Terraform static checks.
 tests/deploy-checks/check.sh
 
+# The README's first command, as a newcomer runs it.
+tests/stack/demo-check.sh
+
 # Coverage-guided fuzzing of every parser of untrusted bytes, briefly; a
 # longer session: tests/fuzz/run.sh 600
 tests/fuzz/run.sh "${AUDITSHIP_FUZZ_SECONDS:-20}"

@@ -237,7 +237,7 @@ async fn check_bucket(clients: &Clients, instances: &[Instance], checks: &mut Ch
                 (Some(_), at) => Verdict::Ok(format!(
                     "{key}: {} files tracked, last commit {}",
                     cp.state.files.len(),
-                    at.map_or("unknown".to_string(), |t| t.to_rfc3339())
+                    at.map_or("unknown".to_string(), crate::output::rfc3339)
                 )),
             },
         ));

@@ -133,7 +133,7 @@ fn empty_window(cfg: &Config, reports: &[InstanceReport]) -> Option<Failure> {
     if !read_all || reports.iter().any(|r| r.files_chosen > 0) {
         return None;
     }
-    let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("…".to_string(), |t| t.to_rfc3339());
+    let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("…".to_string(), crate::output::rfc3339);
     Some(Failure::needs_person(format!(
         "backfill: no audit file of the {} selected instance(s) has records from {} to {} (UTC): nothing was \
          read; check --since/--until against the files' times (`aws rds describe-db-log-files` lists them)",

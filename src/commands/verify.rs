@@ -135,7 +135,7 @@ pub async fn verify_instance(shipper: &Shipper, instance: &Instance, deep: bool)
         report.recorded_losses.push(format!(
             "{}, detected {}",
             Loss::of_gap(g, &instance.resource_id.0).describe(),
-            g.detected_at.format("%Y-%m-%dT%H:%M:%SZ")
+            crate::output::rfc3339(g.detected_at)
         ));
     }
     if deep {

@@ -91,6 +91,28 @@ async fn denied_permissions_are_named() {
     line(&out, "ok    s3:ListBucket");
     assert!(line(&out, "doctor: ").contains(" 2 failed"), "{}", out.stdout);
     line(&out, "warn  bucket versioning: Off");
+
+    // Settings it cannot read are one line each, in words: no SDK dump.
+    stack.clear_rds_faults();
+    stack.s3_faults(&[
+        S3Fault::new("GET", S3FaultKind::ForeignAnswer).query_contains("versioning").times(10),
+        S3Fault::new("GET", S3FaultKind::InternalError).query_contains("object-lock").times(10),
+    ]);
+    let out = doctor(&stack, &["--max-attempts", "1"], None).await;
+    for check in ["warn  bucket versioning: cannot tell: ", "warn  bucket object lock: cannot tell: "] {
+        let said = line(&out, check);
+        assert!(said.len() < 400, "{said}");
+        for debug in ["{ ", "ServiceError", "SdkError", "source:", "raw:"] {
+            assert!(!said.contains(debug), "shows {debug}: {said}");
+        }
+    }
+    let foreign = line(&out, "warn  bucket versioning");
+    assert!(foreign.contains("answered HTTP 200 with a body that is not this call's response"), "{foreign}");
+    // A denied read names the permission.
+    stack.clear_s3_faults();
+    stack.s3_faults(&[S3Fault::new("GET", S3FaultKind::Forbidden).query_contains("versioning").times(10)]);
+    let out = doctor(&stack, &["--max-attempts", "1"], None).await;
+    assert!(line(&out, "warn  bucket versioning").contains("s3:GetBucketVersioning"), "{}", out.stdout);
 }
 
 /// An S3 endpoint that drops If-Match / If-None-Match would let runs

@@ -5,7 +5,8 @@
 # size), moto as the S3 server and the RDS emulator, all on loopback;
 # generates traffic with several rotations; runs `auditship run`; lists the
 # objects and prints the first lines of one. Stops everything at the end
-# (KEEP=1 leaves the stack running and prints how to reach it).
+# (KEEP=1 leaves the stack running and prints the credentials and an env
+# file to source, as `tests/stack/stack.sh up` does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -18,7 +19,9 @@ ROTATE_SIZE=20000 ROTATIONS=5 stack_up target/debug/auditship-testkit
 
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then
-    echo; echo "stack left running: RDS $rds, S3 $s3, MariaDB 127.0.0.1:$p1 and :$p2 (user app / app-pass)"
+    echo; echo "== the stack is left running; its endpoints and credentials are in $dir/env:"
+    stack_env
+    echo; echo "try: . $dir/env && target/debug/auditship status --instance shop-primary --with-replicas --bucket audit-demo"
     echo "stop it with: tests/stack/stack.sh down"
     return
   fi

@@ -48,3 +48,16 @@ import sys, boto3
 boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1").create_bucket(Bucket=sys.argv[2])
 PY
 }
+
+# stack_env — writes $dir/env (the endpoints and credentials to reach the
+# stack, for `. $dir/env`) and prints it.
+stack_env() {
+  cat >"$dir/env" <<ENV
+export AUDITSHIP_RDS_ENDPOINT_URL=$rds
+export AUDITSHIP_S3_ENDPOINT_URL=$s3
+export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_REGION=$AWS_REGION
+export AWS_EC2_METADATA_DISABLED=true
+# MariaDB (user app, password app-pass): primary 127.0.0.1:$p1, replica 127.0.0.1:$p2
+ENV
+  cat "$dir/env"
+}

@@ -250,6 +250,9 @@ pub enum S3FaultKind {
     /// Forward the request without its If-Match / If-None-Match headers,
     /// as an S3-compatible store that does not implement them would.
     IgnorePreconditions,
+    /// 200 with an XML body that is not the call's response, as an
+    /// S3-compatible store answers a call it implements otherwise.
+    ForeignAnswer,
 }
 
 /// What the RDS emulator has streamed of one instance's complete-file

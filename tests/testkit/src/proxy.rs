@@ -113,6 +113,15 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
             return s3_error(500, "InternalError", "stalled");
         }
         Some(S3FaultKind::Drop) => return dropped(),
+        Some(S3FaultKind::ForeignAnswer) => {
+            return response(
+                200,
+                "application/xml",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SomethingElseResponse xmlns=\"urn:x\"><Name>x</Name>\
+                 </SomethingElseResponse>"
+                    .to_string(),
+            )
+        }
         _ => {}
     }
     let mut parts = parts;
