@@ -21,6 +21,7 @@ use std::time::Duration;
 pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
     let overridden = cfg.s3_endpoint_url.is_some()
         || cfg.rds_endpoint_url.is_some()
+        || cfg.sts_endpoint_url.is_some()
         || std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("AWS_ENDPOINT_URL"));
     ENDPOINT_CHOSEN_BY_HAND.store(overridden, std::sync::atomic::Ordering::Relaxed);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -62,6 +63,54 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
     Ok(sdk)
 }
 
+/// The configuration the instances are read with: `sdk` itself, or with
+/// `--assume-role` the role's credentials (from STS, refreshed before they
+/// expire), checked at once so a trust policy that refuses the task is
+/// one clear line before any work.
+pub async fn instances_config(sdk: &SdkConfig, cfg: &Config) -> Result<SdkConfig, Failure> {
+    let Some(role) = &cfg.assume_role else { return Ok(sdk.clone()) };
+    let mut sts = sdk.to_builder();
+    if let Some(url) = &cfg.sts_endpoint_url {
+        sts = sts.endpoint_url(url);
+    }
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.arn)
+        .session_name(&role.session_name)
+        .configure(&sts.build());
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.build().await;
+    if let Err(e) = provider.provide_credentials().await {
+        tracing::debug!(error = %DisplayErrorContext(&e), role = %role.arn, "assuming the role failed");
+        return Err(cannot_assume(&role.arn, &e));
+    }
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(provider);
+    Ok(sdk.to_builder().credentials_provider(provider).build())
+}
+
+/// Why a role could not be assumed, in one line with the fix. STS refusing
+/// (a trust policy, an external id) needs a person; no answer is transient.
+fn cannot_assume(arn: &str, e: &aws_credential_types::provider::error::CredentialsError) -> Failure {
+    use aws_credential_types::provider::error::CredentialsError;
+    let why = error_chain(e).lines().map(str::trim).collect::<Vec<_>>().join("; ");
+    // The provider wraps every STS failure alike: STS's own refusals are
+    // told apart by their codes; anything else (no answer) is transient.
+    let refused = matches!(e, CredentialsError::InvalidConfiguration(_))
+        || ["AccessDenied", "not authorized", "InvalidClientTokenId", "SignatureDoesNotMatch", "ValidationError"]
+            .iter()
+            .any(|code| why.contains(code));
+    let message = format!(
+        "cannot assume role {arn} ({why}): the role's trust policy must allow this task's role to call \
+         sts:AssumeRole (with the external id, if it asks for one), and this task's role must allow sts:AssumeRole \
+         on it; check with `aws sts assume-role --role-arn {arn} --role-session-name check`"
+    );
+    if refused {
+        Failure::needs_person(message)
+    } else {
+        Failure::transient(message)
+    }
+}
+
 pub fn rds_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_rds::Client {
     let mut b = aws_sdk_rds::config::Builder::from(sdk).interceptor(announce(cfg));
     if let Some(url) = &cfg.rds_endpoint_url {
@@ -72,6 +121,9 @@ pub fn rds_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_rds::Client {
 
 pub fn s3_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(sdk).interceptor(announce(cfg));
+    if let Some(region) = &cfg.bucket_region {
+        b = b.region(Region::new(region.clone()));
+    }
     if let Some(url) = &cfg.s3_endpoint_url {
         // Custom endpoints (local servers, some gateways) serve path-style.
         b = b.endpoint_url(url).force_path_style(true);

@@ -2,7 +2,7 @@
 //! Every flag has an `AUDITSHIP_*` environment variable so the ECS task
 //! definition can configure the job without a command line.
 
-use crate::config::{ActiveFilePolicy, Config, FileFilter, Scope, Selection};
+use crate::config::{ActiveFilePolicy, AssumeRole, Config, FileFilter, Scope, Selection};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
@@ -144,6 +144,20 @@ pub struct AwsArgs {
     /// Attempts per AWS call before a failure counts (throttling, 5xx).
     #[arg(long, default_value_t = 5, env = "AUDITSHIP_MAX_ATTEMPTS", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// Read RDS in another account: assume this IAM role for the RDS API,
+    /// the log downloads and database IAM tokens. S3 keeps the task's own
+    /// credentials.
+    #[arg(long, value_name = "ARN", env = "AUDITSHIP_ASSUME_ROLE")]
+    pub assume_role: Option<String>,
+    /// With --assume-role: the external id the role's trust policy asks for.
+    #[arg(long, value_name = "ID", env = "AUDITSHIP_EXTERNAL_ID")]
+    pub external_id: Option<String>,
+    /// With --assume-role: the session name CloudTrail shows.
+    #[arg(long, value_name = "NAME", default_value = "auditship", env = "AUDITSHIP_ROLE_SESSION_NAME")]
+    pub role_session_name: String,
+    /// STS endpoint URL for --assume-role (VPC endpoint, local emulator).
+    #[arg(long, value_name = "URL", env = "AUDITSHIP_STS_ENDPOINT_URL")]
+    pub sts_endpoint_url: Option<String>,
     /// Seconds a download may go without a byte, or an AWS call without an
     /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
@@ -159,6 +173,10 @@ pub struct StoreArgs {
     /// Key prefix for objects and state.
     #[arg(long, default_value = "rds-audit", env = "AUDITSHIP_PREFIX")]
     pub prefix: String,
+    /// The bucket's region, when it is not --region's (a central bucket for
+    /// instances in other regions).
+    #[arg(long, value_name = "REGION", env = "AUDITSHIP_BUCKET_REGION")]
+    pub bucket_region: Option<String>,
 }
 
 /// What a command works on: the instances, how to reach AWS, and where
@@ -472,19 +490,60 @@ fn check_prefix(prefix: &str) -> Result<String, String> {
 
 impl AwsArgs {
     fn check(&self) -> Result<(), String> {
-        if let Some(region) = &self.region {
-            if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                return Err(format!("--region '{region}' is not a region name: e.g. --region eu-west-1"));
-            }
-        }
-        for (flag, url) in
-            [("--rds-endpoint-url", &self.rds_endpoint_url), ("--s3-endpoint-url", &self.s3_endpoint_url)]
-        {
+        check_region("--region", self.region.as_deref())?;
+        for (flag, url) in [
+            ("--rds-endpoint-url", &self.rds_endpoint_url),
+            ("--s3-endpoint-url", &self.s3_endpoint_url),
+            ("--sts-endpoint-url", &self.sts_endpoint_url),
+        ] {
             if let Some(url) = url {
                 check_endpoint(flag, url)?;
             }
         }
         Ok(())
+    }
+
+    fn to_assume_role(&self) -> Result<Option<AssumeRole>, String> {
+        let Some(arn) = &self.assume_role else {
+            if self.external_id.is_some() {
+                return Err("--external-id goes with --assume-role ARN".into());
+            }
+            return Ok(None);
+        };
+        let resource = arn.split(':').collect::<Vec<_>>();
+        let is_role_arn = resource.len() == 6
+            && resource[0] == "arn"
+            && resource[1].starts_with("aws")
+            && resource[2] == "iam"
+            && resource[4].len() == 12
+            && resource[4].bytes().all(|b| b.is_ascii_digit())
+            && resource[5].strip_prefix("role/").is_some_and(|name| !name.is_empty());
+        if !is_role_arn {
+            return Err(format!(
+                "--assume-role '{arn}' is not an IAM role ARN: e.g. --assume-role arn:aws:iam::123456789012:role/auditship-reader"
+            ));
+        }
+        let name = &self.role_session_name;
+        let name_ok = (2..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "--role-session-name '{name}' is not a session name: 2 to 64 of letters, digits and +=,.@_-"
+            ));
+        }
+        if let Some(id) = self.external_id.as_ref().filter(|id| !(2..=1224).contains(&id.len())) {
+            return Err(format!("--external-id '{id}' must be 2 to 1224 characters long"));
+        }
+        Ok(Some(AssumeRole { arn: arn.clone(), external_id: self.external_id.clone(), session_name: name.clone() }))
+    }
+}
+
+fn check_region(flag: &str, region: Option<&str>) -> Result<(), String> {
+    match region {
+        Some(r) if r.is_empty() || !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {
+            Err(format!("{flag} '{r}' is not a region name: e.g. {flag} eu-west-1"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -516,6 +575,9 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         region: aws.region.clone(),
         rds_endpoint_url: aws.rds_endpoint_url.clone(),
         s3_endpoint_url: aws.s3_endpoint_url.clone(),
+        sts_endpoint_url: aws.sts_endpoint_url.clone(),
+        assume_role: aws.to_assume_role()?,
+        bucket_region: None,
         concurrency: 4,
         max_run: None,
         active_file: ActiveFilePolicy::Ship,
@@ -533,7 +595,9 @@ impl TargetArgs {
     fn to_config(&self) -> Result<Config, String> {
         let mut cfg = base_config(&self.selection, &self.aws)?;
         check_bucket_name(&self.store.bucket)?;
+        check_region("--bucket-region", self.store.bucket_region.as_deref())?;
         cfg.bucket = self.store.bucket.clone();
+        cfg.bucket_region = self.store.bucket_region.clone();
         cfg.prefix = check_prefix(&self.store.prefix)?;
         Ok(cfg)
     }

@@ -36,11 +36,14 @@ impl Clients {
     /// resolving credentials.
     pub async fn build(cfg: Arc<Config>, stop: CancellationToken) -> Result<Clients, Failure> {
         let sdk = aws::load_sdk_config(&cfg).await?;
-        let rds = aws::rds_client(&sdk, &cfg);
+        // The instances may be another account's (--assume-role); the
+        // bucket is always this task's own.
+        let instances = aws::instances_config(&sdk, &cfg).await?;
+        let rds = aws::rds_client(&instances, &cfg);
         let s3 = S3Store::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
         let identity = Arc::new(AwsIdentity::new(
-            sdk.credentials_provider().expect("credentials checked"),
-            sdk.region().expect("region checked").as_ref(),
+            instances.credentials_provider().expect("credentials checked"),
+            instances.region().expect("region checked").as_ref(),
         ));
         let fetcher = Arc::new(LogFetcher::new(
             cfg.rds_endpoint_url.as_deref(),

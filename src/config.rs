@@ -74,6 +74,11 @@ pub struct Config {
     pub region: Option<String>,
     pub rds_endpoint_url: Option<String>,
     pub s3_endpoint_url: Option<String>,
+    pub sts_endpoint_url: Option<String>,
+    /// The role whose credentials read the instances (another account).
+    pub assume_role: Option<AssumeRole>,
+    /// The bucket's region when it is not `region`.
+    pub bucket_region: Option<String>,
     pub concurrency: usize,
     pub max_run: Option<Duration>,
     pub active_file: ActiveFilePolicy,
@@ -89,6 +94,14 @@ pub struct Config {
     pub db: Option<DbAccess>,
     /// `run --interval`: repeat a pass this often until SIGTERM (service mode).
     pub interval: Option<Duration>,
+}
+
+/// `--assume-role`: the instances are read with this role's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
 }
 
 /// A password: shown as `***` wherever it is formatted, so no log or error

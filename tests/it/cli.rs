@@ -70,6 +70,26 @@ async fn invalid_flags_exit_2_naming_the_problem() {
             &["doctor", "--bucket", "bkt", "--instance", "i", "--db-user", "u", "--db-endpoint", "nohost"],
             "not HOST:PORT",
         ),
+        (&["discover", "--instance", "i", "--external-id", "x1"], "--external-id goes with --assume-role"),
+        (
+            &["discover", "--instance", "i", "--assume-role", "reader"],
+            "is not an IAM role ARN: e.g. --assume-role arn:aws:iam::",
+        ),
+        (&["discover", "--instance", "i", "--assume-role", "arn:aws:iam::12:role/r"], "is not an IAM role ARN"),
+        (
+            &[
+                "discover",
+                "--instance",
+                "i",
+                "--assume-role",
+                "arn:aws:iam::123456789012:role/r",
+                "--role-session-name",
+                "a b",
+            ],
+            "--role-session-name 'a b'",
+        ),
+        (&["run", "--bucket", "bkt", "--instance", "i", "--bucket-region", "Mars"], "--bucket-region 'Mars'"),
+        (&["run", "--bucket", "bkt", "--instance", "i", "--sts-endpoint-url", "sts"], "--sts-endpoint-url"),
         (&["ship-everything"], "unrecognized subcommand"),
         (&["discover"], "nothing selected"),
     ];

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod accounts;
 mod backfill;
 mod bad_input;
 mod cli;

@@ -50,6 +50,22 @@ pub struct World {
     /// it (about 300 burst, then 12 per second); none if absent.
     #[serde(default)]
     rate_limit: Option<RateLimit>,
+    /// The account the instances are in, when it is not the caller's: RDS
+    /// then answers only requests signed with this role's credentials,
+    /// which the emulator's STS (`AssumeRole`) hands out.
+    #[serde(default)]
+    account: Option<RoleSpec>,
+}
+
+/// A role in another account, as the emulator's STS knows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleSpec {
+    pub arn: String,
+    /// The external id its trust policy asks for, if any.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -139,11 +155,33 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
     if let Some(control) = path.strip_prefix("/_emulator/") {
         return control_request(&state, &parts.method, control, parts.uri.query(), &body);
     }
-    let secrets = state.lock().unwrap().world.credentials.clone();
-    if let Err(r) =
-        sigv4::verify(parts.method.as_str(), &path, parts.uri.query(), &parts.headers, &body, "rds", &secrets)
-    {
-        return error_xml(403, "Sender", r.code(), &r.message());
+    let (mut secrets, account) = {
+        let s = state.lock().unwrap();
+        (s.world.credentials.clone(), s.world.account.clone())
+    };
+    let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    if parts.method == http::Method::POST && params.get("Action").is_some_and(|a| a == "AssumeRole") {
+        if let Err(r) =
+            sigv4::verify(parts.method.as_str(), &path, parts.uri.query(), &parts.headers, &body, "sts", &secrets)
+        {
+            return error_xml(403, "Sender", r.code(), &r.message());
+        }
+        return assume_role(account.as_ref(), &params);
+    }
+    if let Some(role) = &account {
+        secrets.insert(role.access_key_id.clone(), role.secret_access_key.clone());
+    }
+    match sigv4::verify(parts.method.as_str(), &path, parts.uri.query(), &parts.headers, &body, "rds", &secrets) {
+        Err(r) => return error_xml(403, "Sender", r.code(), &r.message()),
+        Ok(key) if account.as_ref().is_some_and(|role| role.access_key_id != key) => {
+            return error_xml(
+                403,
+                "Sender",
+                "AccessDenied",
+                "User is not authorized to perform this RDS action: the instances are in another account",
+            )
+        }
+        Ok(_) => {}
     }
     if parts.method == http::Method::GET {
         if let Some(rest) = path.strip_prefix("/v13/downloadCompleteLogFile/") {
@@ -152,7 +190,6 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         }
         return error_xml(404, "Sender", "UnknownOperation", "no such REST operation");
     }
-    let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
     count(&state, &action);
     if !take_token(&state) {
@@ -172,6 +209,38 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
             error_xml(400, "Sender", "InvalidAction", &format!("The action {other} is not valid for this web service."))
         }
     }
+}
+
+/// STS AssumeRole for the one role the world knows: its credentials, if the
+/// external id matches what its trust policy asks for.
+fn assume_role(role: Option<&RoleSpec>, params: &HashMap<String, String>) -> http::Response<AnyBody> {
+    let asked = params.get("RoleArn").map(String::as_str).unwrap_or_default();
+    let Some(role) = role.filter(|r| r.arn == asked && r.external_id.as_ref() == params.get("ExternalId")) else {
+        return error_xml(
+            403,
+            "Sender",
+            "AccessDenied",
+            &format!("User is not authorized to perform: sts:AssumeRole on resource: {asked}"),
+        );
+    };
+    let session = params.get("RoleSessionName").cloned().unwrap_or_default();
+    let account = role.arn.split(':').nth(4).unwrap_or_default();
+    let name = role.arn.rsplit('/').next().unwrap_or_default();
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let xml = format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials>\
+         <AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>emulator-session</SessionToken>\
+         <Expiration>{expires}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAEMULATOR:{}</AssumedRoleId>\
+         <Arn>arn:aws:sts::{account}:assumed-role/{}/{}</Arn></AssumedRoleUser></AssumeRoleResult>\
+         <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
+         </AssumeRoleResponse>",
+        esc(&role.access_key_id),
+        esc(&role.secret_access_key),
+        esc(&session),
+        esc(name),
+        esc(&session)
+    );
+    response(200, "text/xml", xml)
 }
 
 /// Applies the first matching fault that answers
@@ -283,6 +352,14 @@ fn control_request(
             response(200, "text/plain", "ok")
         }
         ("GET", "stats") => response(200, "application/json", serde_json::to_vec(&s.counts).unwrap()),
+        // The instances move to another account, readable with this role.
+        ("POST", "account") => match serde_json::from_slice::<RoleSpec>(body) {
+            Ok(role) => {
+                s.world.account = Some(role);
+                response(200, "text/plain", "ok")
+            }
+            Err(e) => response(400, "text/plain", format!("bad role: {e}")),
+        },
         ("GET", "bodies") => response(200, "application/json", serde_json::to_vec(&s.bodies).unwrap()),
         ("POST", "failover") => {
             let (Some(cluster), Some(writer)) = (q.get("cluster"), q.get("writer")) else {
