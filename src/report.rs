@@ -33,6 +33,9 @@ pub struct InstanceReport {
     /// before this instance was done.
     pub deferred: bool,
     pub interrupted: bool,
+    /// Deferred by the time limit in a run that moved the trail forward:
+    /// behind, catching up, not failing (see `judge_deferrals`).
+    pub catching_up: bool,
     pub failures: Vec<ReportedFailure>,
     /// The losses this run reported (exit 3), one per lost file.
     pub losses: Vec<Loss>,
@@ -161,6 +164,7 @@ impl InstanceReport {
             lag_seconds: 0,
             deferred: false,
             interrupted: false,
+            catching_up: false,
             failures: Vec::new(),
             losses: Vec::new(),
             dry_run: false,
@@ -201,13 +205,20 @@ impl InstanceReport {
         self.losses.push(loss);
     }
 
+    /// Whether this run moved the instance's trail forward (objects
+    /// created, or found in S3 and confirmed).
+    pub fn progressed(&self) -> bool {
+        self.objects_created + self.objects_verified > 0
+    }
+
     pub fn worst(&self) -> Option<FailureKind> {
-        let deferred = self.deferred.then_some(FailureKind::Transient);
+        let deferred = (self.deferred && !self.catching_up).then_some(FailureKind::Transient);
         self.failures.iter().map(|f| f.kind).chain(deferred).max()
     }
 
     pub fn outcome(&self) -> &'static str {
         match self.worst() {
+            None if self.catching_up => "behind",
             None => "ok",
             Some(FailureKind::Transient) if self.interrupted && self.failures.is_empty() => "interrupted",
             Some(FailureKind::Transient) if self.deferred && self.failures.is_empty() => "deferred",
@@ -241,8 +252,11 @@ impl InstanceReport {
     pub fn outcome_in_words(&self) -> &'static str {
         match self.outcome() {
             "ok" => "ok",
+            "behind" => {
+                "behind (the run's time limit was reached with work left; the run made progress and the next continues)"
+            }
             "interrupted" => "interrupted",
-            "deferred" => "deferred (the run's time limit was reached; the next run continues)",
+            "deferred" => "deferred (the run's time limit was reached before anything shipped; the next run continues)",
             "transient" => "failed, transient (the next run retries)",
             "needs_person" => "failed, a person must fix something",
             _ => "DATA LOSS",
@@ -297,6 +311,22 @@ pub fn oldest_unshipped_at(
 /// Seconds from `at` to now, never negative.
 pub fn age_seconds(at: DateTime<Utc>) -> u64 {
     (Utc::now() - at).num_seconds().max(0) as u64
+}
+
+/// A run that stops at its time limit while catching up on a backlog is
+/// not failing: if it moved any instance's trail forward, instances it
+/// deferred (mid-way, or before their turn) are `behind`, not a transient
+/// failure, so a catch-up does not page every tick. Staleness still
+/// alarms through the lag they report. A run that moved nothing (every
+/// download too slow to finish one object in time) stays a failure, as
+/// does one interrupted by a signal.
+pub fn judge_deferrals(reports: &mut [InstanceReport]) {
+    if !reports.iter().any(InstanceReport::progressed) {
+        return;
+    }
+    for r in reports.iter_mut().filter(|r| r.deferred && !r.interrupted && r.failures.is_empty()) {
+        r.catching_up = true;
+    }
 }
 
 /// Prints the per-instance summary and folds the exit status.
@@ -388,6 +418,41 @@ mod tests {
         let rotated = loss(100, 400, false).describe();
         assert!(rotated.contains("rotated, 400 bytes) is gone with 100 bytes shipped: bytes 100..400 (300 bytes) lost"));
         assert!(!rotated.contains("whatever"), "{rotated}");
+    }
+
+    /// Deferred work is a failure only in a run that moved nothing: a run
+    /// catching up on a backlog reports its deferred instances `behind`
+    /// and exits 0; a signal still counts.
+    #[test]
+    fn deferrals_in_a_run_that_progressed_are_behind_not_failing() {
+        let deferred = || {
+            let mut r = report();
+            r.deferred = true;
+            r
+        };
+        let mut shipped = deferred();
+        shipped.objects_created = 3;
+        let mut reports = vec![shipped, deferred()];
+        judge_deferrals(&mut reports);
+        assert!(reports.iter().all(|r| r.outcome() == "behind" && r.worst().is_none()), "{reports:?}");
+        assert_eq!(finish(&reports, None).worst(), None);
+        assert!(reports[1].summary_line().contains(": behind (the run's time limit"), "{}", reports[1].summary_line());
+
+        let mut stalled = vec![deferred(), deferred()];
+        judge_deferrals(&mut stalled);
+        assert!(stalled.iter().all(|r| r.outcome() == "deferred"));
+        assert_eq!(finish(&stalled, None).worst(), Some(FailureKind::Transient));
+
+        let mut verified = deferred();
+        verified.objects_verified = 1;
+        let mut interrupted = deferred();
+        interrupted.interrupted = true;
+        let mut failed = deferred();
+        failed.fail(Failure::transient("x"));
+        let mut mixed = vec![verified, interrupted, failed];
+        judge_deferrals(&mut mixed);
+        let outcomes: Vec<&str> = mixed.iter().map(InstanceReport::outcome).collect();
+        assert_eq!(outcomes, ["behind", "interrupted", "transient"]);
     }
 
     #[test]

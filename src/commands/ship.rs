@@ -154,18 +154,17 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
         let semaphore = semaphore.clone();
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
-            let mut report = InstanceReport::new(instance.clone());
-            report.dry_run = shipper.cfg.dry_run;
-            if shipper.out_of_time() {
-                shipper.defer(&mut report);
-                shipper.progress.settle(&instance.id.0);
+            // An instance whose turn comes after the time limit is only
+            // estimated (bounded on its own: the cut may be past already).
+            let report = if shipper.out_of_time() {
+                shipper.unreached(&instance).await
             } else {
-                report = tokio::select! {
+                tokio::select! {
                     biased;
                     r = shipper.ship_instance(&instance) => r,
-                    () = shipper.cut() => shipper.cut_off(&instance),
-                };
-            }
+                    () = shipper.cut() => shipper.cut_off(&instance).await,
+                }
+            };
             (index, report)
         });
     }
@@ -176,7 +175,7 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
             Err(e) => tracing::error!(error = %e, "an instance task panicked"),
         }
     }
-    reports
+    let mut reports: Vec<InstanceReport> = reports
         .into_iter()
         .zip(instances)
         .map(|(r, instance)| {
@@ -186,5 +185,7 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
                 r
             })
         })
-        .collect()
+        .collect();
+    report::judge_deferrals(&mut reports);
+    reports
 }

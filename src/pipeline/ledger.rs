@@ -168,6 +168,39 @@ pub(super) fn summarize_pending(scan: &Scan, cp: &StoredCheckpoint, report: &mut
     }
 }
 
+/// What an instance the run did not reach is behind by, from its
+/// checkpoint alone: the bytes it recorded as unshipped, and as lag the age
+/// of the oldest of them or, if that is younger, the time since the last
+/// commit (whatever was written since is not in S3 either). So the lag of
+/// an instance that never gets its turn keeps growing, and alarms.
+pub(super) fn estimate_from_checkpoint(cp: &StoredCheckpoint, report: &mut InstanceReport) {
+    let mut lag = cp.state.updated_at.map_or(0, age_seconds);
+    for (id, p) in &cp.state.files {
+        let pending = p.last_size.saturating_sub(p.shipped);
+        if pending == 0 {
+            continue;
+        }
+        report.pending_files += 1;
+        report.pending_bytes += pending;
+        let since = oldest_unshipped_at(p.shipped, id.first_record_time(), p.closed, p.last_written_ms);
+        lag = lag.max(since.map_or(0, age_seconds));
+    }
+    report.lag_seconds = lag;
+}
+
+/// The same for an instance with no checkpoint yet: all its files are
+/// unshipped; their oldest byte is at least as old as the oldest last
+/// write.
+pub(super) fn estimate_from_listing(files: &[LogFile], report: &mut InstanceReport) {
+    let with_bytes = files.iter().filter(|f| f.size > 0);
+    report.pending_files = with_bytes.clone().count();
+    report.pending_bytes = with_bytes.clone().map(|f| f.size).sum();
+    report.lag_seconds = with_bytes
+        .filter_map(|f| chrono::DateTime::from_timestamp_millis(f.last_written_ms))
+        .min()
+        .map_or(0, age_seconds);
+}
+
 /// A file in the order of files: its listing, its id if it has one, else
 /// the bytes it has.
 type Placed<'a> = (LogFile, Option<FileId>, Option<&'a [u8]>);

@@ -119,7 +119,8 @@ impl Shipper {
     /// An instance whose waits were abandoned: its work is left for the
     /// next run. What S3 confirmed and the checkpoint recorded stays;
     /// objects written since its last commit are verified by the next run.
-    pub fn cut_off(&self, instance: &Instance) -> InstanceReport {
+    /// What it is behind by is estimated as for an unreached instance.
+    pub async fn cut_off(&self, instance: &Instance) -> InstanceReport {
         tracing::warn!(
             instance = %instance.id,
             "instance {}: {}, and its AWS calls were still waiting {}s later: they are abandoned; what the \
@@ -128,10 +129,36 @@ impl Shipper {
             why_cut(&self.stop),
             CUT_GRACE.as_secs()
         );
+        self.unreached(instance).await
+    }
+
+    /// An instance the run's time ran out before: its work is left for the
+    /// next run, and what it is behind by is estimated from its checkpoint
+    /// (or, with none yet, its listing), never reported as lag 0.
+    pub async fn unreached(&self, instance: &Instance) -> InstanceReport {
         let mut report = InstanceReport::new(instance.clone());
         report.dry_run = self.cfg.dry_run;
         self.defer(&mut report);
         self.progress.settle(&instance.id.0);
+        let key = checkpoint_key(&self.cfg.prefix, instance);
+        let estimate = async {
+            match checkpoint::load(&*self.store, &key, instance).await {
+                Ok(cp) if cp.etag.is_some() => Ok(ledger::estimate_from_checkpoint(&cp, &mut report)),
+                Ok(_) => {
+                    self.source.list(instance).await.map(|files| ledger::estimate_from_listing(&files, &mut report))
+                }
+                Err(f) => Err(f),
+            }
+        };
+        match tokio::time::timeout(CUT_GRACE, estimate).await {
+            Ok(Ok(())) => {}
+            Ok(Err(f)) => {
+                tracing::debug!(instance = %instance.id, error = %f.message, "no estimate of what an unreached instance is behind by")
+            }
+            Err(_) => {
+                tracing::debug!(instance = %instance.id, "no estimate of what an unreached instance is behind by: no answer in time")
+            }
+        }
         report
     }
 

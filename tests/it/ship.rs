@@ -415,20 +415,78 @@ async fn large_objects_use_conditional_multipart_upload() {
     assert_eq!((again.code, again.objects_new("primary")), (0, 0), "{again:?}");
 }
 
-/// `--max-run-seconds`: stop starting new work in time for the next tick,
-/// exit 1 (work left for the next run, nothing lost), and the next run
-/// picks up where this one stopped.
+/// Every download of `instance` (or of both) waits 30 s per chunk: nothing
+/// of it can ship before a short time limit.
+fn crawl(stack: &Stack, instance: Option<&str>) {
+    let fault = RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SlowBody).delay_ms(30_000).times(1000);
+    stack.rds_faults(&[match instance {
+        Some(i) => fault.instance(i),
+        None => fault,
+    }]);
+}
+
+/// `--max-run-seconds` during a catch-up: a run that shipped something and
+/// stopped at its limit with work left exits 0, the instance it left
+/// `behind` rather than failed, so a backlog does not page every tick
+/// (staleness alarms through the lag). The next run picks up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_run_seconds_stops_new_work_and_exits_1() {
+async fn max_run_seconds_during_a_catch_up_is_behind_not_failing() {
     let stack = Stack::start(Options::default()).await;
-    stack.primary.traffic(800, Some(100));
-    // Every download crawls: 300 ms per 16 KiB chunk.
-    stack.rds_faults(&[RdsFault::new("DownloadCompleteDBLogFile", RdsFaultKind::SlowBody).delay_ms(300).times(1000)]);
-    let out = stack.run(&["--max-run-seconds", "2", "--concurrency", "1"]).await;
+    stack.primary.traffic(200, Some(100));
+    stack.replica.traffic_with(20, None, &["--read-only"]);
+    assert_eq!(stack.run(&[]).await.code, 0);
+    stack.primary.traffic(200, Some(100));
+    stack.replica.traffic_with(20, None, &["--read-only"]);
+    crawl(&stack, Some("primary"));
+    let out = stack.run(&["--max-run-seconds", "8"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!((out.outcome("primary"), out.outcome("replica")), ("behind".into(), "ok".into()), "{out:?}");
+    assert!(out.stdout.contains(": behind (the run's time limit was reached with work left"), "{}", out.stdout);
+    stack.clear_faults_and_converge().await;
+}
+
+/// A run that ships nothing before its time limit is failing, not catching
+/// up: exit 1, `deferred`. The instance it never reached still reports what
+/// it is behind by: with no checkpoint yet, its files; with one, at least
+/// the time since its last commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_run_seconds_with_nothing_shipped_exits_1_and_estimates_the_rest() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(100, None);
+    stack.replica.traffic_with(20, None, &["--read-only"]);
+    crawl(&stack, None);
+    let limited = ["--max-run-seconds", "1", "--concurrency", "1"];
+    let out = stack.run(&limited).await;
     assert_eq!(out.code, 1, "{out:?}");
-    // One instance at a time, each download minutes long: the second
-    // instance is never started.
-    assert!(["primary", "replica"].iter().any(|i| out.outcome(i) == "deferred"), "{out:?}");
+    for instance in ["primary", "replica"] {
+        assert_eq!(out.outcome(instance), "deferred", "{out:?}");
+    }
+    assert!(
+        out.stdout.contains("deferred (the run's time limit was reached before anything shipped"),
+        "{}",
+        out.stdout
+    );
+    assert!(stack.object_keys("primary").await.is_empty() && stack.object_keys("replica").await.is_empty());
+    // One instance at a time: the first holds the turn until it is cut off,
+    // the second is never reached. Both say what they are behind by.
+    assert!(out.stderr.contains("its AWS calls were still waiting 10s later"), "{}", out.stderr);
+    for instance in ["primary", "replica"] {
+        let on_disk: u64 = stack.db(instance).audit_files().values().map(|b| b.len() as u64).sum();
+        let pending = out.shipped(instance)["pending_bytes"].as_u64().unwrap();
+        assert!(pending > 0 && pending <= on_disk, "{instance}: {pending} of {on_disk} bytes: {out:?}");
+    }
+
+    stack.clear_faults_and_converge().await;
+    stack.primary.traffic(50, None);
+    crawl(&stack, None);
+    let out = stack.run(&limited).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    // Both were estimated after the first was cut off, more than 10 s into
+    // the run: their last commits are older than that.
+    for instance in ["primary", "replica"] {
+        let lag = out.shipped(instance)["lag_seconds"].as_u64().unwrap();
+        assert!(lag >= 10, "{instance}: lag {lag}: {out:?}");
+    }
     stack.clear_faults_and_converge().await;
 }
 
