@@ -219,6 +219,11 @@ pub struct RunArgs {
     /// CloudWatch namespace of those metrics.
     #[arg(long, default_value = "auditship", env = "AUDITSHIP_METRICS_NAMESPACE")]
     pub metrics_namespace: String,
+    /// The shard this task ships (one of several tasks over a fleet): the
+    /// run's metric line gets a `shard` dimension, so each shard's missed
+    /// runs alarm on their own.
+    #[arg(long, value_name = "NAME", env = "AUDITSHIP_SHARD")]
+    pub shard: Option<String>,
     /// Run as a long-lived service: a pass every DURATION (e.g. 5m, 300s)
     /// until SIGTERM, instead of one pass per task.
     #[arg(long, value_name = "DURATION", env = "AUDITSHIP_INTERVAL", value_parser = parse_duration)]
@@ -586,6 +591,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         max_attempts: aws.max_attempts,
         read_timeout: Duration::from_secs(aws.read_timeout_seconds),
         metrics_namespace: None,
+        shard: None,
         db: selection.db.to_access()?,
         interval: None,
     })
@@ -622,6 +628,10 @@ impl RunArgs {
             return Err("--metrics-namespace is empty".into());
         }
         cfg.metrics_namespace = emf.then(|| self.metrics_namespace.clone());
+        cfg.shard = match self.shard.as_deref().map(str::trim) {
+            Some("") => return Err("--shard is empty: give the shard's name, or leave the flag out".into()),
+            other => other.map(String::from),
+        };
         cfg.concurrency = self.concurrency as usize;
         cfg.max_run = self.max_run_seconds.map(Duration::from_secs);
         cfg.active_file = self.active_file;

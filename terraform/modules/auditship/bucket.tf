@@ -3,16 +3,18 @@
 # with age, optional Object Lock.
 
 resource "aws_kms_key" "bucket" {
-  count               = var.create_bucket && var.kms_key_arn == "" ? 1 : 0
+  count               = local.creates_kms_key ? 1 : 0
   description         = "${var.name}: audit log bucket ${var.bucket_name}"
   enable_key_rotation = true
   tags                = var.tags
 }
 
 resource "aws_s3_bucket" "this" {
-  count               = var.create_bucket ? 1 : 0
-  bucket              = var.bucket_name
-  object_lock_enabled = var.object_lock_retention_days > 0
+  count  = var.create_bucket ? 1 : 0
+  bucket = var.bucket_name
+  # Always on (it needs versioning, which the bucket has anyway): turning it
+  # on later would replace the bucket. Retention is a separate setting.
+  object_lock_enabled = true
   tags                = var.tags
 }
 
@@ -46,8 +48,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   bucket = aws_s3_bucket.this[0].id
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = local.kms_key_arn
+      sse_algorithm     = var.bucket_sse_kms ? "aws:kms" : "AES256"
+      kms_master_key_id = var.bucket_sse_kms ? local.kms_key_arn : null
     }
     bucket_key_enabled = true
   }
@@ -60,7 +62,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     id     = "audit-objects"
     status = "Enabled"
     filter {
-      prefix = "${local.prefix}/"
+      prefix = local.prefix == "" ? "" : "${local.prefix}/"
     }
     dynamic "transition" {
       for_each = var.transition_to_glacier_ir_days > 0 ? [1] : []
@@ -85,7 +87,7 @@ resource "aws_s3_bucket_object_lock_configuration" "this" {
   bucket = aws_s3_bucket.this[0].id
   rule {
     default_retention {
-      mode = "COMPLIANCE"
+      mode = var.object_lock_mode
       days = var.object_lock_retention_days
     }
   }
@@ -116,7 +118,7 @@ data "aws_iam_policy_document" "bucket" {
     sid       = "NoUnconditionalOverwrite"
     effect    = "Deny"
     actions   = ["s3:PutObject"]
-    resources = ["${local.bucket_arn}/${local.prefix}/*"]
+    resources = [local.objects_arn]
     principals {
       type        = "*"
       identifiers = ["*"]

@@ -22,7 +22,7 @@ resource "aws_glue_catalog_table" "audit_log" {
     "projection.instance.type"    = "injected"
     "projection.dt.type"          = "date"
     "projection.dt.format"        = "yyyy-MM-dd"
-    "projection.dt.range"         = "2015-01-01,NOW"
+    "projection.dt.range"         = "1970-01-01,NOW"
     "projection.dt.interval"      = "1"
     "projection.dt.interval.unit" = "DAYS"
     "storage.location.template"   = "s3://${var.bucket_name}/${local.prefix}/$${cluster}/$${instance}/dt=$${dt}/"

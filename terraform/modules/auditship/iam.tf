@@ -38,7 +38,7 @@ data "aws_iam_policy_document" "task" {
     condition {
       test     = "StringLikeIfExists"
       variable = "s3:prefix"
-      values   = ["${local.prefix}/*"]
+      values   = [local.prefix == "" ? "*" : "${local.prefix}/*"]
     }
   }
   statement {
@@ -49,7 +49,7 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid       = "ObjectsAndCheckpoints"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
-    resources = ["${local.bucket_arn}/${local.prefix}/*"]
+    resources = [local.objects_arn]
   }
   dynamic "statement" {
     for_each = var.db_iam_auth ? [1] : []
@@ -59,9 +59,17 @@ data "aws_iam_policy_document" "task" {
       resources = [for id in var.db_resource_ids : "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${id}/${var.db_user}"]
     }
   }
+  dynamic "statement" {
+    for_each = length(local.target_roles) > 0 ? [1] : []
+    content {
+      sid       = "ReadOtherAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = values(local.target_roles)
+    }
+  }
   # END auditship task actions
   dynamic "statement" {
-    for_each = local.kms_key_arn == "" ? [] : [1]
+    for_each = var.bucket_sse_kms ? [1] : []
     content {
       sid       = "BucketEncryption"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
@@ -90,7 +98,7 @@ resource "aws_iam_role_policy_attachment" "execution" {
 }
 
 data "aws_iam_policy_document" "execution_secret" {
-  count = var.db_password_secret_arn == "" ? 0 : 1
+  count = var.db_password_from_secret ? 1 : 0
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.db_password_secret_arn]
@@ -98,7 +106,7 @@ data "aws_iam_policy_document" "execution_secret" {
 }
 
 resource "aws_iam_role_policy" "execution_secret" {
-  count  = var.db_password_secret_arn == "" ? 0 : 1
+  count  = var.db_password_from_secret ? 1 : 0
   name   = "db-password"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution_secret[0].json

@@ -11,45 +11,109 @@ locals {
   partition  = data.aws_partition.current.partition
 
   image       = var.image != "" ? var.image : "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
-  cluster_arn = var.ecs_cluster_arn != "" ? var.ecs_cluster_arn : aws_ecs_cluster.this[0].arn
+  cluster_arn = var.create_ecs_cluster ? aws_ecs_cluster.this[0].arn : var.ecs_cluster_arn
 
-  bucket_arn  = "arn:${local.partition}:s3:::${var.bucket_name}"
-  prefix      = trim(var.prefix, "/")
-  kms_key_arn = var.kms_key_arn != "" ? var.kms_key_arn : (var.create_bucket ? aws_kms_key.bucket[0].arn : "")
+  bucket_arn = "arn:${local.partition}:s3:::${var.bucket_name}"
+  prefix     = trim(var.prefix, "/")
+  # Where objects and checkpoints live: "bucket/prefix/*", or "bucket/*"
+  # with no prefix (never "bucket//*").
+  objects_arn = local.prefix == "" ? "${local.bucket_arn}/*" : "${local.bucket_arn}/${local.prefix}/*"
+  # Whether a KMS key is in play is decided by booleans only: a key ARN
+  # created in the same apply is unknown when planning.
+  creates_kms_key = var.create_bucket && var.create_kms_key
+  kms_key_arn     = local.creates_kms_key ? aws_kms_key.bucket[0].arn : var.kms_key_arn
+
+  # Targets in another account: the role the task assumes there.
+  target_roles = {
+    for k, t in var.targets : k => "arn:${local.partition}:iam::${t.account_id}:role/${t.role_name}" if t.account_id != null
+  }
 
   # A run must end before the next tick starts another.
   max_run_seconds = coalesce(var.max_run_seconds, floor(var.interval_seconds * 0.8))
 
+  # Run tasks get database settings only for --discover sql: `run` never
+  # logs in otherwise, and a user without a password would fail every run.
   environment = merge({
     AUDITSHIP_BUCKET            = var.bucket_name
+    AUDITSHIP_BUCKET_REGION     = local.region
     AUDITSHIP_PREFIX            = local.prefix
     AUDITSHIP_LOG_FORMAT        = "json"
     AUDITSHIP_METRICS           = "emf"
     AUDITSHIP_METRICS_NAMESPACE = var.metrics_namespace
     AUDITSHIP_MAX_RUN_SECONDS   = tostring(local.max_run_seconds)
-    }, var.db_user == "" ? {} : {
+    }, var.discover_sql ? {
+    AUDITSHIP_DISCOVER    = "sql"
     AUDITSHIP_DB_USER     = var.db_user
     AUDITSHIP_DB_IAM_AUTH = var.db_iam_auth ? "true" : "false"
-  }, var.extra_environment)
+  } : {}, var.extra_environment)
 
-  # One command per shard; the service mode repeats it every interval.
-  commands = [
-    for shard in var.shards : concat(
+  # Per target: its own settings on top (shard name for the metrics, the
+  # region and the role of another account).
+  target_environment = {
+    for k, t in var.targets : k => merge(local.environment, { AUDITSHIP_SHARD = k },
+      t.region == null ? {} : { AUDITSHIP_REGION = t.region },
+      t.account_id == null ? {} : { AUDITSHIP_ASSUME_ROLE = local.target_roles[k] },
+    t.external_id == null ? {} : { AUDITSHIP_EXTERNAL_ID = t.external_id })
+  }
+
+  # One command per target; the service mode repeats it every interval.
+  commands = {
+    for k, t in var.targets : k => concat(
       ["run"],
-      shard,
+      t.selection,
       var.mode == "service" ? ["--interval", "${var.interval_seconds}s"] : []
     )
-  ]
+  }
 
-  alarm_topic_arn = var.alarm_topic_arn != "" ? var.alarm_topic_arn : aws_sns_topic.alarms[0].arn
+  alarm_topic_arn = var.create_alarm_topic ? aws_sns_topic.alarms[0].arn : var.alarm_topic_arn
   log_group_name  = "/ecs/${var.name}"
+}
+
+# Combinations of inputs that would fail later, at apply or at run time.
+resource "terraform_data" "input_checks" {
+  lifecycle {
+    precondition {
+      condition     = !var.discover_sql || (var.db_user != "" && (var.db_password_from_secret || var.db_iam_auth))
+      error_message = "discover_sql needs db_user and a password (db_password_from_secret with db_password_secret_arn) or db_iam_auth."
+    }
+    precondition {
+      condition     = !var.db_password_from_secret || var.db_password_secret_arn != ""
+      error_message = "db_password_from_secret needs db_password_secret_arn."
+    }
+    precondition {
+      condition     = !var.db_iam_auth || (var.db_user != "" && length(var.db_resource_ids) > 0)
+      error_message = "db_iam_auth needs db_user and db_resource_ids (the DbiResourceIds rds-db:connect is granted on)."
+    }
+    precondition {
+      condition     = !local.creates_kms_key || var.bucket_sse_kms
+      error_message = "create_kms_key makes an SSE-KMS bucket: keep bucket_sse_kms true."
+    }
+    precondition {
+      condition     = local.creates_kms_key || !var.bucket_sse_kms || var.kms_key_arn != ""
+      error_message = "bucket_sse_kms without create_kms_key needs kms_key_arn (or set bucket_sse_kms false for S3-managed keys)."
+    }
+    precondition {
+      condition     = var.create_alarm_topic || var.alarm_topic_arn != ""
+      error_message = "create_alarm_topic = false needs alarm_topic_arn."
+    }
+    precondition {
+      condition     = !var.send_heartbeat || var.heartbeat_topic_arn != ""
+      error_message = "send_heartbeat needs heartbeat_topic_arn."
+    }
+    precondition {
+      condition     = var.create_ecs_cluster || var.ecs_cluster_arn != ""
+      error_message = "create_ecs_cluster = false needs ecs_cluster_arn."
+    }
+  }
 }
 
 # --- Image ------------------------------------------------------------------
 
 resource "aws_ecr_repository" "this" {
-  name                 = var.name
-  image_tag_mutability = "MUTABLE"
+  name = var.name
+  # A tag names one image for good: a task that starts later runs what was
+  # tested, and a deploy is a new tag (image_tag).
+  image_tag_mutability = "IMMUTABLE"
   image_scanning_configuration {
     scan_on_push = true
   }
@@ -71,7 +135,7 @@ resource "aws_ecr_lifecycle_policy" "this" {
 # --- Task -------------------------------------------------------------------------
 
 resource "aws_ecs_cluster" "this" {
-  count = var.ecs_cluster_arn == "" ? 1 : 0
+  count = var.create_ecs_cluster ? 1 : 0
   name  = var.name
   tags  = var.tags
 }
@@ -83,8 +147,8 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_ecs_task_definition" "shard" {
-  count                    = length(var.shards)
-  family                   = "${var.name}-${count.index}"
+  for_each                 = var.targets
+  family                   = "${var.name}-${each.key}"
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = var.cpu
@@ -99,20 +163,22 @@ resource "aws_ecs_task_definition" "shard" {
     name                   = "auditship"
     image                  = local.image
     essential              = true
-    command                = local.commands[count.index]
+    command                = local.commands[each.key]
     readonlyRootFilesystem = true
     stopTimeout            = 30
-    environment            = [for k, v in local.environment : { name = k, value = v }]
-    secrets = var.db_password_secret_arn == "" ? [] : [{
+    environment            = [for k, v in local.target_environment[each.key] : { name = k, value = v }]
+    # The password is there for --discover sql and for doctor run as a
+    # one-off task with --db-user (deploy/runbook.md).
+    secrets = var.db_password_from_secret ? [{
       name      = "AUDITSHIP_DB_PASSWORD"
       valueFrom = var.db_password_secret_arn
-    }]
+    }] : []
     logConfiguration = {
       logDriver = "awslogs"
       options = {
         awslogs-group         = aws_cloudwatch_log_group.this.name
         awslogs-region        = local.region
-        awslogs-stream-prefix = "shard-${count.index}"
+        awslogs-stream-prefix = each.key
       }
     }
   }])
@@ -121,10 +187,10 @@ resource "aws_ecs_task_definition" "shard" {
 
 # The service mode: one long-running task per shard, `run --interval`.
 resource "aws_ecs_service" "shard" {
-  count           = var.mode == "service" ? length(var.shards) : 0
-  name            = "${var.name}-${count.index}"
+  for_each        = var.mode == "service" ? var.targets : {}
+  name            = "${var.name}-${each.key}"
   cluster         = local.cluster_arn
-  task_definition = aws_ecs_task_definition.shard[count.index].arn
+  task_definition = aws_ecs_task_definition.shard[each.key].arn
   desired_count   = 1
   launch_type     = "FARGATE"
   # One writer per shard at a time is enough; overlapping ones are safe anyway.

@@ -33,8 +33,9 @@ resource "aws_security_group" "endpoints" {
 locals {
   interface_endpoints = var.create_vpc_endpoints ? toset(concat(
     ["ecr.api", "ecr.dkr", "logs", "rds"],
-    var.db_password_secret_arn == "" ? [] : ["secretsmanager"],
-    local.kms_key_arn == "" ? [] : ["kms"],
+    var.db_password_from_secret ? ["secretsmanager"] : [],
+    var.bucket_sse_kms ? ["kms"] : [],
+    length(local.target_roles) > 0 ? ["sts"] : [],
   )) : toset([])
 }
 

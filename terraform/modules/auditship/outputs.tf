@@ -1,6 +1,6 @@
 output "task_definition_arns" {
   description = "Task definition per shard."
-  value       = aws_ecs_task_definition.shard[*].arn
+  value       = { for k, td in aws_ecs_task_definition.shard : k => td.arn }
 }
 
 output "schedule_name" {
@@ -15,16 +15,17 @@ output "state_machine_arn" {
 
 output "service_names" {
   description = "ECS services (service mode)."
-  value       = aws_ecs_service.shard[*].name
+  value       = { for k, s in aws_ecs_service.shard : k => s.name }
 }
 
 output "alarm_arns" {
   description = "CloudWatch alarms and the task-failure EventBridge rule, by purpose."
   value = {
-    task_failed = aws_cloudwatch_event_rule.task_failed.arn
-    missed_runs = aws_cloudwatch_metric_alarm.missed_runs.arn
-    lag         = aws_cloudwatch_metric_alarm.lag.arn
-    gap         = aws_cloudwatch_metric_alarm.gap.arn
+    task_failed      = aws_cloudwatch_event_rule.task_failed.arn
+    task_not_started = aws_cloudwatch_event_rule.task_not_started.arn
+    missed_runs      = { for k, a in aws_cloudwatch_metric_alarm.missed_runs : k => a.arn }
+    lag              = aws_cloudwatch_metric_alarm.lag.arn
+    gap              = aws_cloudwatch_metric_alarm.gap.arn
   }
 }
 
@@ -51,4 +52,29 @@ output "task_role_arn" {
 output "glue_table" {
   description = "Athena table over the audit objects (database.table)."
   value       = var.create_glue_table ? "${aws_glue_catalog_database.this[0].name}.${aws_glue_catalog_table.audit_log[0].name}" : null
+}
+
+output "alarm_topic_policy_json" {
+  description = "The SNS topic policy that lets the alarms and EventBridge rules publish: attach it to a topic you bring (create_alarm_topic = false)."
+  value       = data.aws_iam_policy_document.alarm_topic.json
+}
+
+output "target_role_arns" {
+  description = "Per target in another account: the role the task assumes there (create it with modules/auditship-target-role, trusting task_role_arn)."
+  value       = local.target_roles
+}
+
+output "execution_role_arn" {
+  description = "The tasks' execution role (pulls the image, writes logs, reads the DB password secret)."
+  value       = aws_iam_role.execution.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the tasks (JSON lines)."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "kms_key_arn" {
+  description = "The bucket's KMS key (the module's or the one given), if any."
+  value       = var.bucket_sse_kms ? local.kms_key_arn : null
 }

@@ -1,9 +1,11 @@
 # Scheduled mode: EventBridge Scheduler starts the task directly (one shard)
-# or a Step Functions state machine whose Map state runs one task per shard.
+# or a Step Functions state machine whose Map state runs one task per target.
 
 locals {
   scheduled = var.mode == "scheduled"
-  fan_out   = local.scheduled && length(var.shards) > 1
+  fan_out   = local.scheduled && length(var.targets) > 1
+  # The one target's task when there is no fan-out.
+  only_task = values(aws_ecs_task_definition.shard)[0]
   task_network = {
     AwsvpcConfiguration = {
       Subnets        = var.subnet_ids
@@ -33,7 +35,7 @@ resource "aws_scheduler_schedule" "this" {
     dynamic "ecs_parameters" {
       for_each = local.fan_out ? [] : [1]
       content {
-        task_definition_arn = aws_ecs_task_definition.shard[0].arn
+        task_definition_arn = local.only_task.arn
         launch_type         = "FARGATE"
         platform_version    = "LATEST"
         network_configuration {
@@ -43,7 +45,9 @@ resource "aws_scheduler_schedule" "this" {
         }
       }
     }
-    input = local.fan_out ? jsonencode({ tasks = aws_ecs_task_definition.shard[*].arn }) : null
+    input = local.fan_out ? jsonencode({
+      tasks = [for k, td in aws_ecs_task_definition.shard : { target = k, task_definition = td.arn }]
+    }) : null
   }
 }
 
@@ -52,7 +56,7 @@ resource "aws_sfn_state_machine" "shards" {
   name     = var.name
   role_arn = aws_iam_role.start_tasks[0].arn
   definition = jsonencode({
-    Comment = "One auditship task per shard, in parallel; fails if any task exits non-zero."
+    Comment = "One auditship task per target, in parallel. Each target's outcome is caught on its own (a failing one never stops its siblings); the execution fails after the Map if any task exited non-zero or could not run."
     StartAt = "Shards"
     States = {
       Shards = {
@@ -67,36 +71,64 @@ resource "aws_sfn_state_machine" "shards" {
               Resource = "arn:${local.partition}:states:::ecs:runTask.sync"
               Parameters = {
                 Cluster              = local.cluster_arn
-                "TaskDefinition.$"   = "$"
+                "TaskDefinition.$"   = "$.task_definition"
                 LaunchType           = "FARGATE"
                 NetworkConfiguration = local.task_network
               }
+              # Only what the decision needs, not the whole task description.
+              ResultSelector = { "exit_code.$" = "$.Containers[0].ExitCode" }
+              ResultPath     = "$.run"
+              # RunTask refused (no Fargate capacity, throttling), or
+              # answered with failures (AmazonECS.Unknown): try again.
               Retry = [{
-                ErrorEquals     = ["ECS.AmazonECSException", "ECS.ThrottlingException"]
+                ErrorEquals     = ["ECS.AmazonECSException", "ECS.ThrottlingException", "AmazonECS.Unknown"]
                 IntervalSeconds = 10
                 MaxAttempts     = var.retry_attempts
                 BackoffRate     = 2
               }]
-              Next = "Exited0"
+              Catch = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.error", Next = "NotRun" }]
+              Next  = "Exited"
             }
-            Exited0 = {
-              Type = "Choice"
-              Choices = [{
-                Variable      = "$.Containers[0].ExitCode"
-                NumericEquals = 0
-                Next          = "Shipped"
-              }]
-              Default = "Failed"
+            Exited = {
+              Type    = "Choice"
+              Choices = [{ Variable = "$.run.exit_code", NumericEquals = 0, Next = "Ok" }]
+              Default = "NonZero"
             }
-            Shipped = { Type = "Succeed" }
-            Failed = {
-              Type  = "Fail"
-              Error = "AuditshipExitedNonZero"
-              Cause = "An auditship task exited non-zero: see the runbook for its exit code."
+            Ok = {
+              Type       = "Pass"
+              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.run.exit_code", failed = false }
+              End        = true
+            }
+            NonZero = {
+              Type       = "Pass"
+              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.run.exit_code", failed = true }
+              End        = true
+            }
+            NotRun = {
+              Type       = "Pass"
+              Parameters = { "target.$" = "$.target", "error.$" = "$.error.Error", failed = true }
+              End        = true
             }
           }
         }
-        End = true
+        ResultSelector = { "failed.$" = "$[*].failed", "shards.$" = "$" }
+        Next           = "Decide"
+      }
+      Decide = {
+        Type       = "Pass"
+        Parameters = { "any_failed.$" = "States.ArrayContains($.failed, true)", "shards.$" = "$.shards" }
+        Next       = "AnyFailed"
+      }
+      AnyFailed = {
+        Type    = "Choice"
+        Choices = [{ Variable = "$.any_failed", BooleanEquals = true, Next = "Failed" }]
+        Default = "Shipped"
+      }
+      Shipped = { Type = "Succeed" }
+      Failed = {
+        Type  = "Fail"
+        Error = "AuditshipShardFailed"
+        Cause = "An auditship task exited non-zero or could not run: the execution output lists each target's exit code; see the runbook for the codes."
       }
     }
   })

@@ -6,17 +6,33 @@ variable "name" {
   default     = "auditship"
 }
 
-variable "shards" {
+variable "targets" {
   description = <<-EOT
-    Which instances to ship, as auditship selection flags. One entry is one
-    task. With mode = "scheduled" and more than one shard, a Step Functions
-    Map state runs one task per shard in parallel (large fleets). Example:
-    [["--cluster", "prod-shop"], ["--tag", "audit=on"]].
+    What to ship, one task (shard) per entry, keyed by a stable name (used in
+    resource names, log streams and the per-shard alarm; renaming one
+    replaces its task). Each has auditship selection flags and, for
+    instances in another account or region, that account's id (the task
+    assumes role_name there: create it with modules/auditship-target-role)
+    and region. With mode = "scheduled" and more than one target, a Step
+    Functions Map state runs one task per target in parallel. Example:
+    { shop = { selection = ["--cluster", "prod-shop"] },
+      payments = { selection = ["--tag", "audit=on"], account_id = "222222222222", region = "eu-central-1" } }.
+    account_id must be known when planning (a literal or a variable).
   EOT
-  type        = list(list(string))
+  type = map(object({
+    selection   = list(string)
+    account_id  = optional(string)
+    role_name   = optional(string, "auditship-reader")
+    external_id = optional(string)
+    region      = optional(string)
+  }))
   validation {
-    condition     = length(var.shards) > 0 && alltrue([for s in var.shards : length(s) > 0])
-    error_message = "Give at least one shard, each with at least one selection flag (--cluster, --instance, --tag)."
+    condition     = length(var.targets) > 0 && alltrue([for t in var.targets : length(t.selection) > 0])
+    error_message = "Give at least one target, each with at least one selection flag (--cluster, --instance, --tag)."
+  }
+  validation {
+    condition     = alltrue([for k in keys(var.targets) : can(regex("^[a-z0-9][a-z0-9-]{0,30}$", k))])
+    error_message = "Target names are 1 to 31 lower-case letters, digits and dashes (they name resources)."
   }
 }
 
@@ -96,8 +112,14 @@ variable "memory" {
   default     = 512
 }
 
+variable "create_ecs_cluster" {
+  description = "Create an ECS cluster for the tasks. False: run in ecs_cluster_arn."
+  type        = bool
+  default     = true
+}
+
 variable "ecs_cluster_arn" {
-  description = "ECS cluster to run in. Empty: the module creates one."
+  description = "ECS cluster to run in when create_ecs_cluster is false."
   type        = string
   default     = ""
 }
@@ -143,13 +165,25 @@ variable "log_retention_days" {
 # --- Database checks (doctor, --discover sql) --------------------------------
 
 variable "db_user" {
-  description = "Database user for `auditship doctor` / --discover sql. Empty: SQL checks are not configured."
+  description = "Database user for --discover sql (and for `auditship doctor` run as a one-off task). Empty: no database login is configured."
   type        = string
   default     = ""
 }
 
+variable "discover_sql" {
+  description = "The tasks find their instances by asking the database (auditship --discover sql): needs db_user and a password secret or db_iam_auth. False: the RDS API finds them, and the run tasks get no database settings (run never logs in)."
+  type        = bool
+  default     = false
+}
+
+variable "db_password_from_secret" {
+  description = "Give the task db_user's password from the Secrets Manager secret db_password_secret_arn (as AUDITSHIP_DB_PASSWORD)."
+  type        = bool
+  default     = false
+}
+
 variable "db_password_secret_arn" {
-  description = "Secrets Manager secret holding that user's password, given to the task as AUDITSHIP_DB_PASSWORD through ECS secrets. Empty: no password (use db_iam_auth)."
+  description = "Secrets Manager secret holding db_user's password, when db_password_from_secret is true."
   type        = string
   default     = ""
 }
@@ -179,8 +213,20 @@ variable "bucket_name" {
   type        = string
 }
 
+variable "create_kms_key" {
+  description = "With create_bucket: create the bucket's SSE-KMS key. False: kms_key_arn is the key (or, with bucket_sse_kms false, S3-managed keys)."
+  type        = bool
+  default     = true
+}
+
+variable "bucket_sse_kms" {
+  description = "Objects are encrypted with a KMS key (the module's, or kms_key_arn): the task may use that key, and with create_vpc_endpoints a KMS endpoint is created. Must be true with create_kms_key."
+  type        = bool
+  default     = true
+}
+
 variable "kms_key_arn" {
-  description = "KMS key for SSE-KMS. Empty with create_bucket: the module creates one."
+  description = "The bucket's KMS key when the module does not create it (create_kms_key false, bucket_sse_kms true)."
   type        = string
   default     = ""
 }
@@ -198,15 +244,31 @@ variable "expire_noncurrent_days" {
 }
 
 variable "object_lock_retention_days" {
-  description = "Object Lock default retention in COMPLIANCE mode (0: no Object Lock). Only when the module creates the bucket; Object Lock cannot be turned off again."
+  description = "Object Lock default retention (0: no default retention). Object Lock itself is always enabled on a bucket the module creates, so adding retention later changes a setting and never replaces the bucket."
   type        = number
   default     = 0
 }
 
+variable "object_lock_mode" {
+  description = "GOVERNANCE (a permitted principal may shorten or lift the lock) or COMPLIANCE (nobody, the root user included, until it expires: try it on a throwaway bucket first)."
+  type        = string
+  default     = "GOVERNANCE"
+  validation {
+    condition     = contains(["GOVERNANCE", "COMPLIANCE"], var.object_lock_mode)
+    error_message = "object_lock_mode is GOVERNANCE or COMPLIANCE."
+  }
+}
+
 # --- Alarms -----------------------------------------------------------------------
 
+variable "create_alarm_topic" {
+  description = "Create the SNS topic the alarms publish to (subscribe on-call to it). False: alarm_topic_arn, whose policy must let cloudwatch.amazonaws.com and events.amazonaws.com publish (output alarm_topic_policy_json is that statement)."
+  type        = bool
+  default     = true
+}
+
 variable "alarm_topic_arn" {
-  description = "SNS topic for alarms. Empty: the module creates one (subscribe on-call to it)."
+  description = "SNS topic for alarms when create_alarm_topic is false."
   type        = string
   default     = ""
 }
@@ -235,8 +297,14 @@ variable "runbook_url" {
   default     = "https://github.com/your-org/auditship/blob/main/deploy/runbook.md"
 }
 
+variable "send_heartbeat" {
+  description = "Send a message to heartbeat_topic_arn after every successful task (teams wire it to chat)."
+  type        = bool
+  default     = false
+}
+
 variable "heartbeat_topic_arn" {
-  description = "SNS topic that receives a message after every successful run (teams wire it to chat). Empty: no heartbeat."
+  description = "SNS topic for the heartbeat when send_heartbeat is true."
   type        = string
   default     = ""
 }
