@@ -31,11 +31,17 @@ RUN cargo build --release --locked --bin auditship \
 FROM alpine:3.22 AS certs
 # hadolint ignore=DL3018
 RUN apk add --no-cache ca-certificates
+# RDS certificates chain to Amazon RDS CAs, which no public root store
+# holds: the bundle of every region's roots, for database TLS (doctor,
+# --discover sql). AWS rotates it; each image build takes the current one.
+ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/rds/global-bundle.pem
 
 FROM scratch
 COPY --from=certs /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=certs /etc/ssl/rds/global-bundle.pem /etc/ssl/rds/global-bundle.pem
 COPY --from=build /auditship /usr/local/bin/auditship
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+ENV AUDITSHIP_DB_CA_FILE=/etc/ssl/rds/global-bundle.pem
 # nobody: the task needs no privilege, and the image has no shell to use one.
 USER 65534:65534
 ENTRYPOINT ["/usr/local/bin/auditship"]

@@ -22,6 +22,8 @@ echo "deploy: hadolint Dockerfile"
 
 echo "deploy: terraform files"
 "$venv/bin/python" tests/deploy-checks/check_terraform.py terraform deploy
+# Each module's README lists its inputs and outputs as the code has them.
+"$venv/bin/python" tests/deploy-checks/module_docs.py
 if command -v terraform >/dev/null 2>&1; then
     terraform fmt -check -recursive terraform
     # Every count and for_each is known when planning, on first contact:

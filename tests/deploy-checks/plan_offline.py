@@ -13,7 +13,7 @@ So this writes a copy of the module in which every resource becomes a
 and variables and locals stay as they are. Then it plans, with no
 network:
 
-- the example (`terraform/examples/complete`), converted the same way;
+- every example under `terraform/examples`, converted the same way;
 - the module with every ARN and id input it takes from its caller given as
   a value known only after apply (the caller creates it in the same apply),
   as `create_*` switches allow.
@@ -27,8 +27,6 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MODULE = ROOT / "terraform/modules/auditship"
-EXAMPLE = ROOT / "terraform/examples/complete"
 
 
 def blocks(text: str):
@@ -154,9 +152,11 @@ def placeholder(kind: str, attrs: set) -> str:
     return "{ " + ", ".join(f"{a} = {known.get(a, chr(34) + 'x' + chr(34))}" for a in sorted(attrs)) + " }"
 
 
-def convert(src: pathlib.Path, dst: pathlib.Path, module_source: str | None = None) -> None:
+def convert(src: pathlib.Path, dst: pathlib.Path) -> None:
     """Writes `src`'s configuration to `dst` with terraform_data for resources."""
     dst.mkdir(parents=True, exist_ok=True)
+    RESOURCE_ATTRS.clear()
+    REPETITION.clear()
     note_repetition(src)
     out = []
     data_attrs: dict = {}
@@ -179,11 +179,13 @@ def convert(src: pathlib.Path, dst: pathlib.Path, module_source: str | None = No
                 if top_level_argument(body, "count") is not None:
                     data_counted.add(f"{dtype}__{dname}")
             elif kind == "module":
-                body = rewrite(body, data_attrs)
-                if module_source:
-                    body = re.sub(r'source\s*=\s*"[^"]*"', f'source = "{module_source}"', body)
+                # Providers are not configured here: the copy needs none.
+                body = re.sub(r"^\s*providers\s*=.*$", "", rewrite(body, data_attrs), flags=re.M)
                 out.append(f"module {header} {{{body}}}")
-            # outputs, providers and terraform blocks are not needed to plan.
+            elif kind == "output":
+                value = top_level_argument(body, "value")
+                out.append(f"output {header} {{\n  value = {rewrite(value, data_attrs)}\n}}")
+            # providers and terraform blocks are not needed to plan.
     # Each resource's output: the attributes read of it, unknown until apply.
     for k, item in enumerate(out):
         if isinstance(item, tuple):
@@ -225,7 +227,7 @@ locals {
   later = terraform_data.caller.output
 }
 module "auditship" {
-  source                 = "../module"
+  source                 = "../../modules/auditship"
   bucket_name            = "bucket-${local.later}"
   create_bucket          = false
   kms_key_arn            = local.later
@@ -255,18 +257,32 @@ module "auditship" {
 """)
 
 
+def placeholders(example: pathlib.Path) -> dict:
+    """A value for each variable of an example that has no default."""
+    values = {}
+    for f in sorted(example.glob("*.tf")):
+        for kind, header, body in blocks(without_comments(f.read_text())):
+            if kind != "variable" or top_level_argument(body, "default") is not None:
+                continue
+            name = re.findall(r'"([^"]+)"', header)[0]
+            kind_of = (top_level_argument(body, "type") or "string").strip()
+            values[name] = '["x-1","x-2"]' if kind_of.startswith("list") else "123456789012"
+    return values
+
+
 def main() -> int:
     terraform, work = sys.argv[1], pathlib.Path(sys.argv[2])
     shutil.rmtree(work, ignore_errors=True)
-    convert(MODULE, work / "module")
-    convert(EXAMPLE, work / "example", module_source="../module")
-    unknown_inputs_root(work / "unknown-inputs")
+    # The same layout as terraform/, so examples' module sources resolve.
+    for module in sorted((ROOT / "terraform/modules").iterdir()):
+        convert(module, work / "modules" / module.name)
+    cases = []
+    for example in sorted((ROOT / "terraform/examples").iterdir()):
+        convert(example, work / "examples" / example.name)
+        cases.append((f"example {example.name}", work / "examples" / example.name, placeholders(example)))
+    unknown_inputs_root(work / "examples" / "_unknown-inputs")
+    cases.append(("the module with caller-created ARNs and ids", work / "examples" / "_unknown-inputs", {}))
     failures = 0
-    cases = [
-        ("the example", work / "example",
-         {"vpc_id": "vpc-1", "private_subnet_ids": '["subnet-1","subnet-2"]', "private_route_table_ids": '["rtb-1"]'}),
-        ("the module with caller-created ARNs and ids", work / "unknown-inputs", {}),
-    ]
     for what, root, variables in cases:
         result = plan(terraform, root, variables)
         if result.returncode != 0:

@@ -84,7 +84,6 @@ module "auditship" {
   # objects cannot be deleted by anyone until they expire.
   bucket_name                = "auditship-${data.aws_caller_identity.current.account_id}-${var.region}"
   object_lock_retention_days = 0
-  schedule_expression        = "rate(5 minutes)"
   interval_seconds           = 300
 
   subnet_ids           = var.private_subnet_ids

@@ -4,6 +4,8 @@
 locals {
   scheduled = var.mode == "scheduled"
   fan_out   = local.scheduled && length(var.targets) > 1
+  # EventBridge wants the singular for one.
+  rate = var.interval_seconds == 60 ? "rate(1 minute)" : "rate(${var.interval_seconds / 60} minutes)"
   # The one target's task when there is no fan-out.
   only_task = values(aws_ecs_task_definition.shard)[0]
   task_network = {
@@ -18,7 +20,7 @@ locals {
 resource "aws_scheduler_schedule" "this" {
   count                        = local.scheduled ? 1 : 0
   name                         = var.name
-  schedule_expression          = var.schedule_expression
+  schedule_expression          = coalesce(var.schedule_expression, local.rate)
   schedule_expression_timezone = "UTC"
   flexible_time_window {
     mode = "OFF"

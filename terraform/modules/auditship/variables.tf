@@ -66,16 +66,20 @@ variable "mode" {
   }
 }
 
-variable "schedule_expression" {
-  description = "How often to ship: an EventBridge Scheduler expression (scheduled mode) whose rate also sets --interval in service mode."
-  type        = string
-  default     = "rate(5 minutes)"
-}
-
 variable "interval_seconds" {
-  description = "Seconds between passes in service mode, and the schedule interval the staleness and missed-run alarms assume. Keep it equal to schedule_expression."
+  description = "How often to ship, in seconds (a whole number of minutes): the schedule (rate(N minutes)), --interval in service mode, and the period the staleness and missed-run alarms assume, all from this one value."
   type        = number
   default     = 300
+  validation {
+    condition     = var.interval_seconds >= 60 && var.interval_seconds % 60 == 0
+    error_message = "interval_seconds is a whole number of minutes, at least 60."
+  }
+}
+
+variable "schedule_expression" {
+  description = "Overrides the schedule made from interval_seconds (e.g. a cron expression that staggers this deployment against another); its period must still be interval_seconds. Null: rate(interval_seconds / 60 minutes)."
+  type        = string
+  default     = null
 }
 
 variable "image" {
