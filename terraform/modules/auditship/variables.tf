@@ -37,7 +37,7 @@ variable "targets" {
 }
 
 variable "rds_instance_arns" {
-  description = "DB instance ARNs whose logs the task may list and download. Narrow this to the selected instances; Describe* calls cannot be narrowed by IAM."
+  description = "DB instance ARNs whose logs the task may list and download (in this account; other accounts' roles have their own). Keep the default for --cluster and --tag targets, whose members change with failover and new replicas; narrow it only when every target is a fixed --instance list. Describe* calls cannot be narrowed by IAM."
   type        = list(string)
   default     = ["*"]
 }
