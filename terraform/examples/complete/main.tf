@@ -4,8 +4,9 @@
 # Lock enabled (no default retention), with alarms to an SNS topic and an
 # Athena table.
 #
-#   terraform init && terraform apply
-#   docker buildx build --platform linux/arm64 --push -t "$(terraform output -raw ecr_repository_url):latest" ../../..
+#   TAG=$(git rev-parse --short=12 HEAD)
+#   terraform init && terraform apply -var image_tag="$TAG" -var vpc_id=… -var 'private_subnet_ids=[…]' …
+#   docker buildx build --platform linux/arm64 --push -t "$(terraform output -raw ecr_repository_url):$TAG" ../../..
 
 terraform {
   required_version = ">= 1.5"
@@ -68,10 +69,16 @@ resource "aws_security_group" "auditship" {
   }
 }
 
+variable "image_tag" {
+  description = "The image tag pushed to the module's repository (tags are immutable: one per deploy, e.g. the commit)."
+  type        = string
+}
+
 data "aws_caller_identity" "current" {}
 
 module "auditship" {
-  source = "../../modules/auditship"
+  source    = "../../modules/auditship"
+  image_tag = var.image_tag
 
   name = "auditship"
   targets = {

@@ -43,10 +43,16 @@ provider "aws" {
   }
 }
 
+variable "image_tag" {
+  description = "The image tag pushed to the module's repository (tags are immutable: one per deploy, e.g. the commit)."
+  type        = string
+}
+
 data "aws_caller_identity" "current" {}
 
 module "auditship" {
-  source = "../../modules/auditship"
+  source    = "../../modules/auditship"
+  image_tag = var.image_tag
   targets = {
     shop = { selection = ["--cluster", "prod-shop"] }
     payments = {

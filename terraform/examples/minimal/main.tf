@@ -24,10 +24,16 @@ variable "security_group_ids" {
   type        = list(string)
 }
 
+variable "image_tag" {
+  description = "The image tag pushed to the module's repository (tags are immutable: one per deploy, e.g. the commit)."
+  type        = string
+}
+
 data "aws_caller_identity" "current" {}
 
 module "auditship" {
   source             = "../../modules/auditship"
+  image_tag          = var.image_tag
   targets            = { shop = { selection = ["--cluster", "prod-shop"] } }
   bucket_name        = "auditship-${data.aws_caller_identity.current.account_id}"
   subnet_ids         = var.subnet_ids

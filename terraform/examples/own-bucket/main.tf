@@ -24,6 +24,11 @@ variable "security_group_ids" {
   type        = list(string)
 }
 
+variable "image_tag" {
+  description = "The image tag pushed to the module's repository (tags are immutable: one per deploy, e.g. the commit)."
+  type        = string
+}
+
 data "aws_caller_identity" "current" {}
 
 resource "aws_kms_key" "audit" {
@@ -49,6 +54,7 @@ resource "aws_sns_topic" "oncall" {
 
 module "auditship" {
   source             = "../../modules/auditship"
+  image_tag          = var.image_tag
   targets            = { shop = { selection = ["--cluster", "prod-shop"] } }
   create_bucket      = false
   bucket_name        = aws_s3_bucket.audit.bucket

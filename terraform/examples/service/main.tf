@@ -29,11 +29,17 @@ variable "ecs_cluster_arn" {
   type        = string
 }
 
+variable "image_tag" {
+  description = "The image tag pushed to the module's repository (tags are immutable: one per deploy, e.g. the commit)."
+  type        = string
+}
+
 data "aws_caller_identity" "current" {}
 
 module "auditship" {
-  source = "../../modules/auditship"
-  mode   = "service"
+  source    = "../../modules/auditship"
+  image_tag = var.image_tag
+  mode      = "service"
   targets = {
     writers = { selection = ["--tag", "role=writer"] }
     readers = { selection = ["--tag", "role=reader"] }

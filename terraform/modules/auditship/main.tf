@@ -10,7 +10,7 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
-  image       = var.image != "" ? var.image : "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
+  image       = var.image != "" ? var.image : "${aws_ecr_repository.this.repository_url}:${coalesce(var.image_tag, "unset")}"
   cluster_arn = var.create_ecs_cluster ? aws_ecs_cluster.this[0].arn : var.ecs_cluster_arn
 
   bucket_arn = "arn:${local.partition}:s3:::${var.bucket_name}"
@@ -99,6 +99,10 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = !var.send_heartbeat || var.heartbeat_topic_arn != ""
       error_message = "send_heartbeat needs heartbeat_topic_arn."
+    }
+    precondition {
+      condition     = var.image != "" || var.image_tag != null
+      error_message = "Give image_tag (the tag you push to the module's repository, e.g. the commit) or image."
     }
     precondition {
       condition     = var.create_ecs_cluster || var.ecs_cluster_arn != ""

@@ -89,9 +89,9 @@ variable "image" {
 }
 
 variable "image_tag" {
-  description = "Tag of the image in the module's ECR repository (when image is empty)."
+  description = "Tag of the image in the module's ECR repository (when image is empty). Tags are immutable there, so each deploy pushes a new one: the commit, say (git rev-parse --short=12 HEAD)."
   type        = string
-  default     = "latest"
+  default     = null
 }
 
 variable "architecture" {
