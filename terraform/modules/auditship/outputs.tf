@@ -40,7 +40,7 @@ output "bucket_name" {
 }
 
 output "ecr_repository_url" {
-  description = "Push the image here (docker buildx build --platform linux/arm64 --push -t <url>:latest .)."
+  description = "Push the image here, under the image_tag you deploy (docker buildx build --platform linux/arm64 --push -t <url>:<image_tag> .)."
   value       = aws_ecr_repository.this.repository_url
 }
 
