@@ -320,31 +320,51 @@ pub struct AnnounceWaits {
     pub max_attempts: u32,
 }
 
+/// What a call waits for: its name, and whether it is backing off after a
+/// failed attempt (throttled: the SDK's rate limiter holds the next one).
+#[derive(Debug, Default)]
+pub struct Waiting {
+    pub call: String,
+    pub backing_off_after: Option<String>,
+}
+
+pub type SharedWaiting = std::sync::Arc<std::sync::Mutex<Waiting>>;
+
+impl Waiting {
+    pub fn shared(call: String) -> SharedWaiting {
+        std::sync::Arc::new(std::sync::Mutex::new(Waiting { call, backing_off_after: None }))
+    }
+}
+
 /// Starts a task that says, after `SILENCE` and then every
-/// `SILENCE_REPEAT`, that `what` has had no answer yet; it stops when the
-/// returned guard is dropped (or aborted), once the answer comes. Outside a
-/// runtime it says nothing.
-pub fn say_while_waiting(
-    what: std::sync::Arc<std::sync::Mutex<String>>,
-    attempt_timeout: std::time::Duration,
-    attempts: u32,
-) -> AbortOnDrop {
+/// `SILENCE_REPEAT`, that `what` has had no answer yet (or is backing off);
+/// it stops when the returned guard is dropped (or aborted), once the
+/// answer comes. Outside a runtime it says nothing.
+pub fn say_while_waiting(what: SharedWaiting, attempt_timeout: std::time::Duration, attempts: u32) -> AbortOnDrop {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else { return AbortOnDrop(None) };
     let timeout = attempt_timeout.as_secs();
     let task = runtime.spawn(async move {
         let mut waited = SILENCE;
         tokio::time::sleep(SILENCE).await;
         loop {
-            let call = what.lock().map(|n| n.clone()).unwrap_or_default();
+            let (call, backing_off) =
+                what.lock().map(|w| (w.call.clone(), w.backing_off_after.clone())).unwrap_or_default();
             let quiet_for = if sends_a_body(&call) { SENDING_SILENCE } else { SILENCE };
             let pause = if waited < quiet_for {
                 quiet_for - waited
             } else {
-                tracing::warn!(
-                    call = %call, waited_s = waited.as_secs(), attempt_timeout_s = timeout, attempts,
-                    "{call}: no answer yet after {}s; each attempt waits up to {timeout}s, {attempts} attempts",
-                    waited.as_secs()
-                );
+                let secs = waited.as_secs();
+                match backing_off {
+                    Some(cause) => tracing::warn!(
+                        call = %call, waited_s = secs, cause = %cause, attempts,
+                        "{call}: still waiting after {secs}s: the last attempt failed ({cause}), and the next waits \
+                         for the SDK's rate limiter ({attempts} attempts in all)"
+                    ),
+                    None => tracing::warn!(
+                        call = %call, waited_s = secs, attempt_timeout_s = timeout, attempts,
+                        "{call}: no answer yet after {secs}s; each attempt waits up to {timeout}s, {attempts} attempts"
+                    ),
+                }
                 SILENCE_REPEAT
             };
             tokio::time::sleep(pause).await;
@@ -376,7 +396,7 @@ impl Drop for AbortOnDrop {
 /// its first attempt starts); dropped (with the call's config bag, also
 /// when the call is abandoned) it stops.
 #[derive(Debug)]
-struct Watch(AbortOnDrop, std::sync::Arc<std::sync::Mutex<String>>);
+struct Watch(AbortOnDrop, SharedWaiting);
 
 impl aws_smithy_types::config_bag::Storable for Watch {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
@@ -397,7 +417,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
         _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let name = std::sync::Arc::new(std::sync::Mutex::new(call_name(cfg)));
+        let name = Waiting::shared(call_name(cfg));
         let task = say_while_waiting(name.clone(), self.read_timeout, self.max_attempts);
         cfg.interceptor_state().store_put(Watch(task, name));
         Ok(())
@@ -409,8 +429,8 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
         _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(Ok(mut name)) = cfg.load::<Watch>().map(|w| w.1.lock()) {
-            *name = call_name(cfg);
+        if let Some(Ok(mut waiting)) = cfg.load::<Watch>().map(|w| w.1.lock()) {
+            *waiting = Waiting { call: call_name(cfg), backing_off_after: None };
         }
         Ok(())
     }
@@ -424,19 +444,32 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
         use aws_smithy_runtime_api::client::retries::RequestAttempts;
         let Some(Err(error)) = context.output_or_error() else { return Ok(()) };
         let status = context.response().map(|r| r.status().as_u16());
-        let retried =
-            error.is_timeout_error() || error.is_connector_error() || status.is_some_and(|s| s == 429 || s >= 500);
+        // Throttling answers 400 with its code in the body (RDS's
+        // `Throttling`): the SDK retries it, so it is said too.
+        let throttled = context
+            .response()
+            .and_then(|r| r.body().bytes())
+            .map(String::from_utf8_lossy)
+            .and_then(|body| TRANSIENT_CODES.iter().find(|code| body.contains(&format!(">{code}<"))).copied());
+        let retried = error.is_timeout_error()
+            || error.is_connector_error()
+            || throttled.is_some()
+            || status.is_some_and(|s| s == 429 || s >= 500);
         let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
         if retried && attempt < self.max_attempts {
-            let cause = match status {
-                Some(s) => format!("HTTP {s}"),
-                None if error.is_timeout_error() => format!("no answer within {}s", self.read_timeout.as_secs()),
-                None => error_chain(error),
+            let cause = match (status, throttled) {
+                (Some(s), Some(code)) => format!("HTTP {s} {code}"),
+                (Some(s), None) => format!("HTTP {s}"),
+                (None, _) if error.is_timeout_error() => format!("no answer within {}s", self.read_timeout.as_secs()),
+                (None, _) => error_chain(error),
             };
             tracing::warn!(
                 call = %call_name(cfg), attempt, of = self.max_attempts, cause = %cause,
                 "{}: attempt {attempt} of {} failed ({cause}); trying again", call_name(cfg), self.max_attempts
             );
+            if let Some(Ok(mut waiting)) = cfg.load::<Watch>().map(|w| w.1.lock()) {
+                waiting.backing_off_after = throttled.map(|_| cause.clone());
+            }
         }
         Ok(())
     }

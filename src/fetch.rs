@@ -101,7 +101,7 @@ impl LogFetcher {
     async fn try_open(&self, instance: &InstanceId, file: &str, what: &str) -> Result<LogStream, FetchError> {
         let url = self.url(instance, file);
         let request = self.signed_get(&url).await?;
-        let waiting = std::sync::Arc::new(std::sync::Mutex::new(format!("download of {what}")));
+        let waiting = crate::aws::Waiting::shared(format!("download of {what}"));
         let notice = crate::aws::say_while_waiting(waiting, self.read_timeout, self.max_attempts);
         let answer = tokio::time::timeout(self.read_timeout, self.client.request(request)).await;
         drop(notice);

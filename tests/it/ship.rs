@@ -278,6 +278,15 @@ async fn reset_mid_body_and_throttling_are_retried() {
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("broke off"), "the reset was seen and retried: {}", out.stderr);
+    // Each throttled attempt the SDK retries is said, with its cause.
+    assert!(
+        out.stderr.contains("RDS DescribeDBLogFiles: attempt 1 of 3 failed (HTTP 400 Throttling); trying again"),
+        "{}",
+        out.stderr
+    );
+    // While the rate limiter holds the next attempt, the wait says so
+    // (not "no answer").
+    assert!(!out.stderr.contains("DescribeDBLogFiles: no answer yet"), "{}", out.stderr);
     stack.assert_all_shipped("primary").await;
     stack.assert_all_shipped("replica").await;
 }
