@@ -10,7 +10,10 @@ its attributes are unknown until apply, like a new resource's ARN.
 So this writes a copy of the module in which every resource becomes a
 `terraform_data` with the same `count` / `for_each` (its attributes read as
 `output.<attr>`: unknown at plan), every data source a known placeholder,
-and variables and locals stay as they are. Then it plans, with no
+and variables, locals, outputs and the module's own `terraform_data` input
+checks (their preconditions) stay as they are. What it cannot see: the
+provider's own argument checks, `dynamic` blocks, `depends_on` cycles, and
+data sources whose arguments are unknown until apply. Then it plans, with no
 network:
 
 - every example under `terraform/examples`, converted the same way;
@@ -166,6 +169,10 @@ def convert(src: pathlib.Path, dst: pathlib.Path) -> None:
         for kind, header, body in blocks(text):
             if kind in ("variable", "locals"):
                 out.append(f"{kind} {header} {{{rewrite(body, data_attrs)}}}")
+            elif kind == "resource" and header.startswith('"terraform_data"'):
+                # Built in already: kept whole, so its preconditions (the
+                # module's input checks) are evaluated too.
+                out.append(f"resource {header} {{{rewrite(body, data_attrs)}}}")
             elif kind == "resource":
                 rtype, rname = re.findall(r'"([^"]+)"', header)
                 meta = []
@@ -251,7 +258,7 @@ module "auditship" {
   db_resource_ids        = [local.later]
   targets = {
     shop  = { selection = ["--cluster", "prod-shop"] }
-    other = { selection = ["--tag", "audit=on"], role_arn = local.later }
+    other = { selection = ["--tag", "audit=on"], account_id = "222222222222", external_id = "x-${local.later}" }
   }
 }
 """)

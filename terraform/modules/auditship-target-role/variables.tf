@@ -19,6 +19,10 @@ variable "rds_instance_arns" {
   description = "DB instance ARNs whose audit logs may be listed and downloaded. The default covers every instance of the account, so a cluster's or a tag's members may change; narrow it for a fixed set."
   type        = list(string)
   default     = ["*"]
+  validation {
+    condition     = length(var.rds_instance_arns) > 0
+    error_message = "rds_instance_arns needs at least one ARN (an IAM statement without a resource is refused)."
+  }
 }
 
 variable "tags" {

@@ -33,12 +33,9 @@ locals {
   # Metrics Insights over every instance's EMF line.
   every_instance = "FROM SCHEMA(\"${var.metrics_namespace}\", cluster, instance)"
   # Scheduled tasks are grouped by family, service tasks by service.
-  # (Names, not the resources' attributes: a rule's pattern is then known
-  # when planning.)
-  task_groups = concat(
-    [for k in keys(var.targets) : "family:${var.name}-${k}"],
-    [for k in keys(var.targets) : "service:${var.name}-${k}"],
-  )
+  # By prefix, not one name per target: a pattern is limited to 2048
+  # characters, and names are known when planning.
+  task_groups = [{ prefix = "family:${var.name}-" }, { prefix = "service:${var.name}-" }]
   # An auditship task of this module that stopped; each rule adds how.
   task_stopped = {
     source      = ["aws.ecs"]

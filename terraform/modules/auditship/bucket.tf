@@ -51,7 +51,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
       sse_algorithm     = var.bucket_sse_kms ? "aws:kms" : "AES256"
       kms_master_key_id = var.bucket_sse_kms ? local.kms_key_arn : null
     }
-    bucket_key_enabled = true
+    bucket_key_enabled = var.bucket_sse_kms
   }
 }
 

@@ -5,6 +5,11 @@
 #   SELECT * FROM auditship.audit_log
 #   WHERE cluster = 'prod-shop' AND instance = 'shop-1' AND dt BETWEEN '2026-11-20' AND '2026-11-21'
 
+locals {
+  # The objects' root, with or without a prefix (never "bucket//").
+  table_root = local.prefix == "" ? "s3://${var.bucket_name}/" : "s3://${var.bucket_name}/${local.prefix}/"
+}
+
 resource "aws_glue_catalog_database" "this" {
   count = var.create_glue_table ? 1 : 0
   name  = var.glue_database_name
@@ -25,7 +30,7 @@ resource "aws_glue_catalog_table" "audit_log" {
     "projection.dt.range"         = "1970-01-01,NOW"
     "projection.dt.interval"      = "1"
     "projection.dt.interval.unit" = "DAYS"
-    "storage.location.template"   = "s3://${var.bucket_name}/${local.prefix}/$${cluster}/$${instance}/dt=$${dt}/"
+    "storage.location.template"   = "${local.table_root}$${cluster}/$${instance}/dt=$${dt}/"
     "classification"              = "csv"
     "compressionType"             = "gzip"
     "skip.header.line.count"      = "0"
@@ -43,7 +48,7 @@ resource "aws_glue_catalog_table" "audit_log" {
     type = "string"
   }
   storage_descriptor {
-    location      = "s3://${var.bucket_name}/${local.prefix}/"
+    location      = local.table_root
     input_format  = "org.apache.hadoop.mapred.TextInputFormat"
     output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
     ser_de_info {

@@ -101,6 +101,10 @@ resource "terraform_data" "input_checks" {
       error_message = "send_heartbeat needs heartbeat_topic_arn."
     }
     precondition {
+      condition     = var.missed_runs >= 1 && var.missed_runs * var.interval_seconds <= 86400
+      error_message = "missed_runs intervals must span at most a day (CloudWatch's limit on an alarm's evaluation window)."
+    }
+    precondition {
       condition     = var.image != "" || var.image_tag != null
       error_message = "Give image_tag (the tag you push to the module's repository, e.g. the commit) or image."
     }
@@ -129,9 +133,10 @@ resource "aws_ecr_lifecycle_policy" "this" {
   policy = jsonencode({
     rules = [{
       rulePriority = 1
-      description  = "Keep the 20 newest images"
-      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 20 }
-      action       = { type = "expire" }
+      # Untagged ones only: a tag may still be what the task runs.
+      description = "Remove untagged images after 14 days"
+      selection   = { tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 14 }
+      action      = { type = "expire" }
     }]
   })
 }

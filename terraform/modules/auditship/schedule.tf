@@ -58,7 +58,7 @@ resource "aws_sfn_state_machine" "shards" {
   name     = var.name
   role_arn = aws_iam_role.start_tasks[0].arn
   definition = jsonencode({
-    Comment = "One auditship task per target, in parallel. Each target's outcome is caught on its own (a failing one never stops its siblings); the execution fails after the Map if any task exited non-zero or could not run."
+    Comment = "One auditship task per target, in parallel. Each target's outcome is caught on its own (a failing one never stops its siblings); the execution fails after the Map if any task exited non-zero or could not run, its cause listing each target's exit code."
     StartAt = "Shards"
     States = {
       Shards = {
@@ -77,8 +77,9 @@ resource "aws_sfn_state_machine" "shards" {
                 LaunchType           = "FARGATE"
                 NetworkConfiguration = local.task_network
               }
-              # Only what the decision needs, not the whole task description.
-              ResultSelector = { "exit_code.$" = "$.Containers[0].ExitCode" }
+              # A task stuck starting must not hold the execution past the
+              # next tick.
+              TimeoutSeconds = local.max_run_seconds + 300
               ResultPath     = "$.run"
               # RunTask refused (no Fargate capacity, throttling), or
               # answered with failures (AmazonECS.Unknown): try again.
@@ -88,22 +89,51 @@ resource "aws_sfn_state_machine" "shards" {
                 MaxAttempts     = var.retry_attempts
                 BackoffRate     = 2
               }]
-              Catch = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.error", Next = "NotRun" }]
-              Next  = "Exited"
+              # A container that exits non-zero fails the state with
+              # States.TaskFailed, the task description as a JSON string
+              # in Cause; anything else means the task did not run.
+              Catch = [
+                { ErrorEquals = ["States.TaskFailed"], ResultPath = "$.error", Next = "Stopped" },
+                { ErrorEquals = ["States.ALL"], ResultPath = "$.error", Next = "NotRun" },
+              ]
+              Next = "Exited"
             }
             Exited = {
-              Type    = "Choice"
-              Choices = [{ Variable = "$.run.exit_code", NumericEquals = 0, Next = "Ok" }]
+              Type = "Choice"
+              Choices = [
+                { Variable = "$.run.Containers[0].ExitCode", IsPresent = false, Next = "NoExitCode" },
+                { Variable = "$.run.Containers[0].ExitCode", NumericEquals = 0, Next = "Ok" },
+              ]
               Default = "NonZero"
             }
             Ok = {
               Type       = "Pass"
-              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.run.exit_code", failed = false }
+              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.run.Containers[0].ExitCode", failed = false }
               End        = true
             }
             NonZero = {
               Type       = "Pass"
-              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.run.exit_code", failed = true }
+              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.run.Containers[0].ExitCode", failed = true }
+              End        = true
+            }
+            Stopped = {
+              Type       = "Pass"
+              Parameters = { "target.$" = "$.target", "task.$" = "States.StringToJson($.error.Cause)" }
+              Next       = "StoppedWithExitCode"
+            }
+            StoppedWithExitCode = {
+              Type    = "Choice"
+              Choices = [{ Variable = "$.task.Containers[0].ExitCode", IsPresent = true, Next = "StoppedNonZero" }]
+              Default = "NoExitCode"
+            }
+            StoppedNonZero = {
+              Type       = "Pass"
+              Parameters = { "target.$" = "$.target", "exit_code.$" = "$.task.Containers[0].ExitCode", failed = true }
+              End        = true
+            }
+            NoExitCode = {
+              Type       = "Pass"
+              Parameters = { "target.$" = "$.target", error = "the task stopped without an exit code", failed = true }
               End        = true
             }
             NotRun = {
@@ -127,10 +157,12 @@ resource "aws_sfn_state_machine" "shards" {
         Default = "Shipped"
       }
       Shipped = { Type = "Succeed" }
+      # A failed execution has no output: the cause carries each target's
+      # outcome (exit codes: see the runbook).
       Failed = {
-        Type  = "Fail"
-        Error = "AuditshipShardFailed"
-        Cause = "An auditship task exited non-zero or could not run: the execution output lists each target's exit code; see the runbook for the codes."
+        Type      = "Fail"
+        Error     = "AuditshipShardFailed"
+        CausePath = "States.JsonToString($.shards)"
       }
     }
   })

@@ -40,6 +40,10 @@ variable "rds_instance_arns" {
   description = "DB instance ARNs whose logs the task may list and download (in this account; other accounts' roles have their own). Keep the default for --cluster and --tag targets, whose members change with failover and new replicas; narrow it only when every target is a fixed --instance list. Describe* calls cannot be narrowed by IAM."
   type        = list(string)
   default     = ["*"]
+  validation {
+    condition     = length(var.rds_instance_arns) > 0
+    error_message = "rds_instance_arns needs at least one ARN (an IAM statement without a resource is refused)."
+  }
 }
 
 variable "prefix" {
@@ -71,8 +75,8 @@ variable "interval_seconds" {
   type        = number
   default     = 300
   validation {
-    condition     = var.interval_seconds >= 60 && var.interval_seconds % 60 == 0
-    error_message = "interval_seconds is a whole number of minutes, at least 60."
+    condition     = var.interval_seconds >= 60 && var.interval_seconds % 60 == 0 && var.interval_seconds <= 3600
+    error_message = "interval_seconds is a whole number of minutes, from 60 to 3600 (the lag alarm's query looks back at most 3 hours)."
   }
 }
 
@@ -248,7 +252,7 @@ variable "expire_noncurrent_days" {
 }
 
 variable "object_lock_retention_days" {
-  description = "Object Lock default retention (0: no default retention). Object Lock itself is always enabled on a bucket the module creates, so adding retention later changes a setting and never replaces the bucket."
+  description = "Object Lock default retention (0: no default retention). Object Lock itself is always enabled on a bucket the module creates, so adding retention later changes a setting and never replaces the bucket. The retention also holds every version of the checkpoints (rewritten each interval): they are kept, and under COMPLIANCE cannot be deleted, until it expires."
   type        = number
   default     = 0
 }
