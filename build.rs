@@ -14,13 +14,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 fn main() {
     println!("cargo:rerun-if-env-changed=AUDITSHIP_COMMIT");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    for watched in ["HEAD", "packed-refs"] {
-        if let Some(path) = git(&["rev-parse", "--git-path", watched]) {
+    // Only files that exist: a missing one would make every build rerun this.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    let watched = ["HEAD".to_string(), "packed-refs".to_string()].into_iter().chain(branch);
+    for path in watched.filter_map(|p| git(&["rev-parse", "--git-path", &p])) {
+        if std::path::Path::new(&path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]).and_then(|r| git(&["rev-parse", "--git-path", &r])) {
-        println!("cargo:rerun-if-changed={branch}");
     }
     let commit = std::env::var("AUDITSHIP_COMMIT")
         .ok()

@@ -95,10 +95,7 @@ fn cannot_assume(arn: &str, e: &aws_credential_types::provider::error::Credentia
     let why = error_chain(e).lines().map(str::trim).collect::<Vec<_>>().join("; ");
     // The provider wraps every STS failure alike: STS's own refusals are
     // told apart by their codes; anything else (no answer) is transient.
-    let refused = matches!(e, CredentialsError::InvalidConfiguration(_))
-        || ["AccessDenied", "not authorized", "InvalidClientTokenId", "SignatureDoesNotMatch", "ValidationError"]
-            .iter()
-            .any(|code| why.contains(code));
+    let refused = matches!(e, CredentialsError::InvalidConfiguration(_)) || refused_credentials(&why);
     let message = format!(
         "cannot assume role {arn} ({why}): the role's trust policy must allow this task's role to call \
          sts:AssumeRole (with the external id, if it asks for one), and this task's role must allow sts:AssumeRole \
@@ -149,6 +146,26 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailable",
     "ConditionalRequestConflict",
 ];
+
+/// Whether a credentials failure, in words, is a refusal (a trust policy,
+/// an external id, revoked or expired keys) rather than no answer.
+pub fn refused_credentials(why: &str) -> bool {
+    [
+        "AccessDenied",
+        "not authorized",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "SignatureDoesNotMatch",
+        "ValidationError",
+    ]
+    .iter()
+    .any(|code| why.contains(code))
+}
+
+/// The codes of an answer that asks to slow down (retried by the SDK after
+/// its rate limiter's wait).
+const THROTTLING_CODES: &[&str] =
+    &["Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "SlowDown"];
 
 /// Whether an RDS error code says no instance has the identifier.
 pub fn instance_not_found(code: Option<&str>) -> bool {
@@ -204,7 +221,7 @@ where
             None => FailureKind::Transient,
         },
     };
-    Failure { kind, message: text }
+    Failure { kind, message: text, abandoned: false }
 }
 
 /// An endpoint URL was given by hand (a flag or AWS_ENDPOINT_URL*): an
@@ -450,7 +467,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AnnounceWaits {
             .response()
             .and_then(|r| r.body().bytes())
             .map(String::from_utf8_lossy)
-            .and_then(|body| TRANSIENT_CODES.iter().find(|code| body.contains(&format!(">{code}<"))).copied());
+            .and_then(|body| THROTTLING_CODES.iter().find(|code| body.contains(&format!(">{code}<"))).copied());
         let retried = error.is_timeout_error()
             || error.is_connector_error()
             || throttled.is_some()

@@ -8,7 +8,7 @@ use crate::aws::{classify, instance_not_found};
 use crate::config::DbAccess;
 use crate::config::Selection;
 use crate::db::{self, Replication};
-use crate::error::{Failure, FailureKind};
+use crate::error::Failure;
 use crate::instance::{Instance, InstanceId, ResourceId, Role};
 use crate::signer::AwsIdentity;
 use aws_sdk_rds::error::ProvideErrorMetadata;
@@ -243,10 +243,10 @@ async fn to_instance(
     writers: Option<&BTreeMap<String, bool>>,
 ) -> Result<Instance, Failure> {
     let id = raw.db_instance_identifier().unwrap_or_default().to_string();
-    let resource_id = raw.dbi_resource_id().map(str::to_string).ok_or_else(|| Failure {
-        kind: FailureKind::Transient,
-        message: format!("instance {id}: DescribeDBInstances returned no DbiResourceId"),
-    })?;
+    let resource_id = raw
+        .dbi_resource_id()
+        .map(str::to_string)
+        .ok_or_else(|| Failure::transient(format!("instance {id}: DescribeDBInstances returned no DbiResourceId")))?;
     let cluster = raw.db_cluster_identifier().map(str::to_string);
     let role = match (&cluster, writers) {
         (Some(_), Some(w)) => role_in_cluster(w, &id),

@@ -47,17 +47,24 @@ impl FailureKind {
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
+    /// A wait this run gave up on itself (its time limit, a signal): the
+    /// work is left for the next run, which is a deferral, not a failure.
+    pub abandoned: bool,
 }
 
 impl Failure {
     pub fn transient(message: impl Into<String>) -> Self {
-        Failure { kind: FailureKind::Transient, message: message.into() }
+        Failure { kind: FailureKind::Transient, message: message.into(), abandoned: false }
+    }
+    /// A read or call this run abandoned (time limit, signal).
+    pub fn abandoned(message: impl Into<String>) -> Self {
+        Failure { abandoned: true, ..Failure::transient(message) }
     }
     pub fn needs_person(message: impl Into<String>) -> Self {
-        Failure { kind: FailureKind::NeedsPerson, message: message.into() }
+        Failure { kind: FailureKind::NeedsPerson, message: message.into(), abandoned: false }
     }
     pub fn data_loss(message: impl Into<String>) -> Self {
-        Failure { kind: FailureKind::DataLoss, message: message.into() }
+        Failure { kind: FailureKind::DataLoss, message: message.into(), abandoned: false }
     }
 
     /// Prefix the message with where it happened, keeping the kind.

@@ -271,13 +271,13 @@ impl LogStream {
         let chunk = tokio::select! {
             biased;
             () = self.stop.cancelled() => {
-                return Err(Failure::transient(format!(
+                return Err(Failure::abandoned(format!(
                     "download of {} abandoned at byte {}: the run was told to stop",
                     self.what, self.offset
                 )))
             }
             () = deadline => {
-                return Err(Failure::transient(format!(
+                return Err(Failure::abandoned(format!(
                     "download of {} abandoned at byte {}: the run's time limit (--max-run-seconds) was reached",
                     self.what, self.offset
                 )))

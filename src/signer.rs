@@ -39,13 +39,22 @@ impl AwsIdentity {
                 return Ok(c.clone());
             }
         }
-        let c = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|e| Failure::needs_person(format!("cannot load AWS credentials: {e}")))?;
+        let c = self.provider.provide_credentials().await.map_err(refresh_failed)?;
         *cached = Some(c.clone());
         Ok(c)
+    }
+}
+
+/// A credentials refresh that failed: refused (an assumed role's trust
+/// policy, expired or revoked keys) needs a person; anything else (STS
+/// throttled or not answering) is transient.
+fn refresh_failed(e: aws_credential_types::provider::error::CredentialsError) -> Failure {
+    let why = crate::aws::error_chain(&e);
+    let message = format!("cannot refresh the AWS credentials: {why}");
+    if crate::aws::refused_credentials(&why) {
+        Failure::needs_person(message)
+    } else {
+        Failure::transient(message)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::clients::Clients;
 use crate::config::DbAccess;
 use crate::db;
 use crate::discover;
-use crate::error::{Failure, FailureKind, Severity};
+use crate::error::{Failure, Severity};
 use crate::fetch::FetchError;
 use crate::instance::Instance;
 use crate::keys::checkpoint_key;
@@ -355,14 +355,11 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
         if missing.is_empty() {
             Verdict::Ok("CONNECT and QUERY recorded".into())
         } else {
-            Verdict::Fail(Failure {
-                kind: FailureKind::DataLoss,
-                message: format!(
-                    "{} does not record {}: add them to server_audit_events (or leave it empty to record all)",
-                    instance.id,
-                    missing.join(" and ")
-                ),
-            })
+            Verdict::Fail(Failure::data_loss(format!(
+                "{} does not record {}: add them to server_audit_events (or leave it empty to record all)",
+                instance.id,
+                missing.join(" and ")
+            )))
         },
     ));
     if let Some(users) = settings.excluded_users() {

@@ -99,8 +99,8 @@ pub(crate) enum Writes {
 
 /// A token cancelled by SIGTERM (ECS stopping the task: 30 s until SIGKILL
 /// by default) or SIGINT: the run stops starting work, abandons reads in
-/// flight, commits what S3 confirmed, and exits 1. A command that writes
-/// nothing exits 1 at once.
+/// flight, commits what S3 confirmed, and exits 1; a second signal exits 1
+/// at once. A command that writes nothing exits 1 at once.
 pub(crate) fn stop_on_signal(writes: Writes) -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();
@@ -119,9 +119,18 @@ pub(crate) fn stop_on_signal(writes: Writes) -> CancellationToken {
         }
         tracing::warn!(
             signal = name,
-            "interrupted: no new work; confirmed progress is committed, the next run continues"
+            "interrupted: no new work; confirmed progress is committed, the next run continues (a second signal \
+             stops at once)"
         );
         trigger.cancel();
+        // A person who presses Ctrl-C twice means it: stop now. What is
+        // committed stays; objects written since are verified next run.
+        let again = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        eprintln!("auditship: {again} again: stopped at once; the next run continues from the last commit");
+        std::process::exit(1);
     });
     token
 }

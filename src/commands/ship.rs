@@ -163,15 +163,20 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
             // An instance whose turn comes after the time limit is only
             // estimated (bounded on its own: the cut may be past already).
-            let report = if shipper.out_of_time() {
-                shipper.unreached(&instance).await
-            } else {
-                tokio::select! {
-                    biased;
-                    r = shipper.ship_instance(&instance) => r,
-                    () = shipper.cut() => shipper.cut_off(&instance).await,
-                }
+            if shipper.out_of_time() {
+                return (index, shipper.unreached(&instance).await);
+            }
+            // The report lives outside the pass's future, so a cut keeps
+            // what the pass found (a loss above all).
+            let mut report = InstanceReport::new(instance.clone());
+            let cut = tokio::select! {
+                biased;
+                () = shipper.ship_instance_into(&instance, &mut report) => false,
+                () = shipper.cut() => true,
             };
+            if cut {
+                shipper.cut_off(&instance, &mut report).await;
+            }
             (index, report)
         });
     }
@@ -193,6 +198,10 @@ async fn ship_all(shipper: Arc<Shipper>, instances: Vec<Instance>, limit: usize)
             })
         })
         .collect();
-    report::judge_deferrals(&mut reports);
+    // Only a run's progress is kept progress: a backfill walks again from
+    // the first byte each time, and a dry run commits nothing.
+    if shipper.cfg.scope == Scope::New && !shipper.cfg.dry_run {
+        report::judge_deferrals(&mut reports);
+    }
     reports
 }

@@ -217,9 +217,9 @@ impl Shipper {
         loop {
             match self.ship_file(instance, item, progress, existing, report).await {
                 Err(Stop::Fail(f)) if !self.out_of_time() && retry.again(&f).await => {}
-                // A read abandoned at the time limit or on a signal (or any
-                // transient failure then) leaves the rest for the next run.
-                Err(Stop::Fail(f)) if self.out_of_time() && f.kind == FailureKind::Transient => {
+                // A read this run abandoned (its time limit, a signal) leaves
+                // the rest for the next run; any other failure is reported.
+                Err(Stop::Fail(f)) if f.abandoned => {
                     tracing::info!(instance = %instance.id, file = %item.file.name, "{}", f.message);
                     self.defer(report);
                     return Ok(());

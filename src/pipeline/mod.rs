@@ -119,8 +119,9 @@ impl Shipper {
     /// An instance whose waits were abandoned: its work is left for the
     /// next run. What S3 confirmed and the checkpoint recorded stays;
     /// objects written since its last commit are verified by the next run.
-    /// What it is behind by is estimated as for an unreached instance.
-    pub async fn cut_off(&self, instance: &Instance) -> InstanceReport {
+    /// The report keeps what the pass found (losses, failures, objects);
+    /// what it is behind by is estimated as for an unreached instance.
+    pub async fn cut_off(&self, instance: &Instance, report: &mut InstanceReport) {
         tracing::warn!(
             instance = %instance.id,
             "instance {}: {}, and its AWS calls were still waiting {}s later: they are abandoned; what the \
@@ -129,37 +130,51 @@ impl Shipper {
             why_cut(&self.stop),
             CUT_GRACE.as_secs()
         );
-        self.unreached(instance).await
+        report.dry_run = self.cfg.dry_run;
+        self.defer(report);
+        self.progress.settle(&instance.id.0);
+        self.estimate(instance, report).await;
     }
 
     /// An instance the run's time ran out before: its work is left for the
-    /// next run, and what it is behind by is estimated from its checkpoint
-    /// (or, with none yet, its listing), never reported as lag 0.
+    /// next run, and what it is behind by is estimated.
     pub async fn unreached(&self, instance: &Instance) -> InstanceReport {
         let mut report = InstanceReport::new(instance.clone());
         report.dry_run = self.cfg.dry_run;
         self.defer(&mut report);
         self.progress.settle(&instance.id.0);
+        self.estimate(instance, &mut report).await;
+        report
+    }
+
+    /// What a deferred instance is behind by, from its checkpoint (or, with
+    /// none yet, its listing), so its lag is not reported as 0. Skipped
+    /// after a signal (the task is being stopped), and bounded for the
+    /// whole run: every estimate ends by `CUT_GRACE` after the cut.
+    async fn estimate(&self, instance: &Instance, report: &mut InstanceReport) {
+        if self.stop.is_cancelled() {
+            return;
+        }
+        let Some(deadline) = self.deadline else { return };
+        let until = deadline + 2 * CUT_GRACE;
         let key = checkpoint_key(&self.cfg.prefix, instance);
         let estimate = async {
             match checkpoint::load(&*self.store, &key, instance).await {
-                Ok(cp) if cp.etag.is_some() => Ok(ledger::estimate_from_checkpoint(&cp, &mut report)),
-                Ok(_) => {
-                    self.source.list(instance).await.map(|files| ledger::estimate_from_listing(&files, &mut report))
-                }
+                Ok(cp) if cp.etag.is_some() => Ok(ledger::estimate_from_checkpoint(&cp, report)),
+                Ok(_) => self.source.list(instance).await.map(|files| ledger::estimate_from_listing(&files, report)),
                 Err(f) => Err(f),
             }
         };
-        match tokio::time::timeout(CUT_GRACE, estimate).await {
-            Ok(Ok(())) => {}
-            Ok(Err(f)) => {
-                tracing::debug!(instance = %instance.id, error = %f.message, "no estimate of what an unreached instance is behind by")
-            }
-            Err(_) => {
-                tracing::debug!(instance = %instance.id, "no estimate of what an unreached instance is behind by: no answer in time")
-            }
-        }
-        report
+        let why = match tokio::time::timeout_at(until.into(), estimate).await {
+            Ok(Ok(())) => return,
+            Ok(Err(f)) => f.message,
+            Err(_) => "no answer in time".to_string(),
+        };
+        tracing::warn!(
+            instance = %instance.id,
+            "instance {}: what it is behind by is not known ({why}): its lag reads 0 this run; `auditship status` tells",
+            instance.id
+        );
     }
 
     /// Marks an instance's work as left for the next run: time ran out, or
@@ -171,16 +186,27 @@ impl Shipper {
 
     /// Ships everything new from one instance and reports what happened.
     pub async fn ship_instance(&self, instance: &Instance) -> InstanceReport {
-        let started = Instant::now();
         let mut report = InstanceReport::new(instance.clone());
+        self.ship_instance_into(instance, &mut report).await;
+        report
+    }
+
+    /// `ship_instance` into a report the caller holds, so that what a pass
+    /// found (a loss above all) survives the pass being cut off.
+    pub async fn ship_instance_into(&self, instance: &Instance, report: &mut InstanceReport) {
+        let started = Instant::now();
         report.dry_run = self.cfg.dry_run;
-        if let Err(f) = self.check_replaced(instance, &mut report).await {
+        if let Err(f) = self.check_replaced(instance, report).await {
             report.fail(f);
             report.duration_ms = started.elapsed().as_millis() as u64;
-            return report;
+            return;
         }
         for pass in 1..=MAX_PASSES {
-            match self.pass(instance, &mut report).await {
+            if pass > 1 && self.out_of_time() {
+                self.defer(report);
+                break;
+            }
+            match self.pass(instance, report).await {
                 Ok(()) => break,
                 Err(Stop::Again(why) | Stop::Moved(why)) if pass < MAX_PASSES => {
                     tracing::info!(instance = %instance.id, pass, reason = %why, "starting the instance again");
@@ -189,6 +215,12 @@ impl Shipper {
                     "instance {}: {why}, {MAX_PASSES} passes in a row; the next run retries",
                     instance.id
                 ))),
+                // Abandoned by this run (time limit, signal): left for the next.
+                Err(Stop::Fail(f)) if f.abandoned => {
+                    tracing::info!(instance = %instance.id, "{}", f.message);
+                    self.defer(report);
+                    break;
+                }
                 Err(Stop::Fail(f)) => {
                     report.fail(f);
                     break;
@@ -197,7 +229,6 @@ impl Shipper {
         }
         self.progress.settle(&instance.id.0);
         report.duration_ms = started.elapsed().as_millis() as u64;
-        report
     }
 
     async fn pass(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Stop> {

@@ -519,10 +519,13 @@ impl Shipper {
         let what = format!("reading the {part} of {}/{}", instance.id, file.name);
         let mut retry = Retry::new(what, self.cfg.max_attempts);
         loop {
-            let mut stream = self.source.open(&instance.id, &file.name).await?;
+            // Bounded like every download: abandoned at the time limit or on
+            // a signal, and not tried again then.
+            let opened = self.source.open(&instance.id, &file.name).await?;
+            let mut stream = opened.cancelled_by(self.stop.clone()).until(self.deadline);
             match read(&mut stream).await {
                 Ok(value) => return Ok(value),
-                Err(f) if retry.again(&f).await => {}
+                Err(f) if !f.abandoned && !self.out_of_time() && retry.again(&f).await => {}
                 Err(f) => return Err(f.into()),
             }
         }
