@@ -216,7 +216,7 @@ impl Shipper {
         let mut retry = Retry::new(what, self.cfg.max_attempts);
         loop {
             match self.ship_file(instance, item, progress, existing, report).await {
-                Err(Stop::Fail(f)) if !self.out_of_time() && retry.again(&f).await => {}
+                Err(Stop::Fail(f)) if self.try_again(&mut retry, &f).await => {}
                 // A read this run abandoned (its time limit, a signal) leaves
                 // the rest for the next run; any other failure is reported.
                 Err(Stop::Fail(f)) if f.abandoned => {

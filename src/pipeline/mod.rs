@@ -52,9 +52,8 @@ const MAX_PASSES: u32 = 4;
 /// confirmed, well inside the 30 s ECS gives between SIGTERM and SIGKILL.
 pub const CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Completes `CUT_GRACE` after `deadline` passes or `stop` is cancelled:
-/// then whatever a run still waits for is abandoned.
-pub async fn cut(deadline: Option<Instant>, stop: &CancellationToken) {
+/// Completes when `deadline` passes or `stop` is cancelled.
+async fn halted(deadline: Option<Instant>, stop: &CancellationToken) {
     match deadline {
         Some(at) => tokio::select! {
             () = stop.cancelled() => {}
@@ -62,6 +61,12 @@ pub async fn cut(deadline: Option<Instant>, stop: &CancellationToken) {
         },
         None => stop.cancelled().await,
     }
+}
+
+/// Completes `CUT_GRACE` after `deadline` passes or `stop` is cancelled:
+/// then whatever a run still waits for is abandoned.
+pub async fn cut(deadline: Option<Instant>, stop: &CancellationToken) {
+    halted(deadline, stop).await;
     tokio::time::sleep(CUT_GRACE).await;
 }
 
@@ -109,6 +114,19 @@ impl Shipper {
     /// Time to stop starting work: the run's time limit, or a signal.
     pub fn out_of_time(&self) -> bool {
         self.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Whether to try a failed step again: `retry`'s policy, unless time is
+    /// up, and its backoff ends early when the time limit or a signal comes
+    /// (the grace after them is for committing, not for sleeping).
+    pub(crate) async fn try_again(&self, retry: &mut crate::retry::Retry, failure: &Failure) -> bool {
+        if failure.abandoned || self.out_of_time() {
+            return false;
+        }
+        tokio::select! {
+            again = retry.again(failure) => again && !self.out_of_time(),
+            () = halted(self.deadline, &self.stop) => false,
+        }
     }
 
     /// Completes when waits still in flight are to be abandoned (`cut`).

@@ -525,7 +525,7 @@ impl Shipper {
             let mut stream = opened.cancelled_by(self.stop.clone()).until(self.deadline);
             match read(&mut stream).await {
                 Ok(value) => return Ok(value),
-                Err(f) if !f.abandoned && !self.out_of_time() && retry.again(&f).await => {}
+                Err(f) if self.try_again(&mut retry, &f).await => {}
                 Err(f) => return Err(f.into()),
             }
         }
