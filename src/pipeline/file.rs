@@ -217,13 +217,6 @@ impl Shipper {
         loop {
             match self.ship_file(instance, item, progress, existing, report).await {
                 Err(Stop::Fail(f)) if self.try_again(&mut retry, &f).await => {}
-                // A read this run abandoned (its time limit, a signal) leaves
-                // the rest for the next run; any other failure is reported.
-                Err(Stop::Fail(f)) if f.abandoned => {
-                    tracing::info!(instance = %instance.id, file = %item.file.name, "{}", f.message);
-                    self.defer(report);
-                    return Ok(());
-                }
                 other => return other,
             }
         }

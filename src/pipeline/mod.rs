@@ -148,21 +148,24 @@ impl Shipper {
             why_cut(&self.stop),
             CUT_GRACE.as_secs()
         );
-        report.dry_run = self.cfg.dry_run;
-        self.defer(report);
-        self.progress.settle(&instance.id.0);
-        self.estimate(instance, report).await;
+        self.leave_for_next_run(instance, report).await;
     }
 
     /// An instance the run's time ran out before: its work is left for the
     /// next run, and what it is behind by is estimated.
     pub async fn unreached(&self, instance: &Instance) -> InstanceReport {
         let mut report = InstanceReport::new(instance.clone());
-        report.dry_run = self.cfg.dry_run;
-        self.defer(&mut report);
-        self.progress.settle(&instance.id.0);
-        self.estimate(instance, &mut report).await;
+        self.leave_for_next_run(instance, &mut report).await;
         report
+    }
+
+    /// The instance's work is deferred to the next run; its progress
+    /// display is settled and what it is behind by estimated.
+    async fn leave_for_next_run(&self, instance: &Instance, report: &mut InstanceReport) {
+        report.dry_run = self.cfg.dry_run;
+        self.defer(report);
+        self.progress.settle(&instance.id.0);
+        self.estimate(instance, report).await;
     }
 
     /// What a deferred instance is behind by, from its checkpoint (or, with
@@ -297,7 +300,11 @@ impl Shipper {
             }
             match self.ship_tracked_file(instance, item, &mut cp, report).await {
                 Ok(changed) => dirty |= changed,
-                Err(Stop::Fail(f)) if f.kind != FailureKind::NeedsPerson => {
+                // A read this run abandoned (time limit, signal) ends the
+                // pass like any stop: progress is committed below, and
+                // `ship_instance_into` defers the rest. Wherever the read
+                // was (a file, a relocation, a rename check), one place.
+                Err(Stop::Fail(f)) if f.kind != FailureKind::NeedsPerson && !f.abandoned => {
                     dirty = true;
                     report.fail(f);
                 }
