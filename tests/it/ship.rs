@@ -523,7 +523,8 @@ async fn a_loss_found_before_a_cut_off_is_still_reported() {
     // The loss is recorded (checkpoint writes pass); every object upload of
     // the primary then goes unanswered until the cut.
     stack.s3_faults(&[S3Fault::new("PUT", S3FaultKind::Stall).path_contains("/primary/").times(1000)]);
-    let out = stack.run(&["--max-run-seconds", "3", "--read-timeout-seconds", "3600"]).await;
+    // (Time enough to scan and record the loss on a busy machine.)
+    let out = stack.run(&["--max-run-seconds", "8", "--read-timeout-seconds", "3600"]).await;
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("its AWS calls were still waiting 10s later"), "{}", out.stderr);
     assert!(out.stdout.contains("  ! DATA LOSS: audit file"), "{}", out.stdout);
