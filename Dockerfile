@@ -4,16 +4,24 @@
 #   docker buildx build --platform linux/arm64,linux/amd64 \
 #     --build-arg AUDITSHIP_COMMIT="$(git rev-parse HEAD)" -t auditship .
 #
-# The build stage runs on the target platform (under emulation for the
-# other architecture) and builds for its native musl target, so the binary
-# is static with no cross toolchain: the same target and features that
-# tests/deploy/check.sh builds and starts in CI, where no Docker engine runs.
+# The build stage runs on the build machine's own platform and
+# cross-compiles for the target's (deploy/build-static.sh: Rust's musl
+# target, zig as the C cross compiler for aws-lc), so an arm64 image
+# builds at native speed on amd64, with no emulation. CI, where no Docker
+# engine runs, runs the same script for both architectures and starts
+# each binary (tests/deploy-checks/check.sh).
+#
+# Base images are named by tag. Pin each by digest where the build runs
+# (`FROM rust:1.95-alpine@sha256:...`, the digest from
+# `docker buildx imagetools inspect rust:1.95-alpine`) for a build that
+# cannot change under an unchanged Dockerfile.
 
-FROM rust:1.95-alpine AS build
-# A C compiler for aws-lc (the TLS crypto) and musl's headers. Versions come
-# with the pinned base image's Alpine release.
+FROM --platform=$BUILDPLATFORM rust:1.95-alpine AS build
+# Host C tools for build scripts, python3 for zig (PyPI's ziglang), and
+# readelf (binutils) for the static check. Versions come with the base
+# image's Alpine release.
 # hadolint ignore=DL3018
-RUN apk add --no-cache build-base cmake perl
+RUN apk add --no-cache build-base python3 binutils
 WORKDIR /src
 # The image has no .git: the commit `--version` names comes in as an
 # argument (docker build --build-arg AUDITSHIP_COMMIT="$(git rev-parse HEAD)" .).
@@ -24,9 +32,10 @@ COPY src ./src
 COPY tests/testkit/Cargo.toml tests/testkit/Cargo.toml
 COPY tests/testkit/src tests/testkit/src
 COPY tests/bench tests/bench
-RUN cargo build --release --locked --bin auditship \
-    && cp "target/release/auditship" /auditship \
-    && /auditship --version
+COPY deploy/build-static.sh deploy/build-static.sh
+# amd64 or arm64: the platform the image is for (buildx sets it).
+ARG TARGETARCH
+RUN deploy/build-static.sh "$TARGETARCH" release /auditship
 
 FROM alpine:3.22 AS certs
 # hadolint ignore=DL3018

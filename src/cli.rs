@@ -162,6 +162,15 @@ pub struct AwsArgs {
     /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
+    /// Never ask the log download for a byte range: read the whole file
+    /// each time (for an endpoint that mishandles ranges; by default a
+    /// range is asked for and every answer checked).
+    #[arg(long, env = "AUDITSHIP_NO_RANGE_READS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_range_reads: bool,
+    /// Never ask for gzip-encoded log downloads (by default whole-file
+    /// reads ask for gzip and accept identity bytes too).
+    #[arg(long, env = "AUDITSHIP_NO_GZIP_DOWNLOADS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_gzip_downloads: bool,
 }
 
 /// Where objects and checkpoints live.
@@ -211,6 +220,11 @@ pub struct RunArgs {
     /// Compressed bytes above which an object is uploaded in parts (min 5 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = crate::store::DEFAULT_MULTIPART_THRESHOLD, env = "AUDITSHIP_MULTIPART_THRESHOLD", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(crate::store::MIN_PART_SIZE..))]
     pub multipart_threshold: u64,
+    /// gzip level of the objects: 1 (fastest) to 9 (smallest). An object's
+    /// key and sha256 are of its uncompressed bytes, so the level never
+    /// changes what is shipped, only its size and the CPU it takes.
+    #[arg(long, value_name = "LEVEL", default_value_t = crate::compress::DEFAULT_GZIP_LEVEL, env = "AUDITSHIP_GZIP_LEVEL", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub gzip_level: u32,
     /// CloudWatch Embedded Metric Format lines on stdout, one per instance
     /// and one per run: on when neither stdout nor stderr is a terminal
     /// (the container).
@@ -590,6 +604,9 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         multipart_threshold: crate::store::DEFAULT_MULTIPART_THRESHOLD,
         max_attempts: aws.max_attempts,
         read_timeout: Duration::from_secs(aws.read_timeout_seconds),
+        range_reads: !aws.no_range_reads,
+        gzip_downloads: !aws.no_gzip_downloads,
+        gzip_level: crate::compress::DEFAULT_GZIP_LEVEL,
         metrics_namespace: None,
         shard: None,
         db: selection.db.to_access()?,
@@ -637,6 +654,7 @@ impl RunArgs {
         cfg.active_file = self.active_file;
         cfg.object_size = self.object_size;
         cfg.multipart_threshold = self.multipart_threshold;
+        cfg.gzip_level = self.gzip_level;
         Ok(cfg)
     }
 }

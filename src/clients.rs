@@ -50,6 +50,7 @@ impl Clients {
             identity.clone(),
             cfg.max_attempts,
             cfg.read_timeout,
+            cfg.gzip_downloads,
         )?);
         let progress = Arc::new(match cfg.scope {
             Scope::Backfill(_) => Progress::for_terminal_or_log(),

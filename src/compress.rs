@@ -30,18 +30,28 @@ pub struct CompressedObject {
     pub lines: u64,
 }
 
+/// The gzip level objects are written at unless `--gzip-level` says
+/// otherwise (see BENCHMARKS.md for how it was chosen).
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+
 impl Default for ObjectBuilder {
     fn default() -> Self {
+        ObjectBuilder::with_level(DEFAULT_GZIP_LEVEL)
+    }
+}
+
+impl ObjectBuilder {
+    /// A builder compressing at `level` (1 fastest … 9 smallest). The same
+    /// bytes at the same level always give the same object.
+    pub fn with_level(level: u32) -> Self {
         ObjectBuilder {
-            encoder: GzEncoder::new(Vec::new(), Compression::default()),
+            encoder: GzEncoder::new(Vec::new(), Compression::new(level.clamp(1, 9))),
             hasher: Sha256::new(),
             len: 0,
             lines: 0,
         }
     }
-}
 
-impl ObjectBuilder {
     pub fn write(&mut self, bytes: &[u8]) {
         // Writing into a Vec cannot fail.
         self.encoder.write_all(bytes).expect("gzip into memory");

@@ -88,6 +88,13 @@ pub struct Config {
     pub multipart_threshold: u64,
     pub max_attempts: u32,
     pub read_timeout: Duration,
+    /// Ask the download for only the bytes after the shipped offset
+    /// (`Range`), checked against the checkpoint's tail hash.
+    pub range_reads: bool,
+    /// Ask for whole-file downloads gzip-encoded (`Accept-Encoding`).
+    pub gzip_downloads: bool,
+    /// The gzip level objects are compressed at.
+    pub gzip_level: u32,
     /// Emit CloudWatch EMF metric lines under this namespace; `None`: off.
     pub metrics_namespace: Option<String>,
     /// The shard's name in the run's metrics (`--shard`).

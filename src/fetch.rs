@@ -5,9 +5,19 @@
 //! file, streamed. It is the only read the worker ships bytes from; the paged
 //! DownloadDBLogFilePortion truncates long lines, garbles non-ASCII and
 //! skips or repeats lines (rds-log-facts.md).
+//!
+//! What the endpoint does with a `Range` or an `Accept-Encoding` header is
+//! not documented, so both are asked for and each answer checked, never
+//! assumed: a `206` counts only with the `Content-Range` asked for (the
+//! pipeline then checks the overlap against the checkpoint's tail hash), a
+//! `200` is the whole file; a `Content-Encoding: gzip` body is inflated as
+//! it comes (its CRC checked at the end), and a body that says gzip and is
+//! not makes this run ask for identity bytes from then on. `Transfer`
+//! counts what the endpoint did, per instance, for the run's metrics.
 
 use crate::error::Failure;
 use crate::instance::InstanceId;
+pub use crate::report::Transfer;
 use crate::retry::Retry;
 use crate::signer::{sign_get, AwsIdentity, Placement};
 use crate::BoxFuture;
@@ -17,7 +27,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +52,53 @@ impl From<Failure> for FetchError {
     }
 }
 
+/// Which bytes of a file a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// All of it (compressed on the wire if the endpoint will).
+    Whole,
+    /// From this offset to the end, if the endpoint honours ranges; else
+    /// all of it (the stream's `start` says which).
+    From(u64),
+    /// The first bytes only: a head read, which hangs up once it has
+    /// them. It asks for no range: nothing could check that a `206` for
+    /// the file's start holds it (a range read's overlap is checked
+    /// against the checkpoint; a head has nothing to be checked against).
+    Head,
+}
+
+/// Each instance's `Transfer` so far, shared by its streams.
+#[derive(Default)]
+pub struct Transfers(Mutex<BTreeMap<String, Transfer>>);
+
+impl Transfers {
+    pub fn note(&self, instance: &str, change: impl FnOnce(&mut Transfer)) {
+        change(self.0.lock().unwrap().entry(instance.to_string()).or_default());
+    }
+
+    /// What was counted for the instance, which starts again from zero.
+    pub fn take(&self, instance: &str) -> Transfer {
+        self.0.lock().unwrap().remove(instance).unwrap_or_default()
+    }
+}
+
+/// The counters one stream adds to.
+#[derive(Clone)]
+pub struct Counted {
+    transfers: Arc<Transfers>,
+    instance: String,
+}
+
+impl Counted {
+    pub fn new(transfers: Arc<Transfers>, instance: &str) -> Self {
+        Counted { transfers, instance: instance.to_string() }
+    }
+
+    pub fn note(&self, change: impl FnOnce(&mut Transfer)) {
+        self.transfers.note(&self.instance, change);
+    }
+}
+
 /// Opens complete-file downloads, signing each with the run's credentials.
 pub struct LogFetcher {
     client: HttpsClient,
@@ -47,6 +106,9 @@ pub struct LogFetcher {
     identity: Arc<AwsIdentity>,
     max_attempts: u32,
     read_timeout: Duration,
+    pub transfers: Arc<Transfers>,
+    /// Cleared for the rest of the run when a body said gzip and was not.
+    ask_gzip: Arc<AtomicBool>,
 }
 
 impl LogFetcher {
@@ -55,6 +117,7 @@ impl LogFetcher {
         identity: Arc<AwsIdentity>,
         max_attempts: u32,
         read_timeout: Duration,
+        gzip: bool,
     ) -> Result<Self, Failure> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
@@ -71,6 +134,8 @@ impl LogFetcher {
             identity,
             max_attempts: max_attempts.max(1),
             read_timeout,
+            transfers: Arc::default(),
+            ask_gzip: Arc::new(AtomicBool::new(gzip)),
         })
     }
 
@@ -85,42 +150,120 @@ impl LogFetcher {
         )
     }
 
-    /// Opens the file's body as a stream, retrying throttling, 5xx and
-    /// connection failures with backoff.
-    pub async fn open(&self, instance: &InstanceId, file: &str) -> Result<LogStream, FetchError> {
+    /// Opens the bytes of the file that `span` asks for as a stream,
+    /// retrying throttling, 5xx and connection failures with backoff. A
+    /// range the endpoint cannot give as asked is read whole instead.
+    pub async fn open(&self, instance: &InstanceId, file: &str, span: Span) -> Result<LogStream, FetchError> {
         let what = format!("{instance}/{file}");
+        let counted = Counted::new(self.transfers.clone(), &instance.0);
         let mut retry = Retry::new(format!("download of {what}"), self.max_attempts);
+        let mut span = span;
         loop {
-            match self.try_open(instance, file, &what).await {
-                Err(FetchError::Failed(f)) if retry.again(&f).await => {}
-                other => return other,
+            match self.try_open(instance, file, &what, span, &counted).await {
+                Err(Opened::Failed(FetchError::Failed(f))) if retry.again(&f).await => {}
+                Err(Opened::Failed(e)) => return Err(e),
+                Err(Opened::ReadWhole(why)) => {
+                    tracing::info!(file = %what, span = ?span, "{why}: reading the whole file instead");
+                    span = Span::Whole;
+                }
+                Ok(stream) => return Ok(stream),
             }
         }
     }
 
-    async fn try_open(&self, instance: &InstanceId, file: &str, what: &str) -> Result<LogStream, FetchError> {
+    async fn try_open(
+        &self,
+        instance: &InstanceId,
+        file: &str,
+        what: &str,
+        span: Span,
+        counted: &Counted,
+    ) -> Result<LogStream, Opened> {
         let url = self.url(instance, file);
-        let request = self.signed_get(&url).await?;
+        let mut request = self.signed_get(&url).await.map_err(|f| Opened::Failed(f.into()))?;
+        let ask_gzip = span == Span::Whole && self.ask_gzip.load(Ordering::Relaxed);
+        let headers = request.headers_mut();
+        match span {
+            Span::Whole if ask_gzip => _ = headers.insert(http::header::ACCEPT_ENCODING, "gzip".parse().unwrap()),
+            Span::Whole | Span::Head => _ = headers.insert(http::header::ACCEPT_ENCODING, "identity".parse().unwrap()),
+            Span::From(start) => _ = headers.insert(http::header::RANGE, format!("bytes={start}-").parse().unwrap()),
+        }
         let waiting = crate::aws::Waiting::shared(format!("download of {what}"));
         let notice = crate::aws::say_while_waiting(waiting, self.read_timeout, self.max_attempts);
         let answer = tokio::time::timeout(self.read_timeout, self.client.request(request)).await;
         drop(notice);
         let response = match answer {
             Err(_) => {
-                return Err(Failure::transient(format!("download of {what} timed out waiting for a response")).into())
+                return Err(Opened::transient(format!("download of {what} timed out waiting for a response")));
             }
             Ok(Err(e)) => {
-                return Err(match crate::aws::unreachable_endpoint(&e) {
-                    Some(f) => f.context(format!("download of {what}")),
-                    None => Failure::transient(format!("download of {what} failed: {}", crate::aws::error_chain(&e))),
-                }
-                .into())
+                return Err(Opened::Failed(
+                    match crate::aws::unreachable_endpoint(&e) {
+                        Some(f) => f.context(format!("download of {what}")),
+                        None => {
+                            Failure::transient(format!("download of {what} failed: {}", crate::aws::error_chain(&e)))
+                        }
+                    }
+                    .into(),
+                ))
             }
             Ok(Ok(r)) => r,
         };
+        counted.note(|t| {
+            t.downloads += 1;
+            t.ranges_asked += u64::from(matches!(span, Span::From(_)));
+        });
         let status = response.status().as_u16();
-        if status == 200 {
-            return Ok(LogStream::new(Box::new(HttpBody(response.into_body())), what, self.read_timeout));
+        let range = content_range(response.headers());
+        let gzip = response
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+        let body = |response: http::Response<hyper::body::Incoming>| -> Box<dyn ChunkSource> {
+            Box::new(HttpBody { body: response.into_body(), counted: counted.clone() })
+        };
+        match (status, span) {
+            (200, Span::Whole) if gzip && ask_gzip => {
+                counted.note(|t| t.gzip_responses += 1);
+                let inflated = GzipBody::new(body(response), counted.clone(), self.ask_gzip.clone(), what);
+                return Ok(self.stream(Box::new(inflated), what, 0, counted));
+            }
+            (200, _) if gzip => {
+                // Identity was asked for: a body that says gzip anyway is
+                // not read as the file.
+                return Err(Opened::transient(format!(
+                    "download of {what} came gzip-encoded though identity bytes were asked for"
+                )));
+            }
+            (200, _) => {
+                counted.note(|t| match span {
+                    Span::From(_) => t.ranges_ignored += 1,
+                    Span::Whole => t.identity_responses += 1,
+                    Span::Head => {}
+                });
+                return Ok(self.stream(body(response), what, 0, counted));
+            }
+            (206, Span::From(start)) => match range {
+                Some(r) if r.first == start && !gzip => {
+                    counted.note(|t| t.ranges_honoured += 1);
+                    return Ok(self.stream(body(response), what, start, counted));
+                }
+                _ => {
+                    counted.note(|t| t.ranges_wrong += 1);
+                    tracing::warn!(
+                        file = %what, asked = start, answered = ?range,
+                        "the download endpoint answered a range read with another range; this read is whole instead"
+                    );
+                    return Err(Opened::ReadWhole(format!("the endpoint answered bytes={start}- with {range:?}")));
+                }
+            },
+            // The file is shorter than the range's start: a whole read
+            // tells what it holds.
+            (416, Span::From(_)) => {
+                return Err(Opened::ReadWhole("the endpoint answered 416 (range not satisfiable)".into()))
+            }
+            _ => {}
         }
         let body = tokio::time::timeout(self.read_timeout, response.into_body().collect())
             .await
@@ -130,7 +273,7 @@ impl LogFetcher {
             .unwrap_or_default();
         let code = error_code(&body);
         let detail = format!("HTTP {status}{}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
-        Err(match (status, code.as_deref()) {
+        Err(Opened::Failed(match (status, code.as_deref()) {
             (404, _) => FetchError::Gone,
             (429, _) | (500..=599, _) | (_, Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => {
                 Failure::transient(format!("download of {what} failed: {detail}")).into()
@@ -140,7 +283,13 @@ impl LogFetcher {
             ))
             .into(),
             _ => Failure::needs_person(format!("download of {what} rejected ({detail})")).into(),
-        })
+        }))
+    }
+
+    fn stream(&self, body: Box<dyn ChunkSource>, what: &str, start: u64, counted: &Counted) -> LogStream {
+        let mut stream = LogStream::new(body, what, self.read_timeout).starting_at(start);
+        stream.counted = Some(counted.clone());
+        stream
     }
 
     async fn signed_get(&self, url: &str) -> Result<http::Request<Empty<Bytes>>, Failure> {
@@ -175,6 +324,42 @@ pub fn error_code(body: &[u8]) -> Option<String> {
     Some(text[start..end].to_string())
 }
 
+/// Why an attempt to open a download gave no stream.
+enum Opened {
+    Failed(FetchError),
+    /// The span asked for cannot be read as asked: read the whole file.
+    ReadWhole(String),
+}
+
+impl Opened {
+    fn transient(message: String) -> Self {
+        Opened::Failed(Failure::transient(message).into())
+    }
+}
+
+/// A `Content-Range: bytes first-last/total` header (`total` may be `*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub first: u64,
+    pub last: u64,
+    pub total: Option<u64>,
+}
+
+pub fn content_range(headers: &http::HeaderMap) -> Option<ContentRange> {
+    parse_content_range(headers.get(http::header::CONTENT_RANGE)?.to_str().ok()?)
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let (first, last) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (first <= last).then_some(ContentRange { first, last, total })
+}
+
 /// Where a `LogStream`'s bytes come from: an HTTP response body in
 /// production, a simulated file in the tests.
 pub trait ChunkSource: Send {
@@ -183,18 +368,22 @@ pub trait ChunkSource: Send {
 }
 
 /// The complete-file download's response body.
-struct HttpBody(hyper::body::Incoming);
+struct HttpBody {
+    body: hyper::body::Incoming,
+    counted: Counted,
+}
 
 impl ChunkSource for HttpBody {
     fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>> {
         Box::pin(async move {
             loop {
-                match self.0.frame().await {
+                match self.body.frame().await {
                     None => return Ok(None),
                     Some(Err(e)) => return Err(crate::aws::error_chain(&e)),
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
                             if !data.is_empty() {
+                                self.counted.note(|t| t.wire_bytes += data.len() as u64);
                                 return Ok(Some(data));
                             }
                         }
@@ -205,12 +394,85 @@ impl ChunkSource for HttpBody {
     }
 }
 
+/// A `Content-Encoding: gzip` body, inflated as it comes. Its end is the
+/// file's end only once the gzip trailer's CRC and length match what was
+/// inflated. A body that is not gzip makes the run ask for identity
+/// bytes from then on (`ask_gzip`), so the retry that follows reads it.
+pub struct GzipBody {
+    inner: Box<dyn ChunkSource>,
+    decoder: flate2::write::GzDecoder<Vec<u8>>,
+    counted: Counted,
+    ask_gzip: Arc<AtomicBool>,
+    what: String,
+    done: bool,
+}
+
+impl GzipBody {
+    fn new(inner: Box<dyn ChunkSource>, counted: Counted, ask_gzip: Arc<AtomicBool>, what: &str) -> Self {
+        GzipBody {
+            inner,
+            decoder: flate2::write::GzDecoder::new(Vec::new()),
+            counted,
+            ask_gzip,
+            what: what.to_string(),
+            done: false,
+        }
+    }
+
+    fn not_gzip(&self, e: &std::io::Error) -> String {
+        if self.decoder.header().is_some() {
+            // It is gzip, cut short or damaged: read again as it is.
+            return format!("its gzip body is cut short or damaged ({e})");
+        }
+        if self.ask_gzip.swap(false, Ordering::Relaxed) {
+            self.counted.note(|t| t.gzip_wrong += 1);
+            tracing::warn!(
+                file = %self.what, error = %e,
+                "the download endpoint said Content-Encoding: gzip but sent a body that is not gzip; \
+                 this run reads identity bytes from now on"
+            );
+        }
+        format!("its Content-Encoding: gzip body is not gzip ({e})")
+    }
+}
+
+impl ChunkSource for GzipBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>> {
+        use std::io::Write;
+        Box::pin(async move {
+            while !self.done {
+                match self.inner.next_chunk().await? {
+                    Some(compressed) => {
+                        if let Err(e) = self.decoder.write_all(&compressed) {
+                            return Err(self.not_gzip(&e));
+                        }
+                    }
+                    None => {
+                        self.done = true;
+                        if let Err(e) = self.decoder.try_finish() {
+                            return Err(self.not_gzip(&e));
+                        }
+                    }
+                }
+                let inflated = std::mem::take(self.decoder.get_mut());
+                if !inflated.is_empty() {
+                    return Ok(Some(Bytes::from(inflated)));
+                }
+            }
+            Ok(None)
+        })
+    }
+}
+
 /// A file's bytes as they arrive. Bytes can be pushed back (`unread`) so a
 /// stage can look ahead without copying the file.
 pub struct LogStream {
     body: Box<dyn ChunkSource>,
     unread: Vec<Bytes>,
     offset: u64,
+    /// The offset of the first byte the body held.
+    start: u64,
+    counted: Option<Counted>,
     /// Chunks taken from the body (not pushed-back ones).
     body_chunks: u32,
     end: Option<u64>,
@@ -228,6 +490,8 @@ impl LogStream {
             body,
             unread: Vec::new(),
             offset: 0,
+            start: 0,
+            counted: None,
             body_chunks: 0,
             end: None,
             what: what.to_string(),
@@ -235,6 +499,19 @@ impl LogStream {
             stop: CancellationToken::new(),
             deadline: None,
         }
+    }
+
+    /// A body that holds the file from `start` on.
+    pub fn starting_at(mut self, start: u64) -> Self {
+        self.start = start;
+        self.offset = start;
+        self
+    }
+
+    /// The offset of the first byte the body held: where a range read
+    /// began, or 0 when the whole file came.
+    pub fn start(&self) -> u64 {
+        self.start
     }
 
     /// Makes reads give up as soon as `stop` is cancelled (a signal), rather
@@ -299,6 +576,9 @@ impl LogStream {
             Ok(Some(data)) => {
                 self.offset += data.len() as u64;
                 self.body_chunks += 1;
+                if let Some(counted) = &self.counted {
+                    counted.note(|t| t.file_bytes += data.len() as u64);
+                }
                 Ok(Some(data))
             }
             Err(e) => {

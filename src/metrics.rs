@@ -12,7 +12,8 @@ use crate::report::InstanceReport;
 use serde_json::{json, Map, Value};
 
 /// Per-instance metrics: name, unit, value.
-fn instance_metrics(r: &InstanceReport) -> [(&'static str, &'static str, u64); 9] {
+fn instance_metrics(r: &InstanceReport) -> [(&'static str, &'static str, u64); 12] {
+    let t = &r.transfer;
     [
         ("BytesShipped", "Bytes", r.bytes_shipped),
         ("ObjectsShipped", "Count", r.objects_created as u64),
@@ -23,11 +24,14 @@ fn instance_metrics(r: &InstanceReport) -> [(&'static str, &'static str, u64); 9
         ("Gaps", "Count", r.gaps as u64),
         ("Failures", "Count", r.failures.len() as u64),
         ("DurationSeconds", "Seconds", r.duration_ms / 1000),
+        ("Downloads", "Count", t.downloads),
+        ("BytesDownloaded", "Bytes", t.wire_bytes),
+        ("RangeFallbacks", "Count", t.ranges_ignored + t.ranges_wrong + t.overlap_mismatches),
     ]
 }
 
 /// The names an alarm can use, for the README and the Terraform module.
-pub const INSTANCE_METRICS: [&str; 9] = [
+pub const INSTANCE_METRICS: [&str; 12] = [
     "BytesShipped",
     "ObjectsShipped",
     "FilesShipped",
@@ -37,6 +41,9 @@ pub const INSTANCE_METRICS: [&str; 9] = [
     "Gaps",
     "Failures",
     "DurationSeconds",
+    "Downloads",
+    "BytesDownloaded",
+    "RangeFallbacks",
 ];
 pub const RUN_METRICS: [&str; 3] = ["RunSucceeded", "RunDurationSeconds", "ExitCode"];
 

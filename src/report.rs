@@ -45,6 +45,49 @@ pub struct InstanceReport {
     /// Files the command picked to ship (for `backfill`: in its window).
     #[serde(skip)]
     pub files_chosen: usize,
+    /// What reading the instance's files cost, and what the endpoint did.
+    pub transfer: Transfer,
+}
+
+/// What the download endpoint did for one instance's reads in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    /// Download requests answered (every answer, errors included).
+    pub downloads: u64,
+    /// Body bytes as they crossed the wire (compressed if gzip).
+    pub wire_bytes: u64,
+    /// Bytes of files read (after inflating).
+    pub file_bytes: u64,
+    /// Range reads asked for, and how they were answered: `206` with the
+    /// range asked for; `200` (the whole file instead); a `206` for
+    /// another range, or an overlap whose hash was not the checkpoint's
+    /// tail (both followed by a whole read).
+    pub ranges_asked: u64,
+    pub ranges_honoured: u64,
+    pub ranges_ignored: u64,
+    pub ranges_wrong: u64,
+    pub overlap_mismatches: u64,
+    /// Whole reads that came gzip-encoded, identity, or said gzip and
+    /// were not.
+    pub gzip_responses: u64,
+    pub identity_responses: u64,
+    pub gzip_wrong: u64,
+}
+
+impl Transfer {
+    pub fn add(&mut self, other: &Transfer) {
+        self.downloads += other.downloads;
+        self.wire_bytes += other.wire_bytes;
+        self.file_bytes += other.file_bytes;
+        self.ranges_asked += other.ranges_asked;
+        self.ranges_honoured += other.ranges_honoured;
+        self.ranges_ignored += other.ranges_ignored;
+        self.ranges_wrong += other.ranges_wrong;
+        self.overlap_mismatches += other.overlap_mismatches;
+        self.gzip_responses += other.gzip_responses;
+        self.identity_responses += other.identity_responses;
+        self.gzip_wrong += other.gzip_wrong;
+    }
 }
 
 /// A file lost before all of it was shipped, as far as it can be known: the
@@ -169,6 +212,7 @@ impl InstanceReport {
             losses: Vec::new(),
             dry_run: false,
             files_chosen: 0,
+            transfer: Transfer::default(),
         }
     }
 
@@ -283,6 +327,17 @@ impl InstanceReport {
             lag_seconds = self.lag_seconds,
             outcome = self.outcome(),
             dry_run = self.dry_run,
+            downloads = self.transfer.downloads,
+            bytes_downloaded = self.transfer.wire_bytes,
+            file_bytes_read = self.transfer.file_bytes,
+            ranges_asked = self.transfer.ranges_asked,
+            ranges_honoured = self.transfer.ranges_honoured,
+            ranges_ignored = self.transfer.ranges_ignored,
+            ranges_wrong = self.transfer.ranges_wrong,
+            overlap_mismatches = self.transfer.overlap_mismatches,
+            gzip_responses = self.transfer.gzip_responses,
+            identity_responses = self.transfer.identity_responses,
+            gzip_wrong = self.transfer.gzip_wrong,
             "{}",
             if self.dry_run { "instance read (dry run: nothing was written)" } else { "instance shipped" }
         );

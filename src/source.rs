@@ -7,7 +7,7 @@
 //! vanish between any two calls.
 
 use crate::error::Failure;
-use crate::fetch::{FetchError, LogFetcher, LogStream};
+use crate::fetch::{FetchError, LogFetcher, LogStream, Span, Transfer};
 use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::{self, LogFile};
 use crate::BoxFuture;
@@ -16,13 +16,24 @@ use std::sync::Arc;
 pub trait LogSource: Send + Sync {
     /// The instance's audit files, newest first (see `list::audit_files`).
     fn list<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<Vec<LogFile>, Failure>>;
-    /// Opens a file by its current name; `FetchError::Gone` if no file has
-    /// that name any more.
-    fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>>;
+    /// Opens a file by its current name, for the bytes `span` asks for (a
+    /// source may give more: the stream's `start` says where it begins);
+    /// `FetchError::Gone` if no file has that name any more.
+    fn open<'a>(
+        &'a self,
+        instance: &'a InstanceId,
+        file: &'a str,
+        span: Span,
+    ) -> BoxFuture<'a, Result<LogStream, FetchError>>;
     /// The resource id the identifier stands for now (`None`: no instance
     /// has it). An identifier never goes back to a resource id it left, so
     /// the answer vouches for every call made before it.
     fn resource_id<'a>(&'a self, instance: &'a InstanceId) -> BoxFuture<'a, Result<Option<ResourceId>, Failure>>;
+    /// What the reads of the instance's files cost since this was last
+    /// asked (and what the endpoint did with ranges and gzip).
+    fn transfer(&self, _instance: &InstanceId) -> Transfer {
+        Transfer::default()
+    }
 }
 
 /// The real instance: RDS's APIs.
@@ -36,8 +47,17 @@ impl LogSource for RdsLogSource {
         Box::pin(list::audit_files(&self.rds, instance))
     }
 
-    fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>> {
-        Box::pin(self.fetcher.open(instance, file))
+    fn open<'a>(
+        &'a self,
+        instance: &'a InstanceId,
+        file: &'a str,
+        span: Span,
+    ) -> BoxFuture<'a, Result<LogStream, FetchError>> {
+        Box::pin(self.fetcher.open(instance, file, span))
+    }
+
+    fn transfer(&self, instance: &InstanceId) -> Transfer {
+        self.fetcher.transfers.take(&instance.0)
     }
 
     fn resource_id<'a>(&'a self, instance: &'a InstanceId) -> BoxFuture<'a, Result<Option<ResourceId>, Failure>> {

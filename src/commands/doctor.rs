@@ -11,7 +11,7 @@ use crate::config::DbAccess;
 use crate::db;
 use crate::discover;
 use crate::error::{Failure, Severity};
-use crate::fetch::FetchError;
+use crate::fetch::{FetchError, Span};
 use crate::instance::Instance;
 use crate::keys::checkpoint_key;
 use crate::list;
@@ -201,7 +201,7 @@ async fn check_instance_logs(clients: &Clients, instance: &Instance, checks: &mu
     };
     let newest = files.iter().min_by(|a, b| list::LogFile::newest_first(a, b)).expect("files is not empty");
     let name = format!("rds:DownloadCompleteDBLogFile {}", instance.id);
-    let verdict = match clients.fetcher.open(&instance.id, &newest.name).await {
+    let verdict = match clients.fetcher.open(&instance.id, &newest.name, Span::Head).await {
         Ok(mut stream) => match stream.peek_head(64).await {
             Ok(_) => Verdict::Ok(format!("read {}", newest.name)),
             Err(f) => Verdict::Fail(f),

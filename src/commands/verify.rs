@@ -21,7 +21,7 @@ use crate::compress::sha256_hex;
 use crate::config::Config;
 use crate::error::Failure;
 use crate::error::{FailureKind, Severity};
-use crate::fetch::{FetchError, LogStream};
+use crate::fetch::{FetchError, LogStream, Span};
 use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::{instance_prefix, parse_object_key};
@@ -306,7 +306,7 @@ async fn check_against_files(
     for surveyed in &survey.files {
         let (Some(id), Some(head)) = (&surveyed.id, &surveyed.head) else { continue };
         let Some(objects) = chains.get(id) else { continue };
-        let mut stream = match shipper.source.open(&instance.id, &surveyed.file.name).await {
+        let mut stream = match shipper.source.open(&instance.id, &surveyed.file.name, Span::Whole).await {
             Ok(s) => s.cancelled_by(shipper.stop.clone()),
             Err(FetchError::Gone) => continue,
             Err(FetchError::Failed(f)) => return Err(f),

@@ -17,7 +17,7 @@ use crate::list::{AuditName, LogFile};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport, Loss};
 use crate::store::Swapped;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
@@ -169,12 +169,27 @@ pub(super) fn summarize_pending(scan: &Scan, cp: &StoredCheckpoint, report: &mut
 }
 
 /// What an instance the run did not reach is behind by, from its
-/// checkpoint alone: the bytes it recorded as unshipped, and as lag the age
-/// of the oldest of them or, if that is younger, the time since the last
-/// commit (whatever was written since is not in S3 either). So the lag of
-/// an instance that never gets its turn keeps growing, and alarms.
-pub(super) fn estimate_from_checkpoint(cp: &StoredCheckpoint, report: &mut InstanceReport) {
-    let mut lag = cp.state.updated_at.map_or(0, age_seconds);
+/// checkpoint and, when it could be had, its listing: the bytes the
+/// checkpoint recorded as unshipped, and as lag the age of the oldest of
+/// them or, if that is younger and a file was written after the last
+/// commit (or the listing is not known), the time since that commit:
+/// whatever was written since is not in S3 either. So the lag of an
+/// instance that never gets its turn keeps growing, and alarms, while an
+/// idle one whose files nobody wrote since reads no false staleness.
+/// (The listing's write times are RDS's clock, the commit time ours: a
+/// skew of seconds can hide a write made just after a commit for one run.)
+pub(super) fn estimate_from_checkpoint(
+    cp: &StoredCheckpoint,
+    listing: Option<&[LogFile]>,
+    report: &mut InstanceReport,
+) {
+    let written_since_commit = |at: DateTime<Utc>| {
+        listing.is_none_or(|files| files.iter().any(|f| f.size > 0 && f.last_written_ms > at.timestamp_millis()))
+    };
+    let mut lag = match cp.state.updated_at {
+        Some(at) if written_since_commit(at) => age_seconds(at),
+        _ => 0,
+    };
     for (id, p) in &cp.state.files {
         let pending = p.last_size.saturating_sub(p.shipped);
         if pending == 0 {
@@ -195,10 +210,8 @@ pub(super) fn estimate_from_listing(files: &[LogFile], report: &mut InstanceRepo
     let with_bytes = files.iter().filter(|f| f.size > 0);
     report.pending_files = with_bytes.clone().count();
     report.pending_bytes = with_bytes.clone().map(|f| f.size).sum();
-    report.lag_seconds = with_bytes
-        .filter_map(|f| chrono::DateTime::from_timestamp_millis(f.last_written_ms))
-        .min()
-        .map_or(0, age_seconds);
+    report.lag_seconds =
+        with_bytes.filter_map(|f| DateTime::from_timestamp_millis(f.last_written_ms)).min().map_or(0, age_seconds);
 }
 
 /// A file in the order of files: its listing, its id if it has one, else
@@ -284,7 +297,7 @@ fn could_be_tracked(cp: &StoredCheckpoint, present: &HashSet<FileId>, file: &Log
 /// rotation changes (two runs may list it as `.1` and `.2`).
 fn listing_id(file: &LogFile) -> FileId {
     let listing = format!("{}|{}|{:?}", file.size, file.last_written_ms, file.kind.stripe());
-    let at = chrono::DateTime::from_timestamp_millis(file.last_written_ms).unwrap_or_default();
+    let at = DateTime::from_timestamp_millis(file.last_written_ms).unwrap_or_default();
     FileId::new(at, &hex::encode(Sha256::digest(listing.as_bytes())))
 }
 
@@ -756,6 +769,34 @@ mod tests {
             report_unreported(&instance, std::slice::from_ref(&gap), None, &mut report);
             let message = &report.failures[0].message;
             assert!(message.contains(says) && !message.contains(never), "{engine}: {message}");
+        }
+    }
+
+    /// An unreached instance's lag: the time since the last commit only
+    /// when a file was written after it, or nothing is known of the files.
+    #[test]
+    fn an_unreached_instance_is_stale_only_if_written_since_its_last_commit() {
+        let instance = Instance::for_tests("db-R");
+        let committed = Utc::now() - chrono::Duration::hours(2);
+        let mut state = checkpoint::Checkpoint::empty(&instance);
+        state.updated_at = Some(committed);
+        let cp = StoredCheckpoint { key: "k".into(), etag: Some("e".into()), state };
+        let file = |written: DateTime<Utc>| LogFile {
+            name: "audit/server_audit.log".into(),
+            size: 100,
+            last_written_ms: written.timestamp_millis(),
+            kind: AuditName::MariaDbActive,
+        };
+        let lag = |listing: Option<&[LogFile]>| {
+            let mut report = InstanceReport::new(instance.clone());
+            estimate_from_checkpoint(&cp, listing, &mut report);
+            report.lag_seconds
+        };
+        let idle = [file(committed - chrono::Duration::seconds(5))];
+        let busy = [file(committed + chrono::Duration::seconds(5))];
+        assert_eq!(lag(Some(&idle)), 0);
+        for lag in [lag(Some(&busy)), lag(None)] {
+            assert!((7190..7300).contains(&lag), "{lag}");
         }
     }
 }

@@ -181,7 +181,11 @@ impl Shipper {
         let key = checkpoint_key(&self.cfg.prefix, instance);
         let estimate = async {
             match checkpoint::load(&*self.store, &key, instance).await {
-                Ok(cp) if cp.etag.is_some() => Ok(ledger::estimate_from_checkpoint(&cp, report)),
+                Ok(cp) if cp.etag.is_some() => {
+                    // Without a listing the estimate assumes the worst.
+                    let listing = self.source.list(instance).await.ok();
+                    Ok(ledger::estimate_from_checkpoint(&cp, listing.as_deref(), report))
+                }
                 Ok(_) => self.source.list(instance).await.map(|files| ledger::estimate_from_listing(&files, report)),
                 Err(f) => Err(f),
             }
@@ -249,6 +253,7 @@ impl Shipper {
             }
         }
         self.progress.settle(&instance.id.0);
+        report.transfer.add(&self.source.transfer(&instance.id));
         report.duration_ms = started.elapsed().as_millis() as u64;
     }
 

@@ -6,7 +6,7 @@
 
 use crate::compress::CompressedObject;
 use crate::error::Failure;
-use crate::fetch::{FetchError, LogStream};
+use crate::fetch::{FetchError, LogStream, Span};
 use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::LogFile;
 use crate::source::LogSource;
@@ -54,10 +54,15 @@ impl LogSource for FailingSource {
         }
     }
 
-    fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>> {
+    fn open<'a>(
+        &'a self,
+        instance: &'a InstanceId,
+        file: &'a str,
+        span: Span,
+    ) -> BoxFuture<'a, Result<LogStream, FetchError>> {
         match self.plan.next("DownloadCompleteDBLogFile") {
             Some(f) => Box::pin(async move { Err(FetchError::Failed(f)) }),
-            None => self.inner.open(instance, file),
+            None => self.inner.open(instance, file, span),
         }
     }
 

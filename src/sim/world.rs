@@ -4,7 +4,7 @@
 use super::instance::SimInstance;
 use super::store::{MemStore, Step};
 use crate::error::Failure;
-use crate::fetch::{ChunkSource, FetchError, LogStream};
+use crate::fetch::{ChunkSource, FetchError, LogStream, Span};
 use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::LogFile;
 use crate::source::LogSource;
@@ -64,6 +64,11 @@ pub struct WorldState {
     pub trace: Vec<String>,
     /// Bytes per chunk of a simulated download.
     pub chunk: usize,
+    /// Whether a download honours a range read (else it sends the whole
+    /// file, as an endpoint that ignores `Range` does).
+    pub ranges: bool,
+    /// Downloads that began past the file's start (range reads honoured).
+    pub ranged_opens: u64,
     /// With overlapping runs, a seeded generator that makes each step yield
     /// a few more times, so the runs interleave in other orders than
     /// strict turns (`None`: strict turns).
@@ -138,6 +143,8 @@ impl World {
                 pending_half: BTreeMap::new(),
                 trace: Vec::new(),
                 chunk: 61,
+                ranges: true,
+                ranged_opens: 0,
                 interleave: None,
             }),
             store: MemStore::new(),
@@ -238,19 +245,34 @@ impl LogSource for SimRun {
         })
     }
 
-    fn open<'a>(&'a self, instance: &'a InstanceId, file: &'a str) -> BoxFuture<'a, Result<LogStream, FetchError>> {
+    fn open<'a>(
+        &'a self,
+        instance: &'a InstanceId,
+        file: &'a str,
+        span: Span,
+    ) -> BoxFuture<'a, Result<LogStream, FetchError>> {
         Box::pin(async move {
-            self.step_now(format!("open {file}")).await;
+            self.step_now(format!("open {file} {span:?}")).await;
             let st = self.world.state.lock().unwrap();
-            if st.instance.id != instance.0 || st.instance.at_name(file).is_none() {
+            if st.instance.id != instance.0 {
                 return Err(FetchError::Gone);
+            }
+            let Some(found) = st.instance.at_name(file) else { return Err(FetchError::Gone) };
+            // A range past the file's end is a 416, then a whole read.
+            let start = match span {
+                Span::From(start) if st.ranges && start <= found.bytes.len() as u64 => start,
+                _ => 0,
+            };
+            drop(st);
+            if start > 0 {
+                self.world.state.lock().unwrap().ranged_opens += 1;
             }
             let body = SimBody {
                 run: SimRun { world: self.world.clone(), run: self.run, killed: self.killed.clone() },
                 name: file.to_string(),
-                offset: 0,
+                offset: start as usize,
             };
-            Ok(LogStream::new(Box::new(body), file, Duration::from_secs(3600)))
+            Ok(LogStream::new(Box::new(body), file, Duration::from_secs(3600)).starting_at(start))
         })
     }
 

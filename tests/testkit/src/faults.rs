@@ -255,6 +255,44 @@ pub enum S3FaultKind {
     ForeignAnswer,
 }
 
+/// What the emulator's complete-file download does with a `Range` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RangeBehaviour {
+    /// `206` with the bytes asked for and their `Content-Range`; `416`
+    /// past the end.
+    #[default]
+    Honoured,
+    /// `200` and the whole file, as an endpoint that knows no ranges.
+    Ignored,
+    /// `206` for another range than asked, honestly labelled.
+    Misplaced,
+    /// `206` labelled as the range asked for, with bytes from elsewhere.
+    Shifted,
+}
+
+/// What it does with `Accept-Encoding: gzip` (on a whole-file read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GzipBehaviour {
+    /// `Content-Encoding: gzip`, the body compressed as it streams.
+    #[default]
+    Honoured,
+    /// Identity bytes, no `Content-Encoding`.
+    Ignored,
+    /// `Content-Encoding: gzip` on identity bytes.
+    Lying,
+}
+
+/// `POST /_emulator/download`: how the download endpoint behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadBehaviour {
+    #[serde(default)]
+    pub ranges: RangeBehaviour,
+    #[serde(default)]
+    pub gzip: GzipBehaviour,
+}
+
 /// What the RDS emulator has streamed of one instance's complete-file
 /// download bodies (`GET /_emulator/bodies`: instance id → this), for
 /// tests that must act while a download is under way.
@@ -266,8 +304,12 @@ pub struct BodyCounts {
     /// or the client gone (noticed within one chunk, or at once while a
     /// body stalls or pauses).
     pub finished: u64,
-    /// Body bytes handed to the connection, over all bodies.
+    /// Body bytes handed to the connection (compressed, for a gzip
+    /// body), over all bodies.
     pub bytes: u64,
+    /// Bytes of files those bodies held.
+    #[serde(default)]
+    pub file_bytes: u64,
 }
 
 impl BodyCounts {

@@ -6,7 +6,8 @@
 //! request without answering (a crash window), or drops the connection.
 //! Rules are added with `POST /_proxy/faults` (a JSON list of [`S3Fault`])
 //! and removed with `DELETE /_proxy/faults`; `GET /_proxy/stats` counts
-//! requests per method.
+//! requests per method, `GET /_proxy/access_keys` per signing access key
+//! id (which credentials a client used for S3).
 //!
 //! Requests on one key are forwarded one at a time. S3 writes an object
 //! with its metadata, and checks `If-None-Match` / `If-Match`, in one
@@ -40,6 +41,7 @@ struct State {
     upstream: String,
     rules: Vec<S3Fault>,
     counts: BTreeMap<String, u64>,
+    access_keys: BTreeMap<String, u64>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
@@ -52,6 +54,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         upstream: args.upstream.trim_end_matches('/').to_string(),
         rules: Vec::new(),
         counts: BTreeMap::new(),
+        access_keys: BTreeMap::new(),
         client,
     }));
     let listener = bind_and_announce(&args.listen).await?;
@@ -82,6 +85,8 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
     let rule = {
         let mut s = state.lock().unwrap();
         *s.counts.entry(parts.method.to_string()).or_default() += 1;
+        let key = access_key_id(&parts.headers).unwrap_or("(unsigned)");
+        *s.access_keys.entry(key.to_string()).or_default() += 1;
         let mut hit = None;
         for r in s.rules.iter_mut() {
             let ok = (r.method == "*" || r.method == parts.method.as_str())
@@ -141,6 +146,14 @@ async fn handle(state: Shared, req: http::Request<hyper::body::Incoming>) -> htt
         }
         _ => forwarded,
     }
+}
+
+/// The access key id a SigV4 `Authorization` header names
+/// (`... Credential=AKID/date/region/service/aws4_request, ...`).
+fn access_key_id(headers: &http::HeaderMap) -> Option<&str> {
+    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = auth.split_once("Credential=")?.1;
+    credential.split('/').next()
 }
 
 /// A response whose body fails at once: hyper then closes the connection
@@ -206,6 +219,7 @@ fn control_request(state: &Shared, method: &str, path: &str, body: &[u8]) -> htt
             response(200, "text/plain", "ok")
         }
         ("GET", "stats") => response(200, "application/json", serde_json::to_vec(&s.counts).unwrap()),
+        ("GET", "access_keys") => response(200, "application/json", serde_json::to_vec(&s.access_keys).unwrap()),
         _ => response(404, "text/plain", "unknown control endpoint"),
     }
 }
