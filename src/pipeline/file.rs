@@ -14,7 +14,7 @@
 use super::scan::{no_rotation_between, HeadCheck, Identified};
 use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
-use crate::compress::{CompressedObject, ObjectBuilder};
+use crate::compress::{gzip_member, CompressedObject, ObjectBuilder};
 use crate::config::{ActiveFilePolicy, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::error::{Failure, FailureKind};
@@ -546,6 +546,7 @@ async fn build_object(
 ) -> Result<(Option<CompressedObject>, bool), Failure> {
     let mut cutter = ObjectCutter::new(rule);
     let mut builder = ObjectBuilder::with_level(gzip_level);
+    let mut compressing = Compressing::default();
     let mut fed = 0u64;
     let at_end = loop {
         let mut sink = |b: &[u8]| {
@@ -576,14 +577,56 @@ async fn build_object(
                 }
             }
         }
+        compressing.feed(&mut builder).await;
     };
+    compressing.feed(&mut builder).await;
+    compressing.drain(&mut builder).await;
     Ok(((!builder.is_empty()).then(|| builder.finish()), at_end))
 }
 
-/// Adds every newly identified file to the checkpoint with nothing shipped.
-/// Gap detection only knows files the checkpoint tracks; tracking each file
-/// as soon as it is seen means that, whatever happens to later runs, the
-/// newest tracked file is one that can still grow, and its disappearance
+/// An object's full blocks being compressed on the blocking pool, a few
+/// at once, so that every core compresses while the stream is read; the
+/// members are handed back in order. (An object of less than one block,
+/// as every simulated one is, is compressed by `finish` where it stands.)
+struct Compressing {
+    pending: std::collections::VecDeque<tokio::task::JoinHandle<Vec<u8>>>,
+    /// Blocks in flight before the reader waits for the oldest: one per
+    /// core, so memory stays at a few blocks per instance.
+    max: usize,
+}
+
+impl Default for Compressing {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Compressing { pending: Default::default(), max: cores }
+    }
+}
+
+impl Compressing {
+    async fn feed(&mut self, builder: &mut ObjectBuilder) {
+        let level = builder.level();
+        for block in builder.take_blocks() {
+            self.pending.push_back(tokio::task::spawn_blocking(move || gzip_member(&block, level)));
+        }
+        while self.pending.len() > self.max {
+            self.hand_back_oldest(builder).await;
+        }
+    }
+
+    async fn drain(&mut self, builder: &mut ObjectBuilder) {
+        while !self.pending.is_empty() {
+            self.hand_back_oldest(builder).await;
+        }
+    }
+
+    async fn hand_back_oldest(&mut self, builder: &mut ObjectBuilder) {
+        let Some(oldest) = self.pending.pop_front() else { return };
+        // Compressing into memory cannot fail; a panic there is a bug.
+        let member = oldest.await.expect("a gzip block compresses");
+        builder.append_member(&member);
+    }
+}
+
 /// The last `TAIL_WINDOW` bytes read, and the first `BEGAN_WITH` bytes.
 #[derive(Default)]
 struct TailWindow {

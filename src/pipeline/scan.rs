@@ -57,8 +57,11 @@ pub struct SurveyedFile {
 
 /// What identifying an instance's files found.
 pub(super) struct Scan {
-    /// Files read for their identity, newest first.
+    /// Files read for their identity, or known from the listing alone
+    /// (`tracked_by_listing`), newest first.
     pub identified: Vec<Identified>,
+    /// How many of those were known from the listing alone.
+    pub unread: usize,
     /// Files the checkpoint has as complete under the same name, size and
     /// write time, with no rotation since: taken as identified unread.
     pub known_complete: Vec<(LogFile, FileId)>,
@@ -369,11 +372,12 @@ impl Shipper {
                 return Ok(scan);
             }
             let would_lose = !cp.state.unshipped_and_gone(&scan.present).is_empty();
-            let read_in_full = scan.known_complete.is_empty();
+            // A loss is concluded only from a scan that read every file.
+            let read_in_full = scan.known_complete.is_empty() && scan.unread == 0;
             if steady && (read_in_full || !would_lose) {
                 return Ok(scan);
             }
-            if attempt >= MAX_SCANS && scan.known_complete.is_empty() {
+            if attempt >= MAX_SCANS && read_in_full {
                 tracing::info!(instance = %instance.id, "files kept rotating during the scan; sizes are taken from the reads");
                 for item in &mut scan.identified {
                     item.listed = false;
@@ -410,6 +414,7 @@ impl Shipper {
     ) -> Result<(Scan, Vec<LogFile>), Stop> {
         let mut scan = Scan {
             identified: Vec::new(),
+            unread: 0,
             known_complete: Vec::new(),
             present: HashSet::new(),
             unnamed: Vec::new(),
@@ -420,11 +425,14 @@ impl Shipper {
         };
         let mut seen_names: HashSet<String> = HashSet::new();
         let flags = list::active_flags(&files);
+        let rotated_unchanged = rotated_files_as_recorded(cp, &files);
         let mut batch: Vec<(LogFile, bool)> = files.into_iter().zip(flags).collect();
         // MariaDB names are reused by every rotation: until the active file
         // proves none happened, no listing vouches for a rotated name.
         let mut names_steady = false;
-        for _ in 0..MAX_RELISTINGS {
+        let first_listing: Vec<LogFile> = batch.iter().map(|(f, _)| f.clone()).collect();
+        for relisting in 0..MAX_RELISTINGS {
+            let mut read_any = false;
             for (file, active) in batch {
                 seen_names.insert(file.name.clone());
                 let vouched = shortcuts
@@ -437,16 +445,20 @@ impl Shipper {
                     scan.known_complete.push((file, id));
                     continue;
                 }
-                let may_vouch = shortcuts && (vouched || file.kind == AuditName::MariaDbActive);
-                if let Some(item) = shipped_and_unchanged(cp, &file, active).filter(|_| may_vouch) {
-                    // Idle: taken as the file the checkpoint saw, unread.
+                let listing_vouches = shortcuts && (vouched || file.kind == AuditName::MariaDbActive);
+                if let Some(item) = tracked_by_listing(cp, &file, active, rotated_unchanged).filter(|_| listing_vouches)
+                {
+                    // Taken as the file the checkpoint saw, unread: idle,
+                    // or to be read from its shipped offset on.
                     if file.kind == AuditName::MariaDbActive {
                         names_steady = true;
                     }
                     scan.present.insert(item.id.clone());
                     scan.identified.push(item);
+                    scan.unread += 1;
                     continue;
                 }
+                read_any = true;
                 match self.read_head(instance, &file).await {
                     Ok(Head::Line(fingerprint, whole, _)) => {
                         let id = fingerprint.file_id();
@@ -478,6 +490,12 @@ impl Shipper {
                     }
                     Err(FetchError::Failed(f)) => return Err(f.into()),
                 }
+            }
+            if relisting == 0 && !read_any {
+                // Every file was known from the listing alone: nothing
+                // was read after it, so no rotation can have come between
+                // the listing and a read. It is the scan's last listing.
+                return Ok((scan, first_listing));
             }
             let relisted = self.source.list(instance).await?;
             let flags = list::active_flags(&relisted);
@@ -582,22 +600,37 @@ fn known_complete(cp: &StoredCheckpoint, file: &LogFile) -> Option<FileId> {
         .map(|(id, _)| id.clone())
 }
 
-/// The growing file the checkpoint last saw under this name, size and
-/// write time, every byte of it shipped: a file with nothing new, which
-/// needs no read. A MariaDB rotation puts a new file under the active
-/// name, written after the old one was: its write time is later, so an
-/// unchanged listing of the active name is the same file, and no rotation
-/// happened since (every rotated name still holds what it held). Files
-/// told apart from others with their first line by their bytes are read.
-fn shipped_and_unchanged(cp: &StoredCheckpoint, file: &LogFile, active: bool) -> Option<Identified> {
-    let mut matching = cp.state.files.iter().filter(|(_, p)| {
-        !p.closed
-            && p.identity.is_none()
-            && p.last_name == file.name
-            && p.last_size == file.size
-            && p.last_written_ms == file.last_written_ms
-            && p.shipped >= file.size
-    });
+/// The growing file the checkpoint tracks under this name, when the
+/// listing alone shows that the name still holds it, so that it needs no
+/// head read (a range read from its shipped offset, or nothing if it has
+/// nothing new). Aurora names are never reused: a name listed no smaller
+/// and no older is the file. A MariaDB rotation puts a file written later
+/// under the active name and moves every rotated file one name on, so the
+/// active file is the one tracked if its listing is the one recorded
+/// (idle), or if it grew while every rotated name still lists as recorded
+/// (`rotated_unchanged`: no rotation since). A rotated name, once the
+/// active file showed no rotation happened, is the file recorded under
+/// it if it lists the same. Files told apart from others with their first
+/// line by their bytes are always read.
+fn tracked_by_listing(
+    cp: &StoredCheckpoint,
+    file: &LogFile,
+    active: bool,
+    rotated_unchanged: bool,
+) -> Option<Identified> {
+    let fits = |p: &FileProgress| {
+        let same = p.last_size == file.size && p.last_written_ms == file.last_written_ms;
+        let grown = file.size >= p.last_size && file.last_written_ms >= p.last_written_ms;
+        let listing_says = match file.kind {
+            AuditName::Aurora { .. } => grown,
+            AuditName::MariaDbActive => (same && p.shipped >= file.size) || (grown && rotated_unchanged),
+            _ => same,
+        };
+        // A rotated file recorded as such is vouched for only unchanged.
+        let open_or_same = !p.closed || (!active && same);
+        open_or_same && p.identity.is_none() && p.last_name == file.name && listing_says
+    };
+    let mut matching = cp.state.files.iter().filter(|(_, p)| fits(p));
     let (id, p) = matching.next()?;
     if matching.next().is_some() || file.size == 0 {
         return None;
@@ -611,6 +644,22 @@ fn shipped_and_unchanged(cp: &StoredCheckpoint, file: &LogFile, active: bool) ->
         listed: true,
         whole: true,
         scanned_with: Arc::from(Vec::new()),
+    })
+}
+
+/// Whether every rotated MariaDB file listed is one the checkpoint
+/// recorded under that name, size and write time: no rotation since, as a
+/// rotation gives `.1` the size and write time the active file had, and a
+/// tracked active file has bytes, so `.1` is listed after any rotation.
+/// (With no rotated file listed, none happened. Should recorded files be
+/// gone, the loss that would follow is concluded only from a scan that
+/// reads every file.)
+fn rotated_files_as_recorded(cp: &StoredCheckpoint, listing: &[LogFile]) -> bool {
+    listing.iter().filter(|f| matches!(f.kind, AuditName::MariaDbRotated(_))).all(|f| {
+        cp.state
+            .files
+            .values()
+            .any(|p| p.last_name == f.name && p.last_size == f.size && p.last_written_ms == f.last_written_ms)
     })
 }
 

@@ -72,6 +72,25 @@ fn bench_stages(c: &mut Criterion) {
     });
     g.finish();
 
+    // What each gzip level costs per core, and what it saves: the ratio
+    // goes to stderr beside criterion's throughput. AUDITSHIP_BENCH_LOG
+    // names a real audit file to measure instead of the generated lines.
+    let data = match std::env::var("AUDITSHIP_BENCH_LOG") {
+        Ok(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("AUDITSHIP_BENCH_LOG={path}: {e}")),
+        Err(_) => data,
+    };
+    let mut g = c.benchmark_group("gzip_level");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    for level in [1, 3, 4, 5, 6, 9] {
+        let gzip = auditship::compress::gzip_member(&data, level).len();
+        eprintln!("gzip level {level}: {:.2}% of the input", 100.0 * gzip as f64 / data.len() as f64);
+        g.bench_function(format!("level_{level}"), |b| {
+            b.iter(|| black_box(auditship::compress::gzip_member(black_box(&data), level).len()))
+        });
+    }
+    g.finish();
+
     let line = &data[..data.iter().position(|&b| b == b'\n').unwrap() + 1];
     c.bench_function("fingerprint_first_line", |b| {
         b.iter(|| black_box(Fingerprint::of_prefix(identity_prefix(black_box(&data[..4096])).unwrap()).file_id()))
