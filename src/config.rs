@@ -26,7 +26,8 @@ impl Selection {
 /// What to do with the file the audit plugin is still writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ActiveFilePolicy {
-    /// Ship its complete lines on every run (re-reads it whole each time).
+    /// Ship its complete lines on every run (from the shipped offset where
+    /// the download honours ranges, else reading it whole).
     Ship,
     /// Leave it until it rotates.
     Skip,

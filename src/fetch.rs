@@ -130,6 +130,10 @@ pub struct LogFetcher {
     pub transfers: Arc<Transfers>,
     /// Cleared for the rest of the run when a body said gzip and was not.
     ask_gzip: Arc<AtomicBool>,
+    /// Set for the rest of the run when the endpoint answered a range read
+    /// with the whole file: range reads are then whole reads from the
+    /// start (gzip-encoded where it will).
+    ranges_ignored: AtomicBool,
 }
 
 impl LogFetcher {
@@ -152,6 +156,7 @@ impl LogFetcher {
             read_timeout,
             transfers: Arc::default(),
             ask_gzip: Arc::new(AtomicBool::new(gzip)),
+            ranges_ignored: AtomicBool::new(false),
         })
     }
 
@@ -173,7 +178,13 @@ impl LogFetcher {
         let what = format!("{instance}/{file}");
         let counted = Counted::new(self.transfers.clone(), &instance.0);
         let mut retry = Retry::new(format!("download of {what}"), self.max_attempts);
-        let mut span = span;
+        let mut span = match span {
+            Span::From(_) if self.ranges_ignored.load(Ordering::Relaxed) => {
+                counted.note(|t| t.ranges_ignored += 1);
+                Span::Whole
+            }
+            other => other,
+        };
         loop {
             match self.try_open(instance, file, &what, span, &counted).await {
                 Err(Opened::Failed(FetchError::Failed(f))) if retry.again(&f).await => {}
@@ -245,16 +256,27 @@ impl LogFetcher {
             // body that says gzip and is not fails its read, and the run
             // stops asking for gzip.
             (200, _) if gzip => {
+                if matches!(span, Span::From(_)) {
+                    self.note_ranges_ignored(counted);
+                }
                 counted.note(|t| t.gzip_responses += 1);
                 let inflated = GzipBody::new(body(response), counted.clone(), self.ask_gzip.clone(), what);
                 return Ok(self.stream(Box::new(inflated), what, 0, counted));
             }
+            (200, Span::From(_)) => {
+                self.note_ranges_ignored(counted);
+                if self.ask_gzip.load(Ordering::Relaxed) {
+                    // Hang up at once: the whole file is better asked for
+                    // gzip-encoded.
+                    return Err(Opened::ReadWhole("the endpoint ignored the range".into()));
+                }
+                counted.note(|t| t.identity_responses += 1);
+                return Ok(self.stream(body(response), what, 0, counted));
+            }
             (200, _) => {
-                counted.note(|t| match span {
-                    Span::From(_) => t.ranges_ignored += 1,
-                    Span::Whole => t.identity_responses += 1,
-                    Span::Head => {}
-                });
+                if span == Span::Whole {
+                    counted.note(|t| t.identity_responses += 1);
+                }
                 return Ok(self.stream(body(response), what, 0, counted));
             }
             (206, Span::From(start)) => match range {
@@ -297,6 +319,15 @@ impl LogFetcher {
             .into(),
             _ => Failure::needs_person(format!("download of {what} rejected ({detail})")).into(),
         }))
+    }
+
+    fn note_ranges_ignored(&self, counted: &Counted) {
+        counted.note(|t| t.ranges_ignored += 1);
+        if !self.ranges_ignored.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "the log download endpoint answers range reads with the whole file: this run reads files whole"
+            );
+        }
     }
 
     fn stream(&self, body: Box<dyn ChunkSource>, what: &str, start: u64, counted: &Counted) -> LogStream {

@@ -59,9 +59,10 @@ pub struct Transfer {
     /// Bytes of files read (after inflating).
     pub file_bytes: u64,
     /// Range reads asked for, and how they were answered: `206` with the
-    /// range asked for; `200` (the whole file instead); a `206` for
-    /// another range, or an overlap whose hash was not the checkpoint's
-    /// tail (both followed by a whole read).
+    /// range asked for; `200` (the whole file instead; also counted for
+    /// the later range reads of a run that learnt this, which it reads
+    /// whole at once); a `206` for another range, or an overlap whose hash
+    /// was not the checkpoint's tail (both followed by a whole read).
     pub ranges_asked: u64,
     pub ranges_honoured: u64,
     pub ranges_ignored: u64,

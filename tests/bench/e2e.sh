@@ -62,8 +62,9 @@ mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)
   done <"$dir/results"
   echo
   echo "cold: every file new; idle: nothing new (one listing and the checkpoint read, no"
-  echo "download); incremental: after 10% more traffic (the active file is read again whole,"
-  echo "its shipped prefix verified by hash, the rest shipped)."
+  echo "download); incremental: after 10% more traffic (the active file read from 4 KiB before"
+  echo "its shipped offset, the overlap checked against the checkpoint's tail hash, the rest"
+  echo "shipped; files it rotated into read whole)."
 } >BENCHMARKS.md.new
 # Keep the stage benchmarks section if one is there.
 if [ -f BENCHMARKS.md ] && grep -q '^## Stages' BENCHMARKS.md; then

@@ -298,7 +298,9 @@ def cmd_report(a):
     rows = [("GNU `gzip -6` of the concatenated files (one core, the floor)", "gzip"),
             ("AWS CLI: `download-db-log-file-portion --starting-token 0 --output text \\| gzip \\| aws s3 cp -`", "cli"),
             ("boto3: `download_db_log_file_portion` loop, `gzip.compress(6)`, `put_object`", "boto3"),
-            ("auditship `run` (cold)", "auditship")]
+            ("auditship `run` (cold)", "auditship"),
+            ("auditship `run` (cold), identity downloads (the emulator does not gzip)", "auditship_identity"),
+            ("auditship `run --gzip-level 3` (cold), identity downloads", "auditship_level3")]
     for label, name in rows:
         secs, rss = timing(d, name)
         v = load(d, name + ".verify.json")

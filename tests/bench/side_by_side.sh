@@ -177,6 +177,14 @@ verify boto3 --prefix boto3 --layout plain --dir "$w/one/audit"
 say "1. auditship"
 ship auditship one --instance bench-one
 verify auditship --prefix one --layout auditship --dir "$w/one/audit" --instance bench-one
+# The emulator gzips whole-file reads on these same 2 cores (RDS does it on
+# its own): also measured with identity downloads, and at gzip level 3.
+download honoured ignored
+ship auditship_identity one-identity --instance bench-one
+verify auditship_identity --prefix one-identity --layout auditship --dir "$w/one/audit" --instance bench-one
+ship auditship_level3 one-level3 --instance bench-one --gzip-level 3
+verify auditship_level3 --prefix one-level3 --layout auditship --dir "$w/one/audit" --instance bench-one
+download honoured honoured
 
 # ---------------------------------------------------------------- 2. growing file
 say "2. growing file: writing ~$SIZE MB into one active file"
