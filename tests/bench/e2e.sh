@@ -3,7 +3,8 @@
 # (rotating every 8 MB), then the release build of auditship ships it to
 # moto's S3 through the RDS emulator, all on loopback. Three runs are timed:
 # cold (everything new), idle (nothing new), incremental (after 10% more
-# traffic). Results, the machine and this command go to BENCHMARKS.md.
+# traffic). Results, the machine and this command are printed and written
+# to .stack/bench/e2e.md, for BENCHMARKS.md.
 #
 #   MB=64 tests/bench/e2e.sh
 set -euo pipefail
@@ -45,12 +46,9 @@ run incremental
 cpu=$(awk -F: '/model name/{gsub(/^ +/,"",$2); print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)
 {
-  echo "# Benchmarks"
-  echo
-  echo "Produced by \`MB=$MB tests/bench/e2e.sh\` (end to end) and \`cargo bench\` (stages)."
-  echo
   echo "## End to end: one instance, $((total / 1048576)) MiB of real audit log"
   echo
+  echo "Produced by \`MB=$MB tests/bench/e2e.sh\`."
   echo "Machine: $(nproc) cores ($cpu), $mem; $(date -u +%Y-%m-%d). MariaDB, the RDS emulator,"
   echo "moto and auditship share the machine, on loopback; auditship is the release build."
   echo
@@ -65,10 +63,6 @@ mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)
   echo "download); incremental: after 10% more traffic (the active file read from 4 KiB before"
   echo "its shipped offset, the overlap checked against the checkpoint's tail hash, the rest"
   echo "shipped; files it rotated into read whole)."
-} >BENCHMARKS.md.new
-# Keep the stage benchmarks section if one is there.
-if [ -f BENCHMARKS.md ] && grep -q '^## Stages' BENCHMARKS.md; then
-  echo >>BENCHMARKS.md.new; sed -n '/^## Stages/,$p' BENCHMARKS.md >>BENCHMARKS.md.new
-fi
-mv BENCHMARKS.md.new BENCHMARKS.md
-cat BENCHMARKS.md
+} >"$dir/e2e.md"
+# BENCHMARKS.md is edited by hand from this section and side_by_side.sh's.
+cat "$dir/e2e.md"
