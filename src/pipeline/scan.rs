@@ -491,10 +491,12 @@ impl Shipper {
                     Err(FetchError::Failed(f)) => return Err(f.into()),
                 }
             }
-            if relisting == 0 && !read_any {
+            if relisting == 0 && !read_any && !first_listing.is_empty() {
                 // Every file was known from the listing alone: nothing
                 // was read after it, so no rotation can have come between
                 // the listing and a read. It is the scan's last listing.
+                // (An empty listing is asked again: one empty answer never
+                // stands for a whole scan.)
                 return Ok((scan, first_listing));
             }
             let relisted = self.source.list(instance).await?;
