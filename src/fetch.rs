@@ -87,33 +87,28 @@ pub enum Span {
 
 /// Each instance's `Transfer` so far, shared by its streams.
 #[derive(Default)]
-pub struct Transfers(Mutex<BTreeMap<String, Transfer>>);
+pub struct Transfers(Mutex<BTreeMap<String, Arc<Mutex<Transfer>>>>);
 
 impl Transfers {
-    pub fn note(&self, instance: &str, change: impl FnOnce(&mut Transfer)) {
-        change(self.0.lock().unwrap().entry(instance.to_string()).or_default());
+    /// The counters an instance's streams add to (looked up once per
+    /// download, not per chunk).
+    pub fn of(&self, instance: &str) -> Counted {
+        Counted(self.0.lock().unwrap().entry(instance.to_string()).or_default().clone())
     }
 
     /// What was counted for the instance, which starts again from zero.
     pub fn take(&self, instance: &str) -> Transfer {
-        self.0.lock().unwrap().remove(instance).unwrap_or_default()
+        self.0.lock().unwrap().get(instance).map(|t| std::mem::take(&mut *t.lock().unwrap())).unwrap_or_default()
     }
 }
 
-/// The counters one stream adds to.
-#[derive(Clone)]
-pub struct Counted {
-    transfers: Arc<Transfers>,
-    instance: String,
-}
+/// The counters one instance's streams add to.
+#[derive(Clone, Default)]
+pub struct Counted(Arc<Mutex<Transfer>>);
 
 impl Counted {
-    pub fn new(transfers: Arc<Transfers>, instance: &str) -> Self {
-        Counted { transfers, instance: instance.to_string() }
-    }
-
     pub fn note(&self, change: impl FnOnce(&mut Transfer)) {
-        self.transfers.note(&self.instance, change);
+        change(&mut self.0.lock().unwrap());
     }
 }
 
@@ -176,7 +171,7 @@ impl LogFetcher {
     /// range the endpoint cannot give as asked is read whole instead.
     pub async fn open(&self, instance: &InstanceId, file: &str, span: Span) -> Result<LogStream, FetchError> {
         let what = format!("{instance}/{file}");
-        let counted = Counted::new(self.transfers.clone(), &instance.0);
+        let counted = self.transfers.of(&instance.0);
         let mut retry = Retry::new(format!("download of {what}"), self.max_attempts);
         let mut span = match span {
             Span::From(_) if self.ranges_ignored.load(Ordering::Relaxed) => {
@@ -715,7 +710,7 @@ mod tests {
     }
 
     async fn inflate(body: Vec<Bytes>, ask_gzip: &Arc<AtomicBool>) -> Result<Vec<u8>, String> {
-        let counted = Counted::new(Arc::default(), "db-1");
+        let counted = Counted::default();
         let mut gz = GzipBody::new(Box::new(Chunks(body)), counted, ask_gzip.clone(), "db-1/audit/x");
         let mut out = Vec::new();
         while let Some(c) = gz.next_chunk().await? {

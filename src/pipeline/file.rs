@@ -579,7 +579,6 @@ async fn build_object(
         }
         compressing.feed(&mut builder).await;
     };
-    compressing.feed(&mut builder).await;
     compressing.drain(&mut builder).await;
     Ok(((!builder.is_empty()).then(|| builder.finish()), at_end))
 }
@@ -613,7 +612,9 @@ impl Compressing {
         }
     }
 
+    /// Every block written so far compressed and handed back.
     async fn drain(&mut self, builder: &mut ObjectBuilder) {
+        self.feed(builder).await;
         while !self.pending.is_empty() {
             self.hand_back_oldest(builder).await;
         }

@@ -590,16 +590,13 @@ fn listed_then_gone(listings: &[Vec<LogFile>], last: &[LogFile]) -> Vec<LogFile>
 /// The complete file the checkpoint last saw under this name, size and
 /// write time.
 fn known_complete(cp: &StoredCheckpoint, file: &LogFile) -> Option<FileId> {
-    cp.state
-        .files
-        .iter()
-        .find(|(_, p)| {
-            p.complete()
-                && p.last_name == file.name
-                && p.last_size == file.size
-                && p.last_written_ms == file.last_written_ms
-        })
-        .map(|(id, _)| id.clone())
+    cp.state.files.iter().find(|(_, p)| p.complete() && recorded_as(p, file)).map(|(id, _)| id.clone())
+}
+
+/// Whether the checkpoint entry was last seen under this listing's name,
+/// size and write time.
+fn recorded_as(p: &FileProgress, file: &LogFile) -> bool {
+    p.last_name == file.name && p.last_size == file.size && p.last_written_ms == file.last_written_ms
 }
 
 /// The growing file the checkpoint tracks under this name, when the
@@ -621,8 +618,8 @@ fn tracked_by_listing(
     rotated_unchanged: bool,
 ) -> Option<Identified> {
     let fits = |p: &FileProgress| {
-        let same = p.last_size == file.size && p.last_written_ms == file.last_written_ms;
-        let grown = file.size >= p.last_size && file.last_written_ms >= p.last_written_ms;
+        let same = recorded_as(p, file);
+        let grown = p.last_name == file.name && file.size >= p.last_size && file.last_written_ms >= p.last_written_ms;
         let listing_says = match file.kind {
             AuditName::Aurora { .. } => grown,
             AuditName::MariaDbActive => (same && p.shipped >= file.size) || (grown && rotated_unchanged),
@@ -630,7 +627,7 @@ fn tracked_by_listing(
         };
         // A rotated file recorded as such is vouched for only unchanged.
         let open_or_same = !p.closed || (!active && same);
-        open_or_same && p.identity.is_none() && p.last_name == file.name && listing_says
+        open_or_same && p.identity.is_none() && listing_says
     };
     let mut matching = cp.state.files.iter().filter(|(_, p)| fits(p));
     let (id, p) = matching.next()?;
@@ -657,12 +654,8 @@ fn tracked_by_listing(
 /// gone, the loss that would follow is concluded only from a scan that
 /// reads every file.)
 fn rotated_files_as_recorded(cp: &StoredCheckpoint, listing: &[LogFile]) -> bool {
-    listing.iter().filter(|f| matches!(f.kind, AuditName::MariaDbRotated(_))).all(|f| {
-        cp.state
-            .files
-            .values()
-            .any(|p| p.last_name == f.name && p.last_size == f.size && p.last_written_ms == f.last_written_ms)
-    })
+    let mut rotated = listing.iter().filter(|f| matches!(f.kind, AuditName::MariaDbRotated(_)));
+    rotated.all(|f| cp.state.files.values().any(|p| recorded_as(p, f)))
 }
 
 /// Whether the active file just read is the one the checkpoint last saw

@@ -253,7 +253,7 @@ impl LogSource for SimRun {
     ) -> BoxFuture<'a, Result<LogStream, FetchError>> {
         Box::pin(async move {
             self.step_now(format!("open {file} {span:?}")).await;
-            let st = self.world.state.lock().unwrap();
+            let mut st = self.world.state.lock().unwrap();
             if st.instance.id != instance.0 {
                 return Err(FetchError::Gone);
             }
@@ -263,10 +263,7 @@ impl LogSource for SimRun {
                 Span::From(start) if st.ranges && start <= found.bytes.len() as u64 => start,
                 _ => 0,
             };
-            drop(st);
-            if start > 0 {
-                self.world.state.lock().unwrap().ranged_opens += 1;
-            }
+            st.ranged_opens += u64::from(start > 0);
             let body = SimBody {
                 run: SimRun { world: self.world.clone(), run: self.run, killed: self.killed.clone() },
                 name: file.to_string(),

@@ -706,12 +706,11 @@ async fn download_complete(state: &Shared, rest: &str, headers: &http::HeaderMap
         Some((first, last)) => {
             let last = last.unwrap_or(len - 1).min(len - 1);
             let count = last - first + 1;
+            // Where a lying endpoint starts instead.
+            let elsewhere = if first >= 100 { first - 100 } else { first + 1 };
             let (begin, label) = match behaviour.ranges {
-                RangeBehaviour::Misplaced => {
-                    let other = if first >= 100 { first - 100 } else { first + 1 };
-                    (other, other)
-                }
-                RangeBehaviour::Shifted => (if first >= 100 { first - 100 } else { first + 1 }, first),
+                RangeBehaviour::Misplaced => (elsewhere, elsewhere),
+                RangeBehaviour::Shifted => (elsewhere, first),
                 _ => (first, first),
             };
             let label_last = (label + count - 1).min(len - 1);
@@ -773,22 +772,22 @@ async fn forward_body(
             item = raw.recv() => item,
             _ = tx.closed() => return,
         };
-        let out = match (item, encoder.as_mut()) {
+        // (what to hand on, whether it ends the body)
+        let (out, last) = match (item, encoder.as_mut()) {
             (Some(Ok(bytes)), Some(e)) => {
                 e.write_all(&bytes).and_then(|_| e.flush()).expect("gzip into memory");
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
+                (Ok(Bytes::from(std::mem::take(e.get_mut()))), false)
             }
-            (Some(other), _) => other,
+            (Some(other), _) => (other, false),
             (None, Some(_)) => {
                 let trailer = encoder.take().expect("encoder").finish().expect("gzip into memory");
-                Ok(Bytes::from(trailer))
+                (Ok(Bytes::from(trailer)), true)
             }
             (None, None) => return,
         };
         if let Ok(bytes) = &out {
             tally.wire(bytes.len());
         }
-        let last = encoder.is_none() && compress;
         if tx.send(out).await.is_err() || last {
             return;
         }
