@@ -331,117 +331,58 @@ impl Shipper {
                 ));
             }
         }
-        // What shows the name still holds the file once bytes are read: a
-        // whole read also checks the bytes it began with.
-        let still_holds = |tail: &TailWindow| match ranged {
-            true => item.head_check(),
-            false => item.head_check().began_with(tail.began_with()),
+        let walk = Walk {
+            instance,
+            item,
+            state: if item.active { FileState::Active } else { FileState::Closed },
+            rule: CutRule::new(self.cfg.object_size),
+            existing,
+            ranged,
         };
-
-        let state = if item.active { FileState::Active } else { FileState::Closed };
-        let rule = CutRule::new(self.cfg.object_size);
         // Whether bytes were read since the name was last shown to still
         // hold the file.
         let mut read_since = true;
+        // An object's create is in flight while the next one is read and
+        // compressed; it lands (and counts) before anything after it does,
+        // so the objects of a file are still created in offset order.
+        let mut landing: Option<Landing> = None;
+        let mut reached_end = false;
         loop {
-            if self.out_of_time() {
-                self.defer(report);
+            if reached_end || self.out_of_time() {
+                if let Some(l) = landing.take() {
+                    let landed = self.land(&l).await?;
+                    self.count_landed(instance, l, landed, progress, report);
+                }
+                if !reached_end {
+                    self.defer(report);
+                }
                 break;
             }
-            let start = progress.shipped;
-            let key = object_key(&self.cfg.prefix, instance, &item.id, start);
-            if let Some(existing) = self.store.head(&key).await? {
-                let facts = existing.facts.filter(|f| f.start == start && f.end > start).ok_or_else(|| {
-                    Failure::data_loss(format!(
-                        "object s3://{}/{key} exists without valid auditship metadata: something else wrote it; it was left untouched",
-                        self.store.bucket()
-                    ))
-                })?;
-                read_since = true;
-                match hash_next(&mut stream, facts.end - start, &mut tail).await? {
-                    Some(sha) if sha == facts.sha256 => {
-                        progress.shipped = facts.end;
-                        progress.tail_sha256 = tail.sha256();
-                        report.objects_verified += 1;
-                        self.progress.advance(&instance.id.0, facts.end - start);
-                        tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
-                        continue;
-                    }
-                    Some(_) => {
-                        return Err(diverged(
-                            instance,
-                            item,
-                            format!(
-                            "object s3://{}/{key} holds different bytes for offsets {start}..{}; it was left untouched",
-                            self.store.bucket(),
-                            facts.end
-                        ),
-                        ))
-                    }
-                    None if state == FileState::Closed => {
-                        return Err(diverged(
-                            instance,
-                            item,
-                            format!(
-                                "object s3://{}/{key} claims offsets up to {} but the rotated file ends before that",
-                                self.store.bucket(),
-                                facts.end
-                            ),
-                        ))
-                    }
-                    // Another run saw more of the growing file than this read.
-                    None => break,
+            let start = landing.as_ref().map_or(progress.shipped, |l| l.facts.end);
+            let in_flight = async {
+                match &landing {
+                    Some(l) => self.land(l).await.map(Some),
+                    None => Ok(None),
                 }
-            }
-            let room = existing.range(start + 1..).next().map(|next| next - start);
-            let level = self.cfg.gzip_level;
-            let (object, at_end) = build_object(&mut stream, rule, state, room, level, &mut tail).await?;
-            read_since = true;
-            let Some(object) = object else { break };
-            let facts = ObjectFacts {
-                start,
-                end: start + object.len,
-                sha256: object.sha256.clone(),
-                lines: object.lines,
-                source_file: name.clone(),
-                role: instance.role.as_str().to_string(),
-                instance_id: instance.id.0.clone(),
-                dbi_resource_id: instance.resource_id.0.clone(),
-                file_id: item.id.0.clone(),
             };
-            // Bytes are only written once it is sure they are this file's.
-            self.confirm_not_renamed(instance, item, still_holds(&tail)).await?;
-            read_since = false;
-            match self.create(&key, &object, &facts).await? {
-                Created::Yes => {
-                    progress.shipped = facts.end;
-                    progress.tail_sha256 = tail.sha256();
-                    report.objects_created += 1;
-                    report.bytes_shipped += object.len;
-                    self.progress.advance(&instance.id.0, object.len);
-                    tracing::info!(
-                        instance = %instance.id, file = %name, key = %key, start, end = facts.end,
-                        bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,
-                        "{}",
-                        if self.cfg.dry_run { "object would be created (dry run)" } else { "object shipped" }
-                    );
-                }
-                // A concurrent run created it first. Cut points depend only
-                // on content, so it is usually the very same object: then
-                // it counts as shipped. Otherwise (it saw a different
-                // snapshot of a growing file) start over and verify it.
-                Created::AlreadyExists => match self.store.head(&key).await?.and_then(|e| e.facts) {
-                    Some(theirs) if facts.same_bytes_as(&theirs) => {
-                        progress.shipped = facts.end;
-                        progress.tail_sha256 = tail.sha256();
-                        report.objects_verified += 1;
-                        tracing::debug!(instance = %instance.id, key = %key, "a concurrent run created the same object");
-                    }
-                    _ => return Err(Stop::Again(format!("object {key} was created by a concurrent run"))),
-                },
+            let next = self.next_object(&walk, &mut stream, &mut tail, start, &mut read_since);
+            let (landed, next) = tokio::join!(in_flight, next);
+            if let Some(landed) = landed? {
+                let l = landing.take().expect("the object that landed");
+                self.count_landed(instance, l, landed, progress, report);
             }
-            if at_end {
-                break;
+            match next? {
+                Next::Verified { end, tail_sha256 } => {
+                    report.objects_verified += 1;
+                    self.progress.advance(&instance.id.0, end - progress.shipped);
+                    progress.shipped = end;
+                    progress.tail_sha256 = tail_sha256;
+                }
+                Next::Create(l, at_end) => {
+                    landing = Some(l);
+                    reached_end = at_end;
+                }
+                Next::Done => break,
             }
         }
         // The read reached the end of this very file: that is its size,
@@ -450,12 +391,181 @@ impl Shipper {
         // need no proof: their bytes were the file's when created.)
         if let Some(end) = stream.end() {
             if read_since {
-                self.confirm_not_renamed(instance, item, still_holds(&tail)).await?;
+                self.confirm_not_renamed(instance, item, walk.still_holds(&tail)).await?;
             }
             progress.last_size = end.max(progress.shipped);
             progress.closed |= !item.active;
         }
         Ok(())
+    }
+}
+
+/// What stays the same for every object of one read of a file.
+struct Walk<'a> {
+    instance: &'a Instance,
+    item: &'a Identified,
+    state: FileState,
+    rule: CutRule,
+    /// Objects already in S3 (a backfill's walk): a created one ends
+    /// before the next of them starts.
+    existing: &'a BTreeSet<u64>,
+    /// Whether the read began at an offset (a range read) rather than at
+    /// the file's first byte.
+    ranged: bool,
+}
+
+impl Walk<'_> {
+    /// What shows the name still holds the file once bytes are read: a
+    /// whole read also checks the bytes it began with.
+    fn still_holds(&self, tail: &TailWindow) -> HeadCheck {
+        match self.ranged {
+            true => self.item.head_check(),
+            false => self.item.head_check().began_with(tail.began_with()),
+        }
+    }
+}
+
+/// The next object of a read, found or made.
+enum Next {
+    /// Already in S3 with exactly these bytes (another run made it).
+    Verified { end: u64, tail_sha256: String },
+    /// Built, and its bytes shown to be the file's: to create. With
+    /// whether the read reached the file's end.
+    Create(Landing, bool),
+    /// Nothing more to ship from this read.
+    Done,
+}
+
+/// An object on its way to S3.
+struct Landing {
+    key: String,
+    object: CompressedObject,
+    facts: ObjectFacts,
+    /// The checkpoint's tail hash once it is shipped (taken when it was
+    /// built: the read has moved on by the time it lands).
+    tail_sha256: String,
+}
+
+/// How an object landed.
+enum Landed {
+    Created,
+    /// A concurrent run created the very same object first.
+    Same,
+}
+
+impl Shipper {
+    /// Reads the object that starts at `start`: verifies it against S3 if
+    /// it is there, else cuts and compresses it and shows the name still
+    /// holds the file before handing it on to be created.
+    async fn next_object(
+        &self,
+        walk: &Walk<'_>,
+        stream: &mut LogStream,
+        tail: &mut TailWindow,
+        start: u64,
+        read_since: &mut bool,
+    ) -> Result<Next, Stop> {
+        let Walk { instance, item, state, rule, existing, .. } = walk;
+        let name = &item.file.name;
+        let key = object_key(&self.cfg.prefix, instance, &item.id, start);
+        if let Some(found) = self.store.head(&key).await? {
+            let facts = found.facts.filter(|f| f.start == start && f.end > start).ok_or_else(|| {
+                Failure::data_loss(format!(
+                    "object s3://{}/{key} exists without valid auditship metadata: something else wrote it; it was left untouched",
+                    self.store.bucket()
+                ))
+            })?;
+            *read_since = true;
+            return match hash_next(stream, facts.end - start, tail).await? {
+                Some(sha) if sha == facts.sha256 => {
+                    tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
+                    Ok(Next::Verified { end: facts.end, tail_sha256: tail.sha256() })
+                }
+                Some(_) => Err(diverged(
+                    instance,
+                    item,
+                    format!(
+                        "object s3://{}/{key} holds different bytes for offsets {start}..{}; it was left untouched",
+                        self.store.bucket(),
+                        facts.end
+                    ),
+                )),
+                None if *state == FileState::Closed => Err(diverged(
+                    instance,
+                    item,
+                    format!(
+                        "object s3://{}/{key} claims offsets up to {} but the rotated file ends before that",
+                        self.store.bucket(),
+                        facts.end
+                    ),
+                )),
+                // Another run saw more of the growing file than this read.
+                None => Ok(Next::Done),
+            };
+        }
+        let room = existing.range(start + 1..).next().map(|next| next - start);
+        let (object, at_end) = build_object(stream, *rule, *state, room, self.cfg.gzip_level, tail).await?;
+        *read_since = true;
+        let Some(object) = object else { return Ok(Next::Done) };
+        let facts = ObjectFacts {
+            start,
+            end: start + object.len,
+            sha256: object.sha256.clone(),
+            lines: object.lines,
+            source_file: name.clone(),
+            role: instance.role.as_str().to_string(),
+            instance_id: instance.id.0.clone(),
+            dbi_resource_id: instance.resource_id.0.clone(),
+            file_id: item.id.0.clone(),
+        };
+        // Bytes are only written once it is sure they are this file's.
+        self.confirm_not_renamed(instance, item, walk.still_holds(tail)).await?;
+        *read_since = false;
+        Ok(Next::Create(Landing { key, object, facts, tail_sha256: tail.sha256() }, at_end))
+    }
+
+    /// Creates the object. A concurrent run may have created it first:
+    /// cut points depend only on content, so it is usually the very same
+    /// object, and then it counts as shipped. Otherwise (it saw a different
+    /// snapshot of a growing file) the pass starts over and verifies it.
+    async fn land(&self, l: &Landing) -> Result<Landed, Stop> {
+        match self.create(&l.key, &l.object, &l.facts).await? {
+            Created::Yes => Ok(Landed::Created),
+            Created::AlreadyExists => match self.store.head(&l.key).await?.and_then(|e| e.facts) {
+                Some(theirs) if l.facts.same_bytes_as(&theirs) => Ok(Landed::Same),
+                _ => Err(Stop::Again(format!("object {} was created by a concurrent run", l.key))),
+            },
+        }
+    }
+
+    fn count_landed(
+        &self,
+        instance: &Instance,
+        l: Landing,
+        landed: Landed,
+        progress: &mut FileProgress,
+        report: &mut InstanceReport,
+    ) {
+        let Landing { key, object, facts, tail_sha256 } = l;
+        progress.shipped = facts.end;
+        progress.tail_sha256 = tail_sha256;
+        match landed {
+            Landed::Created => {
+                report.objects_created += 1;
+                report.bytes_shipped += object.len;
+                self.progress.advance(&instance.id.0, object.len);
+                tracing::info!(
+                    instance = %instance.id, file = %facts.source_file, key = %key, start = facts.start, end = facts.end,
+                    bytes = object.len, gzip_bytes = object.gzip.len(), lines = object.lines,
+                    "{}",
+                    if self.cfg.dry_run { "object would be created (dry run)" } else { "object shipped" }
+                );
+            }
+            Landed::Same => {
+                report.objects_verified += 1;
+                tracing::debug!(instance = %instance.id, key = %key, "a concurrent run created the same object");
+            }
+        }
     }
 }
 

@@ -555,6 +555,123 @@ mod tests {
         finish_and_check(sim, "rotation after listing");
     }
 
+    /// Holds the create of a file's first object until the run reads
+    /// bytes past that object's end (or gives up after many yields, which
+    /// only a run that waits for each create before reading on makes it
+    /// do): a created object's upload overlaps the next one's read.
+    struct HoldFirstCreate {
+        inner: Arc<dyn crate::store::ObjectStore>,
+        world: Arc<World>,
+        run: usize,
+        held: std::sync::atomic::AtomicBool,
+        read_past_it: std::sync::atomic::AtomicBool,
+    }
+
+    impl HoldFirstCreate {
+        /// Whether this run has asked the file for a chunk at `offset` or later.
+        fn has_read_from(&self, offset: u64) -> bool {
+            let mine = format!(" run {} #", self.run);
+            let st = self.world.state.lock().unwrap();
+            st.trace
+                .iter()
+                .filter(|t| t.contains(&mine) && t.contains(": read "))
+                .any(|t| t.rsplit_once('@').and_then(|(_, at)| at.parse::<u64>().ok()).is_some_and(|at| at >= offset))
+        }
+    }
+
+    impl crate::store::ObjectStore for HoldFirstCreate {
+        fn bucket(&self) -> &str {
+            self.inner.bucket()
+        }
+        fn head<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> crate::BoxFuture<'a, Result<Option<crate::store::Existing>, crate::error::Failure>> {
+            self.inner.head(key)
+        }
+        fn create<'a>(
+            &'a self,
+            key: &'a str,
+            object: &'a crate::compress::CompressedObject,
+            facts: &'a crate::store::ObjectFacts,
+        ) -> crate::BoxFuture<'a, Result<crate::store::Created, crate::error::Failure>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                if facts.start == 0 && !self.held.swap(true, SeqCst) {
+                    for _ in 0..10_000 {
+                        if self.has_read_from(facts.end) {
+                            self.read_past_it.store(true, SeqCst);
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+                self.inner.create(key, object, facts).await
+            })
+        }
+        fn list_keys<'a>(
+            &'a self,
+            prefix: &'a str,
+        ) -> crate::BoxFuture<'a, Result<Vec<String>, crate::error::Failure>> {
+            self.inner.list_keys(prefix)
+        }
+        fn get_small<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> crate::BoxFuture<'a, Result<Option<(Vec<u8>, String)>, crate::error::Failure>> {
+            self.inner.get_small(key)
+        }
+        fn swap<'a>(
+            &'a self,
+            key: &'a str,
+            body: Vec<u8>,
+            etag: Option<&'a str>,
+        ) -> crate::BoxFuture<'a, Result<crate::store::Swapped, crate::error::Failure>> {
+            self.inner.swap(key, body, etag)
+        }
+    }
+
+    /// The upload of an object overlaps the read of the next: a file of
+    /// many objects ships with the next one read while the first is put,
+    /// and the trail is still exact.
+    #[test]
+    fn the_next_object_is_read_while_one_is_created() {
+        let sim = Sim::new(maria(3));
+        sim.apply(append(12));
+        sim.apply(ROTATE);
+        let run = 1_000;
+        let (source, store) = sim.world.run(run);
+        let held = Arc::new(HoldFirstCreate {
+            inner: store,
+            world: sim.world.clone(),
+            run,
+            held: Default::default(),
+            read_past_it: Default::default(),
+        });
+        let shipper = Shipper {
+            cfg: sim.cfg.clone(),
+            source,
+            store: held.clone(),
+            deadline: None,
+            stop: CancellationToken::new(),
+            progress: Arc::new(Progress::off()),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let report = rt.block_on(shipper.ship_instance(&sim.world.instance()));
+        assert!(report.worst().is_none(), "the run failed: {:?}", report.failures);
+        assert!(
+            report.objects_created >= 3,
+            "the file is too small to show overlap: {} objects",
+            report.objects_created
+        );
+        assert!(
+            held.read_past_it.load(std::sync::atomic::Ordering::SeqCst),
+            "the first object's create was not overlapped by reading the next object:\n{}",
+            sim.trace()
+        );
+        finish_and_check(sim, "objects put while the next is read");
+    }
+
     /// Every single event, at every step of a run over the settled state.
     #[test]
     fn one_event_at_every_step_of_a_run() {

@@ -266,6 +266,57 @@ def machine():
     return cpu, mem / 1048576
 
 
+def report_one_instance(p, d, meta, c, what):
+    """Part 1's table and notes for one corpus (measurements named c_TOOL)."""
+    one_bytes = meta[f"{c}_bytes"]
+    gz_secs, _ = timing(d, f"{c}_gzip")
+    gz = load(d, f"{c}_gzip.verify.json")
+    p(f"### One instance, every file new: {mib(one_bytes):.1f} MiB of real audit log in {meta[f'{c}_files']} files, {c} payloads")
+    p("")
+    p(f"A MariaDB server wrote {meta['MB']} MB of audit log (~700-byte lines, rotating every {meta['ROTATE_MB']} MB) "
+      f"for {what}; `gzip -6` compresses it {one_bytes / gz['gz_bytes']:.1f} : 1. Each tool reads all of its files "
+      "once and puts them in S3 gzip-compressed. Wall time includes listing the files.")
+    p("")
+    p("| tool | wall time (s) | throughput (MiB/s of log) | throughput vs gzip -6 | peak RSS (MiB) | RDS calls | bytes in S3 (gzip) | bytes after inflating | files exact |")
+    p("|---|---|---|---|---|---|---|---|---|")
+    rows = [("GNU `gzip -6` of the concatenated files (one core, the floor)", "gzip"),
+            ("AWS CLI: `download-db-log-file-portion --starting-token 0 --output text \\| gzip \\| aws s3 cp -`", "cli"),
+            ("boto3: `download_db_log_file_portion` loop, `gzip.compress(6)`, `put_object`", "boto3"),
+            ("auditship `run` (cold), the emulator gzipping downloads on the same cores", "auditship"),
+            ("auditship `run` (cold), identity downloads", "auditship_identity")]
+    for label, tool in rows:
+        name = f"{c}_{tool}"
+        secs, rss = timing(d, name)
+        v = load(d, name + ".verify.json")
+        calls = "-" if tool == "gzip" else str(sum(delta(d, name)[0].values()))
+        tput = mib(one_bytes) / secs if secs > 0 else float("inf")
+        p(f"| {label} | {secs:.2f} | {tput:.1f} | {gz_secs / secs:.2f}× | {rss / 1024:.0f} | {calls} | "
+          f"{v['gz_bytes']} | {v['inflated_bytes']} | {v['files_exact']}/{v['files']} |")
+    p("")
+    calls, tot, _ = delta(d, f"{c}_auditship")
+    sh, o = shipped(d, f"{c}_auditship"), own(d, f"{c}_auditship")
+    p(f"auditship's RDS API calls (cold): {fmt_calls(calls)} (the emulator counts each complete-file download "
+      f"as a `DownloadCompleteDBLogFile` call). Download bodies (emulator, `GET /_emulator/bodies`): "
+      f"{tot['started']} started, {tot['finished']} finished, {tot['bytes']} bytes handed to the connection "
+      f"holding {tot['file_bytes']} file bytes, for {sh} bytes shipped: **{per(tot['bytes'], sh)} bytes downloaded "
+      f"per byte shipped** ({per(tot['file_bytes'], sh)} file bytes per byte shipped). auditship's own count "
+      f"(its `instance shipped` log line): {o['downloads']} downloads, {o['bytes_downloaded']} bytes read off the "
+      f"wire ({per(o['bytes_downloaded'], sh)} per byte shipped), {o['file_bytes_read']} file bytes, "
+      f"{o['gzip_responses']} gzip-encoded answers.")
+    for tool, label in (("cli", "AWS CLI"), ("boto3", "boto3")):
+        calls, _, _ = delta(d, f"{c}_{tool}")
+        v = load(d, f"{c}_{tool}.verify.json")
+        diff = v["inflated_bytes"] - v["file_bytes"]
+        p(f"{label}: RDS calls {fmt_calls(calls)}; its objects inflate to {v['inflated_bytes']} bytes for "
+          f"{v['file_bytes']} file bytes ({diff:+d}), {v['files_exact']} of {v['files']} files byte-exact.")
+    p("")
+    p("Every output was checked: gzip's inflates to exactly the concatenated files; auditship's objects, "
+      "file by file in offset order, inflate to exactly the audit files (and `auditship run` exited 0); "
+      "the AWS CLI's and boto3's objects are valid gzip, and their byte counts are reported as they are "
+      "(the portion API is lossy by design).")
+    p("")
+
+
 def cmd_report(a):
     d = a.dir
     meta = load(d, "meta.json")
@@ -286,51 +337,11 @@ def cmd_report(a):
     p("")
 
     # ---- 1
-    one_bytes = meta["one_bytes"]
-    gz_secs, _ = timing(d, "gzip")
-    p(f"### One instance, every file new: {mib(one_bytes):.1f} MiB of real audit log in {meta['one_files']} files")
-    p("")
-    p(f"A MariaDB server wrote {meta['MB']} MB of audit log (~700-byte lines, rotating every 8 MB); each tool reads")
-    p("all of its files once and puts them in S3 gzip-compressed. Wall time includes listing the files.")
-    p("")
-    p("| tool | wall time (s) | throughput (MiB/s of log) | time vs gzip -6 | peak RSS (MiB) | RDS calls | bytes in S3 (gzip) | bytes after inflating | files exact |")
-    p("|---|---|---|---|---|---|---|---|---|")
-    rows = [("GNU `gzip -6` of the concatenated files (one core, the floor)", "gzip"),
-            ("AWS CLI: `download-db-log-file-portion --starting-token 0 --output text \\| gzip \\| aws s3 cp -`", "cli"),
-            ("boto3: `download_db_log_file_portion` loop, `gzip.compress(6)`, `put_object`", "boto3"),
-            ("auditship `run` (cold)", "auditship"),
-            ("auditship `run` (cold), identity downloads (the emulator does not gzip)", "auditship_identity"),
-            ("auditship `run --gzip-level 3` (cold), identity downloads", "auditship_level3")]
-    for label, name in rows:
-        secs, rss = timing(d, name)
-        v = load(d, name + ".verify.json")
-        calls = "-" if name == "gzip" else str(sum(delta(d, name)[0].values()))
-        tput = mib(one_bytes) / secs if secs > 0 else float("inf")
-        p(f"| {label} | {secs:.2f} | {tput:.1f} | {secs / gz_secs:.2f}× | {rss / 1024:.0f} | {calls} | "
-          f"{v['gz_bytes']} | {v['inflated_bytes']} | {v['files_exact']}/{v['files']} |")
-    p("")
-    calls, tot, _ = delta(d, "auditship")
-    sh, o = shipped(d, "auditship"), own(d, "auditship")
-    p(f"auditship's RDS API calls (cold): {fmt_calls(calls)} (the emulator counts each complete-file download "
-      f"as a `DownloadCompleteDBLogFile` call). Download bodies (emulator, `GET /_emulator/bodies`): "
-      f"{tot['started']} started, {tot['finished']} finished, {tot['bytes']} bytes handed to the connection "
-      f"holding {tot['file_bytes']} file bytes, for {sh} bytes shipped: **{per(tot['bytes'], sh)} bytes downloaded "
-      f"per byte shipped** ({per(tot['file_bytes'], sh)} file bytes per byte shipped). auditship's own count "
-      f"(its `instance shipped` log line): {o['downloads']} downloads, {o['bytes_downloaded']} bytes read off the "
-      f"wire ({per(o['bytes_downloaded'], sh)} per byte shipped), {o['file_bytes_read']} file bytes, "
-      f"{o['gzip_responses']} gzip-encoded answers.")
-    for name, label in (("cli", "AWS CLI"), ("boto3", "boto3")):
-        c, _, _ = delta(d, name)
-        v = load(d, name + ".verify.json")
-        diff = v["inflated_bytes"] - v["file_bytes"]
-        p(f"{label}: RDS calls {fmt_calls(c)}; its objects inflate to {v['inflated_bytes']} bytes for "
-          f"{v['file_bytes']} file bytes ({diff:+d}), {v['files_exact']} of {v['files']} files byte-exact.")
-    p("")
-    p("Every output was checked: gzip's inflates to exactly the concatenated files; auditship's objects, "
-      "file by file in offset order, inflate to exactly the audit files (and `auditship run` exited 0); "
-      "the AWS CLI's and boto3's objects are valid gzip, and their byte counts are reported as they are "
-      "(the portion API is lossy by design).")
-    p("")
+    corpora = (("repeated", "the rig's traffic, one repeated payload in every statement"),
+               ("varied", "`traffic --varied-payload`: words, numbers, e-mail addresses and ids that differ in every "
+                          "statement, as an application's values do"))
+    for c, what in corpora:
+        report_one_instance(p, d, meta, c, what)
 
     # ---- 2
     size = meta["grow_bytes"]
@@ -431,7 +442,7 @@ def cmd_observe(a):
     sh, o = shipped(d, "grow_h_inc"), own(d, "grow_h_inc")
     if sh and o["bytes_downloaded"] / sh > 1.5:
         notes.append(f"with ranges honoured the second run still read {o['bytes_downloaded'] / sh:.1f} bytes per new byte")
-    for name in ("auditship", "grow_h_inc"):
+    for name in ("repeated_auditship", "varied_auditship", "grow_h_inc"):
         _, tot, _ = delta(d, name)
         o = own(d, name)
         if tot["bytes"] > 1.5 * o["bytes_downloaded"] + 65536:

@@ -4,9 +4,11 @@
 # plugin, the RDS emulator, moto as S3):
 #
 #  1. one instance, every file new (MB megabytes of real audit log, rotating
-#     every 8 MB): GNU gzip -6 of the concatenated files (the floor), the AWS
-#     CLI pipeline (download-db-log-file-portion | gzip | aws s3 cp -), a
-#     boto3 loop over the portion API, and auditship;
+#     every ROTATE_MB): GNU gzip -6 of the concatenated files (the floor), the
+#     AWS CLI pipeline (download-db-log-file-portion | gzip | aws s3 cp -), a
+#     boto3 loop over the portion API, and auditship; on two corpora: the
+#     rig's traffic with one repeated payload (compresses ~80 : 1) and with
+#     varied values in every statement (~4 : 1, as application traffic);
 #  2. a growing active file of SIZE megabytes, shipped, then ~1 MB more: the
 #     bytes downloaded per new byte with the emulator's ranges honoured and
 #     ignored, and the whole-read wire bytes with gzip honoured and ignored;
@@ -22,11 +24,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 MB=${MB:-64}
+ROTATE_MB=${ROTATE_MB:-8}
 SIZE=${SIZE:-256}
 FLEET=${FLEET:-100}
 FLEET_KB=${FLEET_KB:-512}  # audit log per fleet instance (in about 4 files)
 PAGE_SIZE=${PAGE_SIZE:-100} # emulator records per Describe* page (RDS: up to 100)
-command="MB=$MB SIZE=$SIZE FLEET=$FLEET tests/bench/side_by_side.sh"
+command="MB=$MB ROTATE_MB=$ROTATE_MB SIZE=$SIZE FLEET=$FLEET tests/bench/side_by_side.sh"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 die() { echo "side_by_side: $*" >&2; exit 1; }
@@ -76,7 +79,8 @@ s3=$(tests/stack/moto.sh start "$w/moto.pid")
 {
   echo '{"credentials": {"AKIDAUDITSHIPDEMO": "auditship-demo-secret"}, "page_size": '"$PAGE_SIZE"','
   echo ' "instances": ['
-  echo '  {"id": "bench-one", "resource_id": "db-BENCHONE0000000000000000001", "engine": "mariadb", "audit_dir": "'"$w/one/audit"'"},'
+  echo '  {"id": "bench-repeated", "resource_id": "db-BENCHREPEATED00000000000001", "engine": "mariadb", "audit_dir": "'"$w/repeated/audit"'"},'
+  echo '  {"id": "bench-varied", "resource_id": "db-BENCHVARIED0000000000000001", "engine": "mariadb", "audit_dir": "'"$w/varied/audit"'"},'
   echo -n '  {"id": "bench-grow", "resource_id": "db-BENCHGROW000000000000000001", "engine": "mariadb", "audit_dir": "'"$w/grow/audit"'"}'
   for i in $(seq 0 $((FLEET - 1))); do
     id=$(printf 'fleet-%03d' "$i")
@@ -103,13 +107,16 @@ start_server() {
 }
 audit_bytes() { cat "$1"/* | wc -c; }
 # write_until AUDIT_DIR PORT BYTES: real traffic until the audit files hold BYTES.
+# TRAFFIC_FLAGS: more flags for the traffic generator.
 write_until() {
   local dir=$1 port=$2 target=$3 probe=1000 have per rest
-  "$testkit" traffic --port "$port" --queries "$probe" --payload 400 >&2
+  # shellcheck disable=SC2086
+  "$testkit" traffic --port "$port" --queries "$probe" --payload 400 ${TRAFFIC_FLAGS:-} >&2
   have=$(audit_bytes "$dir"); per=$((have / probe))
   while [ "$have" -lt "$target" ]; do
     rest=$(( (target - have) / per + 1 ))
-    "$testkit" traffic --port "$port" --queries "$rest" --payload 400 >&2
+    # shellcheck disable=SC2086
+    "$testkit" traffic --port "$port" --queries "$rest" --payload 400 ${TRAFFIC_FLAGS:-} >&2
     have=$(audit_bytes "$dir")
   done
   echo "$per"
@@ -140,51 +147,60 @@ verify() { # verify NAME ARGS... → $m/NAME.verify.json
 }
 
 # ---------------------------------------------------------------- 1. one instance
-say "1. one instance: writing ~$MB MB of audit log, rotating every 8 MB"
-start_server one $((8 << 20)) 100
-write_until "$w/one/audit" "$port" $((MB << 20)) >/dev/null
-tests/stack/mariadb.sh stop "$w/one"  # the files are final from here on
-one_bytes=$(audit_bytes "$w/one/audit")
-one_files=$(find "$w/one/audit" -type f -size +0 | wc -l)
-cat "$w/one/audit"/* >"$w/one.concat"
+# one_instance CORPUS TRAFFIC_FLAGS...: part 1 on the audit log a MariaDB
+# server writes for that traffic; measurements are named CORPUS_TOOL.
+one_instance() {
+  local c=$1; shift
+  local dir="$w/$c/audit" id="bench-$c"
+  say "1. one instance ($c payloads): writing ~$MB MB of audit log, rotating every $ROTATE_MB MB"
+  start_server "$c" $((ROTATE_MB << 20)) 100
+  TRAFFIC_FLAGS="$*" write_until "$dir" "$port" $((MB << 20)) >/dev/null
+  tests/stack/mariadb.sh stop "$w/$c"  # the files are final from here on
+  local bytes files
+  bytes=$(audit_bytes "$dir")
+  files=$(find "$dir" -type f -size +0 | wc -l)
+  echo "\"${c}_bytes\": $bytes, \"${c}_files\": $files," >>"$w/one.meta"
+  cat "$dir"/* >"$w/one.concat"
 
-say "1. gzip -6"
-measure gzip sh -c 'gzip -6 -c "$1" >"$2"' sh "$w/one.concat" "$w/one.concat.gz"
-gzip -dc "$w/one.concat.gz" | cmp -s - "$w/one.concat" || die "gzip -6 output does not inflate to the concatenated files"
-printf '{"gz_bytes": %d, "inflated_bytes": %d, "file_bytes": %d, "files": %d, "files_exact": %d}\n' \
-  "$(stat -c %s "$w/one.concat.gz")" "$one_bytes" "$one_bytes" "$one_files" "$one_files" >"$m/gzip.verify.json"
-rm -f "$w/one.concat" "$w/one.concat.gz"
+  say "1. $c: gzip -6"
+  measure "${c}_gzip" sh -c 'gzip -6 -c "$1" >"$2"' sh "$w/one.concat" "$w/one.concat.gz"
+  gzip -dc "$w/one.concat.gz" | cmp -s - "$w/one.concat" || die "gzip -6 output does not inflate to the concatenated files"
+  printf '{"gz_bytes": %d, "inflated_bytes": %d, "file_bytes": %d, "files": %d, "files_exact": %d}\n' \
+    "$(stat -c %s "$w/one.concat.gz")" "$bytes" "$bytes" "$files" "$files" >"$m/${c}_gzip.verify.json"
+  rm -f "$w/one.concat" "$w/one.concat.gz"
 
-say "1. AWS CLI pipeline"
+  say "1. $c: AWS CLI pipeline"
+  measure "${c}_cli" bash -c "$cli" bash "$aws" "$id" "$rds" "$s3" "$bucket" "$c-cli"
+  verify "${c}_cli" --prefix "$c-cli" --layout plain --dir "$dir"
+
+  say "1. $c: boto3 loop"
+  measure "${c}_boto3" "$py" "$helper" boto3-ship --rds "$rds" --s3 "$s3" --bucket "$bucket" --instance "$id" --prefix "$c-boto3"
+  verify "${c}_boto3" --prefix "$c-boto3" --layout plain --dir "$dir"
+
+  say "1. $c: auditship"
+  ship "${c}_auditship" "$c" --instance "$id"
+  verify "${c}_auditship" --prefix "$c" --layout auditship --dir "$dir" --instance "$id"
+  # The emulator gzips whole-file reads on these same 2 cores (RDS does it
+  # on its own): also measured with identity downloads.
+  download honoured ignored
+  ship "${c}_auditship_identity" "$c-identity" --instance "$id"
+  verify "${c}_auditship_identity" --prefix "$c-identity" --layout auditship --dir "$dir" --instance "$id"
+  download honoured honoured
+}
 # shellcheck disable=SC2016
 cli='set -euo pipefail
-aws=$1 id=$2 rds=$3 s3=$4 bucket=$5
+aws=$1 id=$2 rds=$3 s3=$4 bucket=$5 prefix=$6
 names=$("$aws" rds describe-db-log-files --db-instance-identifier "$id" --endpoint-url "$rds" \
   --query "DescribeDBLogFiles[].LogFileName" --output text)
 [ -n "$names" ] || { echo "no log files listed" >&2; exit 1; }
 for n in $names; do
   "$aws" rds download-db-log-file-portion --db-instance-identifier "$id" --log-file-name "$n" \
       --starting-token 0 --output text --endpoint-url "$rds" \
-    | gzip | "$aws" s3 cp - "s3://$bucket/cli/${n#audit/}.gz" --endpoint-url "$s3"
+    | gzip | "$aws" s3 cp - "s3://$bucket/$prefix/${n#audit/}.gz" --endpoint-url "$s3"
 done'
-measure cli bash -c "$cli" bash "$aws" bench-one "$rds" "$s3" "$bucket"
-verify cli --prefix cli --layout plain --dir "$w/one/audit"
-
-say "1. boto3 loop"
-measure boto3 "$py" "$helper" boto3-ship --rds "$rds" --s3 "$s3" --bucket "$bucket" --instance bench-one --prefix boto3
-verify boto3 --prefix boto3 --layout plain --dir "$w/one/audit"
-
-say "1. auditship"
-ship auditship one --instance bench-one
-verify auditship --prefix one --layout auditship --dir "$w/one/audit" --instance bench-one
-# The emulator gzips whole-file reads on these same 2 cores (RDS does it on
-# its own): also measured with identity downloads, and at gzip level 3.
-download honoured ignored
-ship auditship_identity one-identity --instance bench-one
-verify auditship_identity --prefix one-identity --layout auditship --dir "$w/one/audit" --instance bench-one
-ship auditship_level3 one-level3 --instance bench-one --gzip-level 3
-verify auditship_level3 --prefix one-level3 --layout auditship --dir "$w/one/audit" --instance bench-one
-download honoured honoured
+: >"$w/one.meta"
+one_instance repeated
+one_instance varied --varied-payload
 
 # ---------------------------------------------------------------- 2. growing file
 say "2. growing file: writing ~$SIZE MB into one active file"
@@ -228,13 +244,13 @@ concurrency=$("$auditship" run --help | sed -n '/--concurrency/,/default:/s/.*\[
 
 # ---------------------------------------------------------------- report
 cat >"$m/meta.json" <<JSON
-{"command": "$command", "MB": $MB, "SIZE": $SIZE, "fleet": $FLEET, "page_size": $PAGE_SIZE,
+{"command": "$command", "MB": $MB, "ROTATE_MB": $ROTATE_MB, "SIZE": $SIZE, "fleet": $FLEET, "page_size": $PAGE_SIZE,
  "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src tests/testkit 2>/dev/null || echo '+changes')",
  "aws_version": "$("$aws" --version 2>&1 | cut -d' ' -f1,4)",
  "boto3_version": "$("$py" -c 'import boto3; print(boto3.__version__)')",
  "gzip_version": "$(gzip --version | head -1)",
  "load": "$load_at_start",
- "one_bytes": $one_bytes, "one_files": $one_files,
+ $(cat "$w/one.meta")
  "grow_bytes": $grow_bytes, "grow_bytes_after": $grow_bytes_after,
  "fleet_files": $fleet_files, "fleet_set_bytes": $fleet_set_bytes, "concurrency": ${concurrency:-0}}
 JSON

@@ -26,8 +26,13 @@ pub struct Args {
     #[arg(long, default_value_t = 40)]
     payload: usize,
     /// Random (incompressible) hex payload instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "varied_payload")]
     random_payload: bool,
+    /// Payload like an application's values (words, numbers, ids that
+    /// differ in every statement) instead of one repeated text: audit logs
+    /// that compress as real ones do (about 5 : 1), not 80 : 1.
+    #[arg(long)]
+    varied_payload: bool,
     /// A tag written into every statement, to find them in the logs.
     #[arg(long, default_value = "t")]
     tag: String,
@@ -44,14 +49,32 @@ pub async fn main(a: Args) -> anyhow::Result<()> {
     // Multi-byte text and quotes and commas, as real audit lines carry.
     let text = "äöü €, 'quoted' ".repeat(a.payload / 16 + 1);
     let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1;
-    let mut random_hex = |len: usize| {
-        let mut s = String::with_capacity(len);
+    // xorshift64: cheap, and plenty random for "does not compress".
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut random_payload = |len: usize, varied: bool| {
+        let mut s = String::with_capacity(len + 32);
         while s.len() < len {
-            // xorshift64: cheap, and plenty random for "does not compress".
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            s.push_str(&format!("{seed:016x}"));
+            let r = next();
+            if varied {
+                let word = WORDS[(r % WORDS.len() as u64) as usize];
+                match (r >> 8) % 4 {
+                    0 => s.push_str(&format!("{word}={} ", (r >> 16) % 100_000)),
+                    1 => s.push_str(&format!(
+                        "{word}='{}@{}.example' ",
+                        WORDS[((r >> 16) % 64) as usize],
+                        WORDS[((r >> 24) % 64) as usize]
+                    )),
+                    2 => s.push_str(&format!("{word}_id='{:08x}' ", (r >> 20) as u32)),
+                    _ => s.push_str(&format!("{word} ")),
+                }
+            } else {
+                s.push_str(&format!("{r:016x}"));
+            }
         }
         s.truncate(len);
         s
@@ -60,8 +83,8 @@ pub async fn main(a: Args) -> anyhow::Result<()> {
         if a.read_only {
             conn.query_drop(format!("SELECT v FROM t WHERE v LIKE '{}-{n}%' LIMIT 1", a.tag)).await?;
         } else {
-            let payload = if a.random_payload {
-                random_hex(a.payload)
+            let payload = if a.random_payload || a.varied_payload {
+                random_payload(a.payload, a.varied_payload)
             } else {
                 text[..text.char_indices().nth(a.payload).map_or(text.len(), |(i, _)| i)].to_string()
             };
@@ -77,3 +100,72 @@ pub async fn main(a: Args) -> anyhow::Result<()> {
     conn.disconnect().await?;
     Ok(())
 }
+
+/// The vocabulary of `--varied-payload` (64 words, ASCII, so truncating a
+/// payload never splits a character).
+const WORDS: [&str; 64] = [
+    "order",
+    "customer",
+    "amount",
+    "status",
+    "shipped",
+    "pending",
+    "refund",
+    "invoice",
+    "account",
+    "balance",
+    "credit",
+    "debit",
+    "region",
+    "warehouse",
+    "product",
+    "quantity",
+    "price",
+    "discount",
+    "coupon",
+    "cart",
+    "session",
+    "token",
+    "login",
+    "logout",
+    "password",
+    "reset",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "country",
+    "postcode",
+    "created",
+    "updated",
+    "deleted",
+    "archived",
+    "priority",
+    "ticket",
+    "agent",
+    "note",
+    "comment",
+    "rating",
+    "review",
+    "supplier",
+    "batch",
+    "carrier",
+    "tracking",
+    "delivery",
+    "return",
+    "reason",
+    "currency",
+    "tax",
+    "total",
+    "subtotal",
+    "payment",
+    "card",
+    "wallet",
+    "transfer",
+    "ledger",
+    "audit",
+    "report",
+    "export",
+    "import",
+    "job",
+];
