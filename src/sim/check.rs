@@ -61,6 +61,8 @@ pub fn sim_config() -> Config {
 pub struct RunOutcome {
     pub run: usize,
     pub report: Option<InstanceReport>,
+    /// Listings of the run that answered no files (`RunPlan::empty_listings`).
+    pub empty_listings: u64,
 }
 
 /// A run's place in a schedule: events at its k-th step (counted from the
@@ -72,6 +74,8 @@ pub struct RunPlan {
     /// The run's calls (counted over its source and store) that fail with
     /// a transient error (`sim::failing`).
     pub failing_calls: Vec<u64>,
+    /// The run's calls that, if they are listings, answer no files.
+    pub empty_listings: Vec<u64>,
 }
 
 pub struct Sim {
@@ -113,7 +117,9 @@ impl Sim {
             let mut tasks = Vec::new();
             for (&run, plan) in ids.iter().zip(plans) {
                 let (source, store) = self.world.run(run);
-                let failures = FailurePlan::failing(plan.failing_calls.iter().copied());
+                let failures =
+                    FailurePlan::new(plan.failing_calls.iter().copied(), plan.empty_listings.iter().copied());
+                let plan_taken = failures.clone();
                 let shipper = Shipper {
                     cfg: self.cfg.clone(),
                     source: Arc::new(FailingSource { inner: source.clone(), plan: failures.clone() }),
@@ -129,7 +135,8 @@ impl Sim {
                         r = shipper.ship_instance(&instance) => Some(r),
                         () = source.killed.notified() => None,
                     };
-                    RunOutcome { run, report }
+                    let empty_listings = plan_taken.emptied.load(std::sync::atomic::Ordering::SeqCst);
+                    RunOutcome { run, report, empty_listings }
                 }));
             }
             let mut outcomes = Vec::new();
@@ -487,6 +494,38 @@ mod tests {
             sim.run(RunPlan { failing_calls: vec![k], events: vec![(k + 1, ROTATE)], ..RunPlan::default() });
             finish_and_check(sim, &format!("call {k} failed, then a rotation"));
         }
+    }
+
+    /// A listing that answers no files at all, at every call of a run (only
+    /// listings are affected), with a rotation right after it: no loss is
+    /// concluded from one empty answer, and nothing is skipped for good.
+    #[test]
+    fn an_empty_listing_at_every_call() {
+        let steps = steps_of_a_quiet_run(&settled_maria);
+        let mut emptied = 0;
+        for k in 1..=steps {
+            let mut sim = settled_maria();
+            sim.run(RunPlan { empty_listings: vec![k], events: vec![(k + 1, ROTATE)], ..RunPlan::default() });
+            emptied += sim.outcomes.last().unwrap().empty_listings;
+            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
+            assert!(report.losses.is_empty(), "call {k} listed nothing: a false loss: {:?}", report.losses);
+            finish_and_check(sim, &format!("call {k} listed nothing, then a rotation"));
+        }
+        // The same with nothing new: a scan that reads nothing.
+        let quiet_state = || {
+            let mut sim = settled_maria();
+            sim.quiet();
+            sim
+        };
+        for k in 1..=steps_of_a_quiet_run(&quiet_state) {
+            let mut sim = quiet_state();
+            sim.run(RunPlan { empty_listings: vec![k], ..RunPlan::default() });
+            emptied += sim.outcomes.last().unwrap().empty_listings;
+            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
+            assert!(report.losses.is_empty(), "idle, call {k} listed nothing: a false loss: {:?}", report.losses);
+            finish_and_check(sim, &format!("idle, call {k} listed nothing"));
+        }
+        assert!(emptied >= 3, "only {emptied} listings answered no files: the schedule missed them");
     }
 
     /// The state most runs start from: two rotated files shipped, an active
@@ -1095,6 +1134,9 @@ mod tests {
                     } else {
                         Vec::new()
                     },
+                    // From the seed, not its generator (as `ranges`): one
+                    // seed in 7 has a listing of each run answer no files.
+                    empty_listings: if seed % 7 == 3 { vec![1 + (seed / 7) % 40] } else { Vec::new() },
                 })
                 .collect();
             sim.runs(&plans);

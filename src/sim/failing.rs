@@ -2,7 +2,9 @@
 //! the manner of mountpoint-s3's `FailureClient`: the calls whose numbers a
 //! `FailurePlan` lists (counted over both wrappers together) fail with a
 //! transient error (RDS throttling, S3 SlowDown) before reaching the inner
-//! implementation, as a real one would when it answers 5xx.
+//! implementation, as a real one would when it answers 5xx. A listing the
+//! plan names instead answers with no files at all (an answer one must not
+//! take for "every file is gone").
 
 use crate::compress::CompressedObject;
 use crate::error::Failure;
@@ -20,24 +22,43 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 pub struct FailurePlan {
     fail: Mutex<BTreeSet<u64>>,
+    /// Calls that, if they are a DescribeDBLogFiles, answer an empty list.
+    empty: BTreeSet<u64>,
     calls: AtomicU64,
     /// How many calls failed, for tests that check the plan took effect.
     pub failed: AtomicU64,
+    /// How many listings answered no files.
+    pub emptied: AtomicU64,
 }
 
 impl FailurePlan {
     pub fn failing(calls: impl IntoIterator<Item = u64>) -> Arc<FailurePlan> {
-        Arc::new(FailurePlan { fail: Mutex::new(calls.into_iter().collect()), ..FailurePlan::default() })
+        Self::new(calls, [])
+    }
+
+    /// Fails the `failing` calls; the `empty` ones answer no files if they
+    /// are listings.
+    pub fn new(failing: impl IntoIterator<Item = u64>, empty: impl IntoIterator<Item = u64>) -> Arc<FailurePlan> {
+        Arc::new(FailurePlan {
+            fail: Mutex::new(failing.into_iter().collect()),
+            empty: empty.into_iter().collect(),
+            ..FailurePlan::default()
+        })
     }
 
     /// The failure for this call, if the plan has one.
     fn next(&self, what: &str) -> Option<Failure> {
+        self.next_numbered(what).1
+    }
+
+    /// This call's number, and its failure if the plan has one.
+    fn next_numbered(&self, what: &str) -> (u64, Option<Failure>) {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if !self.fail.lock().unwrap().remove(&n) {
-            return None;
+            return (n, None);
         }
         self.failed.fetch_add(1, Ordering::SeqCst);
-        Some(Failure::transient(format!("{what} failed: injected 503 (call {n})")))
+        (n, Some(Failure::transient(format!("{what} failed: injected 503 (call {n})"))))
     }
 }
 
@@ -48,9 +69,14 @@ pub struct FailingSource {
 
 impl LogSource for FailingSource {
     fn list<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<Vec<LogFile>, Failure>> {
-        match self.plan.next("DescribeDBLogFiles") {
-            Some(f) => Box::pin(async move { Err(f) }),
-            None => self.inner.list(instance),
+        match self.plan.next_numbered("DescribeDBLogFiles") {
+            (_, Some(f)) => Box::pin(async move { Err(f) }),
+            (n, None) if self.plan.empty.contains(&n) => {
+                self.plan.emptied.fetch_add(1, Ordering::SeqCst);
+                let listing = self.inner.list(instance);
+                Box::pin(async move { listing.await.map(|_| Vec::new()) })
+            }
+            (_, None) => self.inner.list(instance),
         }
     }
 

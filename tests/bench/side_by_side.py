@@ -407,6 +407,25 @@ def cmd_report(a):
         p(f"RDS calls, {name.split('_')[1]} run: {fmt_calls(calls)}.")
     p("")
     p("The cold run's objects were checked to inflate to exactly each instance's files.")
+    p("")
+
+    # ---- 4
+    p("### Peak memory and file size")
+    p("")
+    p("One rotated file made of the varied corpus's rotated files one after another (real audit lines), plus its "
+      "active file; one cold run ships both with the default settings (32 MiB objects, 1 MiB gzip members "
+      "compressed on every core, one object uploading while the next is read).")
+    p("")
+    p("| largest file (MiB) | bytes shipped | wall time (s) | throughput (MiB/s) | peak RSS (MiB) | objects exact |")
+    p("|---|---|---|---|---|---|")
+    for n in (1, 2):
+        name = f"big{n}"
+        secs, rss = timing(d, name)
+        sh = shipped(d, name)
+        v = load(d, name + ".verify.json")
+        p(f"| {mib(meta[f'{name}_largest']):.0f} | {sh} | {secs:.2f} | {mib(sh) / secs:.1f} | {rss / 1024:.0f} | "
+          f"{v['files_exact']}/{v['files']} files |")
+    p("")
     notes = load(d, "notes.txt", default="").strip()
     if notes:
         p("")

@@ -13,7 +13,9 @@
 #     bytes downloaded per new byte with the emulator's ranges honoured and
 #     ignored, and the whole-read wire bytes with gzip honoured and ignored;
 #  3. a fleet of FLEET small instances (copies of real audit files), cold
-#     then idle: RDS calls and downloads per instance.
+#     then idle: RDS calls and downloads per instance;
+#  4. peak RSS shipping one rotated file of BIG_MB / 4 and of BIG_MB
+#     megabytes (the varied corpus's files one after another).
 #
 # Prints a Markdown section and writes it to .stack/bench/side_by_side.md
 # (BENCHMARKS.md is left alone). Fails (non-zero, one line) if a tool's
@@ -27,9 +29,10 @@ MB=${MB:-64}
 ROTATE_MB=${ROTATE_MB:-8}
 SIZE=${SIZE:-256}
 FLEET=${FLEET:-100}
+BIG_MB=${BIG_MB:-1024}
 FLEET_KB=${FLEET_KB:-512}  # audit log per fleet instance (in about 4 files)
 PAGE_SIZE=${PAGE_SIZE:-100} # emulator records per Describe* page (RDS: up to 100)
-command="MB=$MB ROTATE_MB=$ROTATE_MB SIZE=$SIZE FLEET=$FLEET tests/bench/side_by_side.sh"
+command="MB=$MB ROTATE_MB=$ROTATE_MB SIZE=$SIZE FLEET=$FLEET BIG_MB=$BIG_MB tests/bench/side_by_side.sh"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 die() { echo "side_by_side: $*" >&2; exit 1; }
@@ -81,6 +84,8 @@ s3=$(tests/stack/moto.sh start "$w/moto.pid")
   echo ' "instances": ['
   echo '  {"id": "bench-repeated", "resource_id": "db-BENCHREPEATED00000000000001", "engine": "mariadb", "audit_dir": "'"$w/repeated/audit"'"},'
   echo '  {"id": "bench-varied", "resource_id": "db-BENCHVARIED0000000000000001", "engine": "mariadb", "audit_dir": "'"$w/varied/audit"'"},'
+  echo '  {"id": "bench-big1", "resource_id": "db-BENCHBIG100000000000000001", "engine": "mariadb", "audit_dir": "'"$w/big1/audit"'"},'
+  echo '  {"id": "bench-big2", "resource_id": "db-BENCHBIG200000000000000001", "engine": "mariadb", "audit_dir": "'"$w/big2/audit"'"},'
   echo -n '  {"id": "bench-grow", "resource_id": "db-BENCHGROW000000000000000001", "engine": "mariadb", "audit_dir": "'"$w/grow/audit"'"}'
   for i in $(seq 0 $((FLEET - 1))); do
     id=$(printf 'fleet-%03d' "$i")
@@ -241,6 +246,27 @@ ship fleet_idle fleet --tag fleet=bench
 [ "$(grep -c ': ok$' "$m/fleet_idle.out")" = "$FLEET" ] || die "fleet_idle: $(grep -c ': ok$' "$m/fleet_idle.out") of $FLEET instances ok"
 verify fleet --prefix fleet --layout auditship --dir "$w/fleet" --per-instance
 concurrency=$("$auditship" run --help | sed -n '/--concurrency/,/default:/s/.*\[default: \([0-9]*\)\].*/\1/p' | head -1)
+
+# ---------------------------------------------------------------- 4. large files
+# big N MB: instance bench-bigN gets a rotated file of at least MB
+# megabytes (the varied corpus's rotated files, one after another: real
+# audit lines) and the corpus's active file; one run ships both.
+big() {
+  local n=$1 mb=$2 dir="$w/big$1/audit" file
+  mkdir -p "$dir"
+  file="$dir/server_audit.log.001"
+  say "4. one rotated file of ~$mb MB"
+  while [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -lt $((mb << 20)) ]; do
+    cat "$w/varied/audit"/server_audit.log.0* >>"$file"
+  done
+  cp "$w/varied/audit/server_audit.log" "$dir/server_audit.log"
+  echo "\"big${n}_bytes\": $(audit_bytes "$dir"), \"big${n}_largest\": $(stat -c %s "$file")," >>"$w/one.meta"
+  ship "big$n" "big$n" --instance "bench-big$n"
+  verify "big$n" --prefix "big$n" --layout auditship --dir "$dir" --instance "bench-big$n"
+  rm -rf "$dir"
+}
+big 1 $((BIG_MB / 4))
+big 2 "$BIG_MB"
 
 # ---------------------------------------------------------------- report
 cat >"$m/meta.json" <<JSON
