@@ -34,7 +34,10 @@ pub fn gzip_member(bytes: &[u8], level: u32) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::new(level.clamp(1, 9)));
     // Writing into a Vec cannot fail.
     encoder.write_all(bytes).expect("gzip into memory");
-    encoder.finish().expect("gzip into memory")
+    let mut member = encoder.finish().expect("gzip into memory");
+    // Members wait in memory until their object is put: no spare room.
+    member.shrink_to_fit();
+    member
 }
 
 /// One object being built: uncompressed bytes go in, gzip comes out.
@@ -45,7 +48,7 @@ pub struct ObjectBuilder {
     /// Full blocks not yet compressed or taken.
     full: Vec<Vec<u8>>,
     /// The members so far, in order.
-    gzip: Vec<u8>,
+    members: Vec<Vec<u8>>,
     hasher: Sha256,
     len: u64,
     lines: u64,
@@ -54,7 +57,9 @@ pub struct ObjectBuilder {
 /// A finished object, ready to put.
 #[derive(Debug, Clone)]
 pub struct CompressedObject {
-    pub gzip: Vec<u8>,
+    /// The gzip members, one after another (shared, not copied, by the
+    /// upload and its retries).
+    pub gzip: bytes::Bytes,
     /// Uncompressed length.
     pub len: u64,
     /// Hex sha256 of the uncompressed bytes.
@@ -76,7 +81,7 @@ impl ObjectBuilder {
             level,
             block: Vec::new(),
             full: Vec::new(),
-            gzip: Vec::new(),
+            members: Vec::new(),
             hasher: Sha256::new(),
             len: 0,
             lines: 0,
@@ -110,8 +115,8 @@ impl ObjectBuilder {
     }
 
     /// The next member, compressed from the next block taken.
-    pub fn append_member(&mut self, member: &[u8]) {
-        self.gzip.extend_from_slice(member);
+    pub fn append_member(&mut self, member: Vec<u8>) {
+        self.members.push(member);
     }
 
     pub fn len(&self) -> u64 {
@@ -124,13 +129,19 @@ impl ObjectBuilder {
 
     pub fn finish(mut self) -> CompressedObject {
         for block in std::mem::take(&mut self.full) {
-            self.gzip.extend_from_slice(&gzip_member(&block, self.level));
+            self.members.push(gzip_member(&block, self.level));
         }
-        if !self.block.is_empty() || self.gzip.is_empty() {
-            self.gzip.extend_from_slice(&gzip_member(&self.block, self.level));
+        if !self.block.is_empty() || self.members.is_empty() {
+            self.members.push(gzip_member(&self.block, self.level));
+        }
+        // One allocation of the object's exact size (a growing buffer
+        // would hold up to twice that while the upload runs).
+        let mut gzip = Vec::with_capacity(self.members.iter().map(Vec::len).sum());
+        for member in std::mem::take(&mut self.members) {
+            gzip.extend_from_slice(&member);
         }
         CompressedObject {
-            gzip: self.gzip,
+            gzip: gzip.into(),
             len: self.len,
             sha256: hex::encode(self.hasher.finalize()),
             lines: self.lines,
@@ -176,7 +187,7 @@ mod tests {
             elsewhere.write(piece);
             for block in elsewhere.take_blocks() {
                 let member = gzip_member(&block, elsewhere.level());
-                elsewhere.append_member(&member);
+                elsewhere.append_member(member);
             }
         }
         let elsewhere = elsewhere.finish();

@@ -3,6 +3,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    keep_large_blocks_mapped();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -23,3 +24,21 @@ fn main() -> ExitCode {
     };
     runtime.block_on(auditship::commands::execute(cli.command))
 }
+
+/// glibc raises its mmap threshold each time a large block is freed (up to
+/// 32 MiB): from then on the pipeline's 1 MiB blocks and gzip members come
+/// from heap arenas, which fragment, and memory grows with the bytes shipped
+/// (measured: 102 MiB peak shipping a 1 GiB file, 41 MiB with the threshold
+/// fixed). Fixing it keeps large blocks mapped and returned when freed.
+/// (musl, the container's build, always maps large blocks.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_large_blocks_mapped() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_large_blocks_mapped() {}

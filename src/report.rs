@@ -193,6 +193,20 @@ pub struct ReportedFailure {
 }
 
 impl InstanceReport {
+    /// Adds what shipping one file recorded in a report of its own (the
+    /// pass ships two rotated files at once): its objects and bytes, the
+    /// file itself, overlap mismatches, and whether it was left for later.
+    /// These are all the fields `pipeline::file` writes.
+    pub fn add_file_work(&mut self, file: &InstanceReport) {
+        self.objects_created += file.objects_created;
+        self.objects_verified += file.objects_verified;
+        self.bytes_shipped += file.bytes_shipped;
+        self.files_shipped.extend(file.files_shipped.iter().cloned());
+        self.transfer.overlap_mismatches += file.transfer.overlap_mismatches;
+        self.deferred |= file.deferred;
+        self.interrupted |= file.interrupted;
+    }
+
     pub fn new(instance: Instance) -> Self {
         InstanceReport {
             instance,

@@ -303,7 +303,9 @@ impl S3Store {
         object: &CompressedObject,
     ) -> Result<Created, Failure> {
         let mut parts = Vec::new();
-        for (i, chunk) in object.gzip.chunks(self.part_size()).enumerate() {
+        let part_size = self.part_size();
+        for (i, at) in (0..object.gzip.len()).step_by(part_size).enumerate() {
+            let chunk = object.gzip.slice(at..(at + part_size).min(object.gzip.len()));
             let number = i as i32 + 1;
             let out = self
                 .client
@@ -312,7 +314,7 @@ impl S3Store {
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(number)
-                .body(ByteStream::from(chunk.to_vec()))
+                .body(ByteStream::from(chunk))
                 .send()
                 .await
                 .map_err(|e| self.fail("UploadPart", key, "s3:PutObject", &e))?;

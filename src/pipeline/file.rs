@@ -734,7 +734,7 @@ impl Compressing {
         let Some(oldest) = self.pending.pop_front() else { return };
         // Compressing into memory cannot fail; a panic there is a bug.
         let member = oldest.await.expect("a gzip block compresses");
-        builder.append_member(&member);
+        builder.append_member(member);
     }
 }
 

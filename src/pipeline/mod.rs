@@ -28,10 +28,11 @@ mod scan;
 
 pub use scan::{HeadCheck, Survey, SurveyedFile};
 
-use crate::checkpoint::{self, StoredCheckpoint};
+use crate::checkpoint::{self, FileProgress, StoredCheckpoint};
 use crate::compress::CompressedObject;
 use crate::config::{Config, Scope};
 use crate::error::{Failure, FailureKind};
+use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::checkpoint_key;
 use crate::list::LogFile;
@@ -108,6 +109,15 @@ impl From<Failure> for Stop {
     fn from(f: Failure) -> Self {
         Stop::Fail(f)
     }
+}
+
+/// What shipping one file did: its result, its checkpoint entry (when it
+/// shipped against a copy of the checkpoint) and its report.
+struct FileShipped {
+    id: FileId,
+    result: Result<bool, Stop>,
+    progress: Option<FileProgress>,
+    report: InstanceReport,
 }
 
 impl Shipper {
@@ -295,29 +305,60 @@ impl Shipper {
         }
 
         let mut outcome = Ok(());
-        let chosen = || scan.identified.iter().filter(|item| self.chosen(item));
-        report.files_chosen = chosen().count();
-        self.progress.plan(&instance.id.0, report.files_chosen, chosen().map(|item| item.file.size).sum());
-        for item in scan.identified.iter().rev().filter(|item| self.chosen(item)) {
+        let chosen: Vec<&Identified> = scan.identified.iter().rev().filter(|item| self.chosen(item)).collect();
+        report.files_chosen = chosen.len();
+        self.progress.plan(&instance.id.0, chosen.len(), chosen.iter().map(|item| item.file.size).sum());
+        let mut rest = chosen.as_slice();
+        while let [first, after @ ..] = rest {
             if self.out_of_time() {
                 self.defer(report);
                 break;
             }
-            match self.ship_tracked_file(instance, item, &mut cp, report).await {
-                Ok(changed) => dirty |= changed,
-                // A read this run abandoned (time limit, signal) ends the
-                // pass like any stop: progress is committed below, and
-                // `ship_instance_into` defers the rest. Wherever the read
-                // was (a file, a relocation, a rename check), one place.
-                Err(Stop::Fail(f)) if f.kind != FailureKind::NeedsPerson && !f.abandoned => {
-                    dirty = true;
-                    report.fail(f);
+            // Two rotated files at once, each against its own copy of the
+            // checkpoint (shipping a rotated file changes only its own
+            // entry), so one's round trips overlap the other's. A growing
+            // file alone: its rotation changes what the checkpoint expects.
+            let shipped = match after {
+                [second, ..] if !first.active && !second.active => {
+                    rest = &after[1..];
+                    let (a, b) = tokio::join!(
+                        self.ship_rotated_file(instance, first, &cp),
+                        self.ship_rotated_file(instance, second, &cp)
+                    );
+                    vec![a, b]
                 }
-                Err(stop) => {
-                    dirty = true;
-                    outcome = Err(stop);
-                    break;
+                _ => {
+                    rest = after;
+                    let mut file_report = InstanceReport::new(instance.clone());
+                    let result = self.ship_tracked_file(instance, first, &mut cp, &mut file_report).await;
+                    vec![FileShipped { id: first.id.clone(), result, progress: None, report: file_report }]
                 }
+            };
+            let mut stop = None;
+            for s in shipped {
+                report.add_file_work(&s.report);
+                if let Some(progress) = s.progress {
+                    cp.state.files.insert(s.id, progress);
+                }
+                match s.result {
+                    Ok(changed) => dirty |= changed,
+                    // A read this run abandoned (time limit, signal) ends the
+                    // pass like any stop: progress is committed below, and
+                    // `ship_instance_into` defers the rest. Wherever the read
+                    // was (a file, a relocation, a rename check), one place.
+                    Err(Stop::Fail(f)) if f.kind != FailureKind::NeedsPerson && !f.abandoned => {
+                        dirty = true;
+                        report.fail(f);
+                    }
+                    Err(s) => {
+                        dirty = true;
+                        stop.get_or_insert(s);
+                    }
+                }
+            }
+            if let Some(stop) = stop {
+                outcome = Err(stop);
+                break;
             }
             if dirty {
                 self.commit(&mut cp, instance).await?;
@@ -333,6 +374,16 @@ impl Shipper {
         }
         ledger::summarize_pending(&scan, &cp, report);
         outcome
+    }
+
+    /// Ships a rotated file against a copy of the checkpoint, with a
+    /// report of its own, so that two can ship at once.
+    async fn ship_rotated_file(&self, instance: &Instance, item: &Identified, cp: &StoredCheckpoint) -> FileShipped {
+        let mut mine = cp.clone();
+        let mut report = InstanceReport::new(instance.clone());
+        let result = self.ship_tracked_file(instance, item, &mut mine, &mut report).await;
+        let progress = mine.state.files.remove(&item.id);
+        FileShipped { id: item.id.clone(), result, progress, report }
     }
 
     /// Stores the checkpoint, unless this is a dry run.

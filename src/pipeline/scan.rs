@@ -221,7 +221,7 @@ impl Shipper {
     pub async fn survey(&self, instance: &Instance) -> Result<Survey, Failure> {
         let key = crate::keys::checkpoint_key(&self.cfg.prefix, instance);
         let checkpoint = crate::checkpoint::load(&*self.store, &key, instance).await?;
-        let listed = self.source.list(instance).await?;
+        let listed = self.list_asking_again_if_empty(instance).await?;
         let scan = match self.scan(instance, &checkpoint, listed.clone()).await {
             Ok(scan) if !scan.complete => {
                 return Err(Failure::transient(format!(
@@ -279,6 +279,19 @@ impl Shipper {
         self.source.list(instance).await
     }
 
+    /// A listing after the scan's first, to compare with it. Files listed
+    /// a moment ago cannot all be gone: an empty answer (DescribeDBLogFiles
+    /// gives them transiently) is asked again, and if it stays empty the
+    /// pass starts over. Taken as it came, it would make every file read
+    /// "listed, then gone".
+    async fn relist(&self, instance: &Instance) -> Result<Vec<LogFile>, Stop> {
+        let files = self.list_asking_again_if_empty(instance).await?;
+        if files.is_empty() {
+            return Err(Stop::Again("the instance listed no files while they were identified".into()));
+        }
+        Ok(files)
+    }
+
     /// Lists audit files. No files at all means audit logging is off (the
     /// plugin always has its active file), unless the listing was one of
     /// the transiently empty ones DescribeDBLogFiles is known to return:
@@ -332,7 +345,7 @@ impl Shipper {
             if !families.is_empty() {
                 // Files that share a first line are read further, then
                 // listed again: the steady check covers those reads too.
-                last = self.source.list(instance).await?;
+                last = self.relist(instance).await?;
                 let steady = no_rotation_between(&listing, &last);
                 let first_objects = if super::family::gives_new_keys(cp, &scan, &families, steady) {
                     self.first_objects(instance, cp, &families).await?
@@ -499,7 +512,7 @@ impl Shipper {
                 // stands for a whole scan.)
                 return Ok((scan, first_listing));
             }
-            let relisted = self.source.list(instance).await?;
+            let relisted = self.relist(instance).await?;
             let flags = list::active_flags(&relisted);
             batch = relisted.iter().cloned().zip(flags).filter(|(f, _)| !seen_names.contains(&f.name)).collect();
             if batch.is_empty() {
@@ -508,7 +521,7 @@ impl Shipper {
             tracing::info!(instance = %instance.id, new_names = batch.len(), "files rotated during the scan; identifying the new names");
         }
         scan.complete = false;
-        let last = self.source.list(instance).await?;
+        let last = self.relist(instance).await?;
         Ok((scan, last))
     }
 

@@ -511,6 +511,27 @@ mod tests {
             assert!(report.losses.is_empty(), "call {k} listed nothing: a false loss: {:?}", report.losses);
             finish_and_check(sim, &format!("call {k} listed nothing, then a rotation"));
         }
+        // A file without a first line yet, just after a rotation: files
+        // listed, then "gone", are where a false loss would come from.
+        let half_line = || {
+            let mut sim = settled_maria();
+            sim.apply(ROTATE);
+            sim.apply(Event::AppendHalf { stripe: 0 });
+            sim
+        };
+        for k in 1..=steps_of_a_quiet_run(&half_line) {
+            let mut sim = half_line();
+            sim.run(RunPlan { empty_listings: vec![k], ..RunPlan::default() });
+            emptied += sim.outcomes.last().unwrap().empty_listings;
+            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
+            assert!(
+                report.losses.is_empty(),
+                "half a line, call {k} listed nothing: a false loss: {:?}",
+                report.losses
+            );
+            sim.apply(Event::Finish { stripe: 0 });
+            finish_and_check(sim, &format!("half a line, call {k} listed nothing"));
+        }
         // The same with nothing new: a scan that reads nothing.
         let quiet_state = || {
             let mut sim = settled_maria();
@@ -1144,6 +1165,17 @@ mod tests {
         let ranged = sim.world.state.lock().unwrap().ranged_opens;
         finish_and_check(sim, &format!("seed {seed} ({engine:?})"));
         ranged
+    }
+
+    /// Seeds that found defects, run on every commit.
+    #[test]
+    fn schedules_that_found_defects() {
+        // 5414: a relisting during the scan answered no files, was taken
+        // as the scan's last listing, and every file read became "listed,
+        // then gone": a false loss of a file no scan had named.
+        for seed in [5414] {
+            random_schedule(seed);
+        }
     }
 
     #[test]

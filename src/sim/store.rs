@@ -98,7 +98,7 @@ impl ObjectStore for MemStore {
             if bucket.objects.contains_key(key) {
                 return Ok(Created::AlreadyExists);
             }
-            bucket.put(key, object.gzip.clone(), Some(facts.clone()));
+            bucket.put(key, object.gzip.to_vec(), Some(facts.clone()));
             Ok(Created::Yes)
         })
     }
