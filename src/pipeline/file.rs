@@ -262,12 +262,7 @@ impl Shipper {
         let renamed = || Stop::Moved(format!("{} was renamed by a rotation while it was read", item.file.name));
         let exact = item.identity.as_ref().is_some_and(|i| i.exact);
         if !exact && !item.scanned_with.is_empty() {
-            let now = self.list_asking_again_if_empty(instance).await?;
-            if now.is_empty() {
-                // Empty twice: it proves nothing either way; the pass
-                // starts again.
-                return Err(Stop::Again(format!("the instance listed no files while {} was read", item.file.name)));
-            }
+            let now = self.relist(instance, &format!("{} was read", item.file.name)).await?;
             return if no_rotation_between(&item.scanned_with, &now) { Ok(()) } else { Err(renamed()) };
         }
         match self.holds(instance, &item.file, &check).await {

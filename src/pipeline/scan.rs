@@ -279,15 +279,15 @@ impl Shipper {
         self.source.list(instance).await
     }
 
-    /// A listing after the scan's first, to compare with it. Files listed
-    /// a moment ago cannot all be gone: an empty answer (DescribeDBLogFiles
-    /// gives them transiently) is asked again, and if it stays empty the
-    /// pass starts over. Taken as it came, it would make every file read
-    /// "listed, then gone".
-    async fn relist(&self, instance: &Instance) -> Result<Vec<LogFile>, Stop> {
+    /// A listing to compare with an earlier one, taken while `during`.
+    /// Files listed a moment ago cannot all be gone: an empty answer
+    /// (DescribeDBLogFiles gives them transiently) is asked again, and if
+    /// it stays empty the pass starts over. Taken as it came, it would make
+    /// every file read "listed, then gone".
+    pub(super) async fn relist(&self, instance: &Instance, during: &str) -> Result<Vec<LogFile>, Stop> {
         let files = self.list_asking_again_if_empty(instance).await?;
         if files.is_empty() {
-            return Err(Stop::Again("the instance listed no files while they were identified".into()));
+            return Err(Stop::Again(format!("the instance listed no files while {during}")));
         }
         Ok(files)
     }
@@ -345,7 +345,7 @@ impl Shipper {
             if !families.is_empty() {
                 // Files that share a first line are read further, then
                 // listed again: the steady check covers those reads too.
-                last = self.relist(instance).await?;
+                last = self.relist(instance, "they were identified").await?;
                 let steady = no_rotation_between(&listing, &last);
                 let first_objects = if super::family::gives_new_keys(cp, &scan, &families, steady) {
                     self.first_objects(instance, cp, &families).await?
@@ -512,7 +512,7 @@ impl Shipper {
                 // stands for a whole scan.)
                 return Ok((scan, first_listing));
             }
-            let relisted = self.relist(instance).await?;
+            let relisted = self.relist(instance, "they were identified").await?;
             let flags = list::active_flags(&relisted);
             batch = relisted.iter().cloned().zip(flags).filter(|(f, _)| !seen_names.contains(&f.name)).collect();
             if batch.is_empty() {
@@ -521,7 +521,7 @@ impl Shipper {
             tracing::info!(instance = %instance.id, new_names = batch.len(), "files rotated during the scan; identifying the new names");
         }
         scan.complete = false;
-        let last = self.relist(instance).await?;
+        let last = self.relist(instance, "they were identified").await?;
         Ok((scan, last))
     }
 

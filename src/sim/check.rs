@@ -501,52 +501,51 @@ mod tests {
     /// concluded from one empty answer, and nothing is skipped for good.
     #[test]
     fn an_empty_listing_at_every_call() {
-        let steps = steps_of_a_quiet_run(&settled_maria);
-        let mut emptied = 0;
-        for k in 1..=steps {
-            let mut sim = settled_maria();
-            sim.run(RunPlan { empty_listings: vec![k], events: vec![(k + 1, ROTATE)], ..RunPlan::default() });
-            emptied += sim.outcomes.last().unwrap().empty_listings;
-            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
-            assert!(report.losses.is_empty(), "call {k} listed nothing: a false loss: {:?}", report.losses);
-            finish_and_check(sim, &format!("call {k} listed nothing, then a rotation"));
-        }
-        // A file without a first line yet, just after a rotation: files
-        // listed, then "gone", are where a false loss would come from.
         let half_line = || {
-            let mut sim = settled_maria();
+            let sim = settled_maria();
             sim.apply(ROTATE);
             sim.apply(Event::AppendHalf { stripe: 0 });
             sim
         };
-        for k in 1..=steps_of_a_quiet_run(&half_line) {
-            let mut sim = half_line();
-            sim.run(RunPlan { empty_listings: vec![k], ..RunPlan::default() });
-            emptied += sim.outcomes.last().unwrap().empty_listings;
-            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
-            assert!(
-                report.losses.is_empty(),
-                "half a line, call {k} listed nothing: a false loss: {:?}",
-                report.losses
-            );
-            sim.apply(Event::Finish { stripe: 0 });
-            finish_and_check(sim, &format!("half a line, call {k} listed nothing"));
-        }
-        // The same with nothing new: a scan that reads nothing.
         let quiet_state = || {
             let mut sim = settled_maria();
             sim.quiet();
             sim
         };
-        for k in 1..=steps_of_a_quiet_run(&quiet_state) {
-            let mut sim = quiet_state();
-            sim.run(RunPlan { empty_listings: vec![k], ..RunPlan::default() });
-            emptied += sim.outcomes.last().unwrap().empty_listings;
-            let report = sim.outcomes.last().unwrap().report.as_ref().unwrap();
-            assert!(report.losses.is_empty(), "idle, call {k} listed nothing: a false loss: {:?}", report.losses);
-            finish_and_check(sim, &format!("idle, call {k} listed nothing"));
-        }
+        let emptied = empty_listing_at_every_call_of(&settled_maria, "settled", Some(ROTATE), None)
+            // A file without a first line yet, just after a rotation: files
+            // listed, then "gone", are where a false loss would come from.
+            + empty_listing_at_every_call_of(&half_line, "half a line", None, Some(Event::Finish { stripe: 0 }))
+            // Nothing new: a scan that reads nothing.
+            + empty_listing_at_every_call_of(&quiet_state, "idle", None, None);
         assert!(emptied >= 3, "only {emptied} listings answered no files: the schedule missed them");
+    }
+
+    /// For every call k of a run from `make`'s state: a run whose call k,
+    /// if a listing, answers no files (with `then` right after it)
+    /// concludes no loss, and with `after` applied the instance settles
+    /// exactly. Returns how many listings answered no files.
+    fn empty_listing_at_every_call_of(
+        make: &dyn Fn() -> Sim,
+        what: &str,
+        then: Option<Event>,
+        after: Option<Event>,
+    ) -> u64 {
+        let mut emptied = 0;
+        for k in 1..=steps_of_a_quiet_run(make) {
+            let mut sim = make();
+            let events = then.iter().map(|e| (k + 1, e.clone())).collect();
+            sim.run(RunPlan { empty_listings: vec![k], events, ..RunPlan::default() });
+            let outcome = sim.outcomes.last().unwrap();
+            emptied += outcome.empty_listings;
+            let report = outcome.report.as_ref().unwrap();
+            assert!(report.losses.is_empty(), "{what}, call {k} listed nothing: a false loss: {:?}", report.losses);
+            if let Some(e) = &after {
+                sim.apply(e.clone());
+            }
+            finish_and_check(sim, &format!("{what}, call {k} listed nothing"));
+        }
+        emptied
     }
 
     /// The state most runs start from: two rotated files shipped, an active
