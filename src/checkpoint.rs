@@ -7,6 +7,7 @@
 //! furthest confirmed offset wins) and the swap is tried again.
 
 use crate::error::Failure;
+use crate::evidence::digest::{Link, Listed};
 use crate::identify::{FileId, Identity};
 use crate::instance::Instance;
 use crate::store::{ObjectStore, Swapped};
@@ -14,8 +15,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The checkpoint layout this version reads and writes.
-pub const FORMAT: u32 = 1;
+/// The newest checkpoint layout this version reads: 2 has a digest ledger.
+pub const FORMAT: u32 = 2;
+/// The layout written while there is no digest ledger, which every
+/// version since the first reads.
+const FORMAT_WITHOUT_DIGESTS: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -39,6 +43,90 @@ pub struct Checkpoint {
     /// them in the old checkpoint. See `pipeline::ledger`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paged_for_replaced: Vec<PagedLoss>,
+    /// Objects confirmed but not yet in a digest, and where the digest
+    /// chain stands (see `evidence`). Only with digests on.
+    #[serde(default, skip_serializing_if = "DigestLedger::is_empty")]
+    pub digests: DigestLedger,
+}
+
+/// What the next digests must list, and the chain's newest digest. Every
+/// object S3 confirms is recorded here in the same write that moves its
+/// file's offset past it, so no object can be shipped and never listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLedger {
+    /// When digests began for this instance: the chain's first period is
+    /// the one holding this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// The chain's newest digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Link>,
+    /// Per file: its objects ending at or before this offset are listed
+    /// in a digest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub listed_to: BTreeMap<FileId, u64>,
+    /// Confirmed objects in no digest yet, by file id and start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<Listed>,
+}
+
+impl DigestLedger {
+    pub fn is_empty(&self) -> bool {
+        self.since.is_none() && self.head.is_none() && self.listed_to.is_empty() && self.pending.is_empty()
+    }
+
+    /// Records a confirmed object, unless a digest lists it already.
+    pub fn record(&mut self, listed: Listed) {
+        if self.is_listed(&listed) {
+            return;
+        }
+        match self.pending.iter_mut().find(|p| p.key == listed.key) {
+            Some(p) => p.landed_at = p.landed_at.min(listed.landed_at),
+            None => self.pending.push(listed),
+        }
+        self.pending.sort();
+    }
+
+    fn is_listed(&self, l: &Listed) -> bool {
+        self.listed_to.get(&FileId(l.file_id.clone())).is_some_and(|to| l.end <= *to)
+    }
+
+    /// What a sealed digest listed is no longer pending, and it is the
+    /// chain's head.
+    pub fn sealed(&mut self, objects: &[Listed], link: Link) {
+        for l in objects {
+            let to = self.listed_to.entry(FileId(l.file_id.clone())).or_default();
+            *to = (*to).max(l.end);
+        }
+        self.pending.retain(|p| !objects.iter().any(|o| o.key == p.key));
+        let listed_to = std::mem::take(&mut self.listed_to);
+        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
+        self.listed_to = listed_to;
+        self.head = Some(link);
+    }
+
+    /// Folds another writer's ledger in: the later head, each file's
+    /// furthest listed offset, and every pending object no digest lists.
+    pub fn merge(&mut self, other: &DigestLedger) {
+        self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let later = |l: &Link| (l.period_end, l.sha256.clone());
+        if other.head.as_ref().map(later) > self.head.as_ref().map(later) {
+            self.head = other.head.clone();
+        }
+        for (id, to) in &other.listed_to {
+            let mine = self.listed_to.entry(id.clone()).or_default();
+            *mine = (*mine).max(*to);
+        }
+        for l in &other.pending {
+            self.record(l.clone());
+        }
+        let listed_to = std::mem::take(&mut self.listed_to);
+        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
+        self.listed_to = listed_to;
+    }
 }
 
 /// A loss recorded in another resource id's checkpoint, by its key there.
@@ -163,6 +251,7 @@ impl Checkpoint {
             gaps: Vec::new(),
             unnamed: Vec::new(),
             paged_for_replaced: Vec::new(),
+            digests: DigestLedger::default(),
         }
     }
 
@@ -261,6 +350,7 @@ impl Checkpoint {
             }
         }
         self.paged_for_replaced.sort();
+        self.digests.merge(&other.digests);
         // A file reported lost is done with: it is not tracked again.
         let lost: Vec<FileId> = self.gaps.iter().filter(|g| !g.unnamed).map(|g| g.file_id.clone()).collect();
         self.files.retain(|id, _| !lost.contains(id));
@@ -328,6 +418,9 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
     for attempt in 0..MAX_SWAPS {
         cp.state.updated_at = Some(Utc::now());
         cp.state.writer_version = env!("CARGO_PKG_VERSION").to_string();
+        // A version that cannot read the ledger would drop it on its next
+        // write: it refuses a checkpoint that has one instead.
+        cp.state.format = if cp.state.digests.is_empty() { FORMAT_WITHOUT_DIGESTS } else { FORMAT };
         let body = serde_json::to_vec_pretty(&cp.state).expect("checkpoint serializes");
         match store.swap(&cp.key, body, cp.etag.as_deref()).await? {
             Swapped::Yes { etag } => {
@@ -338,7 +431,10 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
                 let theirs = load(store, &cp.key, instance).await?;
                 cp.state.merge(&theirs.state);
                 cp.etag = theirs.etag.clone();
-                if cp.state.files == theirs.state.files && cp.state.gaps == theirs.state.gaps {
+                if cp.state.files == theirs.state.files
+                    && cp.state.gaps == theirs.state.gaps
+                    && cp.state.digests == theirs.state.digests
+                {
                     // The other writer already recorded all of this (an
                     // overlapping run shipping the same bytes): done.
                     cp.state = theirs.state;
@@ -528,7 +624,12 @@ mod tests {
             if let Some(cp) = base {
                 bucket.objects.insert(
                     "cp".into(),
-                    crate::sim::store::MemObject { body: serde_json::to_vec(&cp).unwrap(), facts: None, version: 0 },
+                    crate::sim::store::MemObject {
+                        body: serde_json::to_vec(&cp).unwrap(),
+                        facts: None,
+                        version: 0,
+                        metadata: Default::default(),
+                    },
                 );
             }
         }

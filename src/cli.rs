@@ -2,7 +2,7 @@
 //! Every flag has an `AUDITSHIP_*` environment variable so the ECS task
 //! definition can configure the job without a command line.
 
-use crate::config::{ActiveFilePolicy, AssumeRole, Config, FileFilter, Scope, Selection};
+use crate::config::{ActiveFilePolicy, AssumeRole, Config, DigestSettings, FileFilter, Scope, Selection, SignerSource};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
@@ -246,6 +246,43 @@ pub struct RunArgs {
     /// print each object that would be created, with its key and sizes.
     #[arg(long, env = "AUDITSHIP_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub digests: DigestArgs,
+}
+
+/// Signed digests: with a signing key, every period gets a digest of the
+/// objects that landed in it, chained to the one before.
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// Sign a digest per instance and period with this Ed25519 private key
+    /// (PKCS#8 PEM: `openssl genpkey -algorithm ed25519`). Without it, no
+    /// digests are written.
+    #[arg(long, value_name = "PATH", env = "AUDITSHIP_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// How long a digest's period is (1h, 15m, 60s; it must divide a day).
+    #[arg(long, value_name = "DURATION", default_value = "1h", env = "AUDITSHIP_DIGEST_PERIOD", value_parser = crate::evidence::digest::parse_period)]
+    pub digest_period: Duration,
+    /// Seconds added to the clock digests are sealed by: for process tests
+    /// only, which seal periods without waiting for them to end.
+    #[arg(
+        long,
+        hide = true,
+        default_value_t = 0,
+        env = "AUDITSHIP_CLOCK_OFFSET_SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub clock_offset_seconds: i64,
+}
+
+impl DigestArgs {
+    fn to_settings(&self) -> Option<DigestSettings> {
+        let signer = SignerSource::KeyFile(self.signing_key_file.clone()?);
+        Some(DigestSettings {
+            period: self.digest_period,
+            signer,
+            clock_offset: chrono::Duration::seconds(self.clock_offset_seconds),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -611,6 +648,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         shard: None,
         db: selection.db.to_access()?,
         interval: None,
+        digests: None,
     })
 }
 
@@ -655,6 +693,7 @@ impl RunArgs {
         cfg.object_size = self.object_size;
         cfg.multipart_threshold = self.multipart_threshold;
         cfg.gzip_level = self.gzip_level;
+        cfg.digests = self.digests.to_settings();
         Ok(cfg)
     }
 }

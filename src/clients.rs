@@ -7,7 +7,10 @@
 use crate::aws;
 use crate::config::DbAccess;
 use crate::config::{Config, Scope};
+use crate::config::{DigestSettings, SignerSource};
 use crate::error::Failure;
+use crate::evidence::signing::{Ed25519File, Signer};
+use crate::evidence::{Evidence, SystemClock};
 use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
 use crate::progress::Progress;
@@ -29,6 +32,8 @@ pub struct Clients {
     pub stop: CancellationToken,
     /// Bytes walked, for `backfill`'s progress display.
     pub progress: Arc<Progress>,
+    /// Digests' signer, period and clock (`--signing-key-file`).
+    pub evidence: Option<Evidence>,
 }
 
 impl Clients {
@@ -56,7 +61,8 @@ impl Clients {
             Scope::Backfill(_) => Progress::for_terminal_or_log(),
             Scope::New => Progress::off(),
         });
-        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress })
+        let evidence = cfg.digests.as_ref().map(evidence).transpose()?;
+        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress, evidence })
     }
 
     /// A shipper over these clients whose work ends at `deadline`.
@@ -68,6 +74,7 @@ impl Clients {
             deadline,
             stop: self.stop.clone(),
             progress: self.progress.clone(),
+            evidence: self.evidence.clone(),
         }
     }
 
@@ -75,4 +82,13 @@ impl Clients {
     pub fn db_login(&self) -> Option<(&DbAccess, &AwsIdentity)> {
         self.cfg.db.as_ref().map(|access| (access, &*self.identity))
     }
+}
+
+/// The digests' signer, period and clock: the key is read before any work,
+/// so a bad key fails the run at once.
+fn evidence(settings: &DigestSettings) -> Result<Evidence, Failure> {
+    let signer: Arc<dyn Signer> = match &settings.signer {
+        SignerSource::KeyFile(path) => Arc::new(Ed25519File::from_pem_file(path)?),
+    };
+    Ok(Evidence { signer, period: settings.period, clock: Arc::new(SystemClock { offset: settings.clock_offset }) })
 }

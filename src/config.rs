@@ -104,6 +104,26 @@ pub struct Config {
     pub db: Option<DbAccess>,
     /// `run --interval`: repeat a pass this often until SIGTERM (service mode).
     pub interval: Option<Duration>,
+    /// Signed digests of what landed (`--signing-key-file`); `None`: off.
+    pub digests: Option<DigestSettings>,
+}
+
+/// How digests are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSettings {
+    /// How long each digest's period is (divides a day).
+    pub period: Duration,
+    pub signer: SignerSource,
+    /// Added to the system clock for digests (0 but in process tests, which
+    /// seal periods without waiting for them to end).
+    pub clock_offset: chrono::Duration,
+}
+
+/// Where the digest signing key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignerSource {
+    /// An Ed25519 private key, PKCS#8 PEM.
+    KeyFile(std::path::PathBuf),
 }
 
 /// `--assume-role`: the instances are read with this role's credentials.

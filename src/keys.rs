@@ -23,6 +23,22 @@ pub fn instance_pointer_key(prefix: &str, instance: &Instance) -> String {
     join(prefix, &format!("_state/instances/{}.json", instance.id))
 }
 
+/// One period's digest of one instance:
+/// `{prefix}/_digests/{DbiResourceId}/{YYYY}/{MM}/{DD}/{period-end YYYYMMDDTHHMMSSZ}.json`.
+/// Keyed by the period's end, so every run names a period's digest the same.
+pub fn digest_key(prefix: &str, resource_id: &str, period_end: chrono::DateTime<chrono::Utc>) -> String {
+    join(prefix, &format!("{}{}.json", digest_prefix_of(resource_id), period_end.format("%Y/%m/%d/%Y%m%dT%H%M%SZ")))
+}
+
+/// The prefix under which all of an instance's digests live.
+pub fn digest_prefix(prefix: &str, resource_id: &str) -> String {
+    join(prefix, &digest_prefix_of(resource_id))
+}
+
+fn digest_prefix_of(resource_id: &str) -> String {
+    format!("_digests/{resource_id}/")
+}
+
 /// The prefix under which all of a file's objects live.
 pub fn file_prefix(prefix: &str, instance: &Instance, file: &FileId) -> String {
     let key = object_key(prefix, instance, file, 0);
@@ -102,6 +118,15 @@ mod tests {
             object_key("p", &instance(Some("c"), Role::Writer), &file, 7),
             object_key("p", &instance(Some("c"), Role::Reader), &file, 7)
         );
+    }
+
+    #[test]
+    fn digest_keys_sort_by_period_and_live_under_the_resource_id() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let key = digest_key("audit/", "db-ABC", at("2026-12-02T15:00:00Z"));
+        assert_eq!(key, "audit/_digests/db-ABC/2026/12/02/20261202T150000Z.json");
+        assert!(key.starts_with(&digest_prefix("audit", "db-ABC")));
+        assert!(key < digest_key("audit", "db-ABC", at("2026-12-02T16:00:00Z")));
     }
 
     #[test]

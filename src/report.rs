@@ -47,6 +47,20 @@ pub struct InstanceReport {
     pub files_chosen: usize,
     /// What reading the instance's files cost, and what the endpoint did.
     pub transfer: Transfer,
+    /// Objects S3 confirmed, for the next digest (digests on), until the
+    /// pass records them in the checkpoint.
+    #[serde(skip)]
+    pub landed: Vec<crate::evidence::digest::Listed>,
+    /// Digests this run created for the instance.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub digests_sealed: usize,
+    /// Digests a concurrent run had created first, that this one adopted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub digests_adopted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What the download endpoint did for one instance's reads in a run.
@@ -228,6 +242,9 @@ impl InstanceReport {
             dry_run: false,
             files_chosen: 0,
             transfer: Transfer::default(),
+            landed: Vec::new(),
+            digests_sealed: 0,
+            digests_adopted: 0,
         }
     }
 

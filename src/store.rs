@@ -136,6 +136,20 @@ pub trait ObjectStore: Send + Sync {
         body: Vec<u8>,
         etag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Swapped, Failure>>;
+    /// Creates a small record (a digest) with its metadata, only if the key
+    /// is free (`If-None-Match: *`).
+    fn create_record<'a>(&'a self, key: &'a str, record: &'a Record) -> BoxFuture<'a, Result<Created, Failure>>;
+    /// A whole small record with its metadata; `None` if absent.
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, Failure>>;
+}
+
+/// A small object written once with its own metadata: a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    /// `x-amz-meta-*`, without the prefix.
+    pub metadata: HashMap<String, String>,
 }
 
 impl ObjectStore for S3Store {
@@ -166,6 +180,12 @@ impl ObjectStore for S3Store {
         etag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Swapped, Failure>> {
         Box::pin(S3Store::swap(self, key, body, etag))
+    }
+    fn create_record<'a>(&'a self, key: &'a str, record: &'a Record) -> BoxFuture<'a, Result<Created, Failure>> {
+        Box::pin(S3Store::create_record(self, key, record))
+    }
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, Failure>> {
+        Box::pin(S3Store::get_record(self, key))
     }
 }
 
@@ -251,15 +271,26 @@ impl S3Store {
         if object.gzip.len() as u64 > self.multipart_threshold {
             return self.create_multipart(key, object, facts).await;
         }
+        self.put_new(key, "application/gzip", facts.to_metadata(), ByteStream::from(object.gzip.clone())).await
+    }
+
+    /// One PutObject with `If-None-Match: *`.
+    async fn put_new(
+        &self,
+        key: &str,
+        content_type: &str,
+        metadata: HashMap<String, String>,
+        body: ByteStream,
+    ) -> Result<Created, Failure> {
         let result = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .if_none_match("*")
-            .content_type("application/gzip")
-            .set_metadata(Some(facts.to_metadata()))
-            .body(ByteStream::from(object.gzip.clone()))
+            .content_type(content_type)
+            .set_metadata(Some(metadata))
+            .body(body)
             .send()
             .await;
         match result {
@@ -408,6 +439,30 @@ impl S3Store {
                     .await
                     .map_err(|e| Failure::transient(format!("reading s3://{}/{key} failed: {e}", self.bucket)))?;
                 Ok(Some((body.into_bytes().to_vec(), etag)))
+            }
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(self.fail("GetObject", key, "s3:GetObject", &e)),
+        }
+    }
+
+    /// Creates a small record only if the key is free.
+    pub async fn create_record(&self, key: &str, record: &Record) -> Result<Created, Failure> {
+        let body = ByteStream::from(record.body.clone());
+        self.put_new(key, &record.content_type, record.metadata.clone(), body).await
+    }
+
+    /// Reads a whole small record with its metadata; `None` if absent.
+    pub async fn get_record(&self, key: &str) -> Result<Option<Record>, Failure> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let metadata = out.metadata().cloned().unwrap_or_default();
+                let content_type = out.content_type().unwrap_or_default().to_string();
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Failure::transient(format!("reading s3://{}/{key} failed: {e}", self.bucket)))?;
+                Ok(Some(Record { body: body.into_bytes().to_vec(), content_type, metadata }))
             }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(self.fail("GetObject", key, "s3:GetObject", &e)),

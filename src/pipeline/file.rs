@@ -367,7 +367,9 @@ impl Shipper {
                 self.count_landed(instance, l, landed, progress, report);
             }
             match next? {
-                Next::Verified { end, tail_sha256 } => {
+                Next::Verified { key, facts, tail_sha256 } => {
+                    let end = facts.end;
+                    self.record_landed(&key, &facts, report);
                     report.objects_verified += 1;
                     self.progress.advance(&instance.id.0, end - progress.shipped);
                     progress.shipped = end;
@@ -423,7 +425,7 @@ impl Walk<'_> {
 /// The next object of a read, found or made.
 enum Next {
     /// Already in S3 with exactly these bytes (another run made it).
-    Verified { end: u64, tail_sha256: String },
+    Verified { key: String, facts: ObjectFacts, tail_sha256: String },
     /// Built, and its bytes shown to be the file's: to create. With
     /// whether the read reached the file's end.
     Create(Landing, bool),
@@ -474,7 +476,7 @@ impl Shipper {
             return match hash_next(stream, facts.end - start, tail).await? {
                 Some(sha) if sha == facts.sha256 => {
                     tracing::debug!(instance = %instance.id, key = %key, "object already in S3 and matches");
-                    Ok(Next::Verified { end: facts.end, tail_sha256: tail.sha256() })
+                    Ok(Next::Verified { key, facts, tail_sha256: tail.sha256() })
                 }
                 Some(_) => Err(diverged(
                     instance,
@@ -544,6 +546,7 @@ impl Shipper {
         let Landing { key, object, facts, tail_sha256 } = l;
         progress.shipped = facts.end;
         progress.tail_sha256 = tail_sha256;
+        self.record_landed(&key, &facts, report);
         match landed {
             Landed::Created => {
                 report.objects_created += 1;
@@ -565,6 +568,13 @@ impl Shipper {
 }
 
 impl Shipper {
+    /// With digests on, an object S3 confirmed is recorded for the next
+    /// digest; the pass moves it into the checkpoint's ledger in the same
+    /// write as its file's offset.
+    fn record_landed(&self, key: &str, facts: &ObjectFacts, report: &mut InstanceReport) {
+        report.landed.extend(self.listed(key, facts));
+    }
+
     /// Where a range read of the file should begin, if one may be asked
     /// for: `TAIL_WINDOW` bytes before the shipped offset, whose hash the
     /// checkpoint keeps. Only where a listing (or Aurora's never-reused

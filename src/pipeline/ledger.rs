@@ -15,7 +15,7 @@ use crate::instance::{Instance, ResourceId};
 use crate::keys::{checkpoint_key, file_prefix, instance_pointer_key, object_key, start_of_key};
 use crate::list::{AuditName, LogFile};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport, Loss};
-use crate::store::Swapped;
+use crate::store::{ObjectFacts, Swapped};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -336,7 +336,14 @@ impl Shipper {
         // even those no run ever saw.
         let oldest_present = present.iter().min();
         for (id, p) in &lost {
-            let shipped = self.shipped_in_s3(instance, id, p.shipped).await?;
+            let (shipped, found) = self.shipped_in_s3(instance, id, p.shipped).await?;
+            // Objects a killed run made past the checkpoint's offset are in
+            // the trail: the digests list them.
+            for (key, facts) in &found {
+                if let Some(listed) = self.listed(key, facts) {
+                    cp.state.digests.record(listed);
+                }
+            }
             cp.state.files.remove(id);
             cp.state.gaps.push(Gap {
                 file_id: id.clone(),
@@ -360,20 +367,30 @@ impl Shipper {
         Ok(!lost.is_empty())
     }
 
-    /// How far a file's objects in S3 reach without a hole, from `from`.
-    async fn shipped_in_s3(&self, instance: &Instance, id: &FileId, from: u64) -> Result<u64, Failure> {
+    /// How far a file's objects in S3 reach without a hole, from `from`,
+    /// and the objects past `from` that reach it.
+    async fn shipped_in_s3(
+        &self,
+        instance: &Instance,
+        id: &FileId,
+        from: u64,
+    ) -> Result<(u64, Vec<(String, ObjectFacts)>), Failure> {
         let prefix = file_prefix(&self.cfg.prefix, instance, id);
         let starts: BTreeSet<u64> =
             self.store.list_keys(&prefix).await?.iter().filter_map(|k| start_of_key(k)).collect();
         let mut reached = from;
+        let mut found = Vec::new();
         while starts.contains(&reached) {
             let key = object_key(&self.cfg.prefix, instance, id, reached);
             match self.store.head(&key).await?.and_then(|e| e.facts) {
-                Some(f) if f.start == reached && f.end > reached => reached = f.end,
+                Some(f) if f.start == reached && f.end > reached => {
+                    reached = f.end;
+                    found.push((key, f));
+                }
                 _ => break,
             }
         }
-        Ok(reached)
+        Ok((reached, found))
     }
 
     /// Files without a complete first line have no id to be tracked by, yet

@@ -92,6 +92,8 @@ pub struct Shipper {
     pub stop: CancellationToken,
     /// Bytes walked, for `backfill`'s progress display.
     pub progress: Arc<Progress>,
+    /// Signed digests of what landed; `None`: off.
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 /// Why a pass ended early.
@@ -267,6 +269,25 @@ impl Shipper {
         report.duration_ms = started.elapsed().as_millis() as u64;
     }
 
+    /// With digests on, seals every period of the instance's chain that has
+    /// ended (see `evidence::seal`): after its files, so a period's digest
+    /// lists what this pass shipped in it, and before the pass's last
+    /// write, which alone marks losses as reported. Not in a dry run, nor
+    /// once time is up (the next run seals).
+    async fn seal_digests(&self, instance: &Instance, cp: &mut StoredCheckpoint, report: &mut InstanceReport) {
+        let Some(evidence) = &self.evidence else { return };
+        if self.cfg.dry_run || self.out_of_time() {
+            return;
+        }
+        match crate::evidence::seal::seal_due(&*self.store, evidence, &self.cfg.prefix, instance, cp).await {
+            Ok(sealed) => {
+                report.digests_sealed += sealed.created;
+                report.digests_adopted += sealed.adopted;
+            }
+            Err(f) => report.fail(f),
+        }
+    }
+
     async fn pass(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Stop> {
         let key = checkpoint_key(&self.cfg.prefix, instance);
         let mut cp = checkpoint::load(&*self.store, &key, instance).await?;
@@ -335,7 +356,10 @@ impl Shipper {
                 }
             };
             let mut stop = None;
-            for s in shipped {
+            for mut s in shipped {
+                for landed in s.report.landed.drain(..) {
+                    cp.state.digests.record(landed);
+                }
                 report.add_file_work(&s.report);
                 if let Some(progress) = s.progress {
                     cp.state.files.insert(s.id, progress);
@@ -364,6 +388,14 @@ impl Shipper {
                 self.commit(&mut cp, instance).await?;
                 dirty = false;
             }
+        }
+        if self.evidence.is_some() {
+            // Sealing reads the ledger this pass recorded to.
+            if dirty {
+                self.commit(&mut cp, instance).await?;
+                dirty = false;
+            }
+            self.seal_digests(instance, &mut cp, report).await;
         }
         // The losses this run reports (exit 3) are marked as reported only
         // now, in its last write (a replaced instance's too, see
@@ -411,6 +443,22 @@ impl Shipper {
             facts.end
         );
         Ok(Created::Yes)
+    }
+
+    /// An object S3 confirmed, as the next digest lists it: `None` with
+    /// digests off, and in a dry run.
+    fn listed(&self, key: &str, facts: &ObjectFacts) -> Option<crate::evidence::digest::Listed> {
+        let evidence = self.evidence.as_ref().filter(|_| !self.cfg.dry_run)?;
+        Some(crate::evidence::digest::Listed {
+            file_id: facts.file_id.clone(),
+            start: facts.start,
+            end: facts.end,
+            key: key.to_string(),
+            sha256: facts.sha256.clone(),
+            lines: facts.lines,
+            source_file: facts.source_file.clone(),
+            landed_at: evidence.clock.now(),
+        })
     }
 
     /// Whether this command ships the file: `run` all of them, `backfill`

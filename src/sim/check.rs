@@ -14,6 +14,8 @@ use super::world::{Event, World};
 use crate::checkpoint::Checkpoint;
 use crate::config::{ActiveFilePolicy, Config, Scope, Selection};
 use crate::error::FailureKind;
+use crate::evidence::signing::Ed25519File;
+use crate::evidence::{Clock, Evidence};
 use crate::identify::{identity_prefix, FileId, Fingerprint};
 use crate::keys::parse_object_key;
 use crate::pipeline::Shipper;
@@ -22,9 +24,26 @@ use crate::report::InstanceReport;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// The digests' period in the simulation.
+pub const DIGEST_PERIOD: Duration = Duration::from_secs(60);
+/// How far the simulation's clock moves each time it is read: a run's
+/// objects land across period ends, and sealing races recording.
+const TICK: chrono::Duration = chrono::Duration::seconds(7);
+
+/// A clock that moves `TICK` each time it is read.
+pub struct TickingClock(Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl Clock for TickingClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let mut t = self.0.lock().unwrap();
+        *t += TICK;
+        *t
+    }
+}
 
 pub fn sim_config() -> Config {
     Config {
@@ -53,6 +72,7 @@ pub fn sim_config() -> Config {
         shard: None,
         db: None,
         interval: None,
+        digests: None,
     }
 }
 
@@ -81,17 +101,47 @@ pub struct RunPlan {
 pub struct Sim {
     pub world: Arc<World>,
     pub cfg: Arc<Config>,
+    /// Digests for every run (`None`: off), and the key that checks them.
+    pub evidence: Option<crate::evidence::Evidence>,
+    pub public_key: Option<crate::evidence::signing::PublicKey>,
+    pub clock: Option<Arc<TickingClock>>,
     pub outcomes: Vec<RunOutcome>,
     next_run: usize,
 }
 
 impl Sim {
     pub fn new(instance: SimInstance) -> Sim {
-        Sim { world: World::new(instance), cfg: Arc::new(sim_config()), outcomes: Vec::new(), next_run: 0 }
+        Sim {
+            world: World::new(instance),
+            cfg: Arc::new(sim_config()),
+            evidence: None,
+            public_key: None,
+            clock: None,
+            outcomes: Vec::new(),
+            next_run: 0,
+        }
     }
 
     pub fn apply(&self, e: Event) {
         self.world.apply(e);
+    }
+
+    /// Every run from now on seals signed digests of `DIGEST_PERIOD`, on
+    /// a clock that moves `TICK` each time it is read.
+    pub fn with_digests(mut self) -> Sim {
+        let signer = Ed25519File::from_pkcs8(&Ed25519File::generate_pkcs8()).expect("a new key");
+        self.public_key = Some(signer.public_key());
+        let clock = Arc::new(TickingClock(Mutex::new("2026-12-02T10:00:00Z".parse().expect("a time"))));
+        self.evidence = Some(Evidence { signer: Arc::new(signer), period: DIGEST_PERIOD, clock: clock.clone() });
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Moves the digests' clock on (between runs).
+    pub fn wait(&self, by: Duration) {
+        if let Some(clock) = &self.clock {
+            *clock.0.lock().unwrap() += chrono::Duration::from_std(by).expect("a short wait");
+        }
     }
 
     /// Runs that start together (one thread, interleaved at every call).
@@ -127,6 +177,7 @@ impl Sim {
                     deadline: None,
                     stop: CancellationToken::new(),
                     progress: Arc::new(Progress::off()),
+                    evidence: self.evidence.clone(),
                 };
                 let instance = instance.clone();
                 tasks.push(tokio::spawn(async move {
@@ -250,10 +301,14 @@ pub fn check(sim: &Sim) -> Result<(), String> {
         }
     }
 
+    if let Some(public) = &sim.public_key {
+        check_digests(&bucket, public)?;
+    }
+
     // Objects: each holds its file's bytes; chains have no hole or overlap.
     let mut chains: BTreeMap<(String, FileId), Vec<(u64, u64, Vec<u8>)>> = BTreeMap::new();
     for (key, o) in &bucket.objects {
-        if key.contains("/_state/") {
+        if key.contains("/_state/") || key.contains("/_digests/") {
             continue;
         }
         let (id, start) = parse_object_key(key).ok_or(format!("not an object key: {key}"))?;
@@ -470,6 +525,68 @@ pub fn check(sim: &Sim) -> Result<(), String> {
     Ok(())
 }
 
+/// Each instance's digests form one chain that verifies with the public
+/// key, up to the head its checkpoint records; every object is listed in a
+/// digest (with its bytes' hash) or pending in its checkpoint's ledger.
+fn check_digests(bucket: &super::store::Bucket, public: &crate::evidence::signing::PublicKey) -> Result<(), String> {
+    use crate::evidence::chain::{check_chain, StoredDigest};
+    let mut digests: BTreeMap<String, Vec<StoredDigest>> = BTreeMap::new();
+    let mut ledgers: BTreeMap<String, crate::checkpoint::DigestLedger> = BTreeMap::new();
+    for (key, o) in &bucket.objects {
+        if let Some(rest) = key.strip_prefix("audit/_digests/") {
+            let rid = rest.split('/').next().unwrap_or_default().to_string();
+            let record = crate::store::Record {
+                body: o.body.clone(),
+                content_type: "application/json".into(),
+                metadata: o.metadata.clone(),
+            };
+            digests.entry(rid).or_default().push(StoredDigest { key: key.clone(), record });
+        } else if key.contains("/_state/") && !key.contains("/_state/instances/") {
+            let cp: Checkpoint = serde_json::from_slice(&o.body).map_err(|e| format!("{key}: {e}"))?;
+            ledgers.insert(cp.dbi_resource_id.clone(), cp.digests);
+        }
+    }
+    let mut listed: BTreeMap<String, crate::evidence::digest::Listed> = BTreeMap::new();
+    for (rid, stored) in &digests {
+        let head = ledgers.get(rid).and_then(|l| l.head.as_ref());
+        let report = check_chain("sim", stored, public, head);
+        if let Some(p) = report.problems.first() {
+            return Err(format!("instance {rid}: {p} ({} problems)", report.problems.len()));
+        }
+        for l in report.objects {
+            if let Some(before) =
+                listed.get(&l.key).filter(|b| (b.start, b.end, &b.sha256) != (l.start, l.end, &l.sha256))
+            {
+                return Err(format!(
+                    "{} is listed twice, as {}..{} and {}..{}",
+                    l.key, before.start, before.end, l.start, l.end
+                ));
+            }
+            listed.insert(l.key.clone(), l);
+        }
+    }
+    for (key, o) in &bucket.objects {
+        if key.contains("/_state/") || key.contains("/_digests/") {
+            continue;
+        }
+        let facts = o.facts.as_ref().ok_or(format!("object {key} has no metadata"))?;
+        if let Some(l) = listed.get(key) {
+            if (l.start, l.end, &l.sha256) != (facts.start, facts.end, &facts.sha256) {
+                return Err(format!(
+                    "{key}: a digest lists {}..{} {}, the object is {}..{} {}",
+                    l.start, l.end, l.sha256, facts.start, facts.end, facts.sha256
+                ));
+            }
+            continue;
+        }
+        let pending = ledgers.get(&facts.dbi_resource_id).is_some_and(|l| l.pending.iter().any(|p| &p.key == key));
+        if !pending {
+            return Err(format!("object {key} is in no digest and not pending in its checkpoint"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,7 +668,10 @@ mod tests {
     /// The state most runs start from: two rotated files shipped, an active
     /// file partly shipped and grown since.
     fn settled_maria() -> Sim {
-        let mut sim = Sim::new(maria(3));
+        settle_maria(Sim::new(maria(3)))
+    }
+
+    fn settle_maria(mut sim: Sim) -> Sim {
         sim.apply(append(4));
         sim.quiet();
         sim.apply(ROTATE);
@@ -566,6 +686,9 @@ mod tests {
 
     fn finish_and_check(mut sim: Sim, what: &str) {
         sim.quiet();
+        // With digests, the last run comes after the last object's period
+        // ended: it seals everything.
+        sim.wait(DIGEST_PERIOD * 2);
         let last = sim.quiet();
         let last_ok = last.worst().is_none();
         let last_failures = format!("{:?}", last.failures);
@@ -599,6 +722,22 @@ mod tests {
             panic!("{what}: {e}\n{trace}\n{}\n{}", outcomes.join("\n"), files.join("\n"));
         }
         assert!(last_ok, "{what}: the last quiet run failed: {last_failures}\n{}", sim.trace());
+        if sim.evidence.is_some() {
+            let pending = pending_digest_entries(&sim);
+            assert_eq!(
+                pending, 0,
+                "{what}: the last run sealed every period that ended, yet {pending} objects are pending"
+            );
+        }
+    }
+
+    /// Objects the current instance's checkpoint still has to list.
+    fn pending_digest_entries(sim: &Sim) -> usize {
+        let rid = sim.world.state.lock().unwrap().instance.resource_id.clone();
+        let bucket = sim.world.store.bucket.lock().unwrap();
+        let Some(o) = bucket.objects.get(&format!("audit/_state/{rid}.json")) else { return 0 };
+        let cp: Checkpoint = serde_json::from_slice(&o.body).expect("a checkpoint");
+        cp.digests.pending.len()
     }
 
     /// Defect: a rotation between DescribeDBLogFiles and the download of the
@@ -688,6 +827,19 @@ mod tests {
         ) -> crate::BoxFuture<'a, Result<crate::store::Swapped, crate::error::Failure>> {
             self.inner.swap(key, body, etag)
         }
+        fn create_record<'a>(
+            &'a self,
+            key: &'a str,
+            record: &'a crate::store::Record,
+        ) -> crate::BoxFuture<'a, Result<crate::store::Created, crate::error::Failure>> {
+            self.inner.create_record(key, record)
+        }
+        fn get_record<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> crate::BoxFuture<'a, Result<Option<crate::store::Record>, crate::error::Failure>> {
+            self.inner.get_record(key)
+        }
     }
 
     /// The upload of an object overlaps the read of the next: a file of
@@ -714,6 +866,7 @@ mod tests {
             deadline: None,
             stop: CancellationToken::new(),
             progress: Arc::new(Progress::off()),
+            evidence: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
         let report = rt.block_on(shipper.ship_instance(&sim.world.instance()));
@@ -1131,6 +1284,11 @@ mod tests {
         };
         let stripes = stripes_of(engine);
         let mut sim = Sim::new(SimInstance::new(engine));
+        // Odd seeds seal digests (even ones keep the schedules they had).
+        let digests = seed % 2 == 1;
+        if digests {
+            sim = sim.with_digests();
+        }
         {
             let mut st = sim.world.state.lock().unwrap();
             st.interleave = Some(rng.next());
@@ -1160,10 +1318,49 @@ mod tests {
                 })
                 .collect();
             sim.runs(&plans);
+            if digests {
+                sim.wait(Duration::from_secs(rng.below(90)));
+            }
         }
         let ranged = sim.world.state.lock().unwrap().ranged_opens;
         finish_and_check(sim, &format!("seed {seed} ({engine:?})"));
         ranged
+    }
+
+    /// A kill at every step of a run that seals a period: the next runs
+    /// adopt or seal it, and the chain verifies with every object listed.
+    #[test]
+    fn digests_survive_a_kill_at_every_step() {
+        let make = || {
+            let sim = settle_maria(Sim::new(maria(3)).with_digests());
+            sim.wait(DIGEST_PERIOD * 3);
+            sim
+        };
+        let steps = steps_of_a_quiet_run(&make);
+        for k in 1..=steps {
+            let mut sim = make();
+            sim.apply(append(3));
+            sim.run(RunPlan { kill_at: Some(k), events: vec![(k + 1, ROTATE)], ..RunPlan::default() });
+            finish_and_check(sim, &format!("digests, killed at step {k}"));
+        }
+    }
+
+    /// Two runs at once, interleaved every way a seed picks, both sealing
+    /// the same periods: one digest per period, one chain.
+    #[test]
+    fn overlapping_runs_seal_one_chain() {
+        let mut adopted_somewhere = false;
+        for seed in 0..40 {
+            let mut sim = settle_maria(Sim::new(maria(3)).with_digests());
+            sim.world.state.lock().unwrap().interleave = Some(seed);
+            sim.apply(append(3));
+            sim.wait(DIGEST_PERIOD * 2);
+            sim.runs(&[RunPlan::default(), RunPlan { events: vec![(5, ROTATE)], ..RunPlan::default() }]);
+            adopted_somewhere |=
+                sim.outcomes.iter().rev().take(2).filter_map(|o| o.report.as_ref()).any(|r| r.digests_adopted > 0);
+            finish_and_check(sim, &format!("digests, two runs at once, interleaving {seed}"));
+        }
+        assert!(adopted_somewhere, "no interleaving had both runs reach a period sealed by the other");
     }
 
     /// Seeds that found defects, run on every commit.

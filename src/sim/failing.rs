@@ -12,7 +12,7 @@ use crate::fetch::{FetchError, LogStream, Span};
 use crate::instance::{Instance, InstanceId, ResourceId};
 use crate::list::LogFile;
 use crate::source::LogSource;
-use crate::store::{Created, Existing, ObjectFacts, ObjectStore, Swapped};
+use crate::store::{Created, Existing, ObjectFacts, ObjectStore, Record, Swapped};
 use crate::BoxFuture;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,5 +144,13 @@ impl ObjectStore for FailingStore {
         etag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Swapped, Failure>> {
         self.fail("PutObject (state)").unwrap_or_else(|| self.inner.swap(key, body, etag))
+    }
+
+    fn create_record<'a>(&'a self, key: &'a str, record: &'a Record) -> BoxFuture<'a, Result<Created, Failure>> {
+        self.fail("PutObject (digest)").unwrap_or_else(|| self.inner.create_record(key, record))
+    }
+
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, Failure>> {
+        self.fail("GetObject (digest)").unwrap_or_else(|| self.inner.get_record(key))
     }
 }

@@ -4,9 +4,9 @@
 
 use crate::compress::CompressedObject;
 use crate::error::Failure;
-use crate::store::{Created, Existing, ObjectFacts, ObjectStore, Swapped};
+use crate::store::{Created, Existing, ObjectFacts, ObjectStore, Record, Swapped};
 use crate::BoxFuture;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// One stored object.
@@ -15,6 +15,8 @@ pub struct MemObject {
     pub body: Vec<u8>,
     pub facts: Option<ObjectFacts>,
     pub version: u64,
+    /// A record's metadata (objects' metadata is `facts`).
+    pub metadata: HashMap<String, String>,
 }
 
 /// The bucket's contents; shared by every handle onto the store.
@@ -29,7 +31,8 @@ pub struct Bucket {
 impl Bucket {
     fn put(&mut self, key: &str, body: Vec<u8>, facts: Option<ObjectFacts>) -> String {
         self.next_version += 1;
-        self.objects.insert(key.to_string(), MemObject { body, facts, version: self.next_version });
+        self.objects
+            .insert(key.to_string(), MemObject { body, facts, version: self.next_version, metadata: HashMap::new() });
         format!("v{}", self.next_version)
     }
 }
@@ -137,6 +140,31 @@ impl ObjectStore for MemStore {
             }
             let etag = bucket.put(key, body, None);
             Ok(Swapped::Yes { etag })
+        })
+    }
+
+    fn create_record<'a>(&'a self, key: &'a str, record: &'a Record) -> BoxFuture<'a, Result<Created, Failure>> {
+        Box::pin(async move {
+            self.step.step(format!("create record {key}")).await;
+            let mut bucket = self.bucket.lock().unwrap();
+            if bucket.objects.contains_key(key) {
+                return Ok(Created::AlreadyExists);
+            }
+            bucket.put(key, record.body.clone(), None);
+            bucket.objects.get_mut(key).expect("just put").metadata = record.metadata.clone();
+            Ok(Created::Yes)
+        })
+    }
+
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, Failure>> {
+        Box::pin(async move {
+            self.step.step(format!("get record {key}")).await;
+            let bucket = self.bucket.lock().unwrap();
+            Ok(bucket.objects.get(key).map(|o| Record {
+                body: o.body.clone(),
+                content_type: "application/json".into(),
+                metadata: o.metadata.clone(),
+            }))
         })
     }
 }

@@ -1,0 +1,242 @@
+//! Sealing: after a run ships an instance, every period that has ended
+//! since the chain's head gets its digest, oldest first, each committed to
+//! the checkpoint before the next is begun.
+//!
+//! A period's digest lists the ledger's pending objects that landed before
+//! the period ended (per file in offset order, up to the first that landed
+//! later); what a concurrent run records after a period is sealed goes into
+//! the next one. Digests are created with `If-None-Match`: when another run
+//! sealed the period first, its digest is adopted (it must continue the
+//! same chain) and what it does not list rolls on. So there is one digest
+//! per period, whoever wrote it, and none is ever replaced.
+
+use super::digest::{rfc3339, signing_string, Digest, FileFacts, Link, Listed, LossFacts, Period, DIGEST_FORMAT};
+use super::Evidence;
+use crate::checkpoint::{self, Checkpoint, StoredCheckpoint};
+use crate::compress::sha256_hex;
+use crate::error::Failure;
+use crate::identify::FileId;
+use crate::instance::Instance;
+use crate::keys::digest_key;
+use crate::store::{Created, ObjectStore, Record};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Most digests one run seals for one instance: a chain further behind
+/// (digests turned on again after a long pause) catches up over the next
+/// runs instead of holding this one.
+pub const MAX_SEALS_PER_RUN: usize = 200;
+
+/// The metadata a digest's signature travels in (`x-amz-meta-signature`,
+/// as CloudTrail's digests have it).
+pub const SIGNATURE: &str = "signature";
+pub const SIGNATURE_ALGORITHM: &str = "signature-algorithm";
+pub const SIGNING_KEY: &str = "signing-key";
+
+/// What sealing did for one instance.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Digests this run created.
+    pub created: usize,
+    /// Digests another run had created first, adopted.
+    pub adopted: usize,
+    /// Periods still to seal after `MAX_SEALS_PER_RUN`.
+    pub behind: bool,
+}
+
+/// Seals every period of the instance's chain that has ended.
+pub async fn seal_due(
+    store: &dyn ObjectStore,
+    evidence: &Evidence,
+    prefix: &str,
+    instance: &Instance,
+    cp: &mut StoredCheckpoint,
+) -> Result<Sealed, Failure> {
+    let now = evidence.clock.now();
+    let mut sealed = Sealed::default();
+    if cp.state.digests.since.is_none() {
+        // The chain begins with the period this first run is in.
+        cp.state.digests.since = Some(now);
+        checkpoint::commit(store, cp, instance).await?;
+    }
+    loop {
+        let period = next_period(&cp.state, evidence.period);
+        if period.end > now {
+            return Ok(sealed);
+        }
+        if sealed.created + sealed.adopted == MAX_SEALS_PER_RUN {
+            sealed.behind = true;
+            tracing::warn!(
+                instance = %instance.id, next_period_end = %rfc3339(period.end),
+                "instance {}: its digest chain is more than {MAX_SEALS_PER_RUN} periods behind; the next runs catch up",
+                instance.id
+            );
+            return Ok(sealed);
+        }
+        let key = digest_key(prefix, &instance.resource_id.0, period.end);
+        let digest = build(&cp.state, instance, store.bucket(), &key, period, evidence);
+        let (digest, link, created) = write(store, evidence, digest).await?;
+        if created {
+            sealed.created += 1;
+        } else {
+            sealed.adopted += 1;
+        }
+        tracing::info!(
+            instance = %instance.id, key = %link.key, objects = digest.objects.len(), created,
+            "{}", if created { "digest sealed" } else { "digest sealed by another run, adopted" }
+        );
+        cp.state.digests.sealed(&digest.objects, link);
+        checkpoint::commit(store, cp, instance).await?;
+    }
+}
+
+/// The period after the chain's head; the chain's first period holds the
+/// time digests began. After a change of period length the next period
+/// still starts where the head ended (and is shorter once).
+fn next_period(state: &Checkpoint, length: Duration) -> Period {
+    let ledger = &state.digests;
+    match &ledger.head {
+        Some(head) => Period { start: head.period_end, end: Period::containing(head.period_end, length).end },
+        None => Period::containing(ledger.since.expect("set before sealing"), length),
+    }
+}
+
+/// The period's digest from the checkpoint's ledger.
+fn build(
+    state: &Checkpoint,
+    instance: &Instance,
+    bucket: &str,
+    key: &str,
+    period: Period,
+    evidence: &Evidence,
+) -> Digest {
+    let ledger = &state.digests;
+    let mut objects: Vec<Listed> = Vec::new();
+    let mut blocked: Option<&str> = None;
+    for l in &ledger.pending {
+        if blocked == Some(l.file_id.as_str()) {
+            continue;
+        }
+        if l.landed_at >= period.end {
+            // Later objects of this file wait too: each digest lists a
+            // file's objects in order.
+            blocked = Some(&l.file_id);
+            continue;
+        }
+        objects.push(l.clone());
+    }
+    let mut files: Vec<FileFacts> = Vec::new();
+    for l in &objects {
+        match files.last_mut() {
+            Some(f) if f.file_id == l.file_id => {
+                f.listed_to = f.listed_to.max(l.end);
+                f.source_file.clone_from(&l.source_file);
+            }
+            _ => files.push(FileFacts {
+                file_id: l.file_id.clone(),
+                source_file: l.source_file.clone(),
+                listed_to: l.end,
+                final_size: None,
+            }),
+        }
+    }
+    for f in &mut files {
+        if let Some(p) = state.files.get(&FileId(f.file_id.clone())) {
+            if p.complete() && f.listed_to == p.last_size {
+                f.final_size = Some(p.last_size);
+            }
+        }
+    }
+    let losses = state
+        .gaps
+        .iter()
+        .filter(|g| g.detected_at >= period.start && g.detected_at < period.end)
+        .map(|g| LossFacts {
+            file_id: g.file_id.0.clone(),
+            source_file: g.last_name.clone(),
+            shipped: g.shipped,
+            last_size: g.last_size,
+            growing: g.growing,
+            detected_at: g.detected_at,
+        })
+        .collect();
+    let mut digest = Digest {
+        format: DIGEST_FORMAT.into(),
+        dbi_resource_id: instance.resource_id.0.clone(),
+        instance_id: instance.id.0.clone(),
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        period_start: period.start,
+        period_end: period.end,
+        previous: ledger.head.clone(),
+        objects,
+        files,
+        losses,
+        signing: evidence.signer.facts().clone(),
+    };
+    digest.normalize();
+    digest
+}
+
+/// Signs and creates the digest; if the period's digest exists already,
+/// adopts that one. Returns the digest stored, its link, and whether this
+/// run created it.
+async fn write(store: &dyn ObjectStore, evidence: &Evidence, digest: Digest) -> Result<(Digest, Link, bool), Failure> {
+    let body = digest.to_bytes();
+    let sha256 = sha256_hex(&body);
+    let message = signing_string(digest.period_end, &digest.bucket, &digest.key, &sha256, digest.previous.as_ref());
+    let signature = hex::encode(evidence.signer.sign(message.as_bytes()).await?);
+    let metadata = HashMap::from([
+        (SIGNATURE.to_string(), signature.clone()),
+        (SIGNATURE_ALGORITHM.to_string(), digest.signing.algorithm.clone()),
+        (SIGNING_KEY.to_string(), digest.signing.key.clone()),
+        ("dbi-resource-id".to_string(), digest.dbi_resource_id.clone()),
+        ("period-end".to_string(), rfc3339(digest.period_end)),
+    ]);
+    let record = Record { body, content_type: "application/json".into(), metadata };
+    match store.create_record(&digest.key, &record).await? {
+        Created::Yes => {
+            let link = Link { key: digest.key.clone(), period_end: digest.period_end, sha256, signature };
+            Ok((digest, link, true))
+        }
+        Created::AlreadyExists => {
+            let (theirs, link) = adopt(store, &digest).await?;
+            Ok((theirs, link, false))
+        }
+    }
+}
+
+/// The digest another run stored for the period, if it continues the same
+/// chain; anything else there is a broken chain, for a person.
+async fn adopt(store: &dyn ObjectStore, ours: &Digest) -> Result<(Digest, Link), Failure> {
+    let location = store.location(&ours.key);
+    let broken = |why: String| {
+        Failure::data_loss(format!(
+            "digest {location} {why}: it was left untouched, and this instance's chain stops here until it is \
+             looked into; `auditship verify --report` shows the chain"
+        ))
+    };
+    let Some(record) = store.get_record(&ours.key).await? else {
+        return Err(Failure::transient(format!(
+            "digest {location} was there when this run tried to create it and gone when it read it; the next run \
+             seals the period"
+        )));
+    };
+    let theirs = Digest::parse(&record.body).map_err(|e| broken(format!("is not an auditship digest ({e})")))?;
+    if theirs.previous != ours.previous
+        || theirs.period_start != ours.period_start
+        || theirs.period_end != ours.period_end
+        || theirs.dbi_resource_id != ours.dbi_resource_id
+    {
+        let said = theirs.previous.as_ref().map_or("none".to_string(), |p| p.key.clone());
+        let ours_previous = ours.previous.as_ref().map_or("none".to_string(), |p| p.key.clone());
+        return Err(broken(format!(
+            "does not continue this instance's chain (its previous digest is {said}, the chain's head is \
+             {ours_previous})"
+        )));
+    }
+    let signature = record.metadata.get(SIGNATURE).cloned().ok_or_else(|| broken("has no signature".into()))?;
+    let link =
+        Link { key: ours.key.clone(), period_end: theirs.period_end, sha256: sha256_hex(&record.body), signature };
+    Ok((theirs, link))
+}
