@@ -383,6 +383,15 @@ pub struct VerifyArgs {
     /// One JSON object per finding and per instance instead of text.
     #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
+    /// Also check each instance's signed digests with this public key
+    /// (PEM): signatures, the chain, every listed object, every file's
+    /// coverage.
+    #[arg(long, value_name = "PATH", env = "AUDITSHIP_PUBLIC_KEY_FILE")]
+    pub public_key: Option<std::path::PathBuf>,
+    /// With --public-key: write auditship-report.md and
+    /// auditship-report.json, for an auditor, into this directory.
+    #[arg(long, value_name = "DIR", env = "AUDITSHIP_REPORT_DIR", requires = "public_key")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod reference;
 pub mod ship;
 pub mod status;
+pub mod trail_report;
 pub mod verify;
 
 use crate::cli::Command;

@@ -15,12 +15,15 @@
 //! deleted *last* object of such a file is not detectable; holes and
 //! overlaps anywhere in its chain are.
 
+use super::trail_report::{self, TrailReport, REPORT_FORMAT};
 use super::{config_error, connect};
 use crate::cli::VerifyArgs;
 use crate::compress::sha256_hex;
 use crate::config::Config;
 use crate::error::Failure;
 use crate::error::{FailureKind, Severity};
+use crate::evidence::audit::TrailAudit;
+use crate::evidence::signing::PublicKey;
 use crate::fetch::{FetchError, LogStream, Span};
 use crate::identify::FileId;
 use crate::instance::Instance;
@@ -374,8 +377,25 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let (clients, instances) = connect(cfg).await?;
     let shipper = clients.shipper(None);
+    let public = args.public_key.as_deref().map(PublicKey::from_pem_file).transpose()?;
     let mut severity = Severity::default();
+    let mut audits = Vec::new();
     for instance in &instances {
+        if let Some(public) = &public {
+            match audit_trail(&shipper, instance, public, args.deep).await {
+                Ok(audit) => {
+                    if !audit.problems.is_empty() {
+                        severity.record(FailureKind::DataLoss);
+                    }
+                    print_trail_audit(&audit, args.json);
+                    audits.push(audit);
+                }
+                Err(f) => {
+                    eprintln!("auditship: error: {}", f.message);
+                    severity.record(f.kind);
+                }
+            }
+        }
         let report = match verify_instance(&shipper, instance, args.deep).await {
             Ok(report) => report,
             Err(f) => {
@@ -392,7 +412,76 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
         }
         print_verify_report(instance, &report, args.json, args.deep, &clients.cfg);
     }
+    if let (Some(dir), Some(public)) = (&args.report, &public) {
+        let report = TrailReport {
+            format: REPORT_FORMAT,
+            generated_at: chrono::Utc::now(),
+            bucket: &clients.cfg.bucket,
+            prefix: &clients.cfg.prefix,
+            public_key: public.fingerprint(),
+            deep: args.deep,
+            result: if audits.iter().all(|a| a.problems.is_empty()) { "intact" } else { "problems" },
+            instances: &audits,
+        };
+        let (md, json) = trail_report::write(dir, &report)?;
+        eprintln!("auditship: report written to {} and {}", md.display(), json.display());
+    }
     Ok(severity)
+}
+
+/// The instance's digests and what they list, checked with `public`.
+async fn audit_trail(
+    shipper: &Shipper,
+    instance: &Instance,
+    public: &PublicKey,
+    deep: bool,
+) -> Result<TrailAudit, Failure> {
+    let key = crate::keys::checkpoint_key(&shipper.cfg.prefix, instance);
+    let cp = crate::checkpoint::load(&*shipper.store, &key, instance).await?;
+    crate::evidence::audit::audit_instance(&*shipper.store, &shipper.cfg.prefix, instance, public, &cp.state, deep)
+        .await
+}
+
+fn print_trail_audit(a: &TrailAudit, json: bool) {
+    if json {
+        for p in &a.problems {
+            let mut line = serde_json::to_value(p).expect("a problem serializes");
+            line["instance"] = a.instance.clone().into();
+            line["evidence"] = true.into();
+            crate::outln!("{line}");
+        }
+        let summary = serde_json::json!({
+            "instance": a.instance,
+            "evidence": true,
+            "digests": a.chain.digests,
+            "objects_listed": a.objects_checked,
+            "pending": a.pending,
+            "before_chain": a.before_chain,
+            "files": a.files.len(),
+            "deep": a.deep,
+            "problems": a.problems.len(),
+        });
+        crate::outln!("{summary}");
+        return;
+    }
+    for p in &a.problems {
+        crate::outln!("{} {p}", a.instance);
+    }
+    crate::outln!(
+        "{}: digests: {} ({}), {} objects listed{}, {} awaiting their digest, {} from before the chain: {} problems: {}",
+        a.instance,
+        a.chain.digests,
+        match (a.chain.first_period_start, a.chain.last_period_end) {
+            (Some(from), Some(to)) => format!("{} to {}", crate::output::rfc3339(from), crate::output::rfc3339(to)),
+            _ => "none yet".to_string(),
+        },
+        a.objects_checked,
+        if a.deep { " and checked by their bytes" } else { " and checked by their metadata" },
+        a.pending,
+        a.before_chain,
+        a.problems.len(),
+        if a.problems.is_empty() { "ok" } else { "PROBLEMS FOUND (exit 3)" }
+    );
 }
 
 fn print_verify_report(instance: &Instance, report: &VerifyReport, json: bool, deep: bool, cfg: &Config) {

@@ -14,6 +14,7 @@
 //! them (`pipeline::file`), in the same write that moves their file's
 //! offset past them.
 
+pub mod audit;
 pub mod chain;
 pub mod digest;
 pub mod seal;

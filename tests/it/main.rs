@@ -11,6 +11,7 @@ mod cli;
 mod deploy;
 mod discover_moto;
 mod doctor;
+mod evidence;
 mod faults;
 mod operator;
 mod process;

@@ -1,0 +1,156 @@
+//! `verify --report DIR`: what the digests prove, for an auditor, as
+//! Markdown (`auditship-report.md`) and as JSON (`auditship-report.json`,
+//! whose layout `docs/digests.md` documents and keeps stable).
+
+use crate::error::Failure;
+use crate::evidence::audit::TrailAudit;
+use crate::evidence::digest::rfc3339;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// What the JSON report's `format` says.
+pub const REPORT_FORMAT: &str = "auditship-report/1";
+
+#[derive(Debug, Serialize)]
+pub struct TrailReport<'a> {
+    pub format: &'static str,
+    pub generated_at: DateTime<Utc>,
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    /// The public key the signatures were checked with.
+    pub public_key: String,
+    pub deep: bool,
+    /// `intact` when no instance has a problem, else `problems`.
+    pub result: &'static str,
+    pub instances: &'a [TrailAudit],
+}
+
+impl TrailReport<'_> {
+    pub fn intact(&self) -> bool {
+        self.instances.iter().all(|a| a.problems.is_empty())
+    }
+}
+
+/// Writes both files; returns their paths.
+pub fn write(dir: &Path, report: &TrailReport<'_>) -> Result<(PathBuf, PathBuf), Failure> {
+    let cannot = |path: &Path, e: std::io::Error| {
+        Failure::needs_person(format!(
+            "cannot write the report to {} ({e}): give --report a directory this user can write",
+            path.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| cannot(dir, e))?;
+    let md = dir.join("auditship-report.md");
+    let json = dir.join("auditship-report.json");
+    std::fs::write(&md, markdown(report)).map_err(|e| cannot(&md, e))?;
+    let mut body = serde_json::to_vec_pretty(report).expect("the report serializes");
+    body.push(b'\n');
+    std::fs::write(&json, body).map_err(|e| cannot(&json, e))?;
+    Ok((md, json))
+}
+
+/// The report as Markdown.
+pub fn markdown(report: &TrailReport<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Audit trail report\n");
+    let _ = writeln!(out, "- Generated: {}", rfc3339(report.generated_at));
+    let _ = writeln!(out, "- Trail: `s3://{}/{}`", report.bucket, report.prefix);
+    let _ = writeln!(out, "- Signatures checked with: `{}`", report.public_key);
+    let _ = writeln!(
+        out,
+        "- Objects checked by: {}",
+        if report.deep { "their bytes (sha256 of every object)" } else { "their metadata" }
+    );
+    let _ = writeln!(
+        out,
+        "- Result: **{}**\n",
+        if report.intact() {
+            "intact: every digest verifies and every listed object is as listed"
+        } else {
+            "PROBLEMS FOUND"
+        }
+    );
+    for a in report.instances {
+        instance_section(&mut out, a);
+    }
+    out
+}
+
+fn instance_section(out: &mut String, a: &TrailAudit) {
+    let _ = writeln!(out, "## {} ({})\n", a.instance, a.dbi_resource_id);
+    let chain = &a.chain;
+    match (chain.first_period_start, chain.last_period_end) {
+        (Some(from), Some(to)) => {
+            let _ = writeln!(out, "- Digests: {} covering {} to {}", chain.digests, rfc3339(from), rfc3339(to));
+        }
+        _ => {
+            let _ = writeln!(out, "- Digests: none yet");
+        }
+    }
+    let intact = a.problems.iter().all(|p| !matches!(p, crate::evidence::audit::TrailProblem::Digest { .. }));
+    let _ = writeln!(out, "- Chain: {}", if intact { "intact" } else { "BROKEN (see exceptions)" });
+    for signer in &chain.signed_by {
+        let _ = writeln!(out, "- Signed by: `{signer}`");
+    }
+    let bytes: u64 = a.files.iter().map(|f| f.bytes).sum();
+    let lines: u64 = a.files.iter().map(|f| f.lines).sum();
+    let _ = writeln!(
+        out,
+        "- Objects listed: {} ({bytes} bytes, {lines} lines), checked: {}",
+        a.objects_checked, a.objects_checked
+    );
+    let _ = writeln!(out, "- Objects awaiting their digest: {}", a.pending);
+    let _ = writeln!(out, "- Objects from before the chain began: {}\n", a.before_chain);
+    if !a.files.is_empty() {
+        let _ = writeln!(
+            out,
+            "| file | name | objects | bytes | lines | covered | final size | first landed | last landed |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+        for f in &a.files {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {}..{} | {} | {} | {} |",
+                f.file_id,
+                f.source_file,
+                f.objects,
+                f.bytes,
+                f.lines,
+                f.covered_from,
+                f.covered_to,
+                f.final_size.map_or("growing".to_string(), |s| s.to_string()),
+                rfc3339(f.first_landed_at),
+                rfc3339(f.last_landed_at)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if !a.losses.is_empty() {
+        let _ = writeln!(out, "Recorded losses (reported by the run that found them, exit 3):\n");
+        for g in &a.losses {
+            let _ = writeln!(
+                out,
+                "- {} ({}): bytes {}..{} shipped of {} when last listed{}, detected {}",
+                g.file_id,
+                g.source_file,
+                0,
+                g.shipped,
+                g.last_size,
+                if g.growing { ", still being written" } else { "" },
+                rfc3339(g.detected_at)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if a.problems.is_empty() {
+        let _ = writeln!(out, "Exceptions: none.\n");
+    } else {
+        let _ = writeln!(out, "Exceptions:\n");
+        for p in &a.problems {
+            let _ = writeln!(out, "- {p}");
+        }
+        let _ = writeln!(out);
+    }
+}

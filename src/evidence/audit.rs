@@ -1,0 +1,294 @@
+//! Auditing one instance's trail against its digests: the chain (see
+//! `chain`), every object a digest lists against what S3 holds (its
+//! metadata, or with `deep` its bytes), every object in S3 that no digest
+//! lists, and each file's coverage from its first listed byte to its final
+//! size without a hole. What `verify --public-key` and its report show.
+
+use super::chain::{check_chain, ChainProblem, ChainReport, StoredDigest};
+use super::digest::{Listed, LossFacts};
+use super::signing::PublicKey;
+use crate::checkpoint::Checkpoint;
+use crate::compress::sha256_hex;
+use crate::error::Failure;
+use crate::instance::Instance;
+use crate::keys::{digest_prefix, instance_prefix, parse_object_key};
+use crate::store::ObjectStore;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Read;
+
+/// One thing wrong with the trail, by the digests' account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum TrailProblem {
+    /// Something wrong with a digest itself: `fault` is `unreadable`,
+    /// `bad_signature`, `altered` or `missing`.
+    Digest { key: String, fault: String, why: String },
+    /// A listed object is not in S3.
+    Deleted { key: String, file_id: String, start: u64, end: u64 },
+    /// A listed object's metadata says it holds other bytes than listed
+    /// (overwritten, or swapped with another).
+    Replaced { key: String, why: String },
+    /// A listed object's bytes are not the ones listed (`deep`).
+    Altered { key: String, why: String },
+    /// An object no digest lists and no run has still to list.
+    Unlisted { key: String, why: String },
+    /// Bytes of a file between its listed objects that no digest lists and
+    /// no recorded loss explains.
+    Hole { file_id: String, start: u64, end: u64 },
+}
+
+impl fmt::Display for TrailProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrailProblem::Digest { key, fault, why } => match fault.as_str() {
+                "bad_signature" => write!(f, "digest {key}: bad signature: {why}"),
+                "missing" => write!(f, "digest {key} is missing: {why}"),
+                "altered" => write!(f, "digest {key} was altered: {why}"),
+                _ => write!(f, "digest {key} is unreadable: {why}"),
+            },
+            TrailProblem::Deleted { key, file_id, start, end } => {
+                write!(f, "object {key} (file {file_id}, bytes {start}..{end}) is listed in a digest but deleted")
+            }
+            TrailProblem::Replaced { key, why } => write!(f, "object {key} was replaced: {why}"),
+            TrailProblem::Altered { key, why } => write!(f, "object {key} was altered: {why}"),
+            TrailProblem::Unlisted { key, why } => write!(f, "object {key} is in no digest: {why}"),
+            TrailProblem::Hole { file_id, start, end } => {
+                write!(f, "file {file_id}: bytes {start}..{end} are in no listed object and no recorded loss")
+            }
+        }
+    }
+}
+
+/// A file as the digests cover it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileCoverage {
+    pub file_id: String,
+    pub source_file: String,
+    pub objects: usize,
+    pub bytes: u64,
+    pub lines: u64,
+    /// Listed without a hole from `covered_from` to `covered_to`; bytes
+    /// before `covered_from` were shipped before the chain began.
+    pub covered_from: u64,
+    pub covered_to: u64,
+    /// Its final size, once a digest recorded it (rotated and all shipped).
+    pub final_size: Option<u64>,
+    pub first_landed_at: DateTime<Utc>,
+    pub last_landed_at: DateTime<Utc>,
+}
+
+/// What the digests prove of one instance's trail.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrailAudit {
+    pub instance: String,
+    pub dbi_resource_id: String,
+    pub chain: ChainReport,
+    /// Listed objects checked against S3, and whether by their bytes.
+    pub objects_checked: usize,
+    pub deep: bool,
+    pub files: Vec<FileCoverage>,
+    /// Objects not yet in a digest: confirmed and waiting for their
+    /// period to be sealed, or made by a run that stopped before recording
+    /// them (the next run verifies and records them).
+    pub pending: usize,
+    /// Objects under the instance from before its chain began (no digest
+    /// can speak for them).
+    pub before_chain: usize,
+    pub losses: Vec<LossFacts>,
+    pub problems: Vec<TrailProblem>,
+}
+
+/// Audits one instance's digests and the objects they list.
+pub async fn audit_instance(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    instance: &Instance,
+    public: &PublicKey,
+    checkpoint: &Checkpoint,
+    deep: bool,
+) -> Result<TrailAudit, Failure> {
+    let ledger = &checkpoint.digests;
+    let mut digests = Vec::new();
+    for key in store.list_keys(&digest_prefix(prefix, &instance.resource_id.0)).await? {
+        if let Some(record) = store.get_record(&key).await? {
+            digests.push(StoredDigest { key, record });
+        }
+    }
+    let chain = check_chain(store.bucket(), &digests, public, ledger.head.as_ref());
+    let mut problems: Vec<TrailProblem> = chain.problems.iter().map(digest_problem).collect();
+    for l in &chain.objects {
+        problems.extend(check_object(store, l, deep).await?);
+    }
+    let listed: BTreeSet<&str> = chain.objects.iter().map(|l| l.key.as_str()).collect();
+    let pending: BTreeSet<&str> = ledger.pending.iter().map(|l| l.key.as_str()).collect();
+    // Per file, where its listed objects begin: bytes before that may
+    // have shipped before the chain began.
+    let mut first_listed: BTreeMap<&str, u64> = BTreeMap::new();
+    for l in &chain.objects {
+        let first = first_listed.entry(l.file_id.as_str()).or_insert(l.start);
+        *first = (*first).min(l.start);
+    }
+    let mut before_chain = 0;
+    let mut unrecorded = 0;
+    for key in store.list_keys(&instance_prefix(prefix, instance)).await? {
+        if listed.contains(key.as_str()) || pending.contains(key.as_str()) {
+            continue;
+        }
+        let parsed = parse_object_key(&key);
+        if let Some((id, start)) = &parsed {
+            if checkpoint.files.get(id).is_some_and(|p| *start >= p.shipped) {
+                // Made by a run that stopped before it could record it: the
+                // next run verifies it against the file and records it.
+                unrecorded += 1;
+                continue;
+            }
+        }
+        match parsed {
+            Some((id, start))
+                if first_listed.get(id.0.as_str()).is_none_or(|first| start < *first)
+                    && chain_began_after_it(&chain, &id.0) =>
+            {
+                before_chain += 1
+            }
+            Some(_) => problems.push(TrailProblem::Unlisted {
+                key,
+                why: "its file's objects are listed, this one is not (added by hand?)".into(),
+            }),
+            None => problems.push(TrailProblem::Unlisted { key, why: "not an auditship object key".into() }),
+        }
+    }
+    let files = coverage(&chain, &mut problems);
+    Ok(TrailAudit {
+        instance: instance.id.0.clone(),
+        dbi_resource_id: instance.resource_id.0.clone(),
+        objects_checked: chain.objects.len(),
+        deep,
+        files,
+        pending: ledger.pending.len() + unrecorded,
+        before_chain,
+        losses: chain.losses.clone(),
+        problems,
+        chain,
+    })
+}
+
+/// Whether a file (by its id, whose time is its first record's) began
+/// before the chain's first period: its objects may predate digests.
+fn chain_began_after_it(chain: &ChainReport, file_id: &str) -> bool {
+    let began = crate::identify::FileId(file_id.to_string()).first_record_time();
+    match (began, chain.first_period_start) {
+        (Some(began), Some(first)) => began < first,
+        // No chain yet: every object is from before it.
+        (_, None) => true,
+        (None, Some(_)) => false,
+    }
+}
+
+fn digest_problem(p: &ChainProblem) -> TrailProblem {
+    let (fault, key, why) = match p {
+        ChainProblem::Unreadable { key, why } => ("unreadable", key, why),
+        ChainProblem::BadSignature { key, why } => ("bad_signature", key, why),
+        ChainProblem::Altered { key, why } => ("altered", key, why),
+        ChainProblem::Missing { key, why } => ("missing", key, why),
+    };
+    TrailProblem::Digest { key: key.clone(), fault: fault.into(), why: why.clone() }
+}
+
+/// A listed object against S3: its metadata, and with `deep` its bytes.
+async fn check_object(store: &dyn ObjectStore, l: &Listed, deep: bool) -> Result<Option<TrailProblem>, Failure> {
+    let Some(found) = store.head(&l.key).await? else {
+        return Ok(Some(TrailProblem::Deleted {
+            key: l.key.clone(),
+            file_id: l.file_id.clone(),
+            start: l.start,
+            end: l.end,
+        }));
+    };
+    let replaced = |why: String| Ok(Some(TrailProblem::Replaced { key: l.key.clone(), why }));
+    let Some(facts) = found.facts else { return replaced("it has no auditship metadata now".into()) };
+    if (facts.start, facts.end, &facts.sha256) != (l.start, l.end, &l.sha256) || facts.file_id != l.file_id {
+        return replaced(format!(
+            "it now says bytes {}..{} of {} with sha256 {}; the digest lists {}..{} of {} with {}",
+            facts.start, facts.end, facts.file_id, facts.sha256, l.start, l.end, l.file_id, l.sha256
+        ));
+    }
+    if !deep {
+        return Ok(None);
+    }
+    let Some((gzip, _)) = store.get_small(&l.key).await? else {
+        return Ok(Some(TrailProblem::Deleted {
+            key: l.key.clone(),
+            file_id: l.file_id.clone(),
+            start: l.start,
+            end: l.end,
+        }));
+    };
+    let mut plain = Vec::new();
+    let altered = |why: String| Ok(Some(TrailProblem::Altered { key: l.key.clone(), why }));
+    if let Err(e) = flate2::read::MultiGzDecoder::new(&gzip[..]).read_to_end(&mut plain) {
+        return altered(format!("it is not gzip any more ({e})"));
+    }
+    let sha = sha256_hex(&plain);
+    if sha != l.sha256 || plain.len() as u64 != l.end - l.start {
+        return altered(format!(
+            "its {} bytes hash to {sha}; the digest lists {} bytes with sha256 {}",
+            plain.len(),
+            l.end - l.start,
+            l.sha256
+        ));
+    }
+    Ok(None)
+}
+
+/// Each file's listed objects, in offset order: what they cover, and the
+/// holes between them that no recorded loss explains.
+fn coverage(chain: &ChainReport, problems: &mut Vec<TrailProblem>) -> Vec<FileCoverage> {
+    let mut by_file: BTreeMap<&str, Vec<&Listed>> = BTreeMap::new();
+    for l in &chain.objects {
+        by_file.entry(&l.file_id).or_default().push(l);
+    }
+    let mut files = Vec::new();
+    for (file_id, mut objects) in by_file {
+        objects.sort_by_key(|l| l.start);
+        objects.dedup_by_key(|l| l.start);
+        let first = objects[0];
+        let mut cover = FileCoverage {
+            file_id: file_id.to_string(),
+            source_file: objects.last().map(|l| l.source_file.clone()).unwrap_or_default(),
+            objects: objects.len(),
+            bytes: 0,
+            lines: 0,
+            covered_from: first.start,
+            covered_to: first.start,
+            final_size: chain.final_sizes.get(file_id).copied(),
+            first_landed_at: first.landed_at,
+            last_landed_at: first.landed_at,
+        };
+        for l in &objects {
+            if l.start > cover.covered_to && !explained_by_loss(chain, file_id, cover.covered_to) {
+                problems.push(TrailProblem::Hole {
+                    file_id: file_id.to_string(),
+                    start: cover.covered_to,
+                    end: l.start,
+                });
+            }
+            cover.covered_to = cover.covered_to.max(l.end);
+            cover.bytes += l.end - l.start;
+            cover.lines += l.lines;
+            cover.first_landed_at = cover.first_landed_at.min(l.landed_at);
+            cover.last_landed_at = cover.last_landed_at.max(l.landed_at);
+        }
+        if let Some(size) = cover.final_size.filter(|size| *size > cover.covered_to) {
+            problems.push(TrailProblem::Hole { file_id: file_id.to_string(), start: cover.covered_to, end: size });
+        }
+        files.push(cover);
+    }
+    files
+}
+
+fn explained_by_loss(chain: &ChainReport, file_id: &str, at: u64) -> bool {
+    chain.losses.iter().any(|g| g.file_id == file_id && g.shipped <= at)
+}

@@ -1,0 +1,222 @@
+//! Signed digests on the real stack: runs seal a chain that `verify
+//! --public-key` finds intact (exit 0, with its report), and each kind of
+//! tampering with objects or digests is named precisely, exit 3.
+
+use crate::common::*;
+use auditship::evidence::digest::{signing_string, Digest};
+use auditship::evidence::signing::{Ed25519File, Signer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `openssl genpkey -algorithm ed25519`, and its public half.
+const SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAYvNeqqMJvSXs/k0JRdLV/gofn7frOzlDWVutqf8fi/\n-----END PRIVATE KEY-----\n";
+const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA4uwsjpe2xx8/WdnPHyiSEVV7uKJsAmPsn7KH8ZGvb/k=\n-----END PUBLIC KEY-----\n";
+/// Another key, as a forger would have.
+const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHXmOEzBiswyJD+gR0QXjvmZwV5aE3ei61WSgKkeJcDv\n-----END PRIVATE KEY-----\n";
+
+struct Keys {
+    _dir: tempfile::TempDir,
+    signing: PathBuf,
+    public: PathBuf,
+    other: PathBuf,
+}
+
+fn keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    Keys {
+        signing: write("signing.pem", SIGNING_KEY),
+        public: write("public.pem", PUBLIC_KEY),
+        other: write("other.pem", OTHER_KEY),
+        _dir: dir,
+    }
+}
+
+/// A run that signs digests of 60 s periods, on a clock `offset` seconds
+/// ahead (so periods end without waiting for them).
+async fn run_signed(stack: &Stack, keys: &Keys, offset: i64) -> RunOutput {
+    let mut cmd = stack.command(&["--object-size", "2048", "--digest-period", "60s"]);
+    cmd.env("AUDITSHIP_SIGNING_KEY_FILE", &keys.signing).env("AUDITSHIP_CLOCK_OFFSET_SECONDS", offset.to_string());
+    finished(cmd).await
+}
+
+async fn verify(stack: &Stack, keys: &Keys, extra: &[&str]) -> RunOutput {
+    let mut cmd = stack.bare_command_for("verify");
+    cmd.args(stack.selection()).arg("--public-key").arg(&keys.public).arg("--json").args(extra);
+    finished(cmd).await
+}
+
+/// The evidence lines of `verify --json` for the primary: its problems and
+/// its summary.
+fn evidence(out: &RunOutput) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v| v["evidence"] == true && v["instance"] == "primary")
+        .collect();
+    let (summary, problems): (Vec<_>, Vec<_>) = lines.into_iter().partition(|v| v.get("digests").is_some());
+    (problems, summary.into_iter().next().unwrap_or_else(|| panic!("no evidence summary: {}", out.stdout)))
+}
+
+fn digest_keys(objects: &BTreeMap<String, StoredObject>, rid: &str) -> Vec<String> {
+    let prefix = format!("{PREFIX}/_digests/{rid}/");
+    objects.keys().filter(|k| k.starts_with(&prefix)).cloned().collect()
+}
+
+async fn put_raw(stack: &Stack, key: &str, bytes: &[u8], metadata: &BTreeMap<String, String>) {
+    let mut put = stack.s3.put_object().bucket(&stack.bucket).key(key).body(bytes.to_vec().into());
+    for (k, v) in metadata {
+        put = put.metadata(k, v);
+    }
+    put.send().await.unwrap();
+}
+
+async fn restore(stack: &Stack, original: &BTreeMap<String, StoredObject>, keys: &[&str]) {
+    for key in keys {
+        let o = &original[*key];
+        put_raw(stack, key, &o.bytes, &o.metadata).await;
+    }
+}
+
+/// Asserts verify exits 3 naming `problem` (with `fault` for digests) for
+/// `key`, then puts the objects back and asserts it is clean again.
+async fn tampered(stack: &Stack, keys: &Keys, what: &str, expect: &[(&str, &str)], deep: bool) {
+    let extra: &[&str] = if deep { &["--deep"] } else { &[] };
+    let out = verify(stack, keys, extra).await;
+    assert_eq!(out.code, 3, "{what}: {out:?}");
+    let (problems, _) = evidence(&out);
+    for (kind, key) in expect {
+        let named = problems
+            .iter()
+            .any(|p| p["key"] == *key && (p["problem"] == *kind || (p["problem"] == "digest" && p["fault"] == *kind)));
+        assert!(named, "{what}: no {kind} problem for {key} in {problems:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_chain_verifies_and_every_tampering_is_named() {
+    let stack = Stack::start(Options::default()).await;
+    let keys = keys();
+    stack.primary.traffic(300, Some(100));
+    let first = run_signed(&stack, &keys, 0).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    stack.primary.traffic(200, None);
+    assert_eq!(run_signed(&stack, &keys, 180).await.code, 0);
+    // Nothing new: the periods since still get their (empty) digests.
+    let last = run_signed(&stack, &keys, 360).await;
+    assert_eq!(last.code, 0, "{last:?}");
+
+    let report_dir = tempfile::tempdir().unwrap();
+    let clean = verify(&stack, &keys, &["--deep", "--report", report_dir.path().to_str().unwrap()]).await;
+    assert_eq!(clean.code, 0, "{clean:?}");
+    let (problems, summary) = evidence(&clean);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let objects = stack.objects().await;
+    let shipped = stack.object_keys("primary").await;
+    assert_eq!(summary["objects_listed"].as_u64(), Some(shipped.len() as u64), "{summary}");
+    assert_eq!(summary["pending"], 0, "{summary}");
+    let digests = digest_keys(&objects, &stack.primary_rid);
+    assert!(digests.len() >= 5, "60 s periods over 6 minutes: {digests:?}");
+    assert_eq!(summary["digests"].as_u64(), Some(digests.len() as u64));
+    assert_report(report_dir.path(), &stack, digests.len());
+
+    // Objects of one file, in offset order, and digests that list objects.
+    let mut file_objects: Vec<&String> = shipped.iter().collect();
+    file_objects.sort();
+    assert!(file_objects.len() >= 3, "{file_objects:?}");
+    let (a, b) = (file_objects[0].clone(), file_objects[1].clone());
+
+    // A changed byte, metadata kept: only the bytes show it.
+    let mut plain = gunzip(&objects[&a].bytes);
+    plain[5] ^= 1;
+    put_raw(&stack, &a, &gzip(&plain), &objects[&a].metadata).await;
+    let shallow = verify(&stack, &keys, &[]).await;
+    assert!(evidence(&shallow).0.is_empty(), "metadata alone cannot see a changed byte: {}", shallow.stdout);
+    tampered(&stack, &keys, "a changed byte", &[("altered", &a)], true).await;
+    restore(&stack, &objects, &[&a]).await;
+
+    stack.s3.delete_object().bucket(&stack.bucket).key(&a).send().await.unwrap();
+    tampered(&stack, &keys, "a deleted object", &[("deleted", &a)], false).await;
+    restore(&stack, &objects, &[&a]).await;
+
+    put_raw(&stack, &a, &objects[&b].bytes, &objects[&b].metadata).await;
+    put_raw(&stack, &b, &objects[&a].bytes, &objects[&a].metadata).await;
+    tampered(&stack, &keys, "two swapped objects", &[("replaced", &a), ("replaced", &b)], false).await;
+    restore(&stack, &objects, &[&a, &b]).await;
+
+    let added = format!("{}/{:020}.log.gz", &a[..a.rfind('/').unwrap()], 7);
+    put_raw(&stack, &added, &objects[&a].bytes, &objects[&a].metadata).await;
+    tampered(&stack, &keys, "an object added by hand", &[("unlisted", &added)], false).await;
+    stack.s3.delete_object().bucket(&stack.bucket).key(&added).send().await.unwrap();
+
+    let middle = digests[digests.len() / 2].clone();
+    let next = digests[digests.len() / 2 + 1].clone();
+    stack.s3.delete_object().bucket(&stack.bucket).key(&middle).send().await.unwrap();
+    tampered(&stack, &keys, "a deleted digest", &[("missing", &middle)], false).await;
+    restore(&stack, &objects, &[&middle]).await;
+
+    let newest = digests.last().unwrap().clone();
+    stack.s3.delete_object().bucket(&stack.bucket).key(&newest).send().await.unwrap();
+    tampered(&stack, &keys, "the newest digest deleted", &[("missing", &newest)], false).await;
+    restore(&stack, &objects, &[&newest]).await;
+
+    let altered =
+        String::from_utf8(objects[&middle].bytes.clone()).unwrap().replacen("\"objects\": [", "\"objects\": [ ", 1);
+    assert_ne!(altered.as_bytes(), &objects[&middle].bytes[..]);
+    put_raw(&stack, &middle, altered.as_bytes(), &objects[&middle].metadata).await;
+    tampered(&stack, &keys, "an altered digest", &[("bad_signature", &middle), ("altered", &middle)], false).await;
+    restore(&stack, &objects, &[&middle]).await;
+
+    let forged = resign(&stack, &objects[&middle], &middle, &keys.other).await;
+    put_raw(&stack, &middle, &objects[&middle].bytes, &forged).await;
+    tampered(
+        &stack,
+        &keys,
+        "a digest re-signed with another key",
+        &[("bad_signature", &middle), ("altered", &middle)],
+        false,
+    )
+    .await;
+    restore(&stack, &objects, &[&middle]).await;
+    assert_ne!(middle, next);
+
+    let again = verify(&stack, &keys, &["--deep"]).await;
+    assert_eq!(again.code, 0, "restored, the trail verifies again: {again:?}");
+}
+
+/// The metadata of a digest re-signed with another key.
+async fn resign(stack: &Stack, digest: &StoredObject, key: &str, with: &Path) -> BTreeMap<String, String> {
+    let parsed = Digest::parse(&digest.bytes).unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&digest.bytes));
+    let message = signing_string(parsed.period_end, &stack.bucket, key, &sha, parsed.previous.as_ref());
+    let forger = Ed25519File::from_pem_file(with).unwrap();
+    let mut metadata = digest.metadata.clone();
+    metadata.insert("signature".into(), hex::encode(forger.sign(message.as_bytes()).await.unwrap()));
+    metadata
+}
+
+fn gzip(plain: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, plain).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The report's two files say the same: intact, with the primary's chain.
+fn assert_report(dir: &Path, stack: &Stack, digests: usize) {
+    let md = std::fs::read_to_string(dir.join("auditship-report.md")).unwrap();
+    assert!(md.contains("Result: **intact"), "{md}");
+    assert!(md.contains(&format!("## primary ({})", stack.primary_rid)), "{md}");
+    assert!(md.contains("- Chain: intact"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("auditship-report.json")).unwrap()).unwrap();
+    assert_eq!(json["format"], "auditship-report/1");
+    assert_eq!(json["result"], "intact");
+    let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
+    assert_eq!(primary["chain"]["digests"].as_u64(), Some(digests as u64));
+    assert!(primary["files"].as_array().is_some_and(|f| !f.is_empty()), "{primary}");
+}
