@@ -149,14 +149,17 @@ pub async fn audit_instance(
         match parsed {
             Some((id, start))
                 if first_listed.get(id.0.as_str()).is_none_or(|first| start < *first)
-                    && chain_began_after_it(&chain, &id.0) =>
+                    && began_before_digests(ledger.since, &id) =>
             {
                 before_chain += 1
             }
-            Some(_) => problems.push(TrailProblem::Unlisted {
-                key,
-                why: "its file's objects are listed, this one is not (added by hand?)".into(),
-            }),
+            Some((id, _)) => {
+                let why = match first_listed.contains_key(id.0.as_str()) {
+                    true => "its file's other objects are listed, this one is not (added by hand?)",
+                    false => "its file began after digests did, yet no digest lists it (added by hand?)",
+                };
+                problems.push(TrailProblem::Unlisted { key, why: why.into() })
+            }
             None => problems.push(TrailProblem::Unlisted { key, why: "not an auditship object key".into() }),
         }
     }
@@ -176,12 +179,11 @@ pub async fn audit_instance(
 }
 
 /// Whether a file (by its id, whose time is its first record's) began
-/// before the chain's first period: its objects may predate digests.
-fn chain_began_after_it(chain: &ChainReport, file_id: &str) -> bool {
-    let began = crate::identify::FileId(file_id.to_string()).first_record_time();
-    match (began, chain.first_period_start) {
-        (Some(began), Some(first)) => began < first,
-        // No chain yet: every object is from before it.
+/// before digests did (`since`): its objects may predate them.
+fn began_before_digests(since: Option<DateTime<Utc>>, file: &crate::identify::FileId) -> bool {
+    match (file.first_record_time(), since) {
+        (Some(began), Some(since)) => began < since,
+        // No digests yet: every object is from before them.
         (_, None) => true,
         (None, Some(_)) => false,
     }

@@ -240,3 +240,154 @@ async fn adopt(store: &dyn ObjectStore, ours: &Digest) -> Result<(Digest, Link),
         Link { key: ours.key.clone(), period_end: theirs.period_end, sha256: sha256_hex(&record.body), signature };
     Ok((theirs, link))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::chain::{check_chain, StoredDigest};
+    use crate::evidence::signing::{Ed25519File, PublicKey};
+    use crate::evidence::Clock;
+    use crate::sim::store::MemStore;
+    use chrono::{DateTime, Utc};
+    use std::sync::Arc;
+
+    struct Fixed(DateTime<Utc>);
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn evidence(now: &str) -> (Evidence, PublicKey) {
+        let signer = Ed25519File::from_pkcs8(&Ed25519File::generate_pkcs8()).unwrap();
+        let public = signer.public_key();
+        (
+            Evidence { signer: Arc::new(signer), period: Duration::from_secs(3600), clock: Arc::new(Fixed(at(now))) },
+            public,
+        )
+    }
+
+    fn listed(start: u64, end: u64, landed: &str) -> Listed {
+        Listed {
+            file_id: "20261202T090000Z-0000abcd".into(),
+            start,
+            end,
+            key: format!("p/standalone/db-1/dt=2026-12-02/20261202T090000Z-0000abcd/{start:020}.log.gz"),
+            sha256: "00".repeat(32),
+            lines: 1,
+            source_file: "audit/server_audit.log".into(),
+            landed_at: at(landed),
+        }
+    }
+
+    fn checkpoint(since: &str, pending: Vec<Listed>) -> StoredCheckpoint {
+        let mut state = Checkpoint::empty(&Instance::for_tests("db-R"));
+        state.digests.since = Some(at(since));
+        for l in pending {
+            state.digests.record(l);
+        }
+        StoredCheckpoint { key: "p/_state/db-R.json".into(), etag: None, state }
+    }
+
+    fn stored(store: &MemStore) -> Vec<StoredDigest> {
+        let bucket = store.bucket.lock().unwrap();
+        bucket
+            .objects
+            .iter()
+            .filter(|(k, _)| k.contains("/_digests/"))
+            .map(|(k, o)| StoredDigest {
+                key: k.clone(),
+                record: Record {
+                    body: o.body.clone(),
+                    content_type: "application/json".into(),
+                    metadata: o.metadata.clone(),
+                },
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_ended_period_is_sealed_in_order_with_what_landed_before_its_end() {
+        let store = MemStore::new();
+        let (evidence, public) = evidence("2026-12-02T12:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut cp = checkpoint(
+            "2026-12-02T09:10:00Z",
+            vec![
+                listed(0, 10, "2026-12-02T09:20:00Z"),
+                listed(10, 20, "2026-12-02T11:05:00Z"),
+                listed(20, 30, "2026-12-02T12:10:00Z"),
+            ],
+        );
+        let sealed = seal_due(&store, &evidence, "p", &instance, &mut cp).await.unwrap();
+        assert_eq!(sealed, Sealed { created: 3, adopted: 0, behind: false }, "09, 10 and 11 o'clock; 12 has not ended");
+        let digests = stored(&store);
+        let report = check_chain("sim", &digests, &public, cp.state.digests.head.as_ref());
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let lists: Vec<Vec<u64>> = digests
+            .iter()
+            .map(|d| Digest::parse(&d.record.body).unwrap().objects.iter().map(|o| o.start).collect())
+            .collect();
+        assert_eq!(lists, vec![vec![0], vec![], vec![10]], "an empty period has its digest too");
+        assert_eq!(cp.state.digests.pending.len(), 1, "the object that landed at 12:10 waits for 12 o'clock's digest");
+        assert_eq!(cp.state.digests.head.as_ref().unwrap().period_end, at("2026-12-02T12:00:00Z"));
+    }
+
+    #[tokio::test]
+    async fn a_period_another_run_sealed_is_adopted_and_what_it_lacks_rolls_on() {
+        let store = MemStore::new();
+        let (evidence, public) = evidence("2026-12-02T10:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut theirs = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 10, "2026-12-02T09:20:00Z")]);
+        seal_due(&store, &evidence, "p", &instance, &mut theirs).await.unwrap();
+        // This run recorded one more object of the period, and its
+        // checkpoint has not seen the other run's seal.
+        let mut ours = checkpoint(
+            "2026-12-02T09:10:00Z",
+            vec![listed(0, 10, "2026-12-02T09:20:00Z"), listed(10, 20, "2026-12-02T09:50:00Z")],
+        );
+        ours.state.digests.head = None;
+        let store_ours = store.clone();
+        let sealed = seal_due(&store_ours, &evidence, "p", &instance, &mut ours).await.unwrap();
+        assert_eq!(sealed.adopted, 1, "{sealed:?}");
+        assert_eq!(ours.state.digests.pending.iter().map(|l| l.start).collect::<Vec<_>>(), vec![10]);
+        assert_eq!(stored(&store).len(), 1, "one digest for the period, whoever wrote it");
+        let later = evidence_at(&evidence, "2026-12-02T11:30:00Z");
+        seal_due(&store, &later, "p", &instance, &mut ours).await.unwrap();
+        let report = check_chain("sim", &stored(&store), &public, ours.state.digests.head.as_ref());
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.objects.iter().map(|l| l.start).collect::<Vec<_>>(), vec![0, 10]);
+    }
+
+    #[tokio::test]
+    async fn a_digest_that_does_not_continue_the_chain_is_left_alone_and_is_a_data_loss() {
+        let store = MemStore::new();
+        let (evidence, _) = evidence("2026-12-02T11:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut cp = checkpoint("2026-12-02T09:10:00Z", vec![]);
+        seal_due(&store, &evidence, "p", &instance, &mut cp).await.unwrap();
+        // Someone replaces the newest digest's predecessor link: the next
+        // run's period finds a digest there that forks the chain.
+        let key = digest_key("p", "db-R", at("2026-12-02T12:00:00Z"));
+        let mut forged = Digest::parse(&stored(&store)[0].record.body).unwrap();
+        forged.key = key.clone();
+        forged.period_start = at("2026-12-02T11:00:00Z");
+        forged.period_end = at("2026-12-02T12:00:00Z");
+        let record =
+            Record { body: forged.to_bytes(), content_type: "application/json".into(), metadata: Default::default() };
+        store.create_record(&key, &record).await.unwrap();
+        let later = evidence_at(&evidence, "2026-12-02T12:30:00Z");
+        let err = seal_due(&store, &later, "p", &instance, &mut cp).await.unwrap_err();
+        assert_eq!(err.kind, crate::error::FailureKind::DataLoss);
+        assert!(err.message.contains(&key) && err.message.contains("does not continue"), "{}", err.message);
+        assert_eq!(stored(&store).iter().find(|d| d.key == key).unwrap().record, record, "left untouched");
+    }
+
+    fn evidence_at(e: &Evidence, now: &str) -> Evidence {
+        Evidence { clock: Arc::new(Fixed(at(now))), ..e.clone() }
+    }
+}

@@ -102,7 +102,11 @@ async fn tampered(stack: &Stack, keys: &Keys, what: &str, expect: &[(&str, &str)
 async fn a_signed_chain_verifies_and_every_tampering_is_named() {
     let stack = Stack::start(Options::default()).await;
     let keys = keys();
-    stack.primary.traffic(300, Some(100));
+    // Shipped before digests are turned on: in no digest, and not a problem.
+    stack.primary.traffic(200, Some(100));
+    assert_eq!(stack.run(&["--object-size", "2048"]).await.code, 0);
+    let unsigned = stack.object_keys("primary").await.len();
+    stack.primary.traffic(200, Some(100));
     let first = run_signed(&stack, &keys, 0).await;
     assert_eq!(first.code, 0, "{first:?}");
     stack.primary.traffic(200, None);
@@ -118,7 +122,8 @@ async fn a_signed_chain_verifies_and_every_tampering_is_named() {
     assert!(problems.is_empty(), "{problems:#?}");
     let objects = stack.objects().await;
     let shipped = stack.object_keys("primary").await;
-    assert_eq!(summary["objects_listed"].as_u64(), Some(shipped.len() as u64), "{summary}");
+    assert_eq!(summary["before_chain"].as_u64(), Some(unsigned as u64), "{summary}");
+    assert_eq!(summary["objects_listed"].as_u64(), Some((shipped.len() - unsigned) as u64), "{summary}");
     assert_eq!(summary["pending"], 0, "{summary}");
     let digests = digest_keys(&objects, &stack.primary_rid);
     assert!(digests.len() >= 5, "60 s periods over 6 minutes: {digests:?}");
@@ -126,7 +131,8 @@ async fn a_signed_chain_verifies_and_every_tampering_is_named() {
     assert_report(report_dir.path(), &stack, digests.len());
 
     // Objects of one file, in offset order, and digests that list objects.
-    let mut file_objects: Vec<&String> = shipped.iter().collect();
+    let before: std::collections::BTreeSet<String> = unsigned_keys(&objects, &digests);
+    let mut file_objects: Vec<&String> = shipped.iter().filter(|k| !before.contains(*k)).collect();
     file_objects.sort();
     assert!(file_objects.len() >= 3, "{file_objects:?}");
     let (a, b) = (file_objects[0].clone(), file_objects[1].clone());
@@ -149,7 +155,8 @@ async fn a_signed_chain_verifies_and_every_tampering_is_named() {
     tampered(&stack, &keys, "two swapped objects", &[("replaced", &a), ("replaced", &b)], false).await;
     restore(&stack, &objects, &[&a, &b]).await;
 
-    let added = format!("{}/{:020}.log.gz", &a[..a.rfind('/').unwrap()], 7);
+    let a_start: u64 = objects[&a].metadata["start-offset"].parse().unwrap();
+    let added = format!("{}/{:020}.log.gz", &a[..a.rfind('/').unwrap()], a_start + 7);
     put_raw(&stack, &added, &objects[&a].bytes, &objects[&a].metadata).await;
     tampered(&stack, &keys, "an object added by hand", &[("unlisted", &added)], false).await;
     stack.s3.delete_object().bucket(&stack.bucket).key(&added).send().await.unwrap();
@@ -187,6 +194,15 @@ async fn a_signed_chain_verifies_and_every_tampering_is_named() {
 
     let again = verify(&stack, &keys, &["--deep"]).await;
     assert_eq!(again.code, 0, "restored, the trail verifies again: {again:?}");
+}
+
+/// Objects no digest lists.
+fn unsigned_keys(objects: &BTreeMap<String, StoredObject>, digests: &[String]) -> std::collections::BTreeSet<String> {
+    let listed: std::collections::BTreeSet<String> = digests
+        .iter()
+        .flat_map(|d| Digest::parse(&objects[d].bytes).unwrap().objects.into_iter().map(|o| o.key))
+        .collect();
+    objects.keys().filter(|k| k.ends_with(".log.gz") && !listed.contains(*k)).cloned().collect()
 }
 
 /// The metadata of a digest re-signed with another key.
