@@ -259,13 +259,30 @@ async fn check_bucket(clients: &Clients, instances: &[Instance], checks: &mut Ch
     checks.push(Check::new(
         "bucket object lock",
         match store.object_lock().await {
-            Ok(Some(rule)) => Verdict::Ok(rule),
+            Ok(Some(rule)) => lock_verdict(rule),
             Ok(None) => {
                 Verdict::Warn("off: objects can be deleted by anyone allowed to; consider Object Lock for WORM".into())
             }
             Err(f) => unreadable(f),
         },
     ));
+}
+
+/// What a bucket's default retention means for who can undo it.
+fn lock_verdict(rule: String) -> Verdict {
+    if rule.starts_with("COMPLIANCE") {
+        Verdict::Ok(format!("default retention {rule}: no one, the root user included, can shorten it or delete a version before it ends"))
+    } else if rule.starts_with("GOVERNANCE") {
+        Verdict::Ok(format!(
+            "default retention {rule}: a principal allowed s3:BypassGovernanceRetention can shorten it or delete a \
+             version; keep that permission from this task's role (or use COMPLIANCE)"
+        ))
+    } else {
+        Verdict::Warn(format!(
+            "{rule}: objects are locked only when written with --object-lock-mode and --retain-days; set a default \
+             retention on the bucket to lock every write"
+        ))
+    }
 }
 
 /// Writes the probe object with a precondition that holds, then again with

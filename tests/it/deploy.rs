@@ -103,6 +103,11 @@ fn actions_the_code_needs() -> BTreeSet<String> {
         if source.contains("\"rds-db\"") {
             actions.insert("rds-db:connect".into());
         }
+        // A write with Object Lock headers is also authorized as
+        // s3:PutObjectRetention.
+        if source.contains(".object_lock_retain_until_date(") || source.contains(".set_object_lock_retain_until_date(") {
+            actions.insert("s3:PutObjectRetention".into());
+        }
         // --assume-role: aws-config's provider calls STS AssumeRole.
         if source.contains("AssumeRoleProvider::builder") {
             actions.insert("sts:AssumeRole".into());

@@ -47,8 +47,10 @@ data "aws_iam_policy_document" "task" {
     resources = [local.bucket_arn]
   }
   statement {
-    sid       = "ObjectsAndCheckpoints"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    sid = "ObjectsAndCheckpoints"
+    # PutObjectRetention: objects and digests written with
+    # --object-lock-mode carry their retention.
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload"]
     resources = [local.objects_arn]
   }
   dynamic "statement" {
