@@ -22,6 +22,7 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
     let overridden = cfg.s3_endpoint_url.is_some()
         || cfg.rds_endpoint_url.is_some()
         || cfg.sts_endpoint_url.is_some()
+        || cfg.kms_endpoint_url.is_some()
         || std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("AWS_ENDPOINT_URL"));
     ENDPOINT_CHOSEN_BY_HAND.store(overridden, std::sync::atomic::Ordering::Relaxed);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -126,6 +127,20 @@ pub fn s3_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_s3::Client {
         b = b.endpoint_url(url).force_path_style(true);
     }
     aws_sdk_s3::Client::from_conf(b.build())
+}
+
+/// KMS, with the task's own credentials (never --assume-role's: the
+/// signing key belongs with the bucket), in the region of a key given by
+/// ARN: KMS answers only in the key's own region.
+pub fn kms_client(sdk: &SdkConfig, cfg: &Config, key_id: &str) -> aws_sdk_kms::Client {
+    let mut b = aws_sdk_kms::config::Builder::from(sdk).interceptor(announce(cfg));
+    if let Some(region) = crate::evidence::signing::kms_arn_region(key_id) {
+        b = b.region(Region::new(region.to_string()));
+    }
+    if let Some(url) = &cfg.kms_endpoint_url {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_kms::Client::from_conf(b.build())
 }
 
 fn announce(cfg: &Config) -> AnnounceWaits {
@@ -259,8 +274,9 @@ pub fn unreachable_endpoint(err: &(dyn std::error::Error + 'static)) -> Option<F
 
 fn unreachable(err: &(dyn std::error::Error + 'static), by_hand: bool) -> Option<Failure> {
     let fix = if by_hand {
-        "check the endpoint URL (--s3-endpoint-url / --rds-endpoint-url, AUDITSHIP_S3_ENDPOINT_URL / \
-         AUDITSHIP_RDS_ENDPOINT_URL, or the AWS_ENDPOINT_URL* variables) and the network path"
+        "check the endpoint URL (--s3-endpoint-url / --rds-endpoint-url / --kms-endpoint-url, \
+         AUDITSHIP_S3_ENDPOINT_URL / AUDITSHIP_RDS_ENDPOINT_URL / AUDITSHIP_KMS_ENDPOINT_URL, or the \
+         AWS_ENDPOINT_URL* variables) and the network path"
     } else {
         "check the network path to AWS (VPC endpoints, NAT, proxy, DNS); the next run retries"
     };

@@ -2,7 +2,10 @@
 //! Every flag has an `AUDITSHIP_*` environment variable so the ECS task
 //! definition can configure the job without a command line.
 
-use crate::config::{ActiveFilePolicy, AssumeRole, Config, DigestSettings, FileFilter, Scope, Selection, SignerSource};
+use crate::config::{
+    ActiveFilePolicy, AssumeRole, Config, DigestSettings, FileFilter, LockMode, Retention, Scope, Selection,
+    SignerSource,
+};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
@@ -158,6 +161,10 @@ pub struct AwsArgs {
     /// STS endpoint URL for --assume-role (VPC endpoint, local emulator).
     #[arg(long, value_name = "URL", env = "AUDITSHIP_STS_ENDPOINT_URL")]
     pub sts_endpoint_url: Option<String>,
+    /// KMS endpoint URL for --signing-kms-key-id and --kms-key-id (VPC
+    /// endpoint, local emulator).
+    #[arg(long, value_name = "URL", env = "AUDITSHIP_KMS_ENDPOINT_URL")]
+    pub kms_endpoint_url: Option<String>,
     /// Seconds a download may go without a byte, or an AWS call without an
     /// answer, before it counts as stalled (and is retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, env = "AUDITSHIP_READ_TIMEOUT_SECONDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
@@ -248,6 +255,13 @@ pub struct RunArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub digests: DigestArgs,
+    /// Write every object and digest with S3 Object Lock retention in this
+    /// mode (the bucket must have Object Lock); with --retain-days.
+    #[arg(long, value_enum, value_name = "MODE", env = "AUDITSHIP_OBJECT_LOCK_MODE", requires = "retain_days")]
+    pub object_lock_mode: Option<LockMode>,
+    /// Days each object and digest is retained from when it is written.
+    #[arg(long, value_name = "DAYS", env = "AUDITSHIP_RETAIN_DAYS", requires = "object_lock_mode", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_days: Option<u32>,
 }
 
 /// Signed digests: with a signing key, every period gets a digest of the
@@ -255,10 +269,15 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct DigestArgs {
     /// Sign a digest per instance and period with this Ed25519 private key
-    /// (PKCS#8 PEM: `openssl genpkey -algorithm ed25519`). Without it, no
-    /// digests are written.
+    /// (PKCS#8 PEM: `openssl genpkey -algorithm ed25519`). Without it or
+    /// --signing-kms-key-id, no digests are written.
     #[arg(long, value_name = "PATH", env = "AUDITSHIP_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<std::path::PathBuf>,
+    /// Sign the digests with this KMS asymmetric key instead (key id, key
+    /// ARN or alias/NAME; ECC_NIST_P256 or RSA, SIGN_VERIFY): needs
+    /// kms:GetPublicKey and kms:Sign on it.
+    #[arg(long, value_name = "ID", env = "AUDITSHIP_SIGNING_KMS_KEY_ID", conflicts_with = "signing_key_file")]
+    pub signing_kms_key_id: Option<String>,
     /// How long a digest's period is (1h, 15m, 60s; it must divide a day).
     #[arg(long, value_name = "DURATION", default_value = "1h", env = "AUDITSHIP_DIGEST_PERIOD", value_parser = crate::evidence::digest::parse_period)]
     pub digest_period: Duration,
@@ -275,14 +294,44 @@ pub struct DigestArgs {
 }
 
 impl DigestArgs {
-    fn to_settings(&self) -> Option<DigestSettings> {
-        let signer = SignerSource::KeyFile(self.signing_key_file.clone()?);
-        Some(DigestSettings {
+    fn to_settings(&self) -> Result<Option<DigestSettings>, String> {
+        let signer = match (&self.signing_key_file, &self.signing_kms_key_id) {
+            (Some(path), _) => SignerSource::KeyFile(path.clone()),
+            (None, Some(id)) => SignerSource::Kms(check_kms_key_id("--signing-kms-key-id", id)?),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(DigestSettings {
             period: self.digest_period,
             signer,
             clock_offset: chrono::Duration::seconds(self.clock_offset_seconds),
-        })
+        }))
     }
+}
+
+/// A KMS key as KMS takes it: a key id, a key ARN, an alias name or an
+/// alias ARN. The common slips (spaces, another service's ARN) are told
+/// apart here rather than by KMS's NotFoundException after start-up.
+fn check_kms_key_id(flag: &str, id: &str) -> Result<String, String> {
+    let example = format!("e.g. {flag} alias/auditship-digests or {flag} arn:aws:kms:eu-west-1:123456789012:key/ID");
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(format!("{flag} is empty: {example}"));
+    }
+    if id.chars().any(char::is_whitespace) {
+        return Err(format!("{flag} '{id}' is not a KMS key id: {example}"));
+    }
+    if id.starts_with("arn:") {
+        let parts: Vec<&str> = id.splitn(6, ':').collect();
+        let is_kms_arn = parts.len() == 6
+            && parts[2] == "kms"
+            && !parts[3].is_empty()
+            && (parts[5].strip_prefix("key/").is_some_and(|k| !k.is_empty())
+                || parts[5].strip_prefix("alias/").is_some_and(|a| !a.is_empty()));
+        if !is_kms_arn {
+            return Err(format!("{flag} '{id}' is not a KMS key or alias ARN: {example}"));
+        }
+    }
+    Ok(id.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -386,11 +435,21 @@ pub struct VerifyArgs {
     /// Also check each instance's signed digests with this public key
     /// (PEM): signatures, the chain, every listed object, every file's
     /// coverage.
-    #[arg(long, value_name = "PATH", env = "AUDITSHIP_PUBLIC_KEY_FILE")]
+    #[arg(long, value_name = "PATH", env = "AUDITSHIP_PUBLIC_KEY_FILE", group = "trail_key")]
     pub public_key: Option<std::path::PathBuf>,
-    /// With --public-key: write auditship-report.md and
+    /// Check the digests with the public key of this KMS key instead (key
+    /// id, key ARN or alias/NAME; needs kms:GetPublicKey on it).
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "AUDITSHIP_VERIFY_KMS_KEY_ID",
+        group = "trail_key",
+        conflicts_with = "public_key"
+    )]
+    pub kms_key_id: Option<String>,
+    /// With --public-key or --kms-key-id: write auditship-report.md and
     /// auditship-report.json, for an auditor, into this directory.
-    #[arg(long, value_name = "DIR", env = "AUDITSHIP_REPORT_DIR", requires = "public_key")]
+    #[arg(long, value_name = "DIR", env = "AUDITSHIP_REPORT_DIR", requires = "trail_key")]
     pub report: Option<std::path::PathBuf>,
 }
 
@@ -560,6 +619,7 @@ impl AwsArgs {
             ("--rds-endpoint-url", &self.rds_endpoint_url),
             ("--s3-endpoint-url", &self.s3_endpoint_url),
             ("--sts-endpoint-url", &self.sts_endpoint_url),
+            ("--kms-endpoint-url", &self.kms_endpoint_url),
         ] {
             if let Some(url) = url {
                 check_endpoint(flag, url)?;
@@ -619,6 +679,8 @@ fn check_endpoint(flag: &str, url: &str) -> Result<(), String> {
         _ => {
             let example = if flag.contains("s3") {
                 "https://s3.eu-west-1.amazonaws.com"
+            } else if flag.contains("kms") {
+                "https://kms.eu-west-1.amazonaws.com"
             } else {
                 "https://rds.eu-west-1.amazonaws.com"
             };
@@ -641,6 +703,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         rds_endpoint_url: aws.rds_endpoint_url.clone(),
         s3_endpoint_url: aws.s3_endpoint_url.clone(),
         sts_endpoint_url: aws.sts_endpoint_url.clone(),
+        kms_endpoint_url: aws.kms_endpoint_url.clone(),
         assume_role: aws.to_assume_role()?,
         bucket_region: None,
         concurrency: 4,
@@ -658,6 +721,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         db: selection.db.to_access()?,
         interval: None,
         digests: None,
+        object_lock: None,
     })
 }
 
@@ -702,7 +766,8 @@ impl RunArgs {
         cfg.object_size = self.object_size;
         cfg.multipart_threshold = self.multipart_threshold;
         cfg.gzip_level = self.gzip_level;
-        cfg.digests = self.digests.to_settings();
+        cfg.digests = self.digests.to_settings()?;
+        cfg.object_lock = self.object_lock_mode.zip(self.retain_days).map(|(mode, days)| Retention { mode, days });
         Ok(cfg)
     }
 }
@@ -715,6 +780,9 @@ impl DiscoverArgs {
 
 impl VerifyArgs {
     pub fn to_config(&self) -> Result<Config, String> {
+        if let Some(id) = &self.kms_key_id {
+            check_kms_key_id("--kms-key-id", id)?;
+        }
         self.target.to_config()
     }
 }
@@ -767,6 +835,53 @@ mod tests {
     fn malformed_tag_and_zero_concurrency_are_rejected() {
         assert!(parse(&["run", "--bucket", "bkt", "--tag", "novalue"]).is_err());
         assert!(parse(&["run", "--bucket", "bkt", "--instance", "i", "--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn digests_are_signed_with_a_key_file_or_a_kms_key_never_both() {
+        let run = |extra: &[&str]| {
+            let args = [&["run", "--bucket", "bkt", "--instance", "i"][..], extra].concat();
+            parse(&args).map(|cli| match cli.command {
+                Command::Run(run) => run.to_config().map(|cfg| cfg.digests.map(|d| d.signer)),
+                _ => panic!("not run"),
+            })
+        };
+        assert_eq!(run(&[]).unwrap(), Ok(None));
+        assert_eq!(
+            run(&["--signing-kms-key-id", "alias/digests"]).unwrap(),
+            Ok(Some(SignerSource::Kms("alias/digests".into())))
+        );
+        let arn = "arn:aws:kms:eu-west-1:123456789012:key/0f3d8c2e-4b7a-4c1e-9d2f-6a5b4c3d2e1f";
+        assert_eq!(run(&["--signing-kms-key-id", arn]).unwrap(), Ok(Some(SignerSource::Kms(arn.into()))));
+        let both = run(&["--signing-key-file", "k.pem", "--signing-kms-key-id", "alias/digests"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+        for bad in ["", "alias/a b", "arn:aws:iam::123456789012:role/x", "arn:aws:kms:eu-west-1:123456789012:key/"] {
+            let said = run(&["--signing-kms-key-id", bad]).unwrap().unwrap_err();
+            assert!(said.contains("--signing-kms-key-id") && said.contains("e.g."), "{bad}: {said}");
+        }
+    }
+
+    #[test]
+    fn verify_checks_digests_with_a_public_key_or_a_kms_key_and_its_report_needs_one() {
+        let verify = |extra: &[&str]| {
+            let args = [&["verify", "--bucket", "bkt", "--instance", "i"][..], extra].concat();
+            parse(&args).map(|cli| match cli.command {
+                Command::Verify(v) => v,
+                _ => panic!("not verify"),
+            })
+        };
+        let by_kms = verify(&["--kms-key-id", "alias/digests", "--report", "out"]).unwrap();
+        assert_eq!(by_kms.kms_key_id.as_deref(), Some("alias/digests"));
+        assert!(by_kms.to_config().is_ok());
+        assert!(verify(&["--public-key", "p.pem", "--report", "out"]).is_ok());
+        let neither = verify(&["--report", "out"]).unwrap_err();
+        assert_eq!(neither.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let both = verify(&["--public-key", "p.pem", "--kms-key-id", "alias/digests"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let said = verify(&["--kms-key-id", "arn:aws:s3:::bucket"]).unwrap().to_config().unwrap_err();
+        assert!(said.contains("--kms-key-id"), "{said}");
+        let url = verify(&["--kms-endpoint-url", "localhost:4566"]).unwrap().to_config().unwrap_err();
+        assert!(url.contains("--kms-endpoint-url") && url.contains("https://kms."), "{url}");
     }
 
     #[test]

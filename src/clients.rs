@@ -9,7 +9,7 @@ use crate::config::DbAccess;
 use crate::config::{Config, Scope};
 use crate::config::{DigestSettings, SignerSource};
 use crate::error::Failure;
-use crate::evidence::signing::{Ed25519File, Signer};
+use crate::evidence::signing::{Ed25519File, KmsSigner, Signer};
 use crate::evidence::{Evidence, SystemClock};
 use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::signer::AwsIdentity;
 use crate::source::RdsLogSource;
 use crate::store::S3Store;
+use aws_config::SdkConfig;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,8 +33,12 @@ pub struct Clients {
     pub stop: CancellationToken,
     /// Bytes walked, for `backfill`'s progress display.
     pub progress: Arc<Progress>,
-    /// Digests' signer, period and clock (`--signing-key-file`).
+    /// Digests' signer, period and clock (`--signing-key-file`,
+    /// `--signing-kms-key-id`).
     pub evidence: Option<Evidence>,
+    /// The task's own AWS configuration (never --assume-role's), which S3
+    /// and KMS are reached with.
+    sdk: SdkConfig,
 }
 
 impl Clients {
@@ -45,7 +50,8 @@ impl Clients {
         // bucket is always this task's own.
         let instances = aws::instances_config(&sdk, &cfg).await?;
         let rds = aws::rds_client(&instances, &cfg);
-        let s3 = S3Store::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold);
+        let s3 = S3Store::new(aws::s3_client(&sdk, &cfg), cfg.bucket.clone(), cfg.multipart_threshold)
+            .with_retention(cfg.object_lock);
         let identity = Arc::new(AwsIdentity::new(
             instances.credentials_provider().expect("credentials checked"),
             instances.region().expect("region checked").as_ref(),
@@ -61,8 +67,17 @@ impl Clients {
             Scope::Backfill(_) => Progress::for_terminal_or_log(),
             Scope::New => Progress::off(),
         });
-        let evidence = cfg.digests.as_ref().map(evidence).transpose()?;
-        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress, evidence })
+        let evidence = match &cfg.digests {
+            Some(settings) => Some(evidence(settings, &sdk, &cfg).await?),
+            None => None,
+        };
+        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress, evidence, sdk })
+    }
+
+    /// A KMS client for `key_id` (the key's region if it is an ARN), with
+    /// the task's own credentials.
+    pub fn kms(&self, key_id: &str) -> aws_sdk_kms::Client {
+        aws::kms_client(&self.sdk, &self.cfg, key_id)
     }
 
     /// A shipper over these clients whose work ends at `deadline`.
@@ -84,11 +99,12 @@ impl Clients {
     }
 }
 
-/// The digests' signer, period and clock: the key is read before any work,
-/// so a bad key fails the run at once.
-fn evidence(settings: &DigestSettings) -> Result<Evidence, Failure> {
+/// The digests' signer, period and clock: the key is read (and a KMS key
+/// tried) before any work, so a bad key fails the run at once.
+async fn evidence(settings: &DigestSettings, sdk: &SdkConfig, cfg: &Config) -> Result<Evidence, Failure> {
     let signer: Arc<dyn Signer> = match &settings.signer {
         SignerSource::KeyFile(path) => Arc::new(Ed25519File::from_pem_file(path)?),
+        SignerSource::Kms(key_id) => Arc::new(KmsSigner::new(aws::kms_client(sdk, cfg, key_id), key_id).await?),
     };
     Ok(Evidence { signer, period: settings.period, clock: Arc::new(SystemClock { offset: settings.clock_offset }) })
 }

@@ -76,6 +76,8 @@ pub struct Config {
     pub rds_endpoint_url: Option<String>,
     pub s3_endpoint_url: Option<String>,
     pub sts_endpoint_url: Option<String>,
+    /// KMS endpoint for the digest signing key and `verify --kms-key-id`.
+    pub kms_endpoint_url: Option<String>,
     /// The role whose credentials read the instances (another account).
     pub assume_role: Option<AssumeRole>,
     /// The bucket's region when it is not `region`.
@@ -104,8 +106,12 @@ pub struct Config {
     pub db: Option<DbAccess>,
     /// `run --interval`: repeat a pass this often until SIGTERM (service mode).
     pub interval: Option<Duration>,
-    /// Signed digests of what landed (`--signing-key-file`); `None`: off.
+    /// Signed digests of what landed (`--signing-key-file`,
+    /// `--signing-kms-key-id`); `None`: off.
     pub digests: Option<DigestSettings>,
+    /// Object Lock retention for objects and digests; `None`: the bucket's
+    /// default, if any.
+    pub object_lock: Option<Retention>,
 }
 
 /// How digests are made.
@@ -124,6 +130,9 @@ pub struct DigestSettings {
 pub enum SignerSource {
     /// An Ed25519 private key, PKCS#8 PEM.
     KeyFile(std::path::PathBuf),
+    /// A KMS asymmetric key (key id, key ARN, alias name or alias ARN),
+    /// signed with through `kms:Sign`.
+    Kms(String),
 }
 
 /// `--assume-role`: the instances are read with this role's credentials.
@@ -184,4 +193,21 @@ pub struct DbAccess {
     /// `host:port` to use instead of the instance's own endpoint (a tunnel,
     /// a proxy); only with a single instance.
     pub endpoint: Option<String>,
+}
+
+/// `--object-lock-mode` with `--retain-days`: every object and digest is
+/// written with this retention (S3 Object Lock; the bucket must have it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub mode: LockMode,
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockMode {
+    /// Only a principal with s3:BypassGovernanceRetention can delete a
+    /// version or shorten its retention before it ends.
+    Governance,
+    /// No one, the root user included, can until it ends.
+    Compliance,
 }

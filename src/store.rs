@@ -13,11 +13,12 @@
 
 use crate::aws::{classify, permission_hint, status_of};
 use crate::compress::CompressedObject;
+use crate::config::{LockMode, Retention};
 use crate::error::{Failure, FailureKind};
 use crate::BoxFuture;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockMode};
 use std::collections::HashMap;
 
 /// Default size (compressed) above which an object goes up in parts.
@@ -195,11 +196,53 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     multipart_threshold: u64,
+    /// Object Lock retention for every object and digest (not for state
+    /// objects, which are replaced).
+    retention: Option<Retention>,
 }
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, multipart_threshold: u64) -> Self {
-        S3Store { client, bucket: bucket.into(), multipart_threshold: multipart_threshold.max(MIN_PART_SIZE) }
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            multipart_threshold: multipart_threshold.max(MIN_PART_SIZE),
+            retention: None,
+        }
+    }
+
+    /// Writes objects and digests with this retention from now on.
+    pub fn with_retention(mut self, retention: Option<Retention>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The lock mode and retain-until date of a write made now; `None`
+    /// without `--object-lock-mode`.
+    fn lock(&self) -> Option<(ObjectLockMode, aws_sdk_s3::primitives::DateTime)> {
+        let r = self.retention?;
+        let mode = match r.mode {
+            LockMode::Governance => ObjectLockMode::Governance,
+            LockMode::Compliance => ObjectLockMode::Compliance,
+        };
+        let until = chrono::Utc::now() + chrono::Duration::days(i64::from(r.days));
+        Some((mode, aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp())))
+    }
+
+    /// A write with lock headers refused because the bucket has no Object
+    /// Lock: for a person, with the fix.
+    fn lock_refused<E: ProvideErrorMetadata>(&self, e: &E) -> Option<Failure> {
+        // moto says "ObjectLockConfiguration", S3 "Object Lock Configuration".
+        let names_lock = |m: &str| m.replace(' ', "").to_ascii_lowercase().contains("objectlock");
+        let lock_missing = e.code() == Some("InvalidRequest") && e.message().is_some_and(names_lock);
+        (self.retention.is_some() && lock_missing).then(|| {
+            Failure::needs_person(format!(
+                "bucket {} has no Object Lock configuration, so --object-lock-mode cannot be applied: enable Object \
+                 Lock on the bucket (`aws s3api put-object-lock-configuration`, versioning on), or drop \
+                 --object-lock-mode and --retain-days",
+                self.bucket
+            ))
+        })
     }
 
     /// Parts are at most 8 MiB, and never below S3's 5 MiB minimum.
@@ -282,7 +325,7 @@ impl S3Store {
         metadata: HashMap<String, String>,
         body: ByteStream,
     ) -> Result<Created, Failure> {
-        let result = self
+        let mut put = self
             .client
             .put_object()
             .bucket(&self.bucket)
@@ -290,13 +333,19 @@ impl S3Store {
             .if_none_match("*")
             .content_type(content_type)
             .set_metadata(Some(metadata))
-            .body(body)
-            .send()
-            .await;
-        match result {
+            .body(body);
+        if let Some((mode, until)) = self.lock() {
+            // S3 wants an integrity checksum with lock headers (moto asks
+            // for the algorithm header): CRC32, computed by the SDK.
+            put = put
+                .object_lock_mode(mode)
+                .object_lock_retain_until_date(until)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32);
+        }
+        match put.send().await {
             Ok(_) => Ok(Created::Yes),
             Err(e) if status_of(&e) == Some(412) => Ok(Created::AlreadyExists),
-            Err(e) => Err(self.fail("PutObject", key, "s3:PutObject", &e)),
+            Err(e) => Err(self.lock_refused(&e).unwrap_or_else(|| self.fail("PutObject", key, "s3:PutObject", &e))),
         }
     }
 
@@ -313,9 +362,16 @@ impl S3Store {
             .key(key)
             .content_type("application/gzip")
             .set_metadata(Some(facts.to_metadata()))
+            .set_object_lock_mode(self.lock().map(|(mode, _)| mode))
+            .set_object_lock_retain_until_date(self.lock().map(|(_, until)| until))
+            // With lock headers every part carries a checksum, which S3
+            // accepts only when the upload names its algorithm.
+            .set_checksum_algorithm(self.lock().map(|_| ChecksumAlgorithm::Crc32))
             .send()
             .await
-            .map_err(|e| self.fail("CreateMultipartUpload", key, "s3:PutObject", &e))?;
+            .map_err(|e| {
+                self.lock_refused(&e).unwrap_or_else(|| self.fail("CreateMultipartUpload", key, "s3:PutObject", &e))
+            })?;
         let upload_id = upload.upload_id().unwrap_or_default().to_string();
         let result = self.upload_parts_and_complete(key, &upload_id, object).await;
         if !matches!(result, Ok(Created::Yes)) {
@@ -345,11 +401,17 @@ impl S3Store {
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(number)
+                .set_checksum_algorithm(self.retention.map(|_| ChecksumAlgorithm::Crc32))
                 .body(ByteStream::from(chunk))
                 .send()
                 .await
                 .map_err(|e| self.fail("UploadPart", key, "s3:PutObject", &e))?;
-            parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build());
+            let mut part = CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string));
+            if self.retention.is_some() {
+                // The upload named CRC32: completing it lists each part's.
+                part = part.set_checksum_crc32(out.checksum_crc32().map(str::to_string));
+            }
+            parts.push(part.build());
         }
         let result = self
             .client

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::error::Failure;
 use crate::error::{FailureKind, Severity};
 use crate::evidence::audit::TrailAudit;
-use crate::evidence::signing::PublicKey;
+use crate::evidence::signing::{kms_public_key, PublicKey};
 use crate::fetch::{FetchError, LogStream, Span};
 use crate::identify::FileId;
 use crate::instance::Instance;
@@ -377,7 +377,11 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let (clients, instances) = connect(cfg).await?;
     let shipper = clients.shipper(None);
-    let public = args.public_key.as_deref().map(PublicKey::from_pem_file).transpose()?;
+    let public = match (&args.public_key, args.kms_key_id.as_deref().map(str::trim)) {
+        (Some(path), _) => Some(PublicKey::from_pem_file(path)?),
+        (None, Some(key_id)) => Some(kms_public_key(&clients.kms(key_id), key_id).await?),
+        (None, None) => None,
+    };
     let mut severity = Severity::default();
     let mut audits = Vec::new();
     for instance in &instances {

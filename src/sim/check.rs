@@ -56,6 +56,7 @@ pub fn sim_config() -> Config {
         rds_endpoint_url: None,
         s3_endpoint_url: None,
         sts_endpoint_url: None,
+        kms_endpoint_url: None,
         assume_role: None,
         bucket_region: None,
         concurrency: 1,
@@ -73,6 +74,7 @@ pub fn sim_config() -> Config {
         db: None,
         interval: None,
         digests: None,
+        object_lock: None,
     }
 }
 

@@ -23,6 +23,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("abort_multipart_upload", "s3:AbortMultipartUpload"),
     ("get_bucket_versioning", "s3:GetBucketVersioning"),
     ("get_object_lock_configuration", "s3:GetBucketObjectLockConfiguration"),
+    ("get_public_key", "kms:GetPublicKey"),
+    ("sign", "kms:Sign"),
 ];
 
 /// Methods on the clients that are not API calls.
@@ -105,7 +107,8 @@ fn actions_the_code_needs() -> BTreeSet<String> {
         }
         // A write with Object Lock headers is also authorized as
         // s3:PutObjectRetention.
-        if source.contains(".object_lock_retain_until_date(") || source.contains(".set_object_lock_retain_until_date(") {
+        if source.contains(".object_lock_retain_until_date(") || source.contains(".set_object_lock_retain_until_date(")
+        {
             actions.insert("s3:PutObjectRetention".into());
         }
         // --assume-role: aws-config's provider calls STS AssumeRole.
@@ -116,11 +119,11 @@ fn actions_the_code_needs() -> BTreeSet<String> {
     actions
 }
 
-/// Quoted `rds:…`, `rds-db:…`, `s3:…` and `sts:…` actions in a text.
+/// Quoted `rds:…`, `rds-db:…`, `s3:…`, `sts:…` and `kms:…` actions in a text.
 fn actions_in(text: &str) -> BTreeSet<String> {
     text.split('"')
         .filter(|s| {
-            ["rds:", "rds-db:", "s3:", "sts:"].iter().any(|p| s.starts_with(p))
+            ["rds:", "rds-db:", "s3:", "sts:", "kms:"].iter().any(|p| s.starts_with(p))
                 && s.split_once(':').is_some_and(|(_, a)| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
         })
         .map(str::to_string)

@@ -1,6 +1,7 @@
 //! Signed digests on the real stack: runs seal a chain that `verify
 //! --public-key` finds intact (exit 0, with its report), and each kind of
-//! tampering with objects or digests is named precisely, exit 3.
+//! tampering with objects or digests is named precisely, exit 3. A chain
+//! signed with a KMS key (moto's) verifies with that key's public half.
 
 use crate::common::*;
 use auditship::evidence::digest::{signing_string, Digest};
@@ -9,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `openssl genpkey -algorithm ed25519`, and its public half.
-const SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAYvNeqqMJvSXs/k0JRdLV/gofn7frOzlDWVutqf8fi/\n-----END PRIVATE KEY-----\n";
+pub(crate) const SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAYvNeqqMJvSXs/k0JRdLV/gofn7frOzlDWVutqf8fi/\n-----END PRIVATE KEY-----\n";
 const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA4uwsjpe2xx8/WdnPHyiSEVV7uKJsAmPsn7KH8ZGvb/k=\n-----END PUBLIC KEY-----\n";
 /// Another key, as a forger would have.
 const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHXmOEzBiswyJD+gR0QXjvmZwV5aE3ei61WSgKkeJcDv\n-----END PRIVATE KEY-----\n";
@@ -235,4 +236,80 @@ fn assert_report(dir: &Path, stack: &Stack, digests: usize) {
     let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
     assert_eq!(primary["chain"]["digests"].as_u64(), Some(digests as u64));
     assert!(primary["files"].as_array().is_some_and(|f| !f.is_empty()), "{primary}");
+}
+
+/// A new ECC_NIST_P256 SIGN_VERIFY key in moto, under a new alias: its
+/// alias and its ARN.
+async fn kms_signing_key(kms: &aws_sdk_kms::Client) -> (String, String) {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let created =
+        kms.create_key().key_spec(KeySpec::EccNistP256).key_usage(KeyUsageType::SignVerify).send().await.unwrap();
+    let meta = created.key_metadata().unwrap();
+    let alias = format!("alias/{}", unique("digests"));
+    kms.create_alias().alias_name(&alias).target_key_id(meta.key_id()).send().await.unwrap();
+    (alias, meta.arn().unwrap().to_string())
+}
+
+/// A run that signs 60 s periods' digests with a KMS key, on a clock
+/// `offset` seconds ahead.
+async fn run_kms_signed(stack: &Stack, key_id: &str, offset: i64) -> RunOutput {
+    let mut cmd = stack.command(&["--object-size", "2048", "--digest-period", "60s"]);
+    cmd.env("AUDITSHIP_SIGNING_KMS_KEY_ID", key_id)
+        .env("AUDITSHIP_KMS_ENDPOINT_URL", &stack.s3_url)
+        .env("AUDITSHIP_CLOCK_OFFSET_SECONDS", offset.to_string());
+    finished(cmd).await
+}
+
+async fn verify_kms(stack: &Stack, key_id: &str, extra: &[&str]) -> RunOutput {
+    let mut cmd = stack.bare_command_for("verify");
+    cmd.args(stack.selection())
+        .args(["--kms-key-id", key_id, "--json"])
+        .args(extra)
+        .env("AUDITSHIP_KMS_ENDPOINT_URL", &stack.s3_url);
+    finished(cmd).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_signed_with_a_kms_key_verifies_with_that_key_and_not_with_another() {
+    let stack = Stack::start(Options::default()).await;
+    let kms = kms_client(&stack.s3_url);
+    // Signed through an alias, as a deployment would: the digests name
+    // the key's ARN all the same.
+    let (alias, arn) = kms_signing_key(&kms).await;
+    let (_, other_arn) = kms_signing_key(&kms).await;
+    stack.primary.traffic(200, Some(100));
+    let first = run_kms_signed(&stack, &alias, 0).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    stack.primary.traffic(200, None);
+    let second = run_kms_signed(&stack, &alias, 180).await;
+    assert_eq!(second.code, 0, "{second:?}");
+
+    let objects = stack.objects().await;
+    let digests = digest_keys(&objects, &stack.primary_rid);
+    assert!(digests.len() >= 2, "60 s periods over 3 minutes: {digests:?}");
+    for key in &digests {
+        let metadata = &objects[key].metadata;
+        assert_eq!(metadata["signature-algorithm"], "ECDSA_SHA_256", "{key}: {metadata:?}");
+        assert_eq!(metadata["signing-key"], arn, "{key}: {metadata:?}");
+    }
+
+    let report_dir = tempfile::tempdir().unwrap();
+    let clean = verify_kms(&stack, &arn, &["--report", report_dir.path().to_str().unwrap()]).await;
+    assert_eq!(clean.code, 0, "{clean:?}");
+    let (problems, summary) = evidence(&clean);
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(summary["digests"].as_u64(), Some(digests.len() as u64), "{summary}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.path().join("auditship-report.json")).unwrap()).unwrap();
+    assert_eq!(json["result"], "intact", "{json:#}");
+    let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
+    assert_eq!(primary["chain"]["signed_by"], serde_json::json!([format!("ECDSA_SHA_256 {arn}")]), "{primary:#}");
+
+    let forged = verify_kms(&stack, &other_arn, &[]).await;
+    assert_eq!(forged.code, 3, "another key's public half verifies nothing: {forged:?}");
+    let (problems, _) = evidence(&forged);
+    for key in &digests {
+        let named = problems.iter().any(|p| p["key"] == *key && p["fault"] == "bad_signature");
+        assert!(named, "no bad_signature for {key} in {problems:#?}");
+    }
 }

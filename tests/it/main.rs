@@ -13,6 +13,7 @@ mod discover_moto;
 mod doctor;
 mod evidence;
 mod faults;
+mod object_lock;
 mod operator;
 mod process;
 mod ship;

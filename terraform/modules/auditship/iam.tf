@@ -69,6 +69,14 @@ data "aws_iam_policy_document" "task" {
       resources = values(local.target_roles)
     }
   }
+  dynamic "statement" {
+    for_each = var.sign_digests ? [1] : []
+    content {
+      sid       = "SignDigests"
+      actions   = ["kms:Sign", "kms:GetPublicKey"]
+      resources = [var.digest_signing_kms_key_arn]
+    }
+  }
   # END auditship task actions
   dynamic "statement" {
     for_each = var.bucket_sse_kms ? [1] : []

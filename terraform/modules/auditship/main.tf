@@ -45,6 +45,9 @@ locals {
     AUDITSHIP_DISCOVER    = "sql"
     AUDITSHIP_DB_USER     = var.db_user
     AUDITSHIP_DB_IAM_AUTH = var.db_iam_auth ? "true" : "false"
+    } : {}, var.sign_digests ? {
+    AUDITSHIP_SIGNING_KMS_KEY_ID = var.digest_signing_kms_key_arn
+    AUDITSHIP_DIGEST_PERIOD      = var.digest_period
   } : {}, var.extra_environment)
 
   # Per target: its own settings on top (shard name for the metrics, the
@@ -91,6 +94,10 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = local.creates_kms_key || !var.bucket_sse_kms || var.kms_key_arn != ""
       error_message = "bucket_sse_kms without create_kms_key needs kms_key_arn (or set bucket_sse_kms false for S3-managed keys)."
+    }
+    precondition {
+      condition     = !var.sign_digests || var.digest_signing_kms_key_arn != ""
+      error_message = "sign_digests needs digest_signing_kms_key_arn (an asymmetric SIGN_VERIFY KMS key)."
     }
     precondition {
       condition     = var.create_alarm_topic || var.alarm_topic_arn != ""

@@ -356,3 +356,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "sign_digests" {
+  description = "Seal a signed digest per instance and period with digest_signing_kms_key_arn (an asymmetric SIGN_VERIFY key, ECC_NIST_P256 or RSA): the task may kms:Sign and kms:GetPublicKey with it. See docs/digests.md."
+  type        = bool
+  default     = false
+}
+
+variable "digest_signing_kms_key_arn" {
+  description = "With sign_digests: the KMS key that signs the digests. Auditors verify with its public key (kms get-public-key), which needs no access to the bucket's writer."
+  type        = string
+  default     = ""
+}
+
+variable "digest_period" {
+  description = "With sign_digests: how long each digest's period is (1h, 15m, 60s; it must divide a day)."
+  type        = string
+  default     = "1h"
+}

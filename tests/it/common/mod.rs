@@ -339,6 +339,19 @@ pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// KMS at `url` (moto serves it beside S3: `Stack::s3_url`), with the
+/// rig's credentials.
+pub fn kms_client(url: &str) -> aws_sdk_kms::Client {
+    let creds = aws_sdk_kms::config::Credentials::new(KEY_ID, SECRET, None, None, "test");
+    let conf = aws_sdk_kms::config::Builder::new()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new(REGION))
+        .credentials_provider(creds)
+        .endpoint_url(url)
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
 /// A moto server (S3 and RDS): the shared one the test script started, or
 /// our own. The `Service`, if any, must be kept alive while it is used.
 pub fn s3_server_for_tests() -> (String, Option<Service>) {
