@@ -58,6 +58,9 @@ pub struct DigestLedger {
     /// the one holding this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
+    /// The chain's period length, fixed when it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<u64>,
     /// The chain's newest digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<Link>,
@@ -72,7 +75,11 @@ pub struct DigestLedger {
 
 impl DigestLedger {
     pub fn is_empty(&self) -> bool {
-        self.since.is_none() && self.head.is_none() && self.listed_to.is_empty() && self.pending.is_empty()
+        self.since.is_none()
+            && self.period_seconds.is_none()
+            && self.head.is_none()
+            && self.listed_to.is_empty()
+            && self.pending.is_empty()
     }
 
     /// Records a confirmed object, unless a digest lists it already.
@@ -109,6 +116,10 @@ impl DigestLedger {
     /// furthest listed offset, and every pending object no digest lists.
     pub fn merge(&mut self, other: &DigestLedger) {
         self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.period_seconds = match (self.period_seconds, other.period_seconds) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

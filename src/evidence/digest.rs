@@ -190,7 +190,13 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
         "h" => n * 3600,
         _ => return Err(format!("'{s}' is not a period: the unit is s, m or h (examples: 1h, 15m, 60s)")),
     };
-    if secs == 0 || 86_400 % secs != 0 {
+    if secs < 60 {
+        return Err(format!(
+            "digest period '{s}' is shorter than a minute: a run seals at most a few hundred periods (examples: 1h, \
+             15m, 60s)"
+        ));
+    }
+    if 86_400 % secs != 0 {
         return Err(format!("digest period '{s}' must divide a day evenly (examples: 1h, 15m, 60s, 24h)"));
     }
     Ok(Duration::from_secs(secs))
@@ -219,6 +225,7 @@ mod tests {
         assert_eq!(parse_period("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_period("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_period("60"), Ok(Duration::from_secs(60)));
+        assert!(parse_period("30s").unwrap_err().contains("shorter than a minute"));
         assert!(parse_period("7m").unwrap_err().contains("divide a day"));
         assert!(parse_period("0s").is_err());
         assert!(parse_period("1d").unwrap_err().contains("unit"));

@@ -19,6 +19,7 @@ use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::digest_key;
 use crate::store::{Created, ObjectStore, Record};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -55,9 +56,21 @@ pub async fn seal_due(
     let now = evidence.clock.now();
     let mut sealed = Sealed::default();
     if cp.state.digests.since.is_none() {
-        // The chain begins with the period this first run is in.
+        // The chain begins with the period this first run is in, and keeps
+        // its period length: runs with another --digest-period would
+        // otherwise seal overlapping periods and fork it.
         cp.state.digests.since = Some(now);
+        cp.state.digests.period_seconds = Some(evidence.period.as_secs());
         checkpoint::commit(store, cp, instance).await?;
+    }
+    let chain_period = cp.state.digests.period_seconds.unwrap_or(evidence.period.as_secs());
+    if chain_period != evidence.period.as_secs() {
+        tracing::warn!(
+            instance = %instance.id, chain_period_seconds = chain_period,
+            "instance {}: its digest chain has {chain_period}s periods; --digest-period {}s is ignored for it",
+            instance.id,
+            evidence.period.as_secs()
+        );
     }
     loop {
         let period = next_period(&cp.state, evidence.period);
@@ -74,7 +87,7 @@ pub async fn seal_due(
             return Ok(sealed);
         }
         let key = digest_key(prefix, &instance.resource_id.0, period.end);
-        let digest = build(&cp.state, instance, store.bucket(), &key, period, evidence);
+        let digest = build(&cp.state, instance, store.bucket(), &key, period, now, evidence);
         let (digest, link, created) = write(store, evidence, digest).await?;
         if created {
             sealed.created += 1;
@@ -93,8 +106,9 @@ pub async fn seal_due(
 /// The period after the chain's head; the chain's first period holds the
 /// time digests began. After a change of period length the next period
 /// still starts where the head ended (and is shorter once).
-fn next_period(state: &Checkpoint, length: Duration) -> Period {
+fn next_period(state: &Checkpoint, flag: Duration) -> Period {
     let ledger = &state.digests;
+    let length = ledger.period_seconds.map_or(flag, Duration::from_secs);
     match &ledger.head {
         Some(head) => Period { start: head.period_end, end: Period::containing(head.period_end, length).end },
         None => Period::containing(ledger.since.expect("set before sealing"), length),
@@ -108,6 +122,7 @@ fn build(
     bucket: &str,
     key: &str,
     period: Period,
+    now: DateTime<Utc>,
     evidence: &Evidence,
 ) -> Digest {
     let ledger = &state.digests;
@@ -117,7 +132,11 @@ fn build(
         if blocked == Some(l.file_id.as_str()) {
             continue;
         }
-        if l.landed_at >= period.end {
+        // A landing time ahead of this clock (another writer's clock runs
+        // ahead) cannot be placed: it goes into the first digest sealed,
+        // rather than holding the file's objects back until then.
+        let landed = if l.landed_at > now { period.start } else { l.landed_at };
+        if landed >= period.end {
             // Later objects of this file wait too: each digest lists a
             // file's objects in order.
             blocked = Some(&l.file_id);
@@ -200,7 +219,7 @@ async fn write(store: &dyn ObjectStore, evidence: &Evidence, digest: Digest) -> 
             Ok((digest, link, true))
         }
         Created::AlreadyExists => {
-            let (theirs, link) = adopt(store, &digest).await?;
+            let (theirs, link) = adopt(store, evidence, &digest).await?;
             Ok((theirs, link, false))
         }
     }
@@ -208,7 +227,7 @@ async fn write(store: &dyn ObjectStore, evidence: &Evidence, digest: Digest) -> 
 
 /// The digest another run stored for the period, if it continues the same
 /// chain; anything else there is a broken chain, for a person.
-async fn adopt(store: &dyn ObjectStore, ours: &Digest) -> Result<(Digest, Link), Failure> {
+async fn adopt(store: &dyn ObjectStore, evidence: &Evidence, ours: &Digest) -> Result<(Digest, Link), Failure> {
     let location = store.location(&ours.key);
     let broken = |why: String| {
         Failure::data_loss(format!(
@@ -238,6 +257,16 @@ async fn adopt(store: &dyn ObjectStore, ours: &Digest) -> Result<(Digest, Link),
     let signature = record.metadata.get(SIGNATURE).cloned().ok_or_else(|| broken("has no signature".into()))?;
     let link =
         Link { key: ours.key.clone(), period_end: theirs.period_end, sha256: sha256_hex(&record.body), signature };
+    // Only a digest this chain's key signed is adopted: one written by
+    // anyone else would mark objects as listed that no signed digest lists.
+    let message = signing_string(theirs.period_end, &theirs.bucket, &ours.key, &link.sha256, theirs.previous.as_ref());
+    let signed = hex::decode(&link.signature).ok().is_some_and(|sig| {
+        theirs.signing == ours.signing
+            && evidence.signer.public().verify(&theirs.signing.algorithm, message.as_bytes(), &sig)
+    });
+    if !signed || theirs.bucket != ours.bucket || theirs.key != ours.key {
+        return Err(broken(format!("is not signed by this chain's key ({})", ours.signing.key)));
+    }
     Ok((theirs, link))
 }
 
@@ -385,6 +414,43 @@ mod tests {
         assert_eq!(err.kind, crate::error::FailureKind::DataLoss);
         assert!(err.message.contains(&key) && err.message.contains("does not continue"), "{}", err.message);
         assert_eq!(stored(&store).iter().find(|d| d.key == key).unwrap().record, record, "left untouched");
+    }
+
+    #[tokio::test]
+    async fn a_digest_signed_by_another_key_is_not_adopted() {
+        let store = MemStore::new();
+        let (evidence, _) = evidence("2026-12-02T10:30:00Z");
+        let (forger, _) = evidence_pair("2026-12-02T10:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        // The forger seals the period first, listing an object far beyond
+        // anything shipped (which would mark every real one as listed).
+        let mut forged = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 1 << 40, "2026-12-02T09:20:00Z")]);
+        seal_due(&store, &forger, "p", &instance, &mut forged).await.unwrap();
+        let mut ours = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 10, "2026-12-02T09:20:00Z")]);
+        let err = seal_due(&store, &evidence, "p", &instance, &mut ours).await.unwrap_err();
+        assert_eq!(err.kind, crate::error::FailureKind::DataLoss);
+        assert!(err.message.contains("not signed by this chain's key"), "{}", err.message);
+        assert_eq!(ours.state.digests.pending.len(), 1, "nothing is taken as listed");
+    }
+
+    #[tokio::test]
+    async fn a_chain_keeps_the_period_it_began_with() {
+        let store = MemStore::new();
+        let (hourly, public) = evidence("2026-12-02T09:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut cp = checkpoint("2026-12-02T09:10:00Z", vec![]);
+        cp.state.digests.since = None;
+        seal_due(&store, &hourly, "p", &instance, &mut cp).await.unwrap();
+        let quarter = Evidence { period: Duration::from_secs(900), ..evidence_at(&hourly, "2026-12-02T11:20:00Z") };
+        seal_due(&store, &quarter, "p", &instance, &mut cp).await.unwrap();
+        let keys: Vec<String> = stored(&store).into_iter().map(|d| d.key).collect();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.iter().all(|k| k.ends_with("0000Z.json")), "hourly periods only: {keys:?}");
+        assert!(check_chain("sim", &stored(&store), &public, cp.state.digests.head.as_ref()).problems.is_empty());
+    }
+
+    fn evidence_pair(now: &str) -> (Evidence, PublicKey) {
+        evidence(now)
     }
 
     fn evidence_at(e: &Evidence, now: &str) -> Evidence {

@@ -28,6 +28,9 @@ pub const RSASSA_PKCS1_V1_5_SHA_256: &str = "RSASSA_PKCS1_V1_5_SHA_256";
 pub trait Signer: Send + Sync {
     /// The algorithm and the key, as every digest records them.
     fn facts(&self) -> &SigningFacts;
+    /// The public half: what a digest another run sealed is checked with
+    /// before this run adopts it.
+    fn public(&self) -> PublicKey;
     fn sign<'a>(&'a self, message: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, Failure>>;
 }
 
@@ -74,6 +77,9 @@ impl Ed25519File {
 impl Signer for Ed25519File {
     fn facts(&self) -> &SigningFacts {
         &self.facts
+    }
+    fn public(&self) -> PublicKey {
+        self.public_key()
     }
     fn sign<'a>(&'a self, message: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, Failure>> {
         Box::pin(async move { Ok(self.pair.sign(message).as_ref().to_vec()) })
@@ -133,6 +139,9 @@ impl KmsSigner {
 impl Signer for KmsSigner {
     fn facts(&self) -> &SigningFacts {
         &self.facts
+    }
+    fn public(&self) -> PublicKey {
+        self.public.clone()
     }
     fn sign<'a>(&'a self, message: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, Failure>> {
         Box::pin(async move {

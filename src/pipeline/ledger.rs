@@ -339,7 +339,8 @@ impl Shipper {
             let (shipped, found) = self.shipped_in_s3(instance, id, p.shipped).await?;
             // Objects a killed run made past the checkpoint's offset are in
             // the trail: the digests list them.
-            for (key, facts) in &found {
+            let records = self.records_digests(cp);
+            for (key, facts) in found.iter().filter(|_| records) {
                 if let Some(listed) = self.listed(key, facts) {
                     cp.state.digests.record(listed);
                 }

@@ -291,6 +291,14 @@ impl Shipper {
     async fn pass(&self, instance: &Instance, report: &mut InstanceReport) -> Result<(), Stop> {
         let key = checkpoint_key(&self.cfg.prefix, instance);
         let mut cp = checkpoint::load(&*self.store, &key, instance).await?;
+        if self.evidence.is_none() && !cp.state.digests.is_empty() && !self.cfg.dry_run {
+            tracing::warn!(
+                instance = %instance.id,
+                "instance {}: its digest chain has begun but this run has no signing key: what it ships is recorded, \
+                 and the next run with the key lists it in a digest",
+                instance.id
+            );
+        }
         let files = self.list_nonempty(instance, &cp).await?;
         report.files_listed = files.len();
         self.check_named_files_listed(instance, &files)?;
@@ -357,8 +365,10 @@ impl Shipper {
             };
             let mut stop = None;
             for mut s in shipped {
-                for landed in s.report.landed.drain(..) {
-                    cp.state.digests.record(landed);
+                if self.records_digests(&cp) {
+                    for landed in s.report.landed.drain(..) {
+                        cp.state.digests.record(landed);
+                    }
                 }
                 report.add_file_work(&s.report);
                 if let Some(progress) = s.progress {
@@ -445,10 +455,14 @@ impl Shipper {
         Ok(Created::Yes)
     }
 
-    /// An object S3 confirmed, as the next digest lists it: `None` with
-    /// digests off, and in a dry run.
+    /// An object S3 confirmed, as the next digest lists it (`None` in a
+    /// dry run). Recorded with digests on, and also by a run without a
+    /// signing key on an instance whose chain has begun (see `records_digests`).
     fn listed(&self, key: &str, facts: &ObjectFacts) -> Option<crate::evidence::digest::Listed> {
-        let evidence = self.evidence.as_ref().filter(|_| !self.cfg.dry_run)?;
+        if self.cfg.dry_run {
+            return None;
+        }
+        let landed_at = self.evidence.as_ref().map_or_else(chrono::Utc::now, |e| e.clock.now());
         Some(crate::evidence::digest::Listed {
             file_id: facts.file_id.clone(),
             start: facts.start,
@@ -457,8 +471,16 @@ impl Shipper {
             sha256: facts.sha256.clone(),
             lines: facts.lines,
             source_file: facts.source_file.clone(),
-            landed_at: evidence.clock.now(),
+            landed_at,
         })
+    }
+
+    /// Whether this pass records confirmed objects in the checkpoint's
+    /// ledger: with digests on, or once the instance's chain has begun —
+    /// a run without the key (a hand backfill, a task definition that lost
+    /// it) must not move offsets past objects that no digest will list.
+    pub(super) fn records_digests(&self, cp: &StoredCheckpoint) -> bool {
+        self.evidence.is_some() || !cp.state.digests.is_empty()
     }
 
     /// Whether this command ships the file: `run` all of them, `backfill`

@@ -1347,6 +1347,21 @@ mod tests {
         }
     }
 
+    /// A run without the signing key between runs with it (a hand backfill,
+    /// a task definition that lost the key): what it ships is still listed
+    /// by the next run with the key.
+    #[test]
+    fn a_run_without_the_key_leaves_nothing_unlisted() {
+        let mut sim = settle_maria(Sim::new(maria(3)).with_digests());
+        let evidence = sim.evidence.take();
+        sim.apply(append(5));
+        sim.apply(ROTATE);
+        sim.apply(append(2));
+        sim.quiet();
+        sim.evidence = evidence;
+        finish_and_check(sim, "a run without the key");
+    }
+
     /// Two runs at once, interleaved every way a seed picks, both sealing
     /// the same periods: one digest per period, one chain.
     #[test]
