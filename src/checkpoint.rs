@@ -106,10 +106,15 @@ impl DigestLedger {
             *to = (*to).max(l.end);
         }
         self.pending.retain(|p| !objects.iter().any(|o| o.key == p.key));
-        let listed_to = std::mem::take(&mut self.listed_to);
-        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
-        self.listed_to = listed_to;
+        self.drop_listed();
         self.head = Some(link);
+    }
+
+    /// Pending objects a digest lists already (below their file's
+    /// `listed_to`) are pending no more.
+    fn drop_listed(&mut self) {
+        let listed_to = &self.listed_to;
+        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
     }
 
     /// Folds another writer's ledger in: the later head, each file's
@@ -134,9 +139,7 @@ impl DigestLedger {
         for l in &other.pending {
             self.record(l.clone());
         }
-        let listed_to = std::mem::take(&mut self.listed_to);
-        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
-        self.listed_to = listed_to;
+        self.drop_listed();
     }
 }
 

@@ -132,10 +132,9 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
         for g in &a.losses {
             let _ = writeln!(
                 out,
-                "- {} ({}): bytes {}..{} shipped of {} when last listed{}, detected {}",
+                "- {} ({}): bytes 0..{} shipped of {} when last listed{}, detected {}",
                 g.file_id,
                 g.source_file,
-                0,
                 g.shipped,
                 g.last_size,
                 if g.growing { ", still being written" } else { "" },

@@ -189,6 +189,10 @@ fn began_before_digests(since: Option<DateTime<Utc>>, file: &crate::identify::Fi
     }
 }
 
+fn deleted(l: &Listed) -> TrailProblem {
+    TrailProblem::Deleted { key: l.key.clone(), file_id: l.file_id.clone(), start: l.start, end: l.end }
+}
+
 fn digest_problem(p: &ChainProblem) -> TrailProblem {
     let (fault, key, why) = match p {
         ChainProblem::Unreadable { key, why } => ("unreadable", key, why),
@@ -202,12 +206,7 @@ fn digest_problem(p: &ChainProblem) -> TrailProblem {
 /// A listed object against S3: its metadata, and with `deep` its bytes.
 async fn check_object(store: &dyn ObjectStore, l: &Listed, deep: bool) -> Result<Option<TrailProblem>, Failure> {
     let Some(found) = store.head(&l.key).await? else {
-        return Ok(Some(TrailProblem::Deleted {
-            key: l.key.clone(),
-            file_id: l.file_id.clone(),
-            start: l.start,
-            end: l.end,
-        }));
+        return Ok(Some(deleted(l)));
     };
     let replaced = |why: String| Ok(Some(TrailProblem::Replaced { key: l.key.clone(), why }));
     let Some(facts) = found.facts else { return replaced("it has no auditship metadata now".into()) };
@@ -221,12 +220,7 @@ async fn check_object(store: &dyn ObjectStore, l: &Listed, deep: bool) -> Result
         return Ok(None);
     }
     let Some((gzip, _)) = store.get_small(&l.key).await? else {
-        return Ok(Some(TrailProblem::Deleted {
-            key: l.key.clone(),
-            file_id: l.file_id.clone(),
-            start: l.start,
-            end: l.end,
-        }));
+        return Ok(Some(deleted(l)));
     };
     let mut plain = Vec::new();
     let altered = |why: String| Ok(Some(TrailProblem::Altered { key: l.key.clone(), why }));

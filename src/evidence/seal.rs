@@ -419,8 +419,8 @@ mod tests {
     #[tokio::test]
     async fn a_digest_signed_by_another_key_is_not_adopted() {
         let store = MemStore::new();
+        let (forger, _) = evidence("2026-12-02T10:30:00Z");
         let (evidence, _) = evidence("2026-12-02T10:30:00Z");
-        let (forger, _) = evidence_pair("2026-12-02T10:30:00Z");
         let instance = Instance::for_tests("db-R");
         // The forger seals the period first, listing an object far beyond
         // anything shipped (which would mark every real one as listed).
@@ -447,10 +447,6 @@ mod tests {
         assert_eq!(keys.len(), 2, "{keys:?}");
         assert!(keys.iter().all(|k| k.ends_with("0000Z.json")), "hourly periods only: {keys:?}");
         assert!(check_chain("sim", &stored(&store), &public, cp.state.digests.head.as_ref()).problems.is_empty());
-    }
-
-    fn evidence_pair(now: &str) -> (Evidence, PublicKey) {
-        evidence(now)
     }
 
     fn evidence_at(e: &Evidence, now: &str) -> Evidence {
