@@ -7,13 +7,13 @@
 //! furthest confirmed offset wins) and the swap is tried again.
 
 use crate::error::Failure;
-use crate::evidence::digest::{Link, Listed};
+use crate::evidence::digest::{FileFacts, Link, Listed};
 use crate::identify::{FileId, Identity};
 use crate::instance::Instance;
 use crate::store::{ObjectStore, Swapped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The newest checkpoint layout this version reads: 2 has a digest ledger.
 pub const FORMAT: u32 = 2;
@@ -71,6 +71,10 @@ pub struct DigestLedger {
     /// Confirmed objects in no digest yet, by file id and start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<Listed>,
+    /// Files whose final size a digest recorded (kept while the checkpoint
+    /// tracks the file, so the size is recorded once).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sized: BTreeSet<FileId>,
 }
 
 impl DigestLedger {
@@ -80,6 +84,14 @@ impl DigestLedger {
             && self.head.is_none()
             && self.listed_to.is_empty()
             && self.pending.is_empty()
+            && self.sized.is_empty()
+    }
+
+    /// Whether the file's every confirmed object is listed and a digest
+    /// recorded its final size: until then a complete file stays tracked,
+    /// so the digest that lists its end can say where it ended.
+    pub fn done_with(&self, id: &FileId) -> bool {
+        self.since.is_none() || (self.sized.contains(id) && !self.pending.iter().any(|l| l.file_id == id.0))
     }
 
     /// Records a confirmed object, unless a digest lists it already.
@@ -100,11 +112,12 @@ impl DigestLedger {
 
     /// What a sealed digest listed is no longer pending, and it is the
     /// chain's head.
-    pub fn sealed(&mut self, objects: &[Listed], link: Link) {
+    pub fn sealed(&mut self, objects: &[Listed], files: &[FileFacts], link: Link) {
         for l in objects {
             let to = self.listed_to.entry(FileId(l.file_id.clone())).or_default();
             *to = (*to).max(l.end);
         }
+        self.sized.extend(files.iter().filter(|f| f.final_size.is_some()).map(|f| FileId(f.file_id.clone())));
         self.pending.retain(|p| !objects.iter().any(|o| o.key == p.key));
         self.drop_listed();
         self.head = Some(link);
@@ -139,6 +152,7 @@ impl DigestLedger {
         for l in &other.pending {
             self.record(l.clone());
         }
+        self.sized.extend(other.sized.iter().cloned());
         self.drop_listed();
     }
 }

@@ -451,6 +451,14 @@ pub struct VerifyArgs {
     /// auditship-report.json, for an auditor, into this directory.
     #[arg(long, value_name = "DIR", env = "AUDITSHIP_REPORT_DIR", requires = "trail_key")]
     pub report: Option<std::path::PathBuf>,
+    /// With --public-key or --kms-key-id: check the objects and files of
+    /// the digests whose periods end after this time (RFC 3339, or
+    /// YYYY-MM-DD[THH:MM[:SS]] in UTC); the chain is checked whole.
+    #[arg(long, value_name = "TIME", env = "AUDITSHIP_VERIFY_SINCE", value_parser = parse_time, requires = "trail_key")]
+    pub since: Option<DateTime<Utc>>,
+    /// … and whose periods begin at or before this time.
+    #[arg(long, value_name = "TIME", env = "AUDITSHIP_VERIFY_UNTIL", value_parser = parse_time, requires = "trail_key")]
+    pub until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Args)]
@@ -782,6 +790,11 @@ impl VerifyArgs {
     pub fn to_config(&self) -> Result<Config, String> {
         if let Some(id) = &self.kms_key_id {
             check_kms_key_id("--kms-key-id", id)?;
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if since > until {
+                return Err(format!("--since {since} is after --until {until}: give the window's start first"));
+            }
         }
         self.target.to_config()
     }

@@ -1,6 +1,6 @@
 //! Compress: gzip an object's bytes as they stream past, with the facts the
 //! object's metadata records (length, sha256 of the uncompressed bytes, line
-//! count).
+//! count, the earliest and latest record time).
 //!
 //! An object is a series of gzip members, one per `BLOCK_BYTES` of its
 //! bytes (the last one shorter), concatenated: a valid gzip file (every
@@ -13,6 +13,7 @@
 //! always compress to the same object, wherever the blocks were
 //! compressed.
 
+use chrono::{DateTime, Utc};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
@@ -51,7 +52,7 @@ pub struct ObjectBuilder {
     members: Vec<Vec<u8>>,
     hasher: Sha256,
     len: u64,
-    lines: u64,
+    lines: LineFacts,
 }
 
 /// A finished object, ready to put.
@@ -66,6 +67,10 @@ pub struct CompressedObject {
     pub sha256: String,
     /// Number of newline characters.
     pub lines: u64,
+    /// The earliest and latest record time among its lines (records are
+    /// not in time order within a file), where any line has one.
+    pub first_record: Option<DateTime<Utc>>,
+    pub last_record: Option<DateTime<Utc>>,
 }
 
 impl Default for ObjectBuilder {
@@ -84,7 +89,7 @@ impl ObjectBuilder {
             members: Vec::new(),
             hasher: Sha256::new(),
             len: 0,
-            lines: 0,
+            lines: LineFacts::default(),
         }
     }
 
@@ -95,7 +100,7 @@ impl ObjectBuilder {
     pub fn write(&mut self, mut bytes: &[u8]) {
         self.hasher.update(bytes);
         self.len += bytes.len() as u64;
-        self.lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.lines.write(bytes);
         while !bytes.is_empty() {
             let room = BLOCK_BYTES - self.block.len();
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
@@ -144,8 +149,87 @@ impl ObjectBuilder {
             gzip: gzip.into(),
             len: self.len,
             sha256: hex::encode(self.hasher.finalize()),
-            lines: self.lines,
+            lines: self.lines.lines,
+            first_record: self.lines.first_record,
+            last_record: self.lines.last_record,
         }
+    }
+}
+
+/// A record's time is in its first field; no dialect's is longer.
+const TIME_FIELD_MAX: usize = 32;
+
+/// The lines of bytes written in any pieces: how many, and the span of
+/// their record times.
+#[derive(Debug, Clone)]
+pub struct LineFacts {
+    pub lines: u64,
+    pub first_record: Option<DateTime<Utc>>,
+    pub last_record: Option<DateTime<Utc>>,
+    /// Reading a line's first field (from a line's start to its first
+    /// comma); the field so far, `len > TIME_FIELD_MAX` once too long.
+    in_field: bool,
+    field: [u8; TIME_FIELD_MAX],
+    len: usize,
+}
+
+impl Default for LineFacts {
+    fn default() -> Self {
+        // Objects begin at a line's start.
+        LineFacts {
+            lines: 0,
+            first_record: None,
+            last_record: None,
+            in_field: true,
+            field: [0; TIME_FIELD_MAX],
+            len: 0,
+        }
+    }
+}
+
+impl LineFacts {
+    pub fn write(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            if !self.in_field {
+                let Some(nl) = memchr::memchr(b'\n', rest) else { return };
+                self.lines += 1;
+                (self.in_field, self.len) = (true, 0);
+                at += nl + 1;
+                continue;
+            }
+            let Some(i) = memchr::memchr2(b',', b'\n', rest) else {
+                self.keep(rest);
+                return;
+            };
+            self.keep(&rest[..i]);
+            if rest[i] == b',' {
+                self.field_ended();
+                self.in_field = false;
+            } else {
+                // A line without a comma has no time; the next one starts.
+                self.lines += 1;
+                self.len = 0;
+            }
+            at += i + 1;
+        }
+    }
+
+    fn keep(&mut self, piece: &[u8]) {
+        match self.field.get_mut(self.len..self.len + piece.len()) {
+            Some(room) => {
+                room.copy_from_slice(piece);
+                self.len += piece.len();
+            }
+            None => self.len = TIME_FIELD_MAX + 1,
+        }
+    }
+
+    fn field_ended(&mut self) {
+        let Some(t) = self.field.get(..self.len).and_then(crate::identify::record_time) else { return };
+        self.first_record = Some(self.first_record.map_or(t, |f| f.min(t)));
+        self.last_record = Some(self.last_record.map_or(t, |l| l.max(t)));
     }
 }
 
@@ -196,6 +280,33 @@ mod tests {
         MultiGzDecoder::new(&elsewhere.gzip[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, bytes);
         assert_eq!((elsewhere.len, elsewhere.lines), (bytes.len() as u64, bytes.len() as u64 / 11));
+    }
+
+    /// Line counts and record times do not depend on where the pieces
+    /// break, and a line's time is its first field's, in either dialect.
+    #[test]
+    fn record_times_span_the_lines_however_the_bytes_arrive() {
+        let text: &[u8] = b"20261121 22:43:57,vm,app,h,9,1,QUERY,shop,'x,y',0\n\
+            20261121 22:40:01,vm,app,h,9,2,QUERY,shop,'20991231 00:00:00,z',0\n\
+            no comma on this line\n\
+            1763765037123456,ip-10-0-0-1,app,10.0.0.2,7,0,CONNECT,,,0\n\
+            20261121 23:59:59,partial";
+        let whole = {
+            let mut f = LineFacts::default();
+            f.write(text);
+            f
+        };
+        assert_eq!(whole.lines, 4);
+        assert_eq!(whole.first_record.unwrap().to_rfc3339(), "2025-11-21T22:43:57.123456+00:00");
+        assert_eq!(whole.last_record.unwrap().to_rfc3339(), "2026-11-21T23:59:59+00:00");
+        for size in 1..text.len() {
+            let mut f = LineFacts::default();
+            text.chunks(size).for_each(|c| f.write(c));
+            assert_eq!((f.lines, f.first_record, f.last_record), (whole.lines, whole.first_record, whole.last_record));
+        }
+        let mut long = LineFacts::default();
+        long.write(b"20261121 22:43:57 and then far more than a time field holds,x\n");
+        assert_eq!((long.lines, long.first_record), (1, None));
     }
 
     #[test]

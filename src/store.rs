@@ -19,6 +19,7 @@ use crate::BoxFuture;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockMode};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// Default size (compressed) above which an object goes up in parts.
@@ -39,11 +40,15 @@ pub struct ObjectFacts {
     pub instance_id: String,
     pub dbi_resource_id: String,
     pub file_id: String,
+    /// The earliest and latest record time among its lines (absent from
+    /// objects made before this was recorded).
+    pub first_record: Option<DateTime<Utc>>,
+    pub last_record: Option<DateTime<Utc>>,
 }
 
 impl ObjectFacts {
     pub fn to_metadata(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut m = HashMap::from([
             ("start-offset".into(), self.start.to_string()),
             ("end-offset".into(), self.end.to_string()),
             ("sha256".into(), self.sha256.clone()),
@@ -54,7 +59,14 @@ impl ObjectFacts {
             ("dbi-resource-id".into(), self.dbi_resource_id.clone()),
             ("file-id".into(), self.file_id.clone()),
             ("worker-version".into(), env!("CARGO_PKG_VERSION").into()),
-        ])
+        ]);
+        let times = [("first-record", self.first_record), ("last-record", self.last_record)];
+        for (name, time) in times {
+            if let Some(t) = time {
+                m.insert(name.into(), t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            }
+        }
+        m
     }
 
     /// Whether another writer's object at the same key holds these very
@@ -78,6 +90,8 @@ impl ObjectFacts {
             instance_id: get("instance-id").unwrap_or_default(),
             dbi_resource_id: get("dbi-resource-id").unwrap_or_default(),
             file_id: get("file-id").unwrap_or_default(),
+            first_record: get("first-record").and_then(|t| t.parse().ok()),
+            last_record: get("last-record").and_then(|t| t.parse().ok()),
         })
     }
 }
@@ -105,6 +119,17 @@ pub enum Swapped {
 pub struct Existing {
     pub key: String,
     pub facts: Option<ObjectFacts>,
+    /// Its Object Lock retention, as HEAD shows it (only to a caller with
+    /// `s3:GetObjectRetention`; `None` also when it has none).
+    pub retention: Option<HeldUntil>,
+}
+
+/// An object's Object Lock retention.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldUntil {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    pub mode: String,
+    pub retain_until: DateTime<Utc>,
 }
 
 /// What the pipeline, the checkpoint and the read-only commands need of S3.
@@ -302,7 +327,13 @@ impl S3Store {
     pub async fn head(&self, key: &str) -> Result<Option<Existing>, Failure> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
-                Ok(Some(Existing { key: key.to_string(), facts: out.metadata().and_then(ObjectFacts::from_metadata) }))
+                let retention = match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
+                    (Some(mode), Some(until)) => DateTime::from_timestamp(until.secs(), until.subsec_nanos())
+                        .map(|retain_until| HeldUntil { mode: mode.as_str().to_string(), retain_until }),
+                    _ => None,
+                };
+                let facts = out.metadata().and_then(ObjectFacts::from_metadata);
+                Ok(Some(Existing { key: key.to_string(), facts, retention }))
             }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(self.fail("HeadObject", key, "s3:GetObject", &e)),
@@ -571,10 +602,17 @@ mod tests {
             instance_id: "db-1".into(),
             dbi_resource_id: "db-ABC".into(),
             file_id: "20261121T223901Z-3f9a1c2b".into(),
+            first_record: "2025-11-21T22:43:57.123456Z".parse().ok(),
+            last_record: "2026-11-21T23:59:59Z".parse().ok(),
         };
         let m = facts.to_metadata();
         assert_eq!(m["worker-version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(ObjectFacts::from_metadata(&m), Some(facts));
+        assert_eq!(m["first-record"], "2025-11-21T22:43:57.123456Z");
+        assert_eq!(ObjectFacts::from_metadata(&m), Some(facts.clone()));
+        let older = ObjectFacts { first_record: None, last_record: None, ..facts };
+        let m = older.to_metadata();
+        assert!(!m.contains_key("first-record"), "no time, no field");
+        assert_eq!(ObjectFacts::from_metadata(&m), Some(older));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! whose layout `docs/digests.md` documents and keeps stable).
 
 use crate::error::Failure;
-use crate::evidence::audit::TrailAudit;
+use crate::evidence::audit::{LockStatus, TrailAudit};
 use crate::evidence::digest::rfc3339;
+use crate::evidence::digest::FileStateFact;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -89,6 +90,15 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
             let _ = writeln!(out, "- Digests: none yet");
         }
     }
+    if !a.window.is_whole() {
+        let _ = writeln!(
+            out,
+            "- Window: {} to {}: {} digests, whose objects and files are checked below (the chain is checked whole)",
+            a.window.since.map_or("the chain's start".into(), rfc3339),
+            a.window.until.map_or("its end".into(), rfc3339),
+            a.digests_in_window
+        );
+    }
     let intact = a.problems.iter().all(|p| !matches!(p, crate::evidence::audit::TrailProblem::Digest { .. }));
     let _ = writeln!(out, "- Chain: {}", if intact { "intact" } else { "BROKEN (see exceptions)" });
     for signer in &chain.signed_by {
@@ -101,26 +111,35 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
         "- Objects listed: {} ({bytes} bytes, {lines} lines), checked: {}",
         a.objects_checked, a.objects_checked
     );
+    let _ = writeln!(out, "- Records from {} to {}", time_or_unknown(a.first_record), time_or_unknown(a.last_record));
+    let _ = writeln!(out, "- Object Lock: {}", lock_line(&a.object_lock));
     let _ = writeln!(out, "- Objects awaiting their digest: {}", a.pending);
     let _ = writeln!(out, "- Objects from before the chain began: {}\n", a.before_chain);
     if !a.files.is_empty() {
         let _ = writeln!(
             out,
-            "| file | name | objects | bytes | lines | covered | final size | first landed | last landed |"
+            "| file | name | state | objects | bytes | lines | covered | final size | first record | last record | first \
+             landed | last landed |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         for f in &a.files {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {}..{} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {}..{} | {} | {} | {} | {} | {} |",
                 f.file_id,
                 f.source_file,
+                match f.state {
+                    FileStateFact::Closed => "closed",
+                    FileStateFact::Growing => "growing",
+                },
                 f.objects,
                 f.bytes,
                 f.lines,
                 f.covered_from,
                 f.covered_to,
-                f.final_size.map_or("growing".to_string(), |s| s.to_string()),
+                f.final_size.map_or("not yet known".to_string(), |s| s.to_string()),
+                time_or_unknown(f.first_record),
+                time_or_unknown(f.last_record),
                 rfc3339(f.first_landed_at),
                 rfc3339(f.last_landed_at)
             );
@@ -152,4 +171,27 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
         }
         let _ = writeln!(out);
     }
+}
+
+fn time_or_unknown(t: Option<DateTime<Utc>>) -> String {
+    t.map_or("unknown".into(), rfc3339)
+}
+
+/// `120 under COMPLIANCE retention (the soonest until 2027-12-01T10:00:00Z), 0 without`.
+fn lock_line(lock: &LockStatus) -> String {
+    let retained: Vec<String> = lock.retained.iter().map(|(mode, n)| format!("{n} under {mode} retention")).collect();
+    let mut line = match retained.is_empty() {
+        true => "no listed object is under retention".to_string(),
+        false => retained.join(", "),
+    };
+    if let Some(until) = lock.earliest_retain_until {
+        let _ = write!(line, " (the soonest until {})", rfc3339(until));
+    }
+    if lock.unretained > 0 && !lock.retained.is_empty() {
+        let _ = write!(line, "; {} without", lock.unretained);
+    }
+    if lock.unretained > 0 {
+        line.push_str(" (HEAD shows retention only with s3:GetObjectRetention)");
+    }
+    line
 }

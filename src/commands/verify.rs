@@ -22,7 +22,7 @@ use crate::compress::sha256_hex;
 use crate::config::Config;
 use crate::error::Failure;
 use crate::error::{FailureKind, Severity};
-use crate::evidence::audit::TrailAudit;
+use crate::evidence::audit::{TrailAudit, Window};
 use crate::evidence::signing::{kms_public_key, PublicKey};
 use crate::fetch::{FetchError, LogStream, Span};
 use crate::identify::FileId;
@@ -382,11 +382,12 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
         (None, Some(key_id)) => Some(kms_public_key(&clients.kms(key_id), key_id).await?),
         (None, None) => None,
     };
+    let window = Window { since: args.since, until: args.until };
     let mut severity = Severity::default();
     let mut audits = Vec::new();
     for instance in &instances {
         if let Some(public) = &public {
-            match audit_trail(&shipper, instance, public, args.deep).await {
+            match audit_trail(&shipper, instance, public, args.deep, window).await {
                 Ok(audit) => {
                     if !audit.problems.is_empty() {
                         severity.record(FailureKind::DataLoss);
@@ -439,11 +440,12 @@ async fn audit_trail(
     instance: &Instance,
     public: &PublicKey,
     deep: bool,
+    window: Window,
 ) -> Result<TrailAudit, Failure> {
     let key = crate::keys::checkpoint_key(&shipper.cfg.prefix, instance);
     let cp = crate::checkpoint::load(&*shipper.store, &key, instance).await?;
-    crate::evidence::audit::audit_instance(&*shipper.store, &shipper.cfg.prefix, instance, public, &cp.state, deep)
-        .await
+    let store = &*shipper.store;
+    crate::evidence::audit::audit_instance(store, &shipper.cfg.prefix, instance, public, &cp.state, deep, window).await
 }
 
 fn print_trail_audit(a: &TrailAudit, json: bool) {
@@ -563,6 +565,8 @@ mod tests {
                 instance_id: String::new(),
                 dbi_resource_id: String::new(),
                 file_id: String::new(),
+                first_record: None,
+                last_record: None,
             }),
         }
     }

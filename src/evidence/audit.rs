@@ -5,14 +5,15 @@
 //! size without a hole. What `verify --public-key` and its report show.
 
 use super::chain::{check_chain, ChainProblem, ChainReport, StoredDigest};
-use super::digest::{Listed, LossFacts};
+use super::digest::{FileStateFact, Listed, LossFacts};
+use super::seal::{earliest, latest};
 use super::signing::PublicKey;
 use crate::checkpoint::Checkpoint;
 use crate::compress::sha256_hex;
 use crate::error::Failure;
 use crate::instance::Instance;
 use crate::keys::{digest_prefix, instance_prefix, parse_object_key};
-use crate::store::ObjectStore;
+use crate::store::{Existing, HeldUntil, ObjectStore};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +79,54 @@ pub struct FileCoverage {
     pub final_size: Option<u64>,
     pub first_landed_at: DateTime<Utc>,
     pub last_landed_at: DateTime<Utc>,
+    /// The earliest and latest record time its listed objects hold.
+    pub first_record: Option<DateTime<Utc>>,
+    pub last_record: Option<DateTime<Utc>>,
+    /// `closed` once a digest recorded it rotated, else `growing`.
+    pub state: FileStateFact,
+}
+
+/// The Object Lock retention of the listed objects, as HEAD showed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LockStatus {
+    /// Objects under retention now, by mode (`GOVERNANCE`, `COMPLIANCE`).
+    pub retained: BTreeMap<String, usize>,
+    /// The soonest any of them may be deleted.
+    pub earliest_retain_until: Option<DateTime<Utc>>,
+    /// Objects with no retention, or one that has run out (or the caller
+    /// lacks `s3:GetObjectRetention`, which HEAD needs to show it).
+    pub unretained: usize,
+}
+
+impl LockStatus {
+    fn count(&mut self, held: Option<&HeldUntil>, now: DateTime<Utc>) {
+        match held.filter(|h| h.retain_until > now) {
+            Some(h) => {
+                *self.retained.entry(h.mode.clone()).or_default() += 1;
+                self.earliest_retain_until = earliest(self.earliest_retain_until, Some(h.retain_until));
+            }
+            None => self.unretained += 1,
+        }
+    }
+}
+
+/// The time span `verify --since/--until` asks about: the digests whose
+/// periods overlap it, and the objects they list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Whether the period `[start, end)` overlaps the window.
+    pub fn overlaps(&self, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+        self.since.is_none_or(|since| end > since) && self.until.is_none_or(|until| start <= until)
+    }
+
+    pub fn is_whole(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
 }
 
 /// What the digests prove of one instance's trail.
@@ -86,9 +135,18 @@ pub struct TrailAudit {
     pub instance: String,
     pub dbi_resource_id: String,
     pub chain: ChainReport,
+    /// The span asked about (the whole chain when neither end is given):
+    /// the chain is checked whole, the objects and files of the digests in
+    /// the window.
+    pub window: Window,
+    pub digests_in_window: usize,
     /// Listed objects checked against S3, and whether by their bytes.
     pub objects_checked: usize,
     pub deep: bool,
+    pub object_lock: LockStatus,
+    /// The earliest and latest record time of the listed objects.
+    pub first_record: Option<DateTime<Utc>>,
+    pub last_record: Option<DateTime<Utc>>,
     pub files: Vec<FileCoverage>,
     /// Objects not yet in a digest: confirmed and waiting for their
     /// period to be sealed, or made by a run that stopped before recording
@@ -109,6 +167,7 @@ pub async fn audit_instance(
     public: &PublicKey,
     checkpoint: &Checkpoint,
     deep: bool,
+    window: Window,
 ) -> Result<TrailAudit, Failure> {
     let ledger = &checkpoint.digests;
     let mut digests = Vec::new();
@@ -119,8 +178,14 @@ pub async fn audit_instance(
     }
     let chain = check_chain(store.bucket(), &digests, public, ledger.head.as_ref());
     let mut problems: Vec<TrailProblem> = chain.problems.iter().map(digest_problem).collect();
-    for l in &chain.objects {
-        problems.extend(check_object(store, l, deep).await?);
+    let mut object_lock = LockStatus::default();
+    let now = Utc::now();
+    let in_window: Vec<&Listed> =
+        chain.objects.iter().filter(|l| chain.listed_in.get(&l.key).is_some_and(|p| window.overlaps(*p))).collect();
+    for l in in_window.iter().copied() {
+        let (problem, held) = check_object(store, l, deep).await?;
+        problems.extend(problem);
+        object_lock.count(held.as_ref(), now);
     }
     let listed: BTreeSet<&str> = chain.objects.iter().map(|l| l.key.as_str()).collect();
     let pending: BTreeSet<&str> = ledger.pending.iter().map(|l| l.key.as_str()).collect();
@@ -163,12 +228,19 @@ pub async fn audit_instance(
             None => problems.push(TrailProblem::Unlisted { key, why: "not an auditship object key".into() }),
         }
     }
-    let files = coverage(&chain, &mut problems);
+    let window_files: BTreeSet<&str> = in_window.iter().map(|l| l.file_id.as_str()).collect();
+    let files = coverage(&chain, &window_files, &mut problems);
+    let digests_in_window = digests_in(&digests, window);
     Ok(TrailAudit {
         instance: instance.id.0.clone(),
         dbi_resource_id: instance.resource_id.0.clone(),
-        objects_checked: chain.objects.len(),
+        window,
+        digests_in_window,
+        objects_checked: in_window.len(),
         deep,
+        object_lock,
+        first_record: files.iter().map(|f| f.first_record).fold(None, earliest),
+        last_record: files.iter().map(|f| f.last_record).fold(None, latest),
         files,
         pending: ledger.pending.len() + unrecorded,
         before_chain,
@@ -203,11 +275,26 @@ fn digest_problem(p: &ChainProblem) -> TrailProblem {
     TrailProblem::Digest { key: key.clone(), fault: fault.into(), why: why.clone() }
 }
 
-/// A listed object against S3: its metadata, and with `deep` its bytes.
-async fn check_object(store: &dyn ObjectStore, l: &Listed, deep: bool) -> Result<Option<TrailProblem>, Failure> {
+/// A listed object against S3: its metadata, and with `deep` its bytes;
+/// and its retention.
+async fn check_object(
+    store: &dyn ObjectStore,
+    l: &Listed,
+    deep: bool,
+) -> Result<(Option<TrailProblem>, Option<HeldUntil>), Failure> {
     let Some(found) = store.head(&l.key).await? else {
-        return Ok(Some(deleted(l)));
+        return Ok((Some(deleted(l)), None));
     };
+    let held = found.retention.clone();
+    Ok((object_problem(store, l, found, deep).await?, held))
+}
+
+async fn object_problem(
+    store: &dyn ObjectStore,
+    l: &Listed,
+    found: Existing,
+    deep: bool,
+) -> Result<Option<TrailProblem>, Failure> {
     let replaced = |why: String| Ok(Some(TrailProblem::Replaced { key: l.key.clone(), why }));
     let Some(facts) = found.facts else { return replaced("it has no auditship metadata now".into()) };
     if (facts.start, facts.end, &facts.sha256) != (l.start, l.end, &l.sha256) || facts.file_id != l.file_id {
@@ -239,11 +326,18 @@ async fn check_object(store: &dyn ObjectStore, l: &Listed, deep: bool) -> Result
     Ok(None)
 }
 
-/// Each file's listed objects, in offset order: what they cover, and the
-/// holes between them that no recorded loss explains.
-fn coverage(chain: &ChainReport, problems: &mut Vec<TrailProblem>) -> Vec<FileCoverage> {
+/// How many digests (by the period their key names) the window holds.
+fn digests_in(digests: &[StoredDigest], window: Window) -> usize {
+    let periods = digests.iter().filter_map(|d| super::digest::Digest::parse(&d.record.body).ok());
+    periods.filter(|d| window.overlaps((d.period_start, d.period_end))).count()
+}
+
+/// Each file's listed objects (of the files `wanted`), in offset order:
+/// what they cover, and the holes between them that no recorded loss
+/// explains.
+fn coverage(chain: &ChainReport, wanted: &BTreeSet<&str>, problems: &mut Vec<TrailProblem>) -> Vec<FileCoverage> {
     let mut by_file: BTreeMap<&str, Vec<&Listed>> = BTreeMap::new();
-    for l in &chain.objects {
+    for l in chain.objects.iter().filter(|l| wanted.contains(l.file_id.as_str())) {
         by_file.entry(&l.file_id).or_default().push(l);
     }
     let mut files = Vec::new();
@@ -262,6 +356,12 @@ fn coverage(chain: &ChainReport, problems: &mut Vec<TrailProblem>) -> Vec<FileCo
             final_size: chain.final_sizes.get(file_id).copied(),
             first_landed_at: first.landed_at,
             last_landed_at: first.landed_at,
+            first_record: None,
+            last_record: None,
+            state: match chain.closed.contains(file_id) {
+                true => FileStateFact::Closed,
+                false => FileStateFact::Growing,
+            },
         };
         for l in &objects {
             if l.start > cover.covered_to && !explained_by_loss(chain, file_id, cover.covered_to) {
@@ -276,6 +376,8 @@ fn coverage(chain: &ChainReport, problems: &mut Vec<TrailProblem>) -> Vec<FileCo
             cover.lines += l.lines;
             cover.first_landed_at = cover.first_landed_at.min(l.landed_at);
             cover.last_landed_at = cover.last_landed_at.max(l.landed_at);
+            cover.first_record = earliest(cover.first_record, l.first_record);
+            cover.last_record = latest(cover.last_record, l.last_record);
         }
         if let Some(size) = cover.final_size.filter(|size| *size > cover.covered_to) {
             problems.push(TrailProblem::Hole { file_id: file_id.to_string(), start: cover.covered_to, end: size });
@@ -287,4 +389,23 @@ fn coverage(chain: &ChainReport, problems: &mut Vec<TrailProblem>) -> Vec<FileCo
 
 fn explained_by_loss(chain: &ChainReport, file_id: &str, at: u64) -> bool {
     chain.losses.iter().any(|g| g.file_id == file_id && g.shipped <= at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_window_holds_the_periods_that_overlap_it() {
+        let hour = |h: u32| (at(&format!("2026-12-02T{h:02}:00:00Z")), at(&format!("2026-12-02T{:02}:00:00Z", h + 1)));
+        let w = Window { since: Some(at("2026-12-02T10:30:00Z")), until: Some(at("2026-12-02T12:00:00Z")) };
+        let held: Vec<u32> = (8..14).filter(|h| w.overlaps(hour(*h))).collect();
+        assert_eq!(held, vec![10, 11, 12], "10:00-11:00 overlaps 10:30; 12:00-13:00 begins at the window's end");
+        assert!(!Window { since: Some(at("2026-12-02T11:00:00Z")), until: None }.overlaps(hour(10)), "ends at since");
+        assert!(Window::default().overlaps(hour(3)) && Window::default().is_whole());
+    }
 }

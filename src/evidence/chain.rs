@@ -4,14 +4,14 @@
 //! hole, and the newest digest against the head the checkpoint recorded
 //! (so a deleted newest digest is named too). Pure: the caller fetches.
 
-use super::digest::{signing_string, Digest, Link, Listed, LossFacts};
+use super::digest::{signing_string, Digest, FileStateFact, Link, Listed, LossFacts};
 use super::seal::SIGNATURE;
 use super::signing::PublicKey;
 use crate::compress::sha256_hex;
 use crate::store::Record;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A digest as stored: its key and what S3 returned for it.
@@ -60,6 +60,12 @@ pub struct ChainReport {
     /// Per file: its final size, where a digest recorded one.
     #[serde(skip)]
     pub final_sizes: BTreeMap<String, u64>,
+    /// Per listed object (by key): the period of the digest listing it.
+    #[serde(skip)]
+    pub listed_in: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+    /// Per file: whether a digest recorded it rotated.
+    #[serde(skip)]
+    pub closed: BTreeSet<String>,
     #[serde(skip)]
     pub losses: Vec<LossFacts>,
     pub problems: Vec<ChainProblem>,
@@ -101,9 +107,14 @@ pub fn check_chain(bucket: &str, digests: &[StoredDigest], public: &PublicKey, h
             report.signed_by.push(signer);
         }
         report.objects.extend(digest.objects.iter().cloned());
+        let period = (digest.period_start, digest.period_end);
+        report.listed_in.extend(digest.objects.iter().map(|l| (l.key.clone(), period)));
         for f in &digest.files {
             if let Some(size) = f.final_size {
                 report.final_sizes.insert(f.file_id.clone(), size);
+            }
+            if f.state == FileStateFact::Closed {
+                report.closed.insert(f.file_id.clone());
             }
         }
         report.losses.extend(digest.losses.iter().cloned());

@@ -29,6 +29,13 @@ pub struct Listed {
     pub source_file: String,
     /// When a run saw S3 confirm the object.
     pub landed_at: DateTime<Utc>,
+    /// The earliest and latest record time among its lines (records are
+    /// not in time order within a file); absent where no line has one, or
+    /// the object was made before this was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_record: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_record: Option<DateTime<Utc>>,
 }
 
 /// A file a digest lists objects of, with what was known of it at sealing.
@@ -36,10 +43,31 @@ pub struct Listed {
 pub struct FileFacts {
     pub file_id: String,
     pub source_file: String,
-    /// The end of the last object of the file this digest lists.
+    /// The end of the file's last listed object: in this digest, or for a
+    /// file listed only to record its final size, in the digests before.
     pub listed_to: u64,
-    /// The file's final size, once it is rotated (closed) and known.
+    /// The file's final size, once it is rotated (closed) and this digest
+    /// lists its last object.
     pub final_size: Option<u64>,
+    /// `closed` once the instance rotated it (nothing more is written to
+    /// it), else `growing`.
+    #[serde(default)]
+    pub state: FileStateFact,
+    /// The earliest and latest record time among the objects of the file
+    /// this digest lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_record: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_record: Option<DateTime<Utc>>,
+}
+
+/// Whether a file is still being written, as a digest records it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStateFact {
+    #[default]
+    Growing,
+    Closed,
 }
 
 /// A loss recorded (and reported, exit 3) in the period: the evidence that
@@ -256,6 +284,8 @@ mod tests {
             lines: 1,
             source_file: "audit.log".into(),
             landed_at: at("2026-12-02T14:10:00Z"),
+            first_record: None,
+            last_record: None,
         };
         let digest = |objects: Vec<Listed>| {
             let mut d = Digest {

@@ -10,7 +10,9 @@
 //! same chain) and what it does not list rolls on. So there is one digest
 //! per period, whoever wrote it, and none is ever replaced.
 
-use super::digest::{rfc3339, signing_string, Digest, FileFacts, Link, Listed, LossFacts, Period, DIGEST_FORMAT};
+use super::digest::{
+    rfc3339, signing_string, Digest, FileFacts, FileStateFact, Link, Listed, LossFacts, Period, DIGEST_FORMAT,
+};
 use super::Evidence;
 use crate::checkpoint::{self, Checkpoint, StoredCheckpoint};
 use crate::compress::sha256_hex;
@@ -98,7 +100,7 @@ pub async fn seal_due(
             instance = %instance.id, key = %link.key, objects = digest.objects.len(), created,
             "{}", if created { "digest sealed" } else { "digest sealed by another run, adopted" }
         );
-        cp.state.digests.sealed(&digest.objects, link);
+        cp.state.digests.sealed(&digest.objects, &digest.files, link);
         checkpoint::commit(store, cp, instance).await?;
     }
 }
@@ -150,12 +152,17 @@ fn build(
             Some(f) if f.file_id == l.file_id => {
                 f.listed_to = f.listed_to.max(l.end);
                 f.source_file.clone_from(&l.source_file);
+                f.first_record = earliest(f.first_record, l.first_record);
+                f.last_record = latest(f.last_record, l.last_record);
             }
             _ => files.push(FileFacts {
                 file_id: l.file_id.clone(),
                 source_file: l.source_file.clone(),
                 listed_to: l.end,
                 final_size: None,
+                state: FileStateFact::Growing,
+                first_record: l.first_record,
+                last_record: l.last_record,
             }),
         }
     }
@@ -164,8 +171,12 @@ fn build(
             if p.complete() && f.listed_to == p.last_size {
                 f.final_size = Some(p.last_size);
             }
+            if p.closed {
+                f.state = FileStateFact::Closed;
+            }
         }
     }
+    files.extend(closed_since_listed(state, &files));
     let losses = state
         .gaps
         .iter()
@@ -195,6 +206,36 @@ fn build(
     };
     digest.normalize();
     digest
+}
+
+/// Files that rotated after a digest listed their last object: listed to
+/// their end but with no final size recorded, so this digest records it.
+fn closed_since_listed(state: &Checkpoint, listing: &[FileFacts]) -> Vec<FileFacts> {
+    let ledger = &state.digests;
+    state
+        .files
+        .iter()
+        .filter(|(id, p)| p.complete() && !ledger.sized.contains(*id) && !listing.iter().any(|f| f.file_id == id.0))
+        .filter(|(id, p)| ledger.listed_to.get(*id) == Some(&p.last_size))
+        .map(|(id, p)| FileFacts {
+            file_id: id.0.clone(),
+            source_file: p.last_name.clone(),
+            listed_to: p.last_size,
+            final_size: Some(p.last_size),
+            state: FileStateFact::Closed,
+            first_record: None,
+            last_record: None,
+        })
+        .collect()
+}
+
+/// The earlier of two record times, where either is known.
+pub(crate) fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    a.into_iter().chain(b).min()
+}
+
+pub(crate) fn latest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    a.into_iter().chain(b).max()
 }
 
 /// Signs and creates the digest; if the period's digest exists already,
@@ -310,6 +351,8 @@ mod tests {
             lines: 1,
             source_file: "audit/server_audit.log".into(),
             landed_at: at(landed),
+            first_record: Some(at("2026-12-02T09:00:00Z") + chrono::Duration::seconds(start as i64)),
+            last_record: Some(at("2026-12-02T09:00:00Z") + chrono::Duration::seconds(end as i64)),
         }
     }
 
@@ -446,6 +489,53 @@ mod tests {
         let keys: Vec<String> = stored(&store).into_iter().map(|d| d.key).collect();
         assert_eq!(keys.len(), 2, "{keys:?}");
         assert!(keys.iter().all(|k| k.ends_with("0000Z.json")), "hourly periods only: {keys:?}");
+        assert!(check_chain("sim", &stored(&store), &public, cp.state.digests.head.as_ref()).problems.is_empty());
+    }
+
+    /// The usual end of a file: shipped to its end while still active,
+    /// then seen rotated with nothing more. The digest that lists its end
+    /// cannot know its final size; the next one records it, once, with
+    /// the objects' record times and its state.
+    #[tokio::test]
+    async fn a_file_rotated_after_its_end_was_listed_gets_its_final_size_in_the_next_digest() {
+        let store = MemStore::new();
+        let (evidence, public) = evidence("2026-12-02T10:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut cp = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 10, "2026-12-02T09:20:00Z")]);
+        let id = FileId("20261202T090000Z-0000abcd".into());
+        let progress = |closed: bool| crate::checkpoint::FileProgress {
+            fingerprint: String::new(),
+            shipped: 10,
+            tail_sha256: String::new(),
+            last_name: "audit/server_audit.log.1".into(),
+            last_size: 10,
+            last_written_ms: 1,
+            closed,
+            identity: None,
+        };
+        cp.state.files.insert(id.clone(), progress(false));
+        seal_due(&store, &evidence, "p", &instance, &mut cp).await.unwrap();
+        let file = |cp: &StoredCheckpoint| {
+            let bytes = store.bucket.lock().unwrap().objects[&cp.state.digests.head.as_ref().unwrap().key].body.clone();
+            Digest::parse(&bytes).unwrap().files
+        };
+        let first = file(&cp);
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].final_size, first[0].state), (None, FileStateFact::Growing), "still active when listed");
+        assert_eq!(first[0].first_record, Some(at("2026-12-02T09:00:00Z")));
+        assert_eq!(first[0].last_record, Some(at("2026-12-02T09:00:10Z")));
+        assert!(!cp.state.digests.done_with(&id), "kept tracked until its size is recorded");
+
+        cp.state.files.insert(id.clone(), progress(true));
+        seal_due(&store, &evidence_at(&evidence, "2026-12-02T11:30:00Z"), "p", &instance, &mut cp).await.unwrap();
+        let second = file(&cp);
+        assert_eq!(second.len(), 1, "no objects, only the file's end");
+        assert_eq!((second[0].final_size, second[0].state), (Some(10), FileStateFact::Closed));
+        assert_eq!(second[0].source_file, "audit/server_audit.log.1");
+        assert!(cp.state.digests.done_with(&id));
+
+        seal_due(&store, &evidence_at(&evidence, "2026-12-02T12:30:00Z"), "p", &instance, &mut cp).await.unwrap();
+        assert!(file(&cp).is_empty(), "recorded once");
         assert!(check_chain("sim", &stored(&store), &public, cp.state.digests.head.as_ref()).problems.is_empty());
     }
 

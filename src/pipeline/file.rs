@@ -514,6 +514,8 @@ impl Shipper {
             instance_id: instance.id.0.clone(),
             dbi_resource_id: instance.resource_id.0.clone(),
             file_id: item.id.0.clone(),
+            first_record: object.first_record,
+            last_record: object.last_record,
         };
         // Bytes are only written once it is sure they are this file's.
         self.confirm_not_renamed(instance, item, walk.still_holds(tail)).await?;
@@ -821,6 +823,8 @@ mod tests {
             instance_id: "db-1".into(),
             dbi_resource_id: "db-RES".into(),
             file_id: "20261121T223901Z-3f9a1c2b".into(),
+            first_record: object.first_record,
+            last_record: object.last_record,
         };
         Some((facts, first))
     }

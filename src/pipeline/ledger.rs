@@ -119,7 +119,10 @@ pub(super) fn expect_unseen_successor(cp: &mut StoredCheckpoint, item: &Identifi
 /// Complete files that left the instance need no tracking any more.
 pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &HashSet<FileId>) -> bool {
     let before = cp.state.files.len();
-    cp.state.files.retain(|id, p| !p.complete() || present.contains(id));
+    let ledger = &cp.state.digests;
+    cp.state.files.retain(|id, p| !p.complete() || present.contains(id) || !ledger.done_with(id));
+    let files = &cp.state.files;
+    cp.state.digests.sized.retain(|id| files.contains_key(id));
     cp.state.files.len() != before
 }
 

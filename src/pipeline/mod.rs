@@ -472,6 +472,8 @@ impl Shipper {
             lines: facts.lines,
             source_file: facts.source_file.clone(),
             landed_at,
+            first_record: facts.first_record,
+            last_record: facts.last_record,
         })
     }
 

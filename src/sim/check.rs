@@ -730,7 +730,41 @@ mod tests {
                 pending, 0,
                 "{what}: the last run sealed every period that ended, yet {pending} objects are pending"
             );
+            // A file the last run saw rotated gets its final size in the
+            // digest of the period after: one more run past its end.
+            sim.wait(DIGEST_PERIOD * 2);
+            sim.quiet();
+            if let Err(e) = final_sizes_recorded(&sim) {
+                panic!("{what}: {e}\n{}", sim.trace());
+            }
         }
+    }
+
+    /// Every file the checkpoint tracks as rotated and shipped whole has
+    /// its final size in a digest of its chain.
+    fn final_sizes_recorded(sim: &Sim) -> Result<(), String> {
+        let rid = sim.world.state.lock().unwrap().instance.resource_id.clone();
+        let bucket = sim.world.store.bucket.lock().unwrap();
+        let Some(o) = bucket.objects.get(&format!("audit/_state/{rid}.json")) else { return Ok(()) };
+        let cp: Checkpoint = serde_json::from_slice(&o.body).expect("a checkpoint");
+        let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+        for (key, o) in bucket.objects.range(format!("audit/_digests/{rid}/")..) {
+            if !key.starts_with(&format!("audit/_digests/{rid}/")) {
+                break;
+            }
+            let digest = crate::evidence::digest::Digest::parse(&o.body)?;
+            sizes.extend(digest.files.iter().filter_map(|f| Some((f.file_id.clone(), f.final_size?))));
+        }
+        for (id, p) in cp.files.iter().filter(|(_, p)| p.complete() && p.last_size > 0) {
+            if sizes.get(&id.0) != Some(&p.last_size) {
+                return Err(format!(
+                    "file {id} is rotated and shipped to its end {}, yet its digests record final size {:?}",
+                    p.last_size,
+                    sizes.get(&id.0)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Objects the current instance's checkpoint still has to list.

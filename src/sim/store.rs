@@ -85,7 +85,11 @@ impl ObjectStore for MemStore {
         Box::pin(async move {
             self.step.step(format!("head {key}")).await;
             let bucket = self.bucket.lock().unwrap();
-            Ok(bucket.objects.get(key).map(|o| Existing { key: key.to_string(), facts: o.facts.clone() }))
+            Ok(bucket.objects.get(key).map(|o| Existing {
+                key: key.to_string(),
+                facts: o.facts.clone(),
+                retention: None,
+            }))
         })
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// `openssl genpkey -algorithm ed25519`, and its public half.
 pub(crate) const SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAYvNeqqMJvSXs/k0JRdLV/gofn7frOzlDWVutqf8fi/\n-----END PRIVATE KEY-----\n";
-const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA4uwsjpe2xx8/WdnPHyiSEVV7uKJsAmPsn7KH8ZGvb/k=\n-----END PUBLIC KEY-----\n";
+pub(crate) const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA4uwsjpe2xx8/WdnPHyiSEVV7uKJsAmPsn7KH8ZGvb/k=\n-----END PUBLIC KEY-----\n";
 /// Another key, as a forger would have.
 const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHXmOEzBiswyJD+gR0QXjvmZwV5aE3ei61WSgKkeJcDv\n-----END PRIVATE KEY-----\n";
 
@@ -130,6 +130,16 @@ async fn a_signed_chain_verifies_and_every_tampering_is_named() {
     assert!(digests.len() >= 5, "60 s periods over 6 minutes: {digests:?}");
     assert_eq!(summary["digests"].as_u64(), Some(digests.len() as u64));
     assert_report(report_dir.path(), &stack, digests.len());
+    // A window after the chain's end holds no digest: nothing to check in
+    // it, and the chain itself still verifies.
+    let later = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let window_dir = tempfile::tempdir().unwrap();
+    let windowed = verify(&stack, &keys, &["--since", &later, "--report", window_dir.path().to_str().unwrap()]).await;
+    assert_eq!(windowed.code, 0, "{windowed:?}");
+    let (_, window_summary) = evidence(&windowed);
+    assert_eq!(window_summary["objects_listed"], 0, "{window_summary}");
+    let md = std::fs::read_to_string(window_dir.path().join("auditship-report.md")).unwrap();
+    assert!(md.contains(&format!("- Window: {later}T00:00:00Z to its end: 0 digests")), "{md}");
 
     // Objects of one file, in offset order, and digests that list objects.
     let before: std::collections::BTreeSet<String> = unsigned_keys(&objects, &digests);
@@ -236,6 +246,23 @@ fn assert_report(dir: &Path, stack: &Stack, digests: usize) {
     let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
     assert_eq!(primary["chain"]["digests"].as_u64(), Some(digests as u64));
     assert!(primary["files"].as_array().is_some_and(|f| !f.is_empty()), "{primary}");
+    // MariaDB's lines carry their time: the span is known, per instance and
+    // per file, and each file's lies within the instance's.
+    let span = |v: &serde_json::Value| {
+        let time = |field: &str| v[field].as_str().and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        (time("first_record").unwrap_or_else(|| panic!("{v}")), time("last_record").unwrap_or_else(|| panic!("{v}")))
+    };
+    let (first, last) = span(primary);
+    assert!(first <= last && last <= chrono::Utc::now(), "{primary}");
+    for file in primary["files"].as_array().unwrap() {
+        let (f, l) = span(file);
+        assert!(first <= f && f <= l && l <= last, "{file}");
+        assert!(["closed", "growing"].contains(&file["state"].as_str().unwrap()), "{file}");
+    }
+    assert!(md.contains(&format!("- Records from {} to ", auditship::evidence::digest::rfc3339(first))), "{md}");
+    // A bucket without Object Lock: no listed object is retained.
+    assert_eq!(primary["object_lock"]["unretained"], primary["objects_checked"], "{primary}");
+    assert!(md.contains("- Object Lock: no listed object is under retention"), "{md}");
 }
 
 /// A new ECC_NIST_P256 SIGN_VERIFY key in moto, under a new alias: its

@@ -47,6 +47,26 @@ async fn every_object_and_digest_is_written_with_the_retention_asked_for() {
         assert!((2.9..=3.0).contains(&days), "{key}: retained until {until}, {days:.3} days from now");
     }
     assert!(objects >= 2 && digests >= 2, "{keys:?}");
+
+    // The report counts the listed objects' retention as HEAD shows it.
+    let public = dir.path().join("public.pem");
+    std::fs::write(&public, crate::evidence::PUBLIC_KEY).unwrap();
+    let report = dir.path().join("report");
+    let mut cmd = stack.bare_command_for("verify");
+    cmd.args(stack.selection()).arg("--public-key").arg(&public).arg("--report").arg(&report);
+    cmd.env("AUDITSHIP_BUCKET", LOCKED_BUCKET);
+    let out = finished(cmd).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("auditship-report.json")).unwrap()).unwrap();
+    let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
+    let listed = primary["objects_checked"].as_u64().unwrap();
+    assert!(listed >= 1, "{primary}");
+    assert_eq!(primary["object_lock"]["retained"]["GOVERNANCE"].as_u64(), Some(listed), "{primary}");
+    assert_eq!(primary["object_lock"]["unretained"], 0, "{primary}");
+    let soonest: chrono::DateTime<chrono::Utc> =
+        primary["object_lock"]["earliest_retain_until"].as_str().unwrap().parse().unwrap();
+    assert!(soonest > written + chrono::Duration::days(2), "{primary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
