@@ -87,11 +87,15 @@ impl DigestLedger {
             && self.sized.is_empty()
     }
 
-    /// Whether the file's every confirmed object is listed and a digest
-    /// recorded its final size: until then a complete file stays tracked,
-    /// so the digest that lists its end can say where it ended.
-    pub fn done_with(&self, id: &FileId) -> bool {
-        self.since.is_none() || (self.sized.contains(id) && !self.pending.iter().any(|l| l.file_id == id.0))
+    /// Whether a digest has nothing more to record of a complete file:
+    /// none of its objects is pending, and its final size is recorded or
+    /// never will be (its start was shipped before the chain began). Until
+    /// then it stays tracked, so the digest that lists its end can say
+    /// where it ended.
+    pub fn done_with(&self, id: &FileId, final_size: u64) -> bool {
+        let pending = self.pending.iter().any(|l| l.file_id == id.0);
+        let size_due = self.listed_to.get(id) == Some(&final_size) && !self.sized.contains(id);
+        self.since.is_none() || !(pending || size_due)
     }
 
     /// Records a confirmed object, unless a digest lists it already.

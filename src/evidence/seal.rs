@@ -524,7 +524,7 @@ mod tests {
         assert_eq!((first[0].final_size, first[0].state), (None, FileStateFact::Growing), "still active when listed");
         assert_eq!(first[0].first_record, Some(at("2026-12-02T09:00:00Z")));
         assert_eq!(first[0].last_record, Some(at("2026-12-02T09:00:10Z")));
-        assert!(!cp.state.digests.done_with(&id), "kept tracked until its size is recorded");
+        assert!(!cp.state.digests.done_with(&id, 10), "kept tracked until its size is recorded");
 
         cp.state.files.insert(id.clone(), progress(true));
         seal_due(&store, &evidence_at(&evidence, "2026-12-02T11:30:00Z"), "p", &instance, &mut cp).await.unwrap();
@@ -532,7 +532,9 @@ mod tests {
         assert_eq!(second.len(), 1, "no objects, only the file's end");
         assert_eq!((second[0].final_size, second[0].state), (Some(10), FileStateFact::Closed));
         assert_eq!(second[0].source_file, "audit/server_audit.log.1");
-        assert!(cp.state.digests.done_with(&id));
+        assert!(cp.state.digests.done_with(&id, 10));
+        let shipped_before_the_chain = FileId("20261202T080000Z-0000ffff".into());
+        assert!(cp.state.digests.done_with(&shipped_before_the_chain, 10), "no digest will record it");
 
         seal_due(&store, &evidence_at(&evidence, "2026-12-02T12:30:00Z"), "p", &instance, &mut cp).await.unwrap();
         assert!(file(&cp).is_empty(), "recorded once");

@@ -120,7 +120,7 @@ pub(super) fn expect_unseen_successor(cp: &mut StoredCheckpoint, item: &Identifi
 pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &HashSet<FileId>) -> bool {
     let before = cp.state.files.len();
     let ledger = &cp.state.digests;
-    cp.state.files.retain(|id, p| !p.complete() || present.contains(id) || !ledger.done_with(id));
+    cp.state.files.retain(|id, p| !p.complete() || present.contains(id) || !ledger.done_with(id, p.last_size));
     let files = &cp.state.files;
     cp.state.digests.sized.retain(|id| files.contains_key(id));
     cp.state.files.len() != before
