@@ -81,6 +81,13 @@ pub fn markdown(report: &TrailReport<'_>) -> String {
 
 fn instance_section(out: &mut String, a: &TrailAudit) {
     let _ = writeln!(out, "## {} ({})\n", a.instance, a.dbi_resource_id);
+    if let Some(now) = &a.replaced_by {
+        let _ = writeln!(
+            out,
+            "- Earlier instance: deleted and created again under this identifier as {now}; this is its own chain, \
+             which ended when it was deleted (the new instance began a new one)"
+        );
+    }
     let chain = &a.chain;
     match (chain.first_period_start, chain.last_period_end) {
         (Some(from), Some(to)) => {

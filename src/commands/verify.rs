@@ -388,12 +388,14 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
     for instance in &instances {
         if let Some(public) = &public {
             match audit_trail(&shipper, instance, public, args.deep, window).await {
-                Ok(audit) => {
-                    if !audit.problems.is_empty() {
-                        severity.record(FailureKind::DataLoss);
+                Ok(trails) => {
+                    for audit in trails {
+                        if !audit.problems.is_empty() {
+                            severity.record(FailureKind::DataLoss);
+                        }
+                        print_trail_audit(&audit, args.json);
+                        audits.push(audit);
                     }
-                    print_trail_audit(&audit, args.json);
-                    audits.push(audit);
                 }
                 Err(f) => {
                     eprintln!("auditship: error: {}", f.message);
@@ -434,14 +436,15 @@ pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
     Ok(severity)
 }
 
-/// The instance's digests and what they list, checked with `public`.
+/// The instance's digests and what they list, checked with `public`; then
+/// those of earlier instances under its identifier.
 async fn audit_trail(
     shipper: &Shipper,
     instance: &Instance,
     public: &PublicKey,
     deep: bool,
     window: Window,
-) -> Result<TrailAudit, Failure> {
+) -> Result<Vec<TrailAudit>, Failure> {
     let key = crate::keys::checkpoint_key(&shipper.cfg.prefix, instance);
     let cp = crate::checkpoint::load(&*shipper.store, &key, instance).await?;
     let store = &*shipper.store;
@@ -453,11 +456,14 @@ fn print_trail_audit(a: &TrailAudit, json: bool) {
         for p in &a.problems {
             let mut line = serde_json::to_value(p).expect("a problem serializes");
             line["instance"] = a.instance.clone().into();
+            line["dbi_resource_id"] = a.dbi_resource_id.clone().into();
             line["evidence"] = true.into();
             crate::outln!("{line}");
         }
         let summary = serde_json::json!({
             "instance": a.instance,
+            "dbi_resource_id": a.dbi_resource_id,
+            "replaced_by": a.replaced_by,
             "evidence": true,
             "digests": a.chain.digests,
             "objects_listed": a.objects_checked,
@@ -470,12 +476,16 @@ fn print_trail_audit(a: &TrailAudit, json: bool) {
         crate::outln!("{summary}");
         return;
     }
+    let who = match &a.replaced_by {
+        Some(now) => format!("{} (earlier instance {}, replaced by {now})", a.instance, a.dbi_resource_id),
+        None => a.instance.clone(),
+    };
     for p in &a.problems {
-        crate::outln!("{} {p}", a.instance);
+        crate::outln!("{who} {p}");
     }
     crate::outln!(
         "{}: digests: {} ({}), {} objects listed{}, {} awaiting their digest, {} from before the chain: {} problems: {}",
-        a.instance,
+        who,
         a.chain.digests,
         match (a.chain.first_period_start, a.chain.last_period_end) {
             (Some(from), Some(to)) => format!("{} to {}", crate::output::rfc3339(from), crate::output::rfc3339(to)),

@@ -8,11 +8,11 @@ use super::chain::{check_chain, ChainProblem, ChainReport, StoredDigest};
 use super::digest::{FileStateFact, Listed, LossFacts};
 use super::seal::{earliest, latest};
 use super::signing::PublicKey;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, DigestLedger};
 use crate::compress::sha256_hex;
 use crate::error::Failure;
-use crate::instance::Instance;
-use crate::keys::{digest_prefix, instance_prefix, parse_object_key};
+use crate::instance::{Instance, ResourceId};
+use crate::keys::{checkpoint_key, digest_prefix, instance_prefix, parse_object_key};
 use crate::store::{Existing, HeldUntil, ObjectStore};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -39,6 +39,10 @@ pub enum TrailProblem {
     /// Bytes of a file between its listed objects that no digest lists and
     /// no recorded loss explains.
     Hole { file_id: String, start: u64, end: u64 },
+    /// The chain stops too long before the time asked about: the digests
+    /// after `sealed_to` are missing (deleted, with the checkpoint wound
+    /// back), or no run has sealed them.
+    Stale { sealed_to: DateTime<Utc>, due_by: DateTime<Utc>, at: DateTime<Utc> },
 }
 
 impl fmt::Display for TrailProblem {
@@ -59,6 +63,14 @@ impl fmt::Display for TrailProblem {
             TrailProblem::Hole { file_id, start, end } => {
                 write!(f, "file {file_id}: bytes {start}..{end} are in no listed object and no recorded loss")
             }
+            TrailProblem::Stale { sealed_to, due_by, at } => write!(
+                f,
+                "the digest chain ends at {}, but the next digest was due by {} and it is {}: later digests were \
+                 deleted, or no run has sealed them (are scheduled runs signing digests?)",
+                super::digest::rfc3339(*sealed_to),
+                super::digest::rfc3339(*due_by),
+                super::digest::rfc3339(*at)
+            ),
         }
     }
 }
@@ -134,6 +146,11 @@ impl Window {
 pub struct TrailAudit {
     pub instance: String,
     pub dbi_resource_id: String,
+    /// For an earlier instance under the same identifier (deleted and
+    /// created again): the resource id of the one there now. Its chain
+    /// ended when it was deleted; the new one began a chain of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
     pub chain: ChainReport,
     /// The span asked about (the whole chain when neither end is given):
     /// the chain is checked whole, the objects and files of the digests in
@@ -159,7 +176,10 @@ pub struct TrailAudit {
     pub problems: Vec<TrailProblem>,
 }
 
-/// Audits one instance's digests and the objects they list.
+/// Audits one instance's digests and the objects they list; then, for
+/// every earlier instance whose objects are under the same identifier (one
+/// deleted and created again: a new resource id), that instance's own
+/// chain, marked `replaced_by` the current one. The current one comes first.
 pub async fn audit_instance(
     store: &dyn ObjectStore,
     prefix: &str,
@@ -168,15 +188,93 @@ pub async fn audit_instance(
     checkpoint: &Checkpoint,
     deep: bool,
     window: Window,
-) -> Result<TrailAudit, Failure> {
-    let ledger = &checkpoint.digests;
+) -> Result<Vec<TrailAudit>, Failure> {
+    let keys = store.list_keys(&instance_prefix(prefix, instance)).await?;
+    let (digests, chain) = read_chain(store, prefix, &instance.resource_id.0, public, checkpoint).await?;
+    let (mine, earlier) = split_by_instance(store, instance, &chain, &checkpoint.digests, keys).await?;
+    let trail = Trail { instance, checkpoint, digests, chain, keys: mine, replaced_by: None };
+    let mut audits = vec![audit_trail(store, trail, deep, window).await?];
+    for (rid, keys) in earlier {
+        let old = Instance { resource_id: ResourceId(rid), ..instance.clone() };
+        let cp = crate::checkpoint::load(store, &checkpoint_key(prefix, &old), &old).await?.state;
+        let (digests, chain) = read_chain(store, prefix, &old.resource_id.0, public, &cp).await?;
+        let replaced_by = Some(instance.resource_id.0.clone());
+        let trail = Trail { instance: &old, checkpoint: &cp, digests, chain, keys, replaced_by };
+        audits.push(audit_trail(store, trail, deep, window).await?);
+    }
+    Ok(audits)
+}
+
+/// One resource id's chain and the object keys that belong to it.
+struct Trail<'a> {
+    instance: &'a Instance,
+    checkpoint: &'a Checkpoint,
+    digests: Vec<StoredDigest>,
+    chain: ChainReport,
+    keys: Vec<String>,
+    replaced_by: Option<String>,
+}
+
+/// A resource id's digests, and its chain checked with `public` up to the
+/// head its checkpoint recorded.
+async fn read_chain(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    resource_id: &str,
+    public: &PublicKey,
+    checkpoint: &Checkpoint,
+) -> Result<(Vec<StoredDigest>, ChainReport), Failure> {
     let mut digests = Vec::new();
-    for key in store.list_keys(&digest_prefix(prefix, &instance.resource_id.0)).await? {
+    for key in store.list_keys(&digest_prefix(prefix, resource_id)).await? {
         if let Some(record) = store.get_record(&key).await? {
             digests.push(StoredDigest { key, record });
         }
     }
-    let chain = check_chain(store.bucket(), &digests, public, ledger.head.as_ref());
+    let chain = check_chain(store.bucket(), &digests, public, checkpoint.digests.head.as_ref());
+    Ok((digests, chain))
+}
+
+/// The keys under the instance's identifier that are its own, and, by
+/// resource id, those an earlier instance under the same identifier wrote.
+/// A file's objects all belong to one resource id, so one HEAD per file the
+/// current chain does not know tells which.
+async fn split_by_instance(
+    store: &dyn ObjectStore,
+    instance: &Instance,
+    chain: &ChainReport,
+    ledger: &DigestLedger,
+    keys: Vec<String>,
+) -> Result<(Vec<String>, BTreeMap<String, Vec<String>>), Failure> {
+    let known: BTreeSet<&str> = chain.objects.iter().chain(&ledger.pending).map(|l| l.file_id.as_str()).collect();
+    let mut owner: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let (mut mine, mut earlier) = (Vec::new(), BTreeMap::<String, Vec<String>>::new());
+    for key in keys {
+        let Some((id, _)) = parse_object_key(&key).filter(|(id, _)| !known.contains(id.0.as_str())) else {
+            mine.push(key);
+            continue;
+        };
+        if !owner.contains_key(&id.0) {
+            let rid = store.head(&key).await?.and_then(|e| e.facts).map(|f| f.dbi_resource_id);
+            let other = rid.filter(|r| !r.is_empty() && *r != instance.resource_id.0);
+            owner.insert(id.0.clone(), other);
+        }
+        match &owner[&id.0] {
+            Some(rid) => earlier.entry(rid.clone()).or_default().push(key),
+            None => mine.push(key),
+        }
+    }
+    Ok((mine, earlier))
+}
+
+/// Audits one resource id's chain and objects.
+async fn audit_trail(
+    store: &dyn ObjectStore,
+    trail: Trail<'_>,
+    deep: bool,
+    window: Window,
+) -> Result<TrailAudit, Failure> {
+    let Trail { instance, checkpoint, digests, chain, keys, replaced_by } = trail;
+    let ledger = &checkpoint.digests;
     let mut problems: Vec<TrailProblem> = chain.problems.iter().map(digest_problem).collect();
     let mut object_lock = LockStatus::default();
     let now = Utc::now();
@@ -198,7 +296,7 @@ pub async fn audit_instance(
     }
     let mut before_chain = 0;
     let mut unrecorded = 0;
-    for key in store.list_keys(&instance_prefix(prefix, instance)).await? {
+    for key in keys {
         if listed.contains(key.as_str()) || pending.contains(key.as_str()) {
             continue;
         }
@@ -214,7 +312,7 @@ pub async fn audit_instance(
         match parsed {
             Some((id, start))
                 if first_listed.get(id.0.as_str()).is_none_or(|first| start < *first)
-                    && began_before_digests(ledger.since, &id) =>
+                    && began_before_digests(chain.since.or(ledger.since), &id) =>
             {
                 before_chain += 1
             }
@@ -228,12 +326,16 @@ pub async fn audit_instance(
             None => problems.push(TrailProblem::Unlisted { key, why: "not an auditship object key".into() }),
         }
     }
+    if replaced_by.is_none() && ships_now(instance) {
+        problems.extend(stale(ledger, &chain, window, now));
+    }
     let window_files: BTreeSet<&str> = in_window.iter().map(|l| l.file_id.as_str()).collect();
     let files = coverage(&chain, &window_files, &mut problems);
     let digests_in_window = digests_in(&digests, window);
     Ok(TrailAudit {
         instance: instance.id.0.clone(),
         dbi_resource_id: instance.resource_id.0.clone(),
+        replaced_by,
         window,
         digests_in_window,
         objects_checked: in_window.len(),
@@ -250,8 +352,34 @@ pub async fn audit_instance(
     })
 }
 
+/// How long after a period ends its digest may still be unsealed: a run
+/// seals it once the period is over, and runs come every few minutes.
+fn sealing_grace(period: chrono::Duration) -> chrono::Duration {
+    period.max(chrono::Duration::minutes(15))
+}
+
+/// Whether runs are expected to seal the instance's periods now: not while
+/// it is stopped or going away (its audit log cannot be read then).
+fn ships_now(instance: &Instance) -> bool {
+    !matches!(instance.status.as_str(), "stopped" | "stopping" | "starting" | "deleting" | "failed")
+}
+
+/// The chain's end against the time asked about (the window's end, or
+/// now): the period after the newest digest (or the chain's first period)
+/// must be sealed within `sealing_grace` of its end.
+fn stale(ledger: &DigestLedger, chain: &ChainReport, window: Window, now: DateTime<Utc>) -> Option<TrailProblem> {
+    let (since, seconds) = (ledger.since?, ledger.period_seconds?);
+    let length = std::time::Duration::from_secs(seconds);
+    let period = chrono::Duration::seconds(seconds as i64);
+    let sealed_to = chain.last_period_end.unwrap_or(super::digest::Period::containing(since, length).start);
+    let due_by = sealed_to + period + sealing_grace(period);
+    let at = window.until.map_or(now, |until| until.min(now));
+    (at > due_by).then_some(TrailProblem::Stale { sealed_to, due_by, at })
+}
+
 /// Whether a file (by its id, whose time is its first record's) began
-/// before digests did (`since`): its objects may predate them.
+/// before digests did (`since`, as the digests record it, else as the
+/// checkpoint does): its objects may predate them.
 fn began_before_digests(since: Option<DateTime<Utc>>, file: &crate::identify::FileId) -> bool {
     match (file.first_record_time(), since) {
         (Some(began), Some(since)) => began < since,
@@ -397,6 +525,31 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_chain_is_stale_once_the_period_after_its_end_is_overdue() {
+        let ledger =
+            DigestLedger { since: Some(at("2026-12-02T09:10:00Z")), period_seconds: Some(3600), ..Default::default() };
+        let ended = |end: Option<&str>| ChainReport { last_period_end: end.map(at), ..Default::default() };
+        let asked = |until: Option<&str>| Window { since: None, until: until.map(at) };
+        let now = at("2026-12-02T12:30:00Z");
+        // The 11:00-12:00 period is due by 13:00 (an hour's grace).
+        assert_eq!(stale(&ledger, &ended(Some("2026-12-02T11:00:00Z")), asked(None), now), None);
+        let Some(TrailProblem::Stale { due_by, .. }) =
+            stale(&ledger, &ended(Some("2026-12-02T10:00:00Z")), asked(None), now)
+        else {
+            panic!("10:00 + 1h + 1h grace is before 12:30")
+        };
+        assert_eq!(due_by, at("2026-12-02T12:00:00Z"));
+        // A window that ends earlier asks only up to its end.
+        let early = asked(Some("2026-12-02T11:30:00Z"));
+        assert_eq!(stale(&ledger, &ended(Some("2026-12-02T10:00:00Z")), early, now), None);
+        // No digest yet: the chain's first period (09:00-10:00) was due by 11:00.
+        assert!(stale(&ledger, &ended(None), asked(None), now).is_some());
+        assert_eq!(stale(&ledger, &ended(None), asked(None), at("2026-12-02T10:59:00Z")), None);
+        // No chain at all: nothing is due.
+        assert_eq!(stale(&DigestLedger::default(), &ended(None), asked(None), now), None);
     }
 
     #[test]

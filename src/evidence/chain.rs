@@ -51,6 +51,9 @@ impl fmt::Display for ChainProblem {
 pub struct ChainReport {
     pub digests: usize,
     pub first_period_start: Option<DateTime<Utc>>,
+    /// When the chain began, as its first digest that records it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
     pub last_period_end: Option<DateTime<Utc>>,
     /// The keys that signed the digests (algorithm and key as recorded).
     pub signed_by: Vec<String>,
@@ -124,8 +127,11 @@ pub fn check_chain(bucket: &str, digests: &[StoredDigest], public: &PublicKey, h
     }
     report.digests = chain.len();
     report.first_period_start = chain.first().map(|(_, d, _)| d.period_start);
+    report.since = chain.iter().find_map(|(_, d, _)| d.chain_since);
     report.last_period_end = chain.last().map(|(_, d, _)| d.period_end);
     report.objects.sort();
+    // A ledger lost with its checkpoint lists objects again in later digests.
+    report.objects.dedup_by(|a, b| a.key == b.key);
     report
 }
 

@@ -117,6 +117,12 @@ pub struct Digest {
     pub key: String,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
+    /// When the chain began: files that began before it may have objects
+    /// no digest lists (shipped before digests were turned on). Signed
+    /// here so that verify need not take it from the (unsigned)
+    /// checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_since: Option<DateTime<Utc>>,
     /// `None` for the first digest of a chain.
     pub previous: Option<Link>,
     /// Sorted by file id, then start offset.
@@ -296,6 +302,7 @@ mod tests {
                 key: "k".into(),
                 period_start: at("2026-12-02T14:00:00Z"),
                 period_end: at("2026-12-02T15:00:00Z"),
+                chain_since: None,
                 previous: None,
                 objects,
                 files: vec![],

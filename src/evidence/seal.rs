@@ -19,7 +19,7 @@ use crate::compress::sha256_hex;
 use crate::error::Failure;
 use crate::identify::FileId;
 use crate::instance::Instance;
-use crate::keys::digest_key;
+use crate::keys::{digest_key, digest_prefix};
 use crate::store::{Created, ObjectStore, Record};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -58,11 +58,30 @@ pub async fn seal_due(
     let now = evidence.clock.now();
     let mut sealed = Sealed::default();
     if cp.state.digests.since.is_none() {
-        // The chain begins with the period this first run is in, and keeps
-        // its period length: runs with another --digest-period would
-        // otherwise seal overlapping periods and fork it.
-        cp.state.digests.since = Some(now);
-        cp.state.digests.period_seconds = Some(evidence.period.as_secs());
+        // A checkpoint with no ledger: digests begin here, or the ledger
+        // was lost (the checkpoint deleted or replaced) and the chain the
+        // digests hold goes on from its newest one. The chain keeps its
+        // period length: runs with another --digest-period would otherwise
+        // seal overlapping periods and fork it.
+        let ledger = &mut cp.state.digests;
+        match chain_in_store(store, evidence, prefix, instance).await? {
+            Some(found) => {
+                tracing::warn!(
+                    instance = %instance.id, head = %found.head.key,
+                    "instance {}: its checkpoint holds no digest ledger, but digests are in S3: the chain goes on \
+                     from {}",
+                    instance.id,
+                    found.head.key
+                );
+                ledger.since = Some(found.since);
+                ledger.period_seconds = Some(found.period_seconds);
+                ledger.head = Some(found.head);
+            }
+            None => {
+                ledger.since = Some(now);
+                ledger.period_seconds = Some(evidence.period.as_secs());
+            }
+        }
         checkpoint::commit(store, cp, instance).await?;
     }
     let chain_period = cp.state.digests.period_seconds.unwrap_or(evidence.period.as_secs());
@@ -103,6 +122,71 @@ pub async fn seal_due(
         cp.state.digests.sealed(&digest.objects, &digest.files, link);
         checkpoint::commit(store, cp, instance).await?;
     }
+}
+
+/// A chain already in S3 for an instance whose checkpoint has no ledger.
+struct FoundChain {
+    since: DateTime<Utc>,
+    period_seconds: u64,
+    head: Link,
+}
+
+/// The instance's chain as its digests hold it: begun with the oldest, its
+/// head the newest, which must be a digest of this chain's key (anything
+/// else is left for a person, as `adopt` does). `None` when there are no
+/// digests.
+async fn chain_in_store(
+    store: &dyn ObjectStore,
+    evidence: &Evidence,
+    prefix: &str,
+    instance: &Instance,
+) -> Result<Option<FoundChain>, Failure> {
+    // Keys name their period's end, so they sort oldest first.
+    let keys = store.list_keys(&digest_prefix(prefix, &instance.resource_id.0)).await?;
+    let (Some(oldest), Some(newest)) = (keys.first(), keys.last()) else { return Ok(None) };
+    let location = store.location(newest);
+    let broken = |why: String| {
+        Failure::data_loss(format!(
+            "digest {location} {why}: this instance's checkpoint has no digest ledger, so its chain would go on \
+             from there; it was left untouched, and no digest is sealed until it is looked into (`auditship \
+             verify --report` shows the chain)"
+        ))
+    };
+    let read = |key: &str| {
+        let key = key.to_string();
+        async move {
+            let record = store.get_record(&key).await?;
+            let parsed = record.as_ref().map(|r| Digest::parse(&r.body));
+            Ok::<_, Failure>((record, parsed))
+        }
+    };
+    let (Some(record), Some(parsed)) = read(newest).await? else {
+        return Err(Failure::transient(format!("digest {location} was listed and is gone; the next run looks again")));
+    };
+    let head = parsed.map_err(|e| broken(format!("is not an auditship digest ({e})")))?;
+    let signature = record.metadata.get(SIGNATURE).cloned().ok_or_else(|| broken("has no signature".into()))?;
+    let link = Link { key: newest.clone(), period_end: head.period_end, sha256: sha256_hex(&record.body), signature };
+    let message = signing_string(head.period_end, &head.bucket, &head.key, &link.sha256, head.previous.as_ref());
+    let signed = hex::decode(&link.signature)
+        .ok()
+        .is_some_and(|sig| evidence.signer.public().verify(&head.signing.algorithm, message.as_bytes(), &sig));
+    let ours = head.key == *newest && head.bucket == store.bucket() && head.dbi_resource_id == instance.resource_id.0;
+    if !signed || !ours {
+        return Err(broken(format!(
+            "is not a digest of this instance signed by this chain's key ({})",
+            evidence.signer.facts().key
+        )));
+    }
+    let since = match head.chain_since {
+        Some(since) => since,
+        // A digest from before digests recorded it: the first period's start.
+        None => match read(oldest).await? {
+            (_, Some(Ok(first))) => first.period_start,
+            _ => head.period_start,
+        },
+    };
+    let period_seconds = (head.period_end - head.period_start).num_seconds().max(1) as u64;
+    Ok(Some(FoundChain { since, period_seconds, head: link }))
 }
 
 /// The period after the chain's head; the chain's first period holds the
@@ -198,6 +282,7 @@ fn build(
         key: key.to_string(),
         period_start: period.start,
         period_end: period.end,
+        chain_since: ledger.since,
         previous: ledger.head.clone(),
         objects,
         files,
@@ -474,6 +559,47 @@ mod tests {
         assert_eq!(err.kind, crate::error::FailureKind::DataLoss);
         assert!(err.message.contains("not signed by this chain's key"), "{}", err.message);
         assert_eq!(ours.state.digests.pending.len(), 1, "nothing is taken as listed");
+    }
+
+    #[tokio::test]
+    async fn a_ledger_lost_with_its_checkpoint_goes_on_from_the_newest_digest() {
+        let store = MemStore::new();
+        let (evidence, public) = evidence("2026-12-02T11:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut cp = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 10, "2026-12-02T09:20:00Z")]);
+        seal_due(&store, &evidence, "p", &instance, &mut cp).await.unwrap();
+        // The checkpoint is deleted: the next run has no ledger, and records
+        // again the object it finds already there, and a new one.
+        let mut fresh = checkpoint(
+            "2026-12-02T09:10:00Z",
+            vec![listed(0, 10, "2026-12-02T12:40:00Z"), listed(10, 20, "2026-12-02T12:45:00Z")],
+        );
+        fresh.state.digests.since = None;
+        let later = evidence_at(&evidence, "2026-12-02T13:30:00Z");
+        seal_due(&store, &later, "p", &instance, &mut fresh).await.unwrap();
+        let digests = stored(&store);
+        assert_eq!(digests.len(), 4, "09, 10, 11 and 12 o'clock, one chain");
+        let report = check_chain("sim", &digests, &public, fresh.state.digests.head.as_ref());
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(fresh.state.digests.since, Some(at("2026-12-02T09:10:00Z")), "as the digests recorded it");
+        assert_eq!(report.objects.iter().map(|l| l.start).collect::<Vec<_>>(), vec![0, 10], "listed twice, once here");
+    }
+
+    #[tokio::test]
+    async fn a_lost_ledger_does_not_go_on_from_a_digest_another_key_signed() {
+        let store = MemStore::new();
+        let (forger, _) = evidence("2026-12-02T10:30:00Z");
+        let (evidence, _) = evidence("2026-12-02T10:30:00Z");
+        let instance = Instance::for_tests("db-R");
+        let mut forged = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 1 << 40, "2026-12-02T09:20:00Z")]);
+        seal_due(&store, &forger, "p", &instance, &mut forged).await.unwrap();
+        let mut ours = checkpoint("2026-12-02T09:10:00Z", vec![listed(0, 10, "2026-12-02T10:20:00Z")]);
+        ours.state.digests.since = None;
+        let later = evidence_at(&evidence, "2026-12-02T11:30:00Z");
+        let err = seal_due(&store, &later, "p", &instance, &mut ours).await.unwrap_err();
+        assert_eq!(err.kind, crate::error::FailureKind::DataLoss);
+        assert!(err.message.contains("signed by this chain's key"), "{}", err.message);
+        assert_eq!(stored(&store).len(), 1, "nothing sealed after it");
     }
 
     #[tokio::test]

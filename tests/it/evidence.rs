@@ -205,6 +205,19 @@ async fn a_signed_chain_verifies_and_every_tampering_is_named() {
 
     let again = verify(&stack, &keys, &["--deep"]).await;
     assert_eq!(again.code, 0, "restored, the trail verifies again: {again:?}");
+
+    // The checkpoint lost: the next run has no ledger, finds the chain in S3
+    // and goes on from its newest digest (a new chain would break it).
+    let checkpoint = format!("{PREFIX}/_state/{}.json", stack.primary_rid);
+    stack.s3.delete_object().bucket(&stack.bucket).key(&checkpoint).send().await.unwrap();
+    stack.primary.traffic(50, None);
+    let resumed = run_signed(&stack, &keys, 540).await;
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert!(resumed.stderr.contains("the chain goes on from"), "{}", resumed.stderr);
+    let whole = verify(&stack, &keys, &["--deep"]).await;
+    assert_eq!(whole.code, 0, "one chain: {whole:?}");
+    let (_, summary) = evidence(&whole);
+    assert!(summary["digests"].as_u64().unwrap() > digests.len() as u64, "{summary}");
 }
 
 /// Objects no digest lists.
@@ -263,6 +276,62 @@ fn assert_report(dir: &Path, stack: &Stack, digests: usize) {
     // A bucket without Object Lock: no listed object is retained.
     assert_eq!(primary["object_lock"]["unretained"], primary["objects_checked"], "{primary}");
     assert!(md.contains("- Object Lock: no listed object is under retention"), "{md}");
+}
+
+/// A chain no run has sealed for longer than a period and its grace is
+/// named stale (deleting the newest digests and winding the checkpoint
+/// back would otherwise leave no trace). Deleted and created again under
+/// the same identifier, the instance begins a new chain; the old one's is
+/// audited as its own, marked replaced, and is not stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_left_unsealed_is_stale_and_a_recreated_instance_keeps_its_old_chain_apart() {
+    const NEW: &str = "db-RECREATED000000000000000002";
+    let stack = Stack::start(Options::default()).await;
+    let keys = keys();
+    // Sealed on a clock an hour behind: the chain ends about an hour ago.
+    stack.primary.traffic(200, Some(100));
+    assert_eq!(run_signed(&stack, &keys, -3600).await.code, 0);
+    assert_eq!(run_signed(&stack, &keys, -3480).await.code, 0);
+    let out = verify(&stack, &keys, &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let (problems, _) = evidence(&out);
+    let stale = problems.iter().find(|p| p["problem"] == "stale").unwrap_or_else(|| panic!("{problems:#?}"));
+    let sealed_to: chrono::DateTime<chrono::Utc> = stale["sealed_to"].as_str().unwrap().parse().unwrap();
+    assert!(sealed_to < chrono::Utc::now() - chrono::Duration::seconds(3000), "{stale}");
+    // A window that ends while the chain was still being sealed is whole.
+    let until = auditship::evidence::digest::rfc3339(chrono::Utc::now() - chrono::Duration::seconds(3500));
+    assert_eq!(verify(&stack, &keys, &["--until", &until]).await.code, 0, "up to {until}");
+
+    stack.recreate_primary(NEW);
+    // The old instance's active file is gone: what it had after the last
+    // listing is unknowable, a loss (exit 3), as without digests.
+    let shipped = run_signed(&stack, &keys, 0).await;
+    assert_eq!(shipped.code, 3, "{shipped:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = verify(&stack, &keys, &["--report", dir.path().to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("auditship-report.json")).unwrap()).unwrap();
+    let primaries: Vec<&serde_json::Value> =
+        json["instances"].as_array().unwrap().iter().filter(|i| i["instance"] == "primary").collect();
+    assert_eq!(primaries.len(), 2, "the new instance and the one it replaced: {json:#}");
+    assert_eq!(primaries[0]["dbi_resource_id"], NEW);
+    assert!(primaries[0].get("replaced_by").is_none(), "{}", primaries[0]);
+    let old = primaries[1];
+    assert_eq!(old["dbi_resource_id"], stack.primary_rid.as_str());
+    assert_eq!(old["replaced_by"], NEW);
+    let all = stack.objects().await;
+    let old_objects = stack
+        .object_keys("primary")
+        .await
+        .into_iter()
+        .filter(|k| all[k].metadata.get("dbi-resource-id").is_some_and(|r| *r == stack.primary_rid));
+    assert_eq!(old["objects_checked"].as_u64(), Some(old_objects.count() as u64), "{old}");
+    assert_eq!(old["before_chain"], 0, "{old}");
+    assert!(old["chain"]["digests"].as_u64().unwrap() > 0, "{old}");
+    let md = std::fs::read_to_string(dir.path().join("auditship-report.md")).unwrap();
+    assert!(md.contains(&format!("## primary ({})", stack.primary_rid)), "{md}");
+    assert!(md.contains(&format!("deleted and created again under this identifier as {NEW}")), "{md}");
 }
 
 /// A new ECC_NIST_P256 SIGN_VERIFY key in moto, under a new alias: its

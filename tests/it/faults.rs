@@ -85,15 +85,7 @@ async fn an_instance_recreated_under_the_same_name_reports_what_the_old_one_had_
     assert_eq!(stack.run(&[]).await.code, 0);
     // Written to the old instance after its last run: never shipped.
     stack.primary.traffic(50, None);
-    let fresh = stack.tmp.path().join("recreated-audit");
-    std::fs::create_dir_all(&fresh).unwrap();
-    std::fs::write(fresh.join("server_audit.log"), b"20261201 10:00:00,new,app,10.0.0.1,1,1,QUERY,db,'SELECT 1',0\n")
-        .unwrap();
-    stack.emulator_control(
-        "POST",
-        &format!("recreate-instance?id=primary&resource_id={NEW}&audit_dir={}", fresh.display()),
-        "",
-    );
+    stack.recreate_primary(NEW);
     let out = stack.run(&[]).await;
     assert_eq!(out.code, 3, "{out:?}");
     let losses = out.losses();

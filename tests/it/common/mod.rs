@@ -505,6 +505,23 @@ impl Stack {
         assert_eq!(status, 200, "emulator control {path}: {text}");
     }
 
+    /// The primary deleted and created again under its identifier, with
+    /// resource id `new` and new local storage holding one audit line.
+    pub fn recreate_primary(&self, new: &str) {
+        let fresh = self.tmp.path().join("recreated-audit");
+        std::fs::create_dir_all(&fresh).unwrap();
+        std::fs::write(
+            fresh.join("server_audit.log"),
+            b"20261201 10:00:00,new,app,10.0.0.1,1,1,QUERY,db,'SELECT 1',0\n",
+        )
+        .unwrap();
+        self.emulator_control(
+            "POST",
+            &format!("recreate-instance?id=primary&resource_id={new}&audit_dir={}", fresh.display()),
+            "",
+        );
+    }
+
     pub fn proxy_control(&self, method: &str, path: &str, body: &str) {
         let (status, text) = http(method, &format!("{}/_proxy/{path}", self.proxy.url), body);
         assert_eq!(status, 200, "proxy control {path}: {text}");
