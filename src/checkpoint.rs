@@ -687,7 +687,77 @@ mod tests {
         })
     }
 
+    /// A ledger as runs leave it: built by recording objects (each key
+    /// names one object of one file; only its landing time differs between
+    /// writers) and sealing some of them.
+    fn arb_ledger() -> impl Strategy<Value = DigestLedger> {
+        let object = (0u8..4, 0u64..6, 0i64..600);
+        (
+            proptest::option::of(0i64..120),
+            proptest::option::of(prop_oneof![Just(60u64), Just(3600u64)]),
+            proptest::option::of(0i64..8),
+            proptest::collection::vec(object, 0..8),
+            proptest::collection::btree_map(0u8..4, 0u64..6, 0..3),
+            proptest::collection::btree_set(0u8..4, 0..2),
+        )
+            .prop_map(|(since, period, head, objects, listed, sized)| {
+                let t = |m: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(m);
+                let mut ledger = DigestLedger {
+                    since: since.map(t),
+                    period_seconds: period,
+                    head: head.map(|n| Link {
+                        key: format!("d/{n}"),
+                        period_end: t(n * 60),
+                        sha256: format!("{n:064}"),
+                        signature: format!("s{n}"),
+                    }),
+                    listed_to: listed.into_iter().map(|(f, n)| (fid(f), n * 10)).collect(),
+                    sized: sized.into_iter().map(fid).collect(),
+                    ..Default::default()
+                };
+                for (f, n, landed) in objects {
+                    ledger.record(Listed {
+                        file_id: fid(f).0,
+                        start: n * 10,
+                        end: n * 10 + 10,
+                        key: format!("{}/{:020}.log.gz", fid(f), n * 10),
+                        sha256: format!("{n:064}"),
+                        lines: 1,
+                        source_file: "server_audit.log".into(),
+                        landed_at: t(landed),
+                        first_record: None,
+                        last_record: None,
+                    });
+                }
+                ledger
+            })
+    }
+
     proptest! {
+        #[test]
+        fn ledgers_merge_in_any_order_any_number_of_times_and_keep_every_object(
+            a in arb_ledger(), b in arb_ledger(), c in arb_ledger(),
+        ) {
+            let merged = |x: &DigestLedger, y: &DigestLedger| {
+                let mut m = x.clone();
+                m.merge(y);
+                m
+            };
+            let ab = merged(&a, &b);
+            prop_assert_eq!(&ab, &merged(&b, &a), "order-free");
+            prop_assert_eq!(&merged(&ab, &c), &merged(&a, &merged(&b, &c)), "grouping-free");
+            prop_assert_eq!(&merged(&ab, &a), &ab, "merging again changes nothing");
+            prop_assert_eq!(&merged(&ab, &b), &ab, "merging again changes nothing");
+            // Every object either side recorded is pending, or a digest
+            // lists it (it ends at or below its file's listed offset).
+            for l in a.pending.iter().chain(&b.pending) {
+                let listed = ab.listed_to.get(&FileId(l.file_id.clone())).is_some_and(|to| l.end <= *to);
+                let kept = ab.pending.iter().find(|p| p.key == l.key);
+                prop_assert!(listed || kept.is_some_and(|p| p.landed_at <= l.landed_at), "{:?} lost", l.key);
+            }
+            prop_assert!(ab.pending.windows(2).all(|w| w[0].key < w[1].key), "one entry per object, in order");
+        }
+
         #[test]
         fn merge_never_moves_an_offset_backwards_and_is_order_free(a in arb_checkpoint(), b in arb_checkpoint()) {
             let mut ab = a.clone();

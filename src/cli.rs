@@ -465,6 +465,10 @@ pub struct VerifyArgs {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The signing key runs use (as their flags or environment give it):
+    /// doctor reads it and signs a probe with it.
+    #[command(flatten)]
+    pub digests: DigestArgs,
     /// One JSON object per check, then a summary, instead of text.
     #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
@@ -534,8 +538,15 @@ impl DbArgs {
 }
 
 impl DoctorArgs {
+    /// The checks' configuration; the signing key is not in it, so that a
+    /// bad key is a failed check rather than a refusal to start.
     pub fn to_config(&self) -> Result<Config, String> {
         self.target.to_config()
+    }
+
+    /// The digest signing runs would do, for doctor to try.
+    pub fn digest_settings(&self) -> Result<Option<DigestSettings>, String> {
+        self.digests.to_settings()
     }
 }
 

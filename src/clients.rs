@@ -74,6 +74,11 @@ impl Clients {
         Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress, evidence, sdk })
     }
 
+    /// The digests' signer for `settings`, read (and a KMS key tried) now.
+    pub async fn evidence_for(&self, settings: &DigestSettings) -> Result<Evidence, Failure> {
+        evidence(settings, &self.sdk, &self.cfg).await
+    }
+
     /// A KMS client for `key_id` (the key's region if it is an ARN), with
     /// the task's own credentials.
     pub fn kms(&self, key_id: &str) -> aws_sdk_kms::Client {

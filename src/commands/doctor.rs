@@ -7,10 +7,11 @@ use super::{config_error, stop_on_signal, Writes};
 use crate::checkpoint;
 use crate::cli::DoctorArgs;
 use crate::clients::Clients;
-use crate::config::DbAccess;
+use crate::config::{DbAccess, DigestSettings, SignerSource};
 use crate::db;
 use crate::discover;
 use crate::error::{Failure, Severity};
+use crate::evidence::Evidence;
 use crate::fetch::{FetchError, Span};
 use crate::instance::Instance;
 use crate::keys::checkpoint_key;
@@ -74,7 +75,12 @@ impl Check {
 }
 
 /// Runs every check and prints each as it completes; returns the severity.
-pub async fn examine(clients: &Clients, db: Option<&DbAccess>, json: bool) -> Severity {
+pub async fn examine(
+    clients: &Clients,
+    db: Option<&DbAccess>,
+    signing: Option<&DigestSettings>,
+    json: bool,
+) -> Severity {
     let mut checks = Checks { json, ..Checks::default() };
     checks.push(Check::new(
         "aws credentials",
@@ -110,6 +116,7 @@ pub async fn examine(clients: &Clients, db: Option<&DbAccess>, json: bool) -> Se
         check_instance_logs(clients, instance, &mut checks).await;
     }
     check_bucket(clients, &instances, &mut checks).await;
+    checks.push(check_signing(clients, signing).await);
     // With SQL discovery --db-endpoint is where discovery started, not a
     // stand-in for each instance's own endpoint.
     let db =
@@ -129,6 +136,47 @@ pub async fn examine(clients: &Clients, db: Option<&DbAccess>, json: bool) -> Se
         }
     }
     checks.finish()
+}
+
+/// The digest signing key, as a run would read it: a key file parsed, a
+/// KMS key read (kms:GetPublicKey) and a probe signed (kms:Sign) and
+/// checked with its public key.
+async fn check_signing(clients: &Clients, signing: Option<&DigestSettings>) -> Check {
+    let Some(settings) = signing else {
+        return Check::new(
+            "digest signing",
+            Verdict::Ok("off: no digests (--signing-key-file or --signing-kms-key-id turns them on)".into()),
+        );
+    };
+    let name = match &settings.signer {
+        SignerSource::KeyFile(path) => format!("digest signing key file {}", path.display()),
+        SignerSource::Kms(key_id) => format!("kms:GetPublicKey, kms:Sign {key_id}"),
+    };
+    Check::of(name, probe_signature(clients, settings).await, |evidence| {
+        let facts = evidence.signer.facts();
+        Verdict::Ok(format!(
+            "{} key {}: a probe was signed and verified with its public key {}; {}s periods",
+            facts.algorithm,
+            facts.key,
+            evidence.signer.public().fingerprint(),
+            settings.period.as_secs()
+        ))
+    })
+}
+
+/// The signer, once a probe it signed verifies with its public key.
+async fn probe_signature(clients: &Clients, settings: &DigestSettings) -> Result<Evidence, Failure> {
+    const PROBE: &[u8] = b"auditship doctor: digest signing probe";
+    let evidence = clients.evidence_for(settings).await?;
+    let signature = evidence.signer.sign(PROBE).await?;
+    let facts = evidence.signer.facts();
+    if !evidence.signer.public().verify(&facts.algorithm, PROBE, &signature) {
+        return Err(Failure::needs_person(format!(
+            "signing key {}: a probe it signed does not verify with its public key: use another key",
+            facts.key
+        )));
+    }
+    Ok(evidence)
 }
 
 /// Prints each check as it is added and keeps the worst failure.
@@ -396,8 +444,9 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
 /// `doctor`: one line per check, the worst failure decides the exit code.
 pub(crate) async fn command(args: DoctorArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
+    let signing = args.digest_settings().map_err(config_error)?;
     match Clients::build(cfg.clone(), stop_on_signal(Writes::Nothing)).await {
-        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref(), args.json).await),
+        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref(), signing.as_ref(), args.json).await),
         Err(f) => {
             Check::failed("aws credentials", f.clone()).print(args.json);
             Err(f)

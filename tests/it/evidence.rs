@@ -409,3 +409,39 @@ async fn a_chain_signed_with_a_kms_key_verifies_with_that_key_and_not_with_anoth
         assert!(named, "no bad_signature for {key} in {problems:#?}");
     }
 }
+
+/// `doctor` reads the signing key a run would use and signs a probe with
+/// it: a KMS key (kms:GetPublicKey, kms:Sign) or a key file. A key that
+/// cannot sign is a failed check naming it, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_signs_a_probe_with_the_digest_key() {
+    let stack = Stack::start(Options::default()).await;
+    let kms = kms_client(&stack.s3_url);
+    let (alias, arn) = kms_signing_key(&kms).await;
+    let doctor = |env: (&'static str, String)| {
+        let mut cmd = stack.bare_command_for("doctor");
+        cmd.args(stack.selection()).env(env.0, env.1).env("AUDITSHIP_KMS_ENDPOINT_URL", &stack.s3_url);
+        finished(cmd)
+    };
+    let line = |out: &RunOutput, starts: &str| {
+        out.stdout.lines().find(|l| l.starts_with(starts)).map(str::to_string).unwrap_or_else(|| panic!("{out:?}"))
+    };
+    let by_kms = doctor(("AUDITSHIP_SIGNING_KMS_KEY_ID", alias.clone())).await;
+    assert_eq!(by_kms.code, 0, "{by_kms:?}");
+    let ok = line(&by_kms, &format!("ok    kms:GetPublicKey, kms:Sign {alias}"));
+    assert!(ok.contains(&format!("ECDSA_SHA_256 key {arn}: a probe was signed and verified")), "{ok}");
+
+    let keys = keys();
+    let by_file = doctor(("AUDITSHIP_SIGNING_KEY_FILE", keys.signing.display().to_string())).await;
+    assert_eq!(by_file.code, 0, "{by_file:?}");
+    let ok = line(&by_file, "ok    digest signing key file");
+    let fingerprint = Ed25519File::from_pem_file(&keys.signing).unwrap().facts().key.clone();
+    assert!(ok.contains(&format!("ED25519 key {fingerprint}: a probe was signed")), "{ok}");
+
+    let missing = doctor(("AUDITSHIP_SIGNING_KMS_KEY_ID", "alias/no-such-digest-key".into())).await;
+    assert_eq!(missing.code, 2, "{missing:?}");
+    line(&missing, "FAIL  kms:GetPublicKey, kms:Sign alias/no-such-digest-key");
+
+    let unsigned = doctor(("AUDITSHIP_JSON", "false".into())).await;
+    line(&unsigned, "ok    digest signing: off");
+}
