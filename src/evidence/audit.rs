@@ -330,7 +330,7 @@ async fn audit_trail(
         problems.extend(stale(ledger, &chain, window, now));
     }
     let window_files: BTreeSet<&str> = in_window.iter().map(|l| l.file_id.as_str()).collect();
-    let files = coverage(&chain, &window_files, &mut problems);
+    let files = coverage(&chain, &window_files, chain.since.or(ledger.since), &mut problems);
     let digests_in_window = digests_in(&digests, window);
     Ok(TrailAudit {
         instance: instance.id.0.clone(),
@@ -462,8 +462,14 @@ fn digests_in(digests: &[StoredDigest], window: Window) -> usize {
 
 /// Each file's listed objects (of the files `wanted`), in offset order:
 /// what they cover, and the holes between them that no recorded loss
-/// explains.
-fn coverage(chain: &ChainReport, wanted: &BTreeSet<&str>, problems: &mut Vec<TrailProblem>) -> Vec<FileCoverage> {
+/// explains; a file that began after the chain did (`since`) is covered
+/// from offset 0, since every byte of it shipped once digests were on.
+fn coverage(
+    chain: &ChainReport,
+    wanted: &BTreeSet<&str>,
+    since: Option<DateTime<Utc>>,
+    problems: &mut Vec<TrailProblem>,
+) -> Vec<FileCoverage> {
     let mut by_file: BTreeMap<&str, Vec<&Listed>> = BTreeMap::new();
     for l in chain.objects.iter().filter(|l| wanted.contains(l.file_id.as_str())) {
         by_file.entry(&l.file_id).or_default().push(l);
@@ -473,6 +479,10 @@ fn coverage(chain: &ChainReport, wanted: &BTreeSet<&str>, problems: &mut Vec<Tra
         objects.sort_by_key(|l| l.start);
         objects.dedup_by_key(|l| l.start);
         let first = objects[0];
+        let began_in_chain = !began_before_digests(since, &crate::identify::FileId(file_id.to_string()));
+        if began_in_chain && first.start > 0 && !explained_by_loss(chain, file_id, 0) {
+            problems.push(TrailProblem::Hole { file_id: file_id.to_string(), start: 0, end: first.start });
+        }
         let mut cover = FileCoverage {
             file_id: file_id.to_string(),
             source_file: objects.last().map(|l| l.source_file.clone()).unwrap_or_default(),
@@ -550,6 +560,45 @@ mod tests {
         assert_eq!(stale(&ledger, &ended(None), asked(None), at("2026-12-02T10:59:00Z")), None);
         // No chain at all: nothing is due.
         assert_eq!(stale(&DigestLedger::default(), &ended(None), asked(None), now), None);
+    }
+
+    #[test]
+    fn a_file_begun_after_the_chain_must_be_listed_from_offset_0() {
+        let object = |file: &str, start: u64, end: u64| Listed {
+            file_id: file.into(),
+            start,
+            end,
+            key: format!("p/{file}/{start:020}.log.gz"),
+            sha256: "00".repeat(32),
+            lines: 1,
+            source_file: "server_audit.log".into(),
+            landed_at: at("2026-12-02T12:00:00Z"),
+            first_record: None,
+            last_record: None,
+        };
+        let (before, after) = ("20261202T080000Z-0000aaaa", "20261202T100000Z-0000bbbb");
+        let chain = ChainReport {
+            objects: vec![object(before, 20, 30), object(after, 20, 30), object(after, 30, 40)],
+            ..Default::default()
+        };
+        let wanted: BTreeSet<&str> = [before, after].into();
+        let mut problems = Vec::new();
+        let files = coverage(&chain, &wanted, Some(at("2026-12-02T09:00:00Z")), &mut problems);
+        assert_eq!(problems, vec![TrailProblem::Hole { file_id: after.into(), start: 0, end: 20 }]);
+        assert_eq!(files.iter().map(|f| (f.covered_from, f.covered_to)).collect::<Vec<_>>(), vec![(20, 30), (20, 40)]);
+        // A loss recorded with nothing shipped explains it.
+        let lost = LossFacts {
+            file_id: after.into(),
+            source_file: "server_audit.log".into(),
+            shipped: 0,
+            last_size: 20,
+            growing: false,
+            detected_at: at("2026-12-02T11:00:00Z"),
+        };
+        let chain = ChainReport { losses: vec![lost], ..chain };
+        let mut problems = Vec::new();
+        coverage(&chain, &wanted, Some(at("2026-12-02T09:00:00Z")), &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
