@@ -121,9 +121,17 @@ pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &Hash
     let before = cp.state.files.len();
     let ledger = &cp.state.digests;
     cp.state.files.retain(|id, p| !p.complete() || present.contains(id) || !ledger.done_with(id, p.last_size));
+    // What the ledger keeps per file is needed only while the file is
+    // tracked or has objects waiting for a digest; without pruning it, a
+    // checkpoint would grow by a file per rotation, forever.
     let files = &cp.state.files;
-    cp.state.digests.sized.retain(|id| files.contains_key(id));
-    cp.state.files.len() != before
+    let ledger = &mut cp.state.digests;
+    let waiting: HashSet<&str> = ledger.pending.iter().map(|l| l.file_id.as_str()).collect();
+    let keep = |id: &FileId| files.contains_key(id) || waiting.contains(id.0.as_str());
+    let listed_before = ledger.listed_to.len();
+    ledger.sized.retain(|id| files.contains_key(id));
+    ledger.listed_to.retain(|id, _| keep(id));
+    cp.state.files.len() != before || cp.state.digests.listed_to.len() != listed_before
 }
 
 /// Adds every newly identified file to the checkpoint with nothing shipped.
@@ -764,6 +772,50 @@ impl Shipper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forgotten_file_leaves_nothing_in_the_digest_ledger() {
+        let id = |n: u8| FileId(format!("20261202T09000{n}Z-0000000{n}"));
+        let done = crate::checkpoint::FileProgress {
+            fingerprint: "f".into(),
+            shipped: 10,
+            tail_sha256: "t".into(),
+            last_name: "audit/server_audit.log.1".into(),
+            last_size: 10,
+            last_written_ms: 0,
+            closed: true,
+            identity: None,
+        };
+        let mut state = crate::checkpoint::Checkpoint::empty(&Instance::for_tests("db-R"));
+        state.digests.since = Some(Utc::now());
+        // 1: shipped, listed and sized; 2: its last object still waits for
+        // a digest; 3: no longer tracked (lost), nothing waiting.
+        for n in 1..=3 {
+            state.digests.listed_to.insert(id(n), if n == 2 { 5 } else { 10 });
+        }
+        state.files.insert(id(1), done.clone());
+        state.files.insert(id(2), done);
+        state.digests.sized.insert(id(1));
+        state.digests.record(crate::evidence::digest::Listed {
+            file_id: id(2).0,
+            start: 5,
+            end: 10,
+            key: "k".into(),
+            sha256: "00".into(),
+            lines: 1,
+            source_file: "audit/server_audit.log.1".into(),
+            landed_at: Utc::now(),
+            first_record: None,
+            last_record: None,
+        });
+        let mut cp = StoredCheckpoint { key: "cp".into(), etag: None, state };
+        assert!(forget_complete_and_gone(&mut cp, &HashSet::new()));
+        let ledger = &cp.state.digests;
+        assert_eq!(cp.state.files.keys().cloned().collect::<Vec<_>>(), vec![id(2)], "2 waits for its digest");
+        assert_eq!(ledger.listed_to.keys().cloned().collect::<Vec<_>>(), vec![id(2)]);
+        assert!(ledger.sized.is_empty());
+        assert!(!forget_complete_and_gone(&mut cp, &HashSet::new()), "nothing more to forget");
+    }
 
     /// A loss on Aurora says the engine removed the file; on MariaDB it
     /// names the plugin's rotation settings.
