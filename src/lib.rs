@@ -13,6 +13,7 @@ pub mod cut;
 pub mod db;
 pub mod discover;
 pub mod error;
+pub mod events;
 pub mod evidence;
 pub mod fetch;
 pub mod identify;

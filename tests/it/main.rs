@@ -11,6 +11,7 @@ mod cli;
 mod deploy;
 mod discover_moto;
 mod doctor;
+mod events;
 mod evidence;
 mod faults;
 mod object_lock;

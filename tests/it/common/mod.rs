@@ -198,6 +198,35 @@ impl Db {
         assert!(status.success(), "{statement}");
     }
 
+    /// Runs a statement given as bytes (any bytes, not only UTF-8) as
+    /// root over the socket; whether the server accepted it.
+    pub fn sql_bytes(&self, statement: &[u8]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        Command::new("mariadb")
+            .args(["--no-defaults", "-S"])
+            .arg(self.dir.join("mysqld.sock"))
+            .args(["-uroot", "-e"])
+            .arg(std::ffi::OsStr::from_bytes(statement))
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// A login over TCP as `user` with `password`; whether it was let in.
+    pub fn login(&self, user: &str, password: &str) -> bool {
+        Command::new("mariadb")
+            .args(["--no-defaults", "-h127.0.0.1", "-P", &self.port.to_string(), "-u", user])
+            .arg(format!("-p{password}"))
+            .args(["-e", "SELECT 1"])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
     /// The audit files now on disk: name → bytes.
     pub fn audit_files(&self) -> BTreeMap<String, Vec<u8>> {
         std::fs::read_dir(self.audit_dir())
