@@ -11,7 +11,7 @@ seconds=${1:-30}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(checkpoint log_names identity cut object_metadata)
+    targets=(checkpoint log_names identity cut object_metadata audit_lines)
 fi
 triple=$(rustc -vV | sed -n 's/^host: //p')
 # An explicit --target keeps build scripts and proc macros uninstrumented.
