@@ -111,6 +111,8 @@ pub fn parse_line(line: &[u8]) -> Result<AuditRecord<'_>, ParseError> {
         }
     };
     let time_field = next("timestamp")?;
+    let time = crate::identify::record_time(time_field)
+        .map_or_else(|| fail("timestamp", format!("'{}' is not a time", lossy(time_field))), Ok)?;
     let server_host = next("serverhost")?;
     let user = next("username")?;
     let host_field = next("host")?;
@@ -118,8 +120,6 @@ pub fn parse_line(line: &[u8]) -> Result<AuditRecord<'_>, ParseError> {
     let query_id = number("queryid", next("queryid")?)?;
     let operation = next("operation")?;
     let database = next("database")?;
-    let time = crate::identify::record_time(time_field)
-        .map_or_else(|| fail("timestamp", format!("'{}' is not a time", lossy(time_field))), Ok)?;
     if operation.is_empty() {
         return fail("operation", "it is empty");
     }
