@@ -7,6 +7,7 @@
 
 pub mod ocsf;
 pub mod parse;
+pub mod redact;
 
 use parse::{parse_line, AuditRecord, ParseError};
 
