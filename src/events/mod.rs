@@ -6,6 +6,7 @@
 //! this: events are derived from it and can be rebuilt from it.
 
 pub mod ocsf;
+pub mod parquet;
 pub mod parse;
 pub mod redact;
 

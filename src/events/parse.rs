@@ -147,9 +147,12 @@ pub fn parse_line(line: &[u8]) -> Result<AuditRecord<'_>, ParseError> {
     })
 }
 
+/// The object (unescaped), whether it was quoted, and what follows its comma.
+type ObjectAndTail<'a> = (Cow<'a, [u8]>, bool, &'a [u8]);
+
 /// The object field and what follows its comma. A quoted statement ends
 /// at the line's last quote, which must be followed by a comma.
-fn object_and_tail(rest: &[u8]) -> Result<(Cow<'_, [u8]>, bool, &[u8]), ParseError> {
+fn object_and_tail(rest: &[u8]) -> Result<ObjectAndTail<'_>, ParseError> {
     if rest.first() != Some(&b'\'') {
         return match rest.iter().position(|&b| b == b',') {
             Some(at) => Ok((Cow::Borrowed(&rest[..at]), false, &rest[at + 1..])),

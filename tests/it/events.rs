@@ -48,3 +48,92 @@ async fn real_mariadb_lines_parse_field_by_field() {
     let failed = records.iter().find(|r| r.operation == b"FAILED_CONNECT").expect("a failed login");
     assert_eq!((failed.user, failed.host, failed.retcode), (&b"app"[..], &b"127.0.0.1"[..], 1045), "{failed:?}");
 }
+
+/// What DuckDB reads of an events file, one JSON object per row, in file
+/// order: the reader is not the writer.
+fn read_with_duckdb(path: &std::path::Path) -> Vec<serde_json::Value> {
+    const QUERY: &str = r#"
+import duckdb, json, sys
+rows = duckdb.sql("""
+  SELECT activity_id, activity_name, class_uid, category_uid, type_uid, time, epoch_ms(time_dt) AS time_dt,
+         status_id, status_code, metadata.version AS version, metadata.uid AS uid, metadata.profiles AS profiles,
+         actor.user.name AS user, src_endpoint.ip AS src_ip, src_endpoint.hostname AS src_hostname,
+         src_endpoint.port AS src_port, dst_endpoint.hostname AS dst_hostname, dst_endpoint.name AS dst_name,
+         database.name AS database, "table".name AS tbl, query_info.query_string AS query, query_info.uid AS query_uid,
+         cloud.region AS region, raw_data, unmapped.raw_key AS raw_key, unmapped.raw_offset AS raw_offset,
+         unmapped.raw_length AS raw_length, hex(unmapped.statement) AS statement, unmapped.parse_error AS parse_error
+  FROM read_parquet(?)""", params=[sys.argv[1]])
+names = [d[0] for d in rows.description]
+for row in rows.fetchall():
+    print(json.dumps(dict(zip(names, row))))
+"#;
+    let python = repo_root().join(".stack/venv/bin/python");
+    let out = std::process::Command::new(&python).arg("-c").arg(QUERY).arg(path).output().unwrap();
+    assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Real lines as OCSF events in Parquet, read back by DuckDB field by
+/// field: every line is a row, at its file offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_mariadb_lines_as_parquet_read_back_by_duckdb() {
+    use auditship::events::ocsf::{object_events, Provenance};
+    use auditship::events::parse::Dialect;
+    let stack = Stack::start(Options::default()).await;
+    let db = &stack.primary;
+    db.sql_bytes(b"SELECT 'a,b', 'it''s', '\xff\xfe' AS raw");
+    assert!(!db.login("app", "wrong-password"));
+    let files = db.audit_files();
+    let (name, bytes) = files.iter().find(|(n, _)| *n == "server_audit.log").expect("the active file");
+    let raw_key = format!("p/standalone/primary/dt=2026-12-03/f/{name}");
+    let from = Provenance {
+        dialect: Dialect::MariaDb,
+        instance: "primary",
+        cluster: None,
+        dbi_resource_id: "db-R",
+        region: "eu-west-1",
+        account: Some("123456789012"),
+        raw_key: &raw_key,
+    };
+    let mut events = object_events(bytes, 0, &from, chrono::DateTime::UNIX_EPOCH);
+    let lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+    assert_eq!(events.len(), lines, "one event per line");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.parquet");
+    std::fs::write(&path, auditship::events::parquet::encode(events.clone()).unwrap()).unwrap();
+    let rows = read_with_duckdb(&path);
+    events.sort_by_key(|e| (e.time_ms, e.raw_offset));
+    assert_eq!(rows.len(), events.len());
+    for (row, e) in rows.iter().zip(&events) {
+        let line = &bytes[e.raw_offset as usize..(e.raw_offset + e.raw_length) as usize];
+        assert_eq!(row["raw_data"], String::from_utf8_lossy(line).as_ref(), "the offsets find the line");
+        assert_eq!(row["activity_id"], e.activity_id, "{row}");
+        assert_eq!(row["activity_name"], e.activity_name.as_str());
+        assert_eq!((row["class_uid"].as_i64(), row["category_uid"].as_i64()), (Some(6005), Some(6)));
+        assert_eq!(row["type_uid"], e.type_uid);
+        assert_eq!((row["time"].as_i64(), row["time_dt"].as_i64()), (Some(e.time_ms), Some(e.time_ms)));
+        assert_eq!(row["status_id"], e.status_id);
+        assert_eq!(row["status_code"].as_str(), e.status_code.as_deref());
+        assert_eq!(row["version"], "1.3.0");
+        assert_eq!(row["profiles"], serde_json::json!(["cloud", "datetime"]));
+        assert_eq!(row["uid"], e.uid.as_str());
+        assert_eq!(row["user"].as_str(), e.user.as_deref());
+        assert_eq!(row["src_ip"].as_str(), e.src_ip.as_deref());
+        assert_eq!(row["src_hostname"].as_str(), e.src_hostname.as_deref());
+        assert_eq!(row["src_port"].as_i64(), e.src_port.map(i64::from));
+        assert_eq!(row["dst_hostname"].as_str(), e.dst_hostname.as_deref());
+        assert_eq!(row["dst_name"], "primary");
+        assert_eq!(row["database"].as_str(), e.database.as_deref());
+        assert_eq!(row["tbl"].as_str(), e.table.as_deref());
+        assert_eq!(row["query"].as_str(), e.query.as_deref());
+        assert_eq!(row["query_uid"].as_str(), e.query.as_ref().and(e.query_uid.as_deref()));
+        assert_eq!(row["region"], "eu-west-1");
+        assert_eq!(row["raw_key"], raw_key.as_str());
+        assert_eq!(row["statement"].as_str(), e.statement.as_ref().map(hex::encode_upper).as_deref());
+        assert_eq!(row["parse_error"].as_str(), e.parse_error.as_deref());
+    }
+    let failed = rows.iter().find(|r| r["status_code"] == "1045").expect("the failed login");
+    assert_eq!((failed["activity_id"].as_i64(), failed["status_id"].as_i64()), (Some(3), Some(2)));
+    let raw = rows.iter().find(|r| r["statement"].as_str().is_some_and(|s| s.contains("FFFE"))).expect("raw bytes");
+    assert!(raw["query"].as_str().unwrap().contains('\u{fffd}'), "{raw}");
+}

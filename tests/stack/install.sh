@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs, and only what is missing:
 #   - MariaDB server and client from Debian (the server_audit plugin ships with it)
-#   - moto's S3 server from PyPI, in a venv under .stack/
+#   - moto's S3 server and DuckDB from PyPI, in a venv under .stack/
 # Safe to run again; CI runs it on a clean machine.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,4 +22,10 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   echo "install: moto[server] from PyPI into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+# DuckDB reads the derived events' Parquet back in the tests: a reader
+# that is not the writer (one wheel, no dependencies).
+if ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+  echo "install: duckdb from PyPI into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1,<3'
 fi
