@@ -77,6 +77,10 @@ pub enum Command {
     /// Reconcile files, checkpoints and objects: name every byte range
     /// missing, duplicated or diverged; exit 3 on any.
     Verify(VerifyArgs),
+    /// Derive OCSF events (Parquet, one file per raw object and day) from
+    /// objects already shipped. Safe alongside scheduled runs; the raw
+    /// trail is only read.
+    Events(EventsArgs),
     /// Preflight: credentials, each RDS and S3 permission, conditional
     /// writes, bucket protection, and (given DB credentials) that auditing
     /// records what matters.
@@ -459,6 +463,44 @@ pub struct VerifyArgs {
     /// … and whose periods begin at or before this time.
     #[arg(long, value_name = "TIME", env = "AUDITSHIP_VERIFY_UNTIL", value_parser = parse_time, requires = "trail_key")]
     pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only objects holding records at or after this time (RFC 3339, or
+    /// YYYY-MM-DD[THH:MM[:SS]] in UTC).
+    #[arg(long, value_name = "TIME", env = "AUDITSHIP_EVENTS_SINCE", value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// … and at or before this time.
+    #[arg(long, value_name = "TIME", env = "AUDITSHIP_EVENTS_UNTIL", value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// `literals`: string and number literals in statements become `?` in
+    /// the events, and the raw line is left out (the raw trail keeps every
+    /// byte). Written under `_events/ocsf-redacted/`.
+    #[arg(long, value_enum, value_name = "WHAT", env = "AUDITSHIP_REDACT")]
+    pub redact: Option<Redact>,
+    /// One JSON object per instance instead of a line.
+    #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
+    pub json: bool,
+}
+
+/// What `--redact` removes from derived events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Redact {
+    Literals,
+}
+
+impl EventsArgs {
+    pub fn to_config(&self) -> Result<Config, String> {
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if since > until {
+                return Err(format!("--since {since} is after --until {until}"));
+            }
+        }
+        self.target.to_config()
+    }
 }
 
 #[derive(Debug, Args)]

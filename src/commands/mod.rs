@@ -5,6 +5,7 @@
 
 pub mod discover;
 pub mod doctor;
+pub mod events;
 pub mod reference;
 pub mod ship;
 pub mod status;
@@ -27,6 +28,7 @@ pub async fn execute(command: Command) -> ExitCode {
         Command::Backfill(args) => ship::run(shipping(args.to_config())).await,
         Command::Status(args) => status::command(args).await,
         Command::Verify(args) => verify::command(args).await,
+        Command::Events(args) => events::command(args).await,
         Command::Doctor(args) => doctor::command(args).await,
         Command::Discover(args) => discover::command(args).await,
         Command::Completions(args) => return reference::completions(args),

@@ -112,8 +112,9 @@ pub struct OcsfEvent {
     /// `cloud.region`, `cloud.account.uid`; `cloud.provider` is AWS.
     pub region: String,
     pub account: Option<String>,
-    /// `raw_data`: the line (lossy where it is not UTF-8).
-    pub raw_data: String,
+    /// `raw_data`: the line (lossy where it is not UTF-8); none when
+    /// literals are redacted (the line holds them).
+    pub raw_data: Option<String>,
     /// `unmapped.*`: provenance, the plugin's own fields, the exact
     /// statement bytes, and why a line did not parse.
     pub instance: String,
@@ -232,7 +233,7 @@ fn base(
         query_uid: None,
         region: from.region.to_string(),
         account: from.account.map(str::to_string),
-        raw_data: text(line.bytes),
+        raw_data: Some(text(line.bytes)),
         instance: from.instance.to_string(),
         cluster: from.cluster.map(str::to_string),
         dbi_resource_id: from.dbi_resource_id.to_string(),
@@ -311,6 +312,20 @@ fn first_keyword(statement: &[u8]) -> &[u8] {
     }
 }
 
+impl OcsfEvent {
+    /// The event with its statement's literals replaced by `?`
+    /// (`--redact literals`), and without the line, which holds them.
+    pub fn redacted(mut self) -> OcsfEvent {
+        if let Some(statement) = self.statement.take() {
+            let redacted = super::redact::redact_literals(&statement);
+            self.query = Some(text(&redacted));
+            self.statement = Some(redacted);
+        }
+        self.raw_data = None;
+        self
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -380,6 +395,20 @@ mod tests {
     }
 
     #[test]
+    fn a_redacted_event_keeps_the_statement_shape_and_drops_the_line() {
+        let [e] =
+            &events_of(b"20261121 22:43:57,vm,app,h,9,77,QUERY,shop,'SELECT * FROM t WHERE email = \'a@b.c\'',0")[..]
+        else {
+            panic!()
+        };
+        let r = e.clone().redacted();
+        assert_eq!(r.query.as_deref(), Some("SELECT * FROM t WHERE email = ?"));
+        assert_eq!(r.statement.as_deref(), Some(&b"SELECT * FROM t WHERE email = ?"[..]));
+        assert_eq!(r.raw_data, None);
+        assert_eq!((r.raw_key, r.raw_offset, r.raw_length), (e.raw_key.clone(), e.raw_offset, e.raw_length));
+    }
+
+    #[test]
     fn an_aurora_table_event_names_its_table() {
         let from = Provenance { dialect: Dialect::Aurora, ..provenance() };
         let parsed = parse_object(b"1733130000123456,shop-aurora-1,app,10.0.1.9,310,10442,READ,shop,orders,0", 0)
@@ -407,7 +436,7 @@ mod tests {
         let events = events_of(b"20261121 22:43:57,vm,app,h,9,1,QUERY,shop,'SELECT 1',0\ngarbage,\n");
         let e = &events[1];
         assert_eq!((e.activity_id, e.type_uid, e.status_id), (0, 600500, 0));
-        assert_eq!(e.raw_data, "garbage,");
+        assert_eq!(e.raw_data.as_deref(), Some("garbage,"));
         assert!(e.parse_error.as_deref().is_some_and(|w| w.starts_with("timestamp")), "{:?}", e.parse_error);
         assert_eq!(e.time_ms, 0, "the time given for it");
     }

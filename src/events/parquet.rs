@@ -83,7 +83,7 @@ message ocsf_datastore_activity {
       REQUIRED BYTE_ARRAY uid (STRING);
     }
   }
-  REQUIRED BYTE_ARRAY raw_data (STRING);
+  OPTIONAL BYTE_ARRAY raw_data (STRING);
   REQUIRED group unmapped {
     REQUIRED BYTE_ARRAY instance (STRING);
     OPTIONAL BYTE_ARRAY cluster (STRING);
@@ -222,7 +222,7 @@ fn columns(events: &[OcsfEvent]) -> Vec<Column> {
         required_bytes(events, s("AWS")),
         required_bytes(events, |e| e.region.as_bytes()),
         optional_bytes(events, 0, |e| leaf(e.account.as_deref())),
-        required_bytes(events, |e| e.raw_data.as_bytes()),
+        optional_bytes(events, 0, |e| leaf(e.raw_data.as_deref())),
         // unmapped
         required_bytes(events, |e| e.instance.as_bytes()),
         optional_bytes(events, 0, |e| leaf(e.cluster.as_deref())),
