@@ -3,8 +3,8 @@
 //! definition can configure the job without a command line.
 
 use crate::config::{
-    ActiveFilePolicy, AssumeRole, Config, DigestSettings, FileFilter, LockMode, Retention, Scope, Selection,
-    SignerSource,
+    ActiveFilePolicy, AssumeRole, Config, DigestSettings, EventSettings, FileFilter, LockMode, Retention, Scope,
+    Selection, SignerSource,
 };
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -259,6 +259,14 @@ pub struct RunArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub digests: DigestArgs,
+    /// Also derive OCSF events (Parquet) from every object this run lands,
+    /// as `auditship events` does, under `{prefix}/_events/`.
+    #[arg(long, env = "AUDITSHIP_EVENTS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub events: bool,
+    /// With --events: `literals` replaces string and number literals in
+    /// statements by `?` in the events (the raw trail keeps every byte).
+    #[arg(long, value_enum, value_name = "WHAT", env = "AUDITSHIP_REDACT", requires = "events")]
+    pub redact: Option<Redact>,
     /// Write every object and digest with S3 Object Lock retention in this
     /// mode (the bucket must have Object Lock); with --retain-days.
     #[arg(long, value_enum, value_name = "MODE", env = "AUDITSHIP_OBJECT_LOCK_MODE", requires = "retain_days")]
@@ -783,6 +791,7 @@ fn base_config(selection: &SelectionArgs, aws: &AwsArgs) -> Result<Config, Strin
         interval: None,
         digests: None,
         object_lock: None,
+        events: None,
     })
 }
 
@@ -829,6 +838,7 @@ impl RunArgs {
         cfg.gzip_level = self.gzip_level;
         cfg.digests = self.digests.to_settings()?;
         cfg.object_lock = self.object_lock_mode.zip(self.retain_days).map(|(mode, days)| Retention { mode, days });
+        cfg.events = self.events.then_some(EventSettings { redact: self.redact == Some(Redact::Literals) });
         Ok(cfg)
     }
 }

@@ -112,6 +112,15 @@ pub struct Config {
     /// Object Lock retention for objects and digests; `None`: the bucket's
     /// default, if any.
     pub object_lock: Option<Retention>,
+    /// `run --events`: derive OCSF events from what each pass lands.
+    pub events: Option<EventSettings>,
+}
+
+/// How derived events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSettings {
+    /// `--redact literals`.
+    pub redact: bool,
 }
 
 /// How digests are made.

@@ -51,6 +51,8 @@ pub struct InstanceReport {
     /// pass records them in the checkpoint.
     #[serde(skip)]
     pub landed: Vec<crate::evidence::digest::Listed>,
+    /// The keys of every object the pass landed (for `run --events`).
+    pub landed_keys: Vec<String>,
     /// Digests this run created for the instance.
     #[serde(skip_serializing_if = "is_zero")]
     pub digests_sealed: usize,
@@ -216,6 +218,7 @@ impl InstanceReport {
         self.objects_verified += file.objects_verified;
         self.bytes_shipped += file.bytes_shipped;
         self.files_shipped.extend(file.files_shipped.iter().cloned());
+        self.landed_keys.extend(file.landed.iter().map(|l| l.key.clone()));
         self.transfer.overlap_mismatches += file.transfer.overlap_mismatches;
         self.deferred |= file.deferred;
         self.interrupted |= file.interrupted;
@@ -243,6 +246,7 @@ impl InstanceReport {
             files_chosen: 0,
             transfer: Transfer::default(),
             landed: Vec::new(),
+            landed_keys: Vec::new(),
             digests_sealed: 0,
             digests_adopted: 0,
         }

@@ -9,6 +9,7 @@
 use super::{config_error, connect};
 use crate::cli::{EventsArgs, Redact};
 use crate::compress::sha256_hex;
+use crate::config::EventSettings;
 use crate::error::{Failure, Severity};
 use crate::events::ocsf::{object_events, OcsfEvent, Provenance, OCSF_VERSION};
 use crate::events::parse::Dialect;
@@ -106,43 +107,81 @@ async fn derive_instance(
     instance: &Instance,
     options: &Options<'_>,
 ) -> Result<Derived, Failure> {
-    let dialect = Dialect::of_engine(&instance.engine).ok_or_else(|| {
+    let dialect = dialect_of(instance)?;
+    let mut derived = Derived { instance: instance.id.0.clone(), ..Derived::default() };
+    for key in store.list_keys(&instance_prefix(options.prefix, instance)).await? {
+        let Some(facts) = store.head(&key).await?.and_then(|e| e.facts) else { continue };
+        if options.wants(&facts) {
+            derive_object(store, instance, dialect, &key, &facts, options, &mut derived).await?;
+        }
+    }
+    Ok(derived)
+}
+
+fn dialect_of(instance: &Instance) -> Result<Dialect, Failure> {
+    Dialect::of_engine(&instance.engine).ok_or_else(|| {
         Failure::needs_person(format!(
             "instance {}: engine '{}' writes no audit log this parser knows (mariadb, mysql, aurora-mysql)",
             instance.id, instance.engine
         ))
-    })?;
+    })
+}
+
+/// `run --events`: the events of the objects a pass landed.
+pub(crate) async fn derive_landed(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    region: &str,
+    settings: EventSettings,
+    instance: &Instance,
+    keys: &[String],
+) -> Result<Derived, Failure> {
+    let options = Options { prefix, region, since: None, until: None, redact: settings.redact };
+    let dialect = dialect_of(instance)?;
     let mut derived = Derived { instance: instance.id.0.clone(), ..Derived::default() };
-    for key in store.list_keys(&instance_prefix(options.prefix, instance)).await? {
-        let Some((file, start)) = parse_object_key(&key) else { continue };
-        let Some(facts) = store.head(&key).await?.and_then(|e| e.facts) else { continue };
-        if !options.wants(&facts) {
-            continue;
-        }
-        let plain = read_vouched(store, &key, &facts).await?;
-        derived.objects += 1;
-        let from = Provenance {
-            dialect,
-            instance: &instance.id.0,
-            cluster: instance.cluster.as_deref(),
-            dbi_resource_id: &facts.dbi_resource_id,
-            region: options.region,
-            account: None,
-            raw_key: &key,
+    for key in keys {
+        let Some(facts) = store.head(key).await?.and_then(|e| e.facts) else {
+            return Err(Failure::transient(format!("object {} landed and is gone", store.location(key))));
         };
-        let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
-        let events = object_events(&plain, start, &from, default_time);
-        derived.events += events.len() as u64;
-        derived.unparsed += events.iter().filter(|e| e.parse_error.is_some()).count() as u64;
-        for (day, events) in by_day(events, options.redact) {
-            let key = event_key(options.prefix, options.layout(), instance, &file, start, day);
-            match write_events(store, &key, &facts, events).await? {
-                Created::Yes => derived.files_created += 1,
-                Created::AlreadyExists => derived.files_existing += 1,
-            }
-        }
+        derive_object(store, instance, dialect, key, &facts, &options, &mut derived).await?;
     }
     Ok(derived)
+}
+
+/// One raw object's events, a file per day of its records.
+async fn derive_object(
+    store: &dyn ObjectStore,
+    instance: &Instance,
+    dialect: Dialect,
+    key: &str,
+    facts: &ObjectFacts,
+    options: &Options<'_>,
+    derived: &mut Derived,
+) -> Result<(), Failure> {
+    let Some((file, start)) = parse_object_key(key) else { return Ok(()) };
+    let plain = read_vouched(store, key, facts).await?;
+    derived.objects += 1;
+    let from = Provenance {
+        dialect,
+        instance: &instance.id.0,
+        cluster: instance.cluster.as_deref(),
+        dbi_resource_id: &facts.dbi_resource_id,
+        region: options.region,
+        account: None,
+        raw_key: key,
+    };
+    let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
+    let events = object_events(&plain, start, &from, default_time);
+    derived.events += events.len() as u64;
+    derived.unparsed += events.iter().filter(|e| e.parse_error.is_some()).count() as u64;
+    for (day, events) in by_day(events, options.redact) {
+        let key = event_key(options.prefix, options.layout(), instance, &file, start, day);
+        match write_events(store, &key, facts, events).await? {
+            Created::Yes => derived.files_created += 1,
+            Created::AlreadyExists => derived.files_existing += 1,
+        }
+    }
+    Ok(())
 }
 
 /// The object's bytes, once they are the ones its metadata vouches for.

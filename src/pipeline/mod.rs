@@ -365,12 +365,12 @@ impl Shipper {
             };
             let mut stop = None;
             for mut s in shipped {
+                report.add_file_work(&s.report);
                 if self.records_digests(&cp) {
                     for landed in s.report.landed.drain(..) {
                         cp.state.digests.record(landed);
                     }
                 }
-                report.add_file_work(&s.report);
                 if let Some(progress) = s.progress {
                     cp.state.files.insert(s.id, progress);
                 }

@@ -75,6 +75,7 @@ pub fn sim_config() -> Config {
         interval: None,
         digests: None,
         object_lock: None,
+        events: None,
     }
 }
 

@@ -222,3 +222,29 @@ fn gunzip(gz: &[u8]) -> Vec<u8> {
     std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut plain).unwrap();
     plain
 }
+
+/// `run --events` derives the events of what it lands: every raw object
+/// has its event file, and a catch-up derivation finds nothing to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_events_derives_what_it_lands() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(200, Some(80));
+    let out = stack.run(&["--events"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("events derived"), "{}", out.stderr);
+    let objects = stack.objects().await;
+    let events: Vec<&String> = objects.keys().filter(|k| k.contains("/_events/ocsf/eventday=")).collect();
+    for raw in stack.object_keys("primary").await {
+        let (file, start) = auditship::keys::parse_object_key(&raw).unwrap();
+        let name = format!("standalone.primary.{file}.{start:020}.parquet");
+        assert!(events.iter().any(|k| k.ends_with(&name)), "no events for {raw}: {events:#?}");
+    }
+    let mut cmd = stack.bare_command_for("events");
+    cmd.args(stack.selection()).arg("--json");
+    let catch_up = finished(cmd).await;
+    assert_eq!(catch_up.code, 0, "{catch_up:?}");
+    for line in catch_up.stdout.lines() {
+        let tally: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(tally["files_created"], 0, "{tally}");
+    }
+}
