@@ -48,6 +48,10 @@ locals {
     } : {}, var.sign_digests ? {
     AUDITSHIP_SIGNING_KMS_KEY_ID = var.digest_signing_kms_key_arn
     AUDITSHIP_DIGEST_PERIOD      = var.digest_period
+    } : {}, var.derive_events ? {
+    AUDITSHIP_EVENTS = "true"
+    } : {}, var.derive_events && var.redact_events ? {
+    AUDITSHIP_REDACT = "literals"
   } : {}, var.extra_environment)
 
   # Per target: its own settings on top (shard name for the metrics, the

@@ -78,3 +78,8 @@ output "kms_key_arn" {
   description = "The bucket's KMS key (the module's or the one given), if any."
   value       = var.bucket_sse_kms ? local.kms_key_arn : null
 }
+
+output "events_table" {
+  description = "The Athena table over the derived events (database.table), when derive_events and create_glue_table are true."
+  value       = var.create_glue_table && var.derive_events ? "${aws_glue_catalog_database.this[0].name}.${aws_glue_catalog_table.events[0].name}" : null
+}

@@ -325,6 +325,18 @@ variable "create_glue_table" {
   default     = true
 }
 
+variable "derive_events" {
+  description = "Also derive OCSF events (Parquet) from every object a run lands (run --events), under {prefix}/_events/; with create_glue_table, an Athena table over them. See docs/events.md."
+  type        = bool
+  default     = false
+}
+
+variable "redact_events" {
+  description = "With derive_events: string and number literals in statements become ? in the events, and the raw line is left out (the raw trail keeps every byte); written under {prefix}/_events/ocsf-redacted/."
+  type        = bool
+  default     = false
+}
+
 variable "glue_database_name" {
   description = "Glue database for the audit table."
   type        = string
