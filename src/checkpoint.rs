@@ -687,9 +687,9 @@ mod tests {
         })
     }
 
-    /// A ledger as runs leave it: built by recording objects (each key
-    /// names one object of one file; only its landing time differs between
-    /// writers) and sealing some of them.
+    /// A ledger as runs leave it: objects recorded (each key names one
+    /// object of one file; only its landing time differs between writers)
+    /// beside a head, listed offsets and sized files.
     fn arb_ledger() -> impl Strategy<Value = DigestLedger> {
         let object = (0u8..4, 0u64..6, 0i64..600);
         (

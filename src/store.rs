@@ -47,6 +47,24 @@ pub struct ObjectFacts {
 }
 
 impl ObjectFacts {
+    /// The object's bytes from its gzip, once they are the ones these
+    /// facts name (their length and sha256); else why they are not.
+    pub fn unpack(&self, gzip: &[u8]) -> Result<Vec<u8>, String> {
+        let mut plain = Vec::with_capacity((self.end - self.start) as usize);
+        if let Err(e) = std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gzip), &mut plain) {
+            return Err(format!("does not gunzip: {e}"));
+        }
+        let (len, want) = (plain.len() as u64, self.end - self.start);
+        if len != want {
+            return Err(format!("holds {len} bytes, its metadata says {want}"));
+        }
+        let sha = crate::compress::sha256_hex(&plain);
+        if sha != self.sha256 {
+            return Err(format!("content sha256 {sha} differs from its metadata's {}", self.sha256));
+        }
+        Ok(plain)
+    }
+
     pub fn to_metadata(&self) -> HashMap<String, String> {
         let mut m = HashMap::from([
             ("start-offset".into(), self.start.to_string()),

@@ -8,7 +8,6 @@
 
 use super::{config_error, connect};
 use crate::cli::{EventsArgs, Redact};
-use crate::compress::sha256_hex;
 use crate::config::EventSettings;
 use crate::error::{Failure, Severity};
 use crate::events::ocsf::{object_events, OcsfEvent, Provenance, OCSF_VERSION};
@@ -19,7 +18,6 @@ use crate::store::{Created, ObjectFacts, ObjectStore, Record};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::sync::Arc;
 
 /// What derivation did for one instance.
@@ -190,16 +188,12 @@ async fn read_vouched(store: &dyn ObjectStore, key: &str, facts: &ObjectFacts) -
     let Some((gzip, _)) = store.get_small(key).await? else {
         return Err(Failure::transient(format!("object {location} was listed and is gone; run again")));
     };
-    let mut plain = Vec::with_capacity((facts.end - facts.start) as usize);
-    let readable = flate2::read::MultiGzDecoder::new(&gzip[..]).read_to_end(&mut plain).is_ok();
-    if !readable || plain.len() as u64 != facts.end - facts.start || sha256_hex(&plain) != facts.sha256 {
-        return Err(Failure::data_loss(format!(
-            "object {location} does not hold the bytes its metadata names (sha256 {}): no events are derived from \
-             it; `auditship verify --deep` names what changed",
-            facts.sha256
-        )));
-    }
-    Ok(plain)
+    facts.unpack(&gzip).map_err(|why| {
+        Failure::data_loss(format!(
+            "object {location} does not hold the bytes its metadata names ({why}): no events are derived from it; \
+             `auditship verify --deep` names what changed"
+        ))
+    })
 }
 
 /// The events by the UTC day of their time, each with `--redact` applied.

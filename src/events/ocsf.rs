@@ -170,7 +170,7 @@ fn of_record(r: &AuditRecord<'_>, line: RawLine<'_>, from: &Provenance<'_>) -> O
     event.status_id = if failed { 2 } else { 1 };
     event.status = if failed { "Failure" } else { "Success" };
     event.status_code = Some(r.retcode.to_string());
-    event.original_time = Some(text(line.bytes.split(|&b| b == b',').next().unwrap_or_default()));
+    event.original_time = Some(text(r.time_text));
     event.correlation_uid = Some(r.connection_id.to_string());
     event.user = Some(text(r.user)).filter(|u| !u.is_empty());
     event.src_ip = src_ip;

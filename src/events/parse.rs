@@ -48,6 +48,8 @@ impl Dialect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord<'a> {
     pub time: DateTime<Utc>,
+    /// The time as the plugin wrote it.
+    pub time_text: &'a [u8],
     pub server_host: &'a [u8],
     pub user: &'a [u8],
     /// The client's host or address, without a port.
@@ -132,6 +134,7 @@ pub fn parse_line(line: &[u8]) -> Result<AuditRecord<'_>, ParseError> {
     };
     Ok(AuditRecord {
         time,
+        time_text: time_field,
         server_host,
         user,
         host,

@@ -294,6 +294,9 @@ async fn audit_trail(
         let first = first_listed.entry(l.file_id.as_str()).or_insert(l.start);
         *first = (*first).min(l.start);
     }
+    // When the chain began: as its digests record it (signed), else as the
+    // checkpoint does.
+    let since = chain.since.or(ledger.since);
     let mut before_chain = 0;
     let mut unrecorded = 0;
     for key in keys {
@@ -312,7 +315,7 @@ async fn audit_trail(
         match parsed {
             Some((id, start))
                 if first_listed.get(id.0.as_str()).is_none_or(|first| start < *first)
-                    && began_before_digests(chain.since.or(ledger.since), &id) =>
+                    && began_before_digests(since, &id) =>
             {
                 before_chain += 1
             }
@@ -330,7 +333,7 @@ async fn audit_trail(
         problems.extend(stale(ledger, &chain, window, now));
     }
     let window_files: BTreeSet<&str> = in_window.iter().map(|l| l.file_id.as_str()).collect();
-    let files = coverage(&chain, &window_files, chain.since.or(ledger.since), &mut problems);
+    let files = coverage(&chain, &window_files, since, &mut problems);
     let digests_in_window = digests_in(&digests, window);
     Ok(TrailAudit {
         instance: instance.id.0.clone(),

@@ -164,14 +164,9 @@ async fn chain_in_store(
         return Err(Failure::transient(format!("digest {location} was listed and is gone; the next run looks again")));
     };
     let head = parsed.map_err(|e| broken(format!("is not an auditship digest ({e})")))?;
-    let signature = record.metadata.get(SIGNATURE).cloned().ok_or_else(|| broken("has no signature".into()))?;
-    let link = Link { key: newest.clone(), period_end: head.period_end, sha256: sha256_hex(&record.body), signature };
-    let message = signing_string(head.period_end, &head.bucket, &head.key, &link.sha256, head.previous.as_ref());
-    let signed = hex::decode(&link.signature)
-        .ok()
-        .is_some_and(|sig| evidence.signer.public().verify(&head.signing.algorithm, message.as_bytes(), &sig));
+    let link = stored_link(newest, &head, &record).ok_or_else(|| broken("has no signature".into()))?;
     let ours = head.key == *newest && head.bucket == store.bucket() && head.dbi_resource_id == instance.resource_id.0;
-    if !signed || !ours {
+    if !signed_by_chain_key(evidence, &head, &link) || !ours {
         return Err(broken(format!(
             "is not a digest of this instance signed by this chain's key ({})",
             evidence.signer.facts().key
@@ -380,20 +375,30 @@ async fn adopt(store: &dyn ObjectStore, evidence: &Evidence, ours: &Digest) -> R
              {ours_previous})"
         )));
     }
-    let signature = record.metadata.get(SIGNATURE).cloned().ok_or_else(|| broken("has no signature".into()))?;
-    let link =
-        Link { key: ours.key.clone(), period_end: theirs.period_end, sha256: sha256_hex(&record.body), signature };
+    let link = stored_link(&ours.key, &theirs, &record).ok_or_else(|| broken("has no signature".into()))?;
     // Only a digest this chain's key signed is adopted: one written by
     // anyone else would mark objects as listed that no signed digest lists.
-    let message = signing_string(theirs.period_end, &theirs.bucket, &ours.key, &link.sha256, theirs.previous.as_ref());
-    let signed = hex::decode(&link.signature).ok().is_some_and(|sig| {
-        theirs.signing == ours.signing
-            && evidence.signer.public().verify(&theirs.signing.algorithm, message.as_bytes(), &sig)
-    });
+    let signed = theirs.signing == ours.signing && signed_by_chain_key(evidence, &theirs, &link);
     if !signed || theirs.bucket != ours.bucket || theirs.key != ours.key {
         return Err(broken(format!("is not signed by this chain's key ({})", ours.signing.key)));
     }
     Ok((theirs, link))
+}
+
+/// The link the next digest holds to a digest stored at `key`: its sha256
+/// and the signature in its metadata (`None` without one).
+fn stored_link(key: &str, digest: &Digest, record: &Record) -> Option<Link> {
+    let signature = record.metadata.get(SIGNATURE).cloned()?;
+    Some(Link { key: key.to_string(), period_end: digest.period_end, sha256: sha256_hex(&record.body), signature })
+}
+
+/// Whether a stored digest's signature (in `link`) verifies with this
+/// chain's key, over the signing string of the key it is stored at.
+fn signed_by_chain_key(evidence: &Evidence, digest: &Digest, link: &Link) -> bool {
+    let message = signing_string(digest.period_end, &digest.bucket, &link.key, &link.sha256, digest.previous.as_ref());
+    hex::decode(&link.signature)
+        .ok()
+        .is_some_and(|sig| evidence.signer.public().verify(&digest.signing.algorithm, message.as_bytes(), &sig))
 }
 
 #[cfg(test)]
