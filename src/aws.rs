@@ -4,7 +4,7 @@
 //! transient, a denied action needs a person, and the message names the
 //! service's error code and text.
 
-use crate::config::Config;
+use crate::config::{AssumeRole, Config};
 use crate::error::{Failure, FailureKind};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -69,7 +69,15 @@ pub async fn load_sdk_config(cfg: &Config) -> Result<SdkConfig, Failure> {
 /// expire), checked at once so a trust policy that refuses the task is
 /// one clear line before any work.
 pub async fn instances_config(sdk: &SdkConfig, cfg: &Config) -> Result<SdkConfig, Failure> {
-    let Some(role) = &cfg.assume_role else { return Ok(sdk.clone()) };
+    match &cfg.assume_role {
+        Some(role) => assumed_config(sdk, cfg, role).await,
+        None => Ok(sdk.clone()),
+    }
+}
+
+/// `sdk` with `role`'s credentials (from STS, refreshed before they
+/// expire), tried at once.
+pub async fn assumed_config(sdk: &SdkConfig, cfg: &Config, role: &AssumeRole) -> Result<SdkConfig, Failure> {
     let mut sts = sdk.to_builder();
     if let Some(url) = &cfg.sts_endpoint_url {
         sts = sts.endpoint_url(url);
@@ -118,9 +126,14 @@ pub fn rds_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_rds::Client {
 }
 
 pub fn s3_client(sdk: &SdkConfig, cfg: &Config) -> aws_sdk_s3::Client {
+    s3_client_in(sdk, cfg, cfg.bucket_region.as_deref())
+}
+
+/// An S3 client for a bucket in `region` (`None`: the configuration's).
+pub fn s3_client_in(sdk: &SdkConfig, cfg: &Config, region: Option<&str>) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(sdk).interceptor(announce(cfg));
-    if let Some(region) = &cfg.bucket_region {
-        b = b.region(Region::new(region.clone()));
+    if let Some(region) = region {
+        b = b.region(Region::new(region.to_string()));
     }
     if let Some(url) = &cfg.s3_endpoint_url {
         // Custom endpoints (local servers, some gateways) serve path-style.

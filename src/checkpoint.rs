@@ -47,6 +47,12 @@ pub struct Checkpoint {
     /// chain stands (see `evidence`). Only with digests on.
     #[serde(default, skip_serializing_if = "DigestLedger::is_empty")]
     pub digests: DigestLedger,
+    /// Raw objects landed whose events (`--events`) are not derived yet:
+    /// recorded in the write that moves their file's offset past them and
+    /// dropped once their events are written, so a run killed in between
+    /// leaves them to the next run.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub events_pending: BTreeSet<String>,
 }
 
 /// What the next digests must list, and the chain's newest digest. Every
@@ -284,6 +290,7 @@ impl Checkpoint {
             unnamed: Vec::new(),
             paged_for_replaced: Vec::new(),
             digests: DigestLedger::default(),
+            events_pending: BTreeSet::new(),
         }
     }
 

@@ -3,8 +3,8 @@
 //! definition can configure the job without a command line.
 
 use crate::config::{
-    ActiveFilePolicy, AssumeRole, Config, DigestSettings, EventSettings, FileFilter, LockMode, Retention, Scope,
-    Selection, SignerSource,
+    ActiveFilePolicy, AssumeRole, Config, DigestSettings, EventSettings, FileFilter, LockMode, Retention, S3Location,
+    Scope, SecurityLake, Selection, SignerSource,
 };
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -260,13 +260,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub digests: DigestArgs,
     /// Also derive OCSF events (Parquet) from every object this run lands,
-    /// as `auditship events` does, under `{prefix}/_events/`.
+    /// as `auditship events` does (under `{prefix}/_events/`, or
+    /// --security-lake-location). A run killed before it derives them
+    /// leaves them to the next run.
     #[arg(long, env = "AUDITSHIP_EVENTS", value_parser = clap::builder::BoolishValueParser::new())]
     pub events: bool,
-    /// With --events: `literals` replaces string and number literals in
-    /// statements by `?` in the events (the raw trail keeps every byte).
-    #[arg(long, value_enum, value_name = "WHAT", env = "AUDITSHIP_REDACT", requires = "events")]
-    pub redact: Option<Redact>,
+    #[command(flatten)]
+    pub event_output: EventOutputArgs,
     /// Write every object and digest with S3 Object Lock retention in this
     /// mode (the bucket must have Object Lock); with --retain-days.
     #[arg(long, value_enum, value_name = "MODE", env = "AUDITSHIP_OBJECT_LOCK_MODE", requires = "retain_days")]
@@ -484,14 +484,83 @@ pub struct EventsArgs {
     /// … and at or before this time.
     #[arg(long, value_name = "TIME", env = "AUDITSHIP_EVENTS_UNTIL", value_parser = parse_time)]
     pub until: Option<DateTime<Utc>>,
-    /// `literals`: string and number literals in statements become `?` in
-    /// the events, and the raw line is left out (the raw trail keeps every
-    /// byte). Written under `_events/ocsf-redacted/`.
-    #[arg(long, value_enum, value_name = "WHAT", env = "AUDITSHIP_REDACT")]
-    pub redact: Option<Redact>,
+    #[command(flatten)]
+    pub output: EventOutputArgs,
     /// One JSON object per instance instead of a line.
     #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
+}
+
+/// Where derived events go, and what they leave out.
+#[derive(Debug, Args)]
+pub struct EventOutputArgs {
+    /// `literals`: string and number literals in statements become `?` in
+    /// the events, and the raw line is left out (the raw trail keeps every
+    /// byte). In the trail's bucket, written under `_events/ocsf-redacted/`.
+    #[arg(long, value_enum, value_name = "WHAT", env = "AUDITSHIP_REDACT")]
+    pub redact: Option<Redact>,
+    /// Write the events to an Amazon Security Lake custom source instead:
+    /// the location its CreateCustomLogSource gave (`s3://BUCKET/ext/NAME/…`),
+    /// under which they go as `region=…/accountId=…/eventDay=YYYYMMDD/`.
+    #[arg(long, value_name = "S3_URL", env = "AUDITSHIP_SECURITY_LAKE_LOCATION")]
+    pub security_lake_location: Option<String>,
+    /// With --security-lake-location: the role Security Lake made for the
+    /// custom source, assumed to write there.
+    #[arg(long, value_name = "ARN", env = "AUDITSHIP_SECURITY_LAKE_ROLE_ARN")]
+    pub security_lake_role_arn: Option<String>,
+    /// With --security-lake-role-arn: the external id its trust policy asks for.
+    #[arg(long, value_name = "ID", env = "AUDITSHIP_SECURITY_LAKE_EXTERNAL_ID")]
+    pub security_lake_external_id: Option<String>,
+}
+
+impl EventOutputArgs {
+    fn any(&self) -> bool {
+        self.redact.is_some() || self.security_lake_location.is_some() || self.security_lake_role_arn.is_some()
+    }
+
+    pub fn to_settings(&self, session_name: &str) -> Result<EventSettings, String> {
+        let security_lake = match &self.security_lake_location {
+            None if self.security_lake_role_arn.is_some() => {
+                return Err("--security-lake-role-arn goes with --security-lake-location s3://BUCKET/PREFIX".into())
+            }
+            None => None,
+            Some(url) => Some(SecurityLake {
+                location: parse_s3_location("--security-lake-location", url)?,
+                role: self.security_lake_role(session_name)?,
+            }),
+        };
+        Ok(EventSettings { redact: self.redact == Some(Redact::Literals), security_lake })
+    }
+
+    fn security_lake_role(&self, session_name: &str) -> Result<Option<AssumeRole>, String> {
+        let Some(arn) = &self.security_lake_role_arn else {
+            if self.security_lake_external_id.is_some() {
+                return Err("--security-lake-external-id goes with --security-lake-role-arn ARN".into());
+            }
+            return Ok(None);
+        };
+        check_role_arn("--security-lake-role-arn", arn, "AmazonSecurityLake-Provider-auditship-eu-west-1")?;
+        if let Some(id) = self.security_lake_external_id.as_ref().filter(|id| !(2..=1224).contains(&id.len())) {
+            return Err(format!("--security-lake-external-id '{id}' must be 2 to 1224 characters long"));
+        }
+        Ok(Some(AssumeRole {
+            arn: arn.clone(),
+            external_id: self.security_lake_external_id.clone(),
+            session_name: session_name.to_string(),
+        }))
+    }
+}
+
+/// `s3://BUCKET[/PREFIX]` as its bucket and prefix.
+fn parse_s3_location(flag: &str, url: &str) -> Result<S3Location, String> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| {
+        format!("{flag} '{url}' is not an S3 URL: e.g. {flag} s3://aws-security-data-lake-eu-west-1-abc/ext/auditship/")
+    })?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("{flag} '{url}' names no bucket: e.g. {flag} s3://BUCKET/ext/auditship/"));
+    }
+    Ok(S3Location { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
 }
 
 /// What `--redact` removes from derived events.
@@ -507,7 +576,9 @@ impl EventsArgs {
                 return Err(format!("--since {since} is after --until {until}"));
             }
         }
-        self.target.to_config()
+        let mut cfg = self.target.to_config()?;
+        cfg.events = Some(self.output.to_settings(&self.target.aws.role_session_name)?);
+        Ok(cfg)
     }
 }
 
@@ -704,19 +775,7 @@ impl AwsArgs {
             }
             return Ok(None);
         };
-        let resource = arn.split(':').collect::<Vec<_>>();
-        let is_role_arn = resource.len() == 6
-            && resource[0] == "arn"
-            && resource[1].starts_with("aws")
-            && resource[2] == "iam"
-            && resource[4].len() == 12
-            && resource[4].bytes().all(|b| b.is_ascii_digit())
-            && resource[5].strip_prefix("role/").is_some_and(|name| !name.is_empty());
-        if !is_role_arn {
-            return Err(format!(
-                "--assume-role '{arn}' is not an IAM role ARN: e.g. --assume-role arn:aws:iam::123456789012:role/auditship-reader"
-            ));
-        }
+        check_role_arn("--assume-role", arn, "auditship-reader")?;
         let name = &self.role_session_name;
         let name_ok = (2..=64).contains(&name.len())
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
@@ -729,6 +788,22 @@ impl AwsArgs {
             return Err(format!("--external-id '{id}' must be 2 to 1224 characters long"));
         }
         Ok(Some(AssumeRole { arn: arn.clone(), external_id: self.external_id.clone(), session_name: name.clone() }))
+    }
+}
+
+fn check_role_arn(flag: &str, arn: &str, example: &str) -> Result<(), String> {
+    let resource = arn.split(':').collect::<Vec<_>>();
+    let is_role_arn = resource.len() == 6
+        && resource[0] == "arn"
+        && resource[1].starts_with("aws")
+        && resource[2] == "iam"
+        && resource[4].len() == 12
+        && resource[4].bytes().all(|b| b.is_ascii_digit())
+        && resource[5].strip_prefix("role/").is_some_and(|name| !name.is_empty());
+    if is_role_arn {
+        Ok(())
+    } else {
+        Err(format!("{flag} '{arn}' is not an IAM role ARN: e.g. {flag} arn:aws:iam::123456789012:role/{example}"))
     }
 }
 
@@ -838,7 +913,13 @@ impl RunArgs {
         cfg.gzip_level = self.gzip_level;
         cfg.digests = self.digests.to_settings()?;
         cfg.object_lock = self.object_lock_mode.zip(self.retain_days).map(|(mode, days)| Retention { mode, days });
-        cfg.events = self.events.then_some(EventSettings { redact: self.redact == Some(Redact::Literals) });
+        if !self.events && self.event_output.any() {
+            return Err("--redact and --security-lake-* choose how events are written: they go with --events".into());
+        }
+        cfg.events = match self.events {
+            true => Some(self.event_output.to_settings(&self.target.aws.role_session_name)?),
+            false => None,
+        };
         Ok(cfg)
     }
 }

@@ -7,8 +7,9 @@
 use crate::aws;
 use crate::config::DbAccess;
 use crate::config::{Config, Scope};
-use crate::config::{DigestSettings, SignerSource};
+use crate::config::{DigestSettings, EventSettings, SignerSource};
 use crate::error::Failure;
+use crate::events::derive::{EventSink, Layout};
 use crate::evidence::signing::{Ed25519File, KmsSigner, Signer};
 use crate::evidence::{Evidence, SystemClock};
 use crate::fetch::LogFetcher;
@@ -16,7 +17,7 @@ use crate::pipeline::Shipper;
 use crate::progress::Progress;
 use crate::signer::AwsIdentity;
 use crate::source::RdsLogSource;
-use crate::store::S3Store;
+use crate::store::{ObjectStore, S3Store};
 use aws_config::SdkConfig;
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +37,8 @@ pub struct Clients {
     /// Digests' signer, period and clock (`--signing-key-file`,
     /// `--signing-kms-key-id`).
     pub evidence: Option<Evidence>,
+    /// Where derived events are written (`--events`, `auditship events`).
+    pub events: Option<EventSink>,
     /// The task's own AWS configuration (never --assume-role's), which S3
     /// and KMS are reached with.
     sdk: SdkConfig,
@@ -71,7 +74,11 @@ impl Clients {
             Some(settings) => Some(evidence(settings, &sdk, &cfg).await?),
             None => None,
         };
-        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress, evidence, sdk })
+        let events = match &cfg.events {
+            Some(settings) => Some(event_sink(settings, &sdk, &cfg, &s3, identity.region()).await?),
+            None => None,
+        };
+        Ok(Clients { cfg, rds, identity, fetcher, s3, stop, progress, evidence, events, sdk })
     }
 
     /// The digests' signer for `settings`, read (and a KMS key tried) now.
@@ -95,6 +102,7 @@ impl Clients {
             stop: self.stop.clone(),
             progress: self.progress.clone(),
             evidence: self.evidence.clone(),
+            events: self.events.clone(),
         }
     }
 
@@ -112,4 +120,29 @@ async fn evidence(settings: &DigestSettings, sdk: &SdkConfig, cfg: &Config) -> R
         SignerSource::Kms(key_id) => Arc::new(KmsSigner::new(aws::kms_client(sdk, cfg, key_id), key_id).await?),
     };
     Ok(Evidence { signer, period: settings.period, clock: Arc::new(SystemClock { offset: settings.clock_offset }) })
+}
+
+/// Where events go: the trail's bucket, or a Security Lake custom source
+/// (with its provider role, tried now, if one is given).
+async fn event_sink(
+    settings: &EventSettings,
+    sdk: &SdkConfig,
+    cfg: &Config,
+    trail: &S3Store,
+    region: &str,
+) -> Result<EventSink, Failure> {
+    let (store, layout): (Arc<dyn ObjectStore>, Layout) = match &settings.security_lake {
+        None => (Arc::new(trail.clone()), Layout::Trail { prefix: cfg.prefix.clone() }),
+        Some(lake) => {
+            let writer = match &lake.role {
+                Some(role) => aws::assumed_config(sdk, cfg, role).await?,
+                None => sdk.clone(),
+            };
+            // Security Lake's bucket is in the region of the data it holds.
+            let client = aws::s3_client_in(&writer, cfg, Some(region));
+            let store = S3Store::new(client, lake.location.bucket.clone(), cfg.multipart_threshold);
+            (Arc::new(store), Layout::SecurityLake { prefix: lake.location.prefix.clone() })
+        }
+    };
+    Ok(EventSink { store, layout, redact: settings.redact, region: region.to_string() })
 }

@@ -117,10 +117,29 @@ pub struct Config {
 }
 
 /// How derived events are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSettings {
     /// `--redact literals`.
     pub redact: bool,
+    /// `--security-lake-location`: a Security Lake custom source instead
+    /// of the trail's bucket.
+    pub security_lake: Option<SecurityLake>,
+}
+
+/// An Amazon Security Lake custom source the events are written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityLake {
+    pub location: S3Location,
+    /// The provider role Security Lake made for the source, if the task's
+    /// own credentials may not write there.
+    pub role: Option<AssumeRole>,
+}
+
+/// A bucket and a prefix in it (no slashes at either end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub prefix: String,
 }
 
 /// How digests are made.

@@ -263,7 +263,14 @@ async fn to_instance(
         engine: raw.engine().unwrap_or_default().to_string(),
         status: raw.db_instance_status().unwrap_or_default().to_string(),
         endpoint: endpoint_of(raw),
+        account: raw.db_instance_arn().and_then(account_of_arn),
     })
+}
+
+/// The account of an ARN (`arn:aws:rds:eu-west-1:123456789012:db:name`).
+fn account_of_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_string())
 }
 
 fn role_in_cluster(writers: &BTreeMap<String, bool>, id: &str) -> Role {

@@ -63,6 +63,10 @@ pub struct Instance {
     /// `host:port` the database answers on (`doctor`, SQL discovery).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The AWS account the instance is in (from its ARN): the events'
+    /// `cloud.account.uid`, and Security Lake's `accountId=` partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[cfg(test)]
@@ -77,6 +81,7 @@ impl Instance {
             engine: "mariadb".into(),
             status: "available".into(),
             endpoint: None,
+            account: None,
         }
     }
 }

@@ -39,30 +39,6 @@ fn digest_prefix_of(resource_id: &str) -> String {
     format!("_digests/{resource_id}/")
 }
 
-/// The derived events of one raw object for one day (UTC) of its records:
-/// `{prefix}/_events/{layout}/eventday={YYYYMMDD}/{cluster|standalone}.{instance-id}.{file-id}.{start:020}.parquet`.
-/// `layout` is `ocsf`, or `ocsf-redacted` for events with their literals
-/// redacted (never mixed with the others under one key). Named from the
-/// raw object, so every derivation names them the same.
-pub fn event_key(
-    prefix: &str,
-    layout: &str,
-    instance: &Instance,
-    file: &FileId,
-    start: u64,
-    day: chrono::NaiveDate,
-) -> String {
-    let location = instance.cluster.as_deref().unwrap_or("standalone");
-    join(
-        prefix,
-        &format!(
-            "_events/{layout}/eventday={}/{location}.{}.{file}.{start:020}.parquet",
-            day.format("%Y%m%d"),
-            instance.id
-        ),
-    )
-}
-
 /// The prefix under which all of a file's objects live.
 pub fn file_prefix(prefix: &str, instance: &Instance, file: &FileId) -> String {
     let key = object_key(prefix, instance, file, 0);
@@ -95,7 +71,8 @@ pub fn start_of_key(key: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn join(prefix: &str, rest: &str) -> String {
+/// `rest` under `prefix` (a prefix of "" or "/" is the bucket's root).
+pub fn join(prefix: &str, rest: &str) -> String {
     let prefix = prefix.trim_matches('/');
     if prefix.is_empty() {
         rest.to_string()
@@ -118,6 +95,7 @@ mod tests {
             engine: "mariadb".into(),
             status: "available".into(),
             endpoint: None,
+            account: None,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::report::InstanceReport;
 use serde_json::{json, Map, Value};
 
 /// Per-instance metrics: name, unit, value.
-fn instance_metrics(r: &InstanceReport) -> [(&'static str, &'static str, u64); 12] {
+fn instance_metrics(r: &InstanceReport) -> [(&'static str, &'static str, u64); 15] {
     let t = &r.transfer;
     [
         ("BytesShipped", "Bytes", r.bytes_shipped),
@@ -27,11 +27,14 @@ fn instance_metrics(r: &InstanceReport) -> [(&'static str, &'static str, u64); 1
         ("Downloads", "Count", t.downloads),
         ("BytesDownloaded", "Bytes", t.wire_bytes),
         ("RangeFallbacks", "Count", t.ranges_ignored + t.ranges_wrong + t.overlap_mismatches),
+        ("EventsDerived", "Count", r.events.events),
+        ("EventLinesUnparsed", "Count", r.events.unparsed),
+        ("ObjectsAwaitingEvents", "Count", r.events_pending as u64),
     ]
 }
 
 /// The names an alarm can use, for the README and the Terraform module.
-pub const INSTANCE_METRICS: [&str; 12] = [
+pub const INSTANCE_METRICS: [&str; 15] = [
     "BytesShipped",
     "ObjectsShipped",
     "FilesShipped",
@@ -44,6 +47,9 @@ pub const INSTANCE_METRICS: [&str; 12] = [
     "Downloads",
     "BytesDownloaded",
     "RangeFallbacks",
+    "EventsDerived",
+    "EventLinesUnparsed",
+    "ObjectsAwaitingEvents",
 ];
 pub const RUN_METRICS: [&str; 3] = ["RunSucceeded", "RunDurationSeconds", "ExitCode"];
 
@@ -119,6 +125,7 @@ mod tests {
             engine: "mariadb".into(),
             status: "available".into(),
             endpoint: None,
+            account: None,
         });
         r.bytes_shipped = 4096;
         r.lag_seconds = 42;

@@ -6,6 +6,7 @@
 
 use crate::checkpoint::{FileProgress, Gap};
 use crate::error::{Failure, FailureKind, Severity};
+use crate::events::derive::EventTally;
 use crate::identify::FileId;
 use crate::instance::Instance;
 use chrono::{DateTime, Utc};
@@ -51,8 +52,11 @@ pub struct InstanceReport {
     /// pass records them in the checkpoint.
     #[serde(skip)]
     pub landed: Vec<crate::evidence::digest::Listed>,
-    /// The keys of every object the pass landed (for `run --events`).
-    pub landed_keys: Vec<String>,
+    /// `--events`: what deriving the events of landed objects did, and
+    /// how many objects still await theirs (a failure, the time limit).
+    #[serde(skip_serializing_if = "EventTally::is_zero")]
+    pub events: EventTally,
+    pub events_pending: usize,
     /// Digests this run created for the instance.
     #[serde(skip_serializing_if = "is_zero")]
     pub digests_sealed: usize,
@@ -218,7 +222,6 @@ impl InstanceReport {
         self.objects_verified += file.objects_verified;
         self.bytes_shipped += file.bytes_shipped;
         self.files_shipped.extend(file.files_shipped.iter().cloned());
-        self.landed_keys.extend(file.landed.iter().map(|l| l.key.clone()));
         self.transfer.overlap_mismatches += file.transfer.overlap_mismatches;
         self.deferred |= file.deferred;
         self.interrupted |= file.interrupted;
@@ -246,7 +249,8 @@ impl InstanceReport {
             files_chosen: 0,
             transfer: Transfer::default(),
             landed: Vec::new(),
-            landed_keys: Vec::new(),
+            events: EventTally::default(),
+            events_pending: 0,
             digests_sealed: 0,
             digests_adopted: 0,
         }

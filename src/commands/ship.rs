@@ -76,11 +76,8 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
     check_file_names_for_one_instance(cfg, &instances)?;
     tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
     let shipper = Arc::new(clients.shipper(deadline));
-    let mut reports = ship_all(shipper, instances, cfg.concurrency).await;
+    let reports = ship_all(shipper, instances, cfg.concurrency).await;
     clients.progress.finish();
-    if let Some(settings) = cfg.events.filter(|_| !cfg.dry_run) {
-        derive_events(clients, settings, &mut reports).await;
-    }
     let mut severity = report::finish(&reports, None);
     // Said like a failure that ends the run, and counted in its metrics.
     if let Some(f) = empty_window(cfg, &reports) {
@@ -116,30 +113,6 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
         "run finished"
     );
     Ok(severity)
-}
-
-/// `--events`: each instance's landed objects as OCSF events. A failure
-/// is the instance's (its objects are shipped; `auditship events` derives
-/// what is missing later).
-async fn derive_events(clients: &Clients, settings: crate::config::EventSettings, reports: &mut [InstanceReport]) {
-    for r in reports.iter_mut().filter(|r| !r.landed_keys.is_empty()) {
-        let derived = super::events::derive_landed(
-            &clients.s3,
-            &clients.cfg.prefix,
-            clients.identity.region(),
-            settings,
-            &r.instance,
-            &r.landed_keys,
-        )
-        .await;
-        match derived {
-            Ok(d) => tracing::info!(
-                instance = %r.instance.id, objects = d.objects, event_files = d.files_created + d.files_existing,
-                events = d.events, unparsed = d.unparsed, "events derived"
-            ),
-            Err(f) => r.fail(Failure { message: format!("events not derived: {}", f.message), ..f }),
-        }
-    }
 }
 
 /// File names are per instance (every instance has its own

@@ -5,6 +5,7 @@
 //! line and the reason, never dropped. The raw trail is never changed by
 //! this: events are derived from it and can be rebuilt from it.
 
+pub mod derive;
 pub mod ocsf;
 pub mod parquet;
 pub mod parse;

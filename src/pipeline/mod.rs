@@ -32,6 +32,7 @@ use crate::checkpoint::{self, FileProgress, StoredCheckpoint};
 use crate::compress::CompressedObject;
 use crate::config::{Config, Scope};
 use crate::error::{Failure, FailureKind};
+use crate::events::derive::{self, NotDerived};
 use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::checkpoint_key;
@@ -94,6 +95,8 @@ pub struct Shipper {
     pub progress: Arc<Progress>,
     /// Signed digests of what landed; `None`: off.
     pub evidence: Option<crate::evidence::Evidence>,
+    /// `--events`: where the events of what lands are derived to.
+    pub events: Option<crate::events::derive::EventSink>,
 }
 
 /// Why a pass ended early.
@@ -366,6 +369,7 @@ impl Shipper {
             let mut stop = None;
             for mut s in shipped {
                 report.add_file_work(&s.report);
+                dirty |= self.record_events_pending(&s.report, &mut cp);
                 if self.records_digests(&cp) {
                     for landed in s.report.landed.drain(..) {
                         cp.state.digests.record(landed);
@@ -407,6 +411,7 @@ impl Shipper {
             }
             self.seal_digests(instance, &mut cp, report).await;
         }
+        dirty |= self.derive_pending_events(instance, &mut cp, report).await;
         // The losses this run reports (exit 3) are marked as reported only
         // now, in its last write (a replaced instance's too, see
         // `mark_reported`): a run killed before it leaves them for the next.
@@ -416,6 +421,67 @@ impl Shipper {
         }
         ledger::summarize_pending(&scan, &cp, report);
         outcome
+    }
+
+    /// With --events, the objects S3 confirmed go into the checkpoint as
+    /// awaiting their events, in the write that moves their file's offset.
+    fn record_events_pending(&self, shipped: &InstanceReport, cp: &mut StoredCheckpoint) -> bool {
+        if self.events.is_none() || self.cfg.dry_run {
+            return false;
+        }
+        let before = cp.state.events_pending.len();
+        cp.state.events_pending.extend(shipped.landed.iter().map(|l| l.key.clone()));
+        cp.state.events_pending.len() != before
+    }
+
+    /// With --events, derives the events of every object awaiting them
+    /// (this pass's, and those a run killed earlier left), and drops each
+    /// from the checkpoint once its events are written. Not in a dry run,
+    /// nor once time is up: what is left waits for the next run.
+    async fn derive_pending_events(
+        &self,
+        instance: &Instance,
+        cp: &mut StoredCheckpoint,
+        report: &mut InstanceReport,
+    ) -> bool {
+        let Some(sink) = &self.events else { return false };
+        if self.cfg.dry_run || cp.state.events_pending.is_empty() {
+            return false;
+        }
+        let failed = |f: Failure| Failure { message: format!("events not derived: {}", f.message), ..f };
+        if let Err(f) = derive::dialect_of(instance) {
+            report.fail(failed(f));
+            return false;
+        }
+        let mut derived = derive::EventTally::default();
+        let mut done = Vec::new();
+        for key in &cp.state.events_pending {
+            if self.out_of_time() {
+                break;
+            }
+            match derive::derive_object(&*self.store, sink, instance, key, None, &mut derived).await {
+                Ok(()) => done.push(key.clone()),
+                // Reported once (exit 3 where it is a loss), not at every run.
+                Err(NotDerived::Never(f)) => {
+                    done.push(key.clone());
+                    report.fail(failed(f));
+                }
+                Err(NotDerived::Retry(f)) => {
+                    report.fail(failed(f));
+                    break;
+                }
+            }
+        }
+        for key in &done {
+            cp.state.events_pending.remove(key);
+        }
+        report.events.add(&derived);
+        report.events_pending = cp.state.events_pending.len();
+        tracing::info!(
+            instance = %instance.id, objects = derived.objects, event_files = derived.files_created + derived.files_existing,
+            events = derived.events, unparsed = derived.unparsed, left = cp.state.events_pending.len(), "events derived"
+        );
+        !done.is_empty()
     }
 
     /// Ships a rotated file against a copy of the checkpoint, with a

@@ -14,6 +14,7 @@ use super::world::{Event, World};
 use crate::checkpoint::Checkpoint;
 use crate::config::{ActiveFilePolicy, Config, Scope, Selection};
 use crate::error::FailureKind;
+use crate::events::derive::{EventSink, Layout};
 use crate::evidence::signing::Ed25519File;
 use crate::evidence::{Clock, Evidence};
 use crate::identify::{identity_prefix, FileId, Fingerprint};
@@ -21,6 +22,7 @@ use crate::keys::parse_object_key;
 use crate::pipeline::Shipper;
 use crate::progress::Progress;
 use crate::report::InstanceReport;
+use crate::store::ObjectStore;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -108,6 +110,8 @@ pub struct Sim {
     pub evidence: Option<crate::evidence::Evidence>,
     pub public_key: Option<crate::evidence::signing::PublicKey>,
     pub clock: Option<Arc<TickingClock>>,
+    /// Every run derives the events of what it lands (`--events`).
+    pub events: bool,
     pub outcomes: Vec<RunOutcome>,
     next_run: usize,
 }
@@ -120,6 +124,7 @@ impl Sim {
             evidence: None,
             public_key: None,
             clock: None,
+            events: false,
             outcomes: Vec::new(),
             next_run: 0,
         }
@@ -137,6 +142,12 @@ impl Sim {
         let clock = Arc::new(TickingClock(Mutex::new("2026-12-02T10:00:00Z".parse().expect("a time"))));
         self.evidence = Some(Evidence { signer: Arc::new(signer), period: DIGEST_PERIOD, clock: clock.clone() });
         self.clock = Some(clock);
+        self
+    }
+
+    /// Every run from now on derives events (into the same bucket).
+    pub fn with_events(mut self) -> Sim {
+        self.events = true;
         self
     }
 
@@ -173,14 +184,22 @@ impl Sim {
                 let failures =
                     FailurePlan::new(plan.failing_calls.iter().copied(), plan.empty_listings.iter().copied());
                 let plan_taken = failures.clone();
+                let store: Arc<dyn ObjectStore> = Arc::new(FailingStore { inner: store, plan: failures.clone() });
+                let events = self.events.then(|| EventSink {
+                    store: store.clone(),
+                    layout: Layout::Trail { prefix: self.cfg.prefix.clone() },
+                    redact: false,
+                    region: "sim-region".into(),
+                });
                 let shipper = Shipper {
                     cfg: self.cfg.clone(),
-                    source: Arc::new(FailingSource { inner: source.clone(), plan: failures.clone() }),
-                    store: Arc::new(FailingStore { inner: store, plan: failures }),
+                    source: Arc::new(FailingSource { inner: source.clone(), plan: failures }),
+                    store,
                     deadline: None,
                     stop: CancellationToken::new(),
                     progress: Arc::new(Progress::off()),
                     evidence: self.evidence.clone(),
+                    events,
                 };
                 let instance = instance.clone();
                 tasks.push(tokio::spawn(async move {
@@ -307,11 +326,14 @@ pub fn check(sim: &Sim) -> Result<(), String> {
     if let Some(public) = &sim.public_key {
         check_digests(&bucket, public)?;
     }
+    if sim.events {
+        check_events(&bucket)?;
+    }
 
     // Objects: each holds its file's bytes; chains have no hole or overlap.
     let mut chains: BTreeMap<(String, FileId), Vec<(u64, u64, Vec<u8>)>> = BTreeMap::new();
     for (key, o) in &bucket.objects {
-        if key.contains("/_state/") || key.contains("/_digests/") {
+        if key.contains("/_state/") || key.contains("/_digests/") || key.contains("/_events/") {
             continue;
         }
         let (id, start) = parse_object_key(key).ok_or(format!("not an object key: {key}"))?;
@@ -531,6 +553,38 @@ pub fn check(sim: &Sim) -> Result<(), String> {
 /// Each instance's digests form one chain that verifies with the public
 /// key, up to the head its checkpoint records; every object is listed in a
 /// digest (with its bytes' hash) or pending in its checkpoint's ledger.
+/// With events on: every raw object has events, one per line of it
+/// (however many runs derived them), and no event file names an object
+/// that does not exist.
+fn check_events(bucket: &super::store::Bucket) -> Result<(), String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut rows: BTreeMap<String, i64> = BTreeMap::new();
+    for (key, o) in bucket.objects.iter().filter(|(k, _)| k.contains("/_events/ocsf/")) {
+        let reader = SerializedFileReader::new(bytes::Bytes::from(o.body.clone()))
+            .map_err(|e| format!("event file {key} is not Parquet: {e}"))?;
+        // `{location}.{instance}.{file-id}.{start:020}.parquet`
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let mut parts = name.rsplitn(4, '.');
+        let (_, start, file) = (parts.next(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        *rows.entry(format!("{file}/{start}")).or_default() += reader.metadata().file_metadata().num_rows();
+    }
+    for (key, o) in &bucket.objects {
+        let Some((id, start)) = parse_object_key(key).filter(|_| !key.contains("/_events/")) else { continue };
+        let mut plain = Vec::new();
+        flate2::read::MultiGzDecoder::new(&o.body[..]).read_to_end(&mut plain).map_err(|e| format!("{key}: {e}"))?;
+        let lines =
+            plain.iter().filter(|&&b| b == b'\n').count() + usize::from(plain.last().is_some_and(|&b| b != b'\n'));
+        let derived = rows.remove(&format!("{id}/{start:020}")).unwrap_or(0);
+        if derived != lines as i64 {
+            return Err(format!("object {key}: {lines} lines, and its event files hold {derived} events"));
+        }
+    }
+    match rows.keys().next() {
+        Some(orphan) => Err(format!("event files for {orphan}, an object that does not exist")),
+        None => Ok(()),
+    }
+}
+
 fn check_digests(bucket: &super::store::Bucket, public: &crate::evidence::signing::PublicKey) -> Result<(), String> {
     use crate::evidence::chain::{check_chain, StoredDigest};
     let mut digests: BTreeMap<String, Vec<StoredDigest>> = BTreeMap::new();
@@ -725,6 +779,10 @@ mod tests {
             panic!("{what}: {e}\n{trace}\n{}\n{}", outcomes.join("\n"), files.join("\n"));
         }
         assert!(last_ok, "{what}: the last quiet run failed: {last_failures}\n{}", sim.trace());
+        if sim.events {
+            let pending = checkpoint_of(&sim).map_or(0, |cp| cp.events_pending.len());
+            assert_eq!(pending, 0, "{what}: the last run derived every event, yet {pending} objects await theirs");
+        }
         if sim.evidence.is_some() {
             let pending = pending_digest_entries(&sim);
             assert_eq!(
@@ -770,11 +828,15 @@ mod tests {
 
     /// Objects the current instance's checkpoint still has to list.
     fn pending_digest_entries(sim: &Sim) -> usize {
+        checkpoint_of(sim).map_or(0, |cp| cp.digests.pending.len())
+    }
+
+    /// The current instance's checkpoint, if it has one.
+    fn checkpoint_of(sim: &Sim) -> Option<Checkpoint> {
         let rid = sim.world.state.lock().unwrap().instance.resource_id.clone();
         let bucket = sim.world.store.bucket.lock().unwrap();
-        let Some(o) = bucket.objects.get(&format!("audit/_state/{rid}.json")) else { return 0 };
-        let cp: Checkpoint = serde_json::from_slice(&o.body).expect("a checkpoint");
-        cp.digests.pending.len()
+        let o = bucket.objects.get(&format!("audit/_state/{rid}.json"))?;
+        Some(serde_json::from_slice(&o.body).expect("a checkpoint"))
     }
 
     /// Defect: a rotation between DescribeDBLogFiles and the download of the
@@ -904,6 +966,7 @@ mod tests {
             stop: CancellationToken::new(),
             progress: Arc::new(Progress::off()),
             evidence: None,
+            events: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
         let report = rt.block_on(shipper.ship_instance(&sim.world.instance()));
@@ -944,6 +1007,40 @@ mod tests {
             sim.run(RunPlan { kill_at: Some(k), ..RunPlan::default() });
             sim.apply(ROTATE);
             finish_and_check(sim, &format!("killed at step {k}"));
+        }
+    }
+
+    fn settled_maria_with_events() -> Sim {
+        settle_maria(Sim::new(maria(2)).with_events())
+    }
+
+    /// Events on: a run killed at every step (its derivation's too), then a
+    /// rotation. In the end every object has its events, one per line.
+    #[test]
+    fn events_with_a_kill_at_every_step() {
+        let steps = steps_of_a_quiet_run(&settled_maria_with_events);
+        for k in 1..=steps {
+            let mut sim = settled_maria_with_events();
+            sim.run(RunPlan { kill_at: Some(k), ..RunPlan::default() });
+            sim.apply(ROTATE);
+            finish_and_check(sim, &format!("events on, killed at step {k}"));
+        }
+    }
+
+    /// Events on: two runs at once, a rotation or lines before any step,
+    /// and a transient failure at any call: one set of events.
+    #[test]
+    fn events_with_two_runs_and_a_failure_anywhere() {
+        let steps = 2 * steps_of_a_quiet_run(&settled_maria_with_events);
+        for k in 1..=steps {
+            for event in [ROTATE, append(2)] {
+                let mut sim = settled_maria_with_events();
+                sim.runs(&[
+                    RunPlan { events: vec![(k, event.clone())], failing_calls: vec![k + 1], ..RunPlan::default() },
+                    RunPlan::default(),
+                ]);
+                finish_and_check(sim, &format!("events on, two runs, {event:?} before step {k}"));
+            }
         }
     }
 

@@ -112,6 +112,7 @@ impl SimInstance {
             },
             status: "available".into(),
             endpoint: None,
+            account: None,
         }
     }
 

@@ -107,6 +107,7 @@ fn bench_checkpoint(c: &mut Criterion) {
         engine: "mysql".into(),
         status: "available".into(),
         endpoint: None,
+        account: None,
     };
     let make = |shift: u64| {
         let mut cp = Checkpoint::empty(&instance);

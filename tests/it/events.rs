@@ -248,3 +248,59 @@ async fn a_run_with_events_derives_what_it_lands() {
         assert_eq!(tally["files_created"], 0, "{tally}");
     }
 }
+
+/// `--security-lake-location` with the custom source's provider role: the
+/// events land in the lake's bucket under its location, partitioned
+/// `region=/accountId=/eventDay=`, written with the role's credentials
+/// while the raw trail keeps the task's own; a second run adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_go_to_a_security_lake_custom_source_through_its_role() {
+    const ROLE: &str = "arn:aws:iam::111111111111:role/AmazonSecurityLake-Provider-auditship-us-east-1";
+    const ROLE_KEY_ID: &str = "ASIAEMULATORLAKE0001";
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(120, Some(60));
+    let lake = "aws-security-data-lake-us-east-1-test";
+    stack.s3.create_bucket().bucket(lake).send().await.unwrap();
+    let role = serde_json::json!({
+        "arn": ROLE, "external_id": "lake-1",
+        "access_key_id": ROLE_KEY_ID, "secret_access_key": "emulator-lake-secret",
+    });
+    stack.emulator_control("POST", "account", &role.to_string());
+    let flags = [
+        "--events",
+        "--assume-role",
+        ROLE,
+        "--external-id",
+        "lake-1",
+        "--sts-endpoint-url",
+        stack.emulator.url.as_str(),
+        "--security-lake-location",
+        &format!("s3://{lake}/ext/auditship/1.0/"),
+        "--security-lake-role-arn",
+        ROLE,
+        "--security-lake-external-id",
+        "lake-1",
+    ];
+    let out = stack.run(&flags).await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let events = objects_in(&stack.s3, lake).await;
+    let partition = "ext/auditship/1.0/region=us-east-1/accountId=123456789012/eventDay=";
+    for raw in stack.object_keys("primary").await {
+        let (file, start) = auditship::keys::parse_object_key(&raw).unwrap();
+        let name = format!("standalone.primary.{file}.{start:020}.parquet");
+        assert!(
+            events.keys().any(|k| k.starts_with(partition) && k.ends_with(&name)),
+            "no events for {raw} under {partition}: {:#?}",
+            events.keys()
+        );
+    }
+    let trail = stack.objects().await;
+    assert!(!trail.keys().any(|k| k.contains("/_events/")), "events went to the trail's bucket too");
+    let keys = stack.s3_access_keys();
+    assert!(keys.get(ROLE_KEY_ID) > Some(&0) && keys.get(KEY_ID) > Some(&0), "{keys:?}");
+
+    let again = stack.run(&flags).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(objects_in(&stack.s3, lake).await.len(), events.len(), "a run with nothing new wrote events");
+}

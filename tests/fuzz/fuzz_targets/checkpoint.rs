@@ -18,6 +18,7 @@ fn instance() -> Instance {
         engine: "mariadb".into(),
         status: "available".into(),
         endpoint: None,
+        account: None,
     }
 }
 

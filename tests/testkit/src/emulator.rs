@@ -27,6 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
+/// The account every emulated instance is in (its ARN says so).
+const ACCOUNT: &str = "123456789012";
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Loopback address to listen on (port 0: any free port).
@@ -488,6 +491,7 @@ fn describe_instances(state: &Shared, params: &HashMap<String, String>) -> http:
         xml.push_str("<DBInstance>");
         xml.push_str(&format!("<DBInstanceIdentifier>{}</DBInstanceIdentifier>", esc(&i.id)));
         xml.push_str(&format!("<DbiResourceId>{}</DbiResourceId>", esc(&i.resource_id)));
+        xml.push_str(&format!("<DBInstanceArn>arn:aws:rds:us-east-1:{ACCOUNT}:db:{}</DBInstanceArn>", esc(&i.id)));
         xml.push_str(&format!("<Engine>{}</Engine><DBInstanceStatus>available</DBInstanceStatus>", esc(&i.engine)));
         if let Some(c) = &i.cluster {
             xml.push_str(&format!("<DBClusterIdentifier>{}</DBClusterIdentifier>", esc(c)));

@@ -1,0 +1,320 @@
+//! Deriving the events of shipped raw objects: read an object, check its
+//! bytes against its metadata (an event is only ever derived from bytes
+//! the trail vouches for), parse every line, and write one Parquet file
+//! per UTC day of its records with `If-None-Match`, under a key named from
+//! the raw object. So a derivation is idempotent, and any number of them
+//! (a run's, the catch-up command's, a repeat after a kill) agree.
+//!
+//! Where the files go is an `EventSink`: the trail's own bucket under
+//! `{prefix}/_events/`, or an Amazon Security Lake custom source's
+//! location. The raw trail is only read.
+
+use super::ocsf::{object_events, OcsfEvent, Provenance, OCSF_VERSION};
+use super::parse::Dialect;
+use crate::error::Failure;
+use crate::identify::FileId;
+use crate::instance::Instance;
+use crate::keys::{join, parse_object_key};
+use crate::store::{Created, ObjectFacts, ObjectStore, Record};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Where derived events are written, and how.
+#[derive(Clone)]
+pub struct EventSink {
+    pub store: Arc<dyn ObjectStore>,
+    pub layout: Layout,
+    /// `--redact literals`.
+    pub redact: bool,
+    /// The instances' region (`cloud.region`, and Security Lake's
+    /// `region=` partition).
+    pub region: String,
+}
+
+/// The key layout of the event files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// `{prefix}/_events/ocsf[-redacted]/eventday=YYYYMMDD/…`, in the
+    /// trail's bucket: the Athena table's layout.
+    Trail { prefix: String },
+    /// `{prefix}/region={region}/accountId={account}/eventDay=YYYYMMDD/…`
+    /// under the location Security Lake gave the custom source.
+    SecurityLake { prefix: String },
+}
+
+/// What derivation did: raw objects read, event files written, events.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct EventTally {
+    /// Raw objects read.
+    pub objects: usize,
+    pub files_created: usize,
+    /// Event files another derivation had written already.
+    pub files_existing: usize,
+    pub events: u64,
+    /// Lines that are not records (kept as events with a parse error).
+    pub unparsed: u64,
+}
+
+impl EventTally {
+    pub fn add(&mut self, other: &EventTally) {
+        self.objects += other.objects;
+        self.files_created += other.files_created;
+        self.files_existing += other.files_existing;
+        self.events += other.events;
+        self.unparsed += other.unparsed;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == EventTally::default()
+    }
+}
+
+impl EventSink {
+    /// The key of the events of the raw object at `start` of `file` whose
+    /// records fall on `day`. Named from the raw object, so every
+    /// derivation names them the same; redacted events never share a key
+    /// with others.
+    pub fn key(&self, instance: &Instance, file: &FileId, start: u64, day: NaiveDate) -> Result<String, Failure> {
+        let location = instance.cluster.as_deref().unwrap_or("standalone");
+        let name = format!("{location}.{}.{file}.{start:020}.parquet", instance.id);
+        let day = day.format("%Y%m%d");
+        Ok(match &self.layout {
+            Layout::Trail { prefix } => {
+                let layout = if self.redact { "ocsf-redacted" } else { "ocsf" };
+                join(prefix, &format!("_events/{layout}/eventday={day}/{name}"))
+            }
+            Layout::SecurityLake { prefix } => {
+                let account = instance.account.as_deref().ok_or_else(|| {
+                    Failure::needs_person(format!(
+                        "instance {}: RDS gave no ARN to take its account from, which Security Lake's \
+                         accountId= partition needs: check that rds:DescribeDBInstances answers in full",
+                        instance.id
+                    ))
+                })?;
+                join(prefix, &format!("region={}/accountId={account}/eventDay={day}/{name}", self.region))
+            }
+        })
+    }
+
+    /// The prefix a listing of every event file lies under (the catch-up
+    /// command's `--json` names it).
+    pub fn describe(&self) -> String {
+        let prefix = match &self.layout {
+            Layout::Trail { prefix } => join(prefix, "_events/"),
+            Layout::SecurityLake { prefix } => join(prefix, ""),
+        };
+        self.store.location(&prefix)
+    }
+}
+
+/// The dialect of an instance's audit log, from its engine.
+pub fn dialect_of(instance: &Instance) -> Result<Dialect, Failure> {
+    Dialect::of_engine(&instance.engine).ok_or_else(|| {
+        Failure::needs_person(format!(
+            "instance {}: engine '{}' writes no audit log this parser knows (mariadb, mysql, aurora-mysql)",
+            instance.id, instance.engine
+        ))
+    })
+}
+
+/// Why one raw object's events were not derived: worth trying again (S3
+/// did not answer), or never (the object is gone or not what its metadata
+/// says: `verify` is the command that names such a thing).
+pub enum NotDerived {
+    Retry(Failure),
+    Never(Failure),
+}
+
+impl NotDerived {
+    pub fn failure(self) -> Failure {
+        match self {
+            NotDerived::Retry(f) | NotDerived::Never(f) => f,
+        }
+    }
+}
+
+/// The events of the raw object `key` (whose metadata is `facts`, when
+/// the caller has them), a file per day of its records.
+pub async fn derive_object(
+    raw: &dyn ObjectStore,
+    sink: &EventSink,
+    instance: &Instance,
+    key: &str,
+    facts: Option<&ObjectFacts>,
+    derived: &mut EventTally,
+) -> Result<(), NotDerived> {
+    let dialect = dialect_of(instance).map_err(NotDerived::Never)?;
+    let Some((file, start)) = parse_object_key(key) else {
+        return Err(NotDerived::Never(Failure::needs_person(format!(
+            "{} is not named like a raw object: no events are derived from it",
+            raw.location(key)
+        ))));
+    };
+    let headed;
+    let facts = match facts {
+        Some(facts) => facts,
+        None => {
+            headed = head_facts(raw, key).await?;
+            &headed
+        }
+    };
+    let plain = read_vouched(raw, key, facts).await?;
+    derived.objects += 1;
+    let from = Provenance {
+        dialect,
+        instance: &instance.id.0,
+        cluster: instance.cluster.as_deref(),
+        dbi_resource_id: &facts.dbi_resource_id,
+        region: &sink.region,
+        account: instance.account.as_deref(),
+        raw_key: key,
+    };
+    let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
+    let events = object_events(&plain, start, &from, default_time);
+    derived.events += events.len() as u64;
+    derived.unparsed += events.iter().filter(|e| e.parse_error.is_some()).count() as u64;
+    for (day, events) in by_day(events, sink.redact) {
+        let key = sink.key(instance, &file, start, day).map_err(NotDerived::Never)?;
+        match write_events(&*sink.store, &key, facts, events).await.map_err(NotDerived::Retry)? {
+            Created::Yes => derived.files_created += 1,
+            Created::AlreadyExists => derived.files_existing += 1,
+        }
+    }
+    Ok(())
+}
+
+async fn head_facts(raw: &dyn ObjectStore, key: &str) -> Result<ObjectFacts, NotDerived> {
+    let location = raw.location(key);
+    match raw.head(key).await.map_err(NotDerived::Retry)? {
+        Some(existing) => existing.facts.ok_or_else(|| {
+            NotDerived::Never(Failure::data_loss(format!(
+                "object {location} has lost the metadata that vouches for its bytes: no events are derived from \
+                 it; `auditship verify` names what changed"
+            )))
+        }),
+        None => Err(NotDerived::Never(Failure::data_loss(format!(
+            "object {location} landed and is gone: no events are derived from it; `auditship verify` names \
+             what is missing"
+        )))),
+    }
+}
+
+/// The object's bytes, once they are the ones its metadata vouches for.
+async fn read_vouched(raw: &dyn ObjectStore, key: &str, facts: &ObjectFacts) -> Result<Vec<u8>, NotDerived> {
+    let location = raw.location(key);
+    let Some((gzip, _)) = raw.get_small(key).await.map_err(NotDerived::Retry)? else {
+        return Err(NotDerived::Never(Failure::data_loss(format!(
+            "object {location} landed and is gone: no events are derived from it; `auditship verify` names \
+             what is missing"
+        ))));
+    };
+    facts.unpack(&gzip).map_err(|why| {
+        NotDerived::Never(Failure::data_loss(format!(
+            "object {location} does not hold the bytes its metadata names ({why}): no events are derived from it; \
+             `auditship verify --deep` names what changed"
+        )))
+    })
+}
+
+/// The events by the UTC day of their time, each with `--redact` applied.
+pub fn by_day(events: Vec<OcsfEvent>, redact: bool) -> BTreeMap<NaiveDate, Vec<OcsfEvent>> {
+    let mut days: BTreeMap<NaiveDate, Vec<OcsfEvent>> = BTreeMap::new();
+    for e in events {
+        let day = DateTime::<Utc>::from_timestamp_millis(e.time_ms).unwrap_or_default().date_naive();
+        days.entry(day).or_default().push(if redact { e.redacted() } else { e });
+    }
+    days
+}
+
+/// Events encoded without leaving the task (well under a millisecond's work).
+const ENCODE_INLINE_UP_TO: usize = 256;
+
+/// One event file, created only if its key is free.
+async fn write_events(
+    store: &dyn ObjectStore,
+    key: &str,
+    raw: &ObjectFacts,
+    events: Vec<OcsfEvent>,
+) -> Result<Created, Failure> {
+    let count = events.len();
+    let unparsed = events.iter().filter(|e| e.parse_error.is_some()).count();
+    // A few events are encoded where they stand (as every simulated
+    // object's are); more on the blocking pool, off the runtime's threads.
+    let encoded = if count <= ENCODE_INLINE_UP_TO {
+        super::parquet::encode(events)
+    } else {
+        tokio::task::spawn_blocking(move || super::parquet::encode(events))
+            .await
+            .map_err(|e| Failure::transient(format!("encoding events for {key}: {e}")))?
+    };
+    let body = encoded.map_err(|e| Failure::needs_person(format!("encoding events for {key} failed: {e}")))?;
+    let metadata = HashMap::from([
+        ("raw-sha256".to_string(), raw.sha256.clone()),
+        ("raw-file-id".to_string(), raw.file_id.clone()),
+        ("raw-start-offset".to_string(), raw.start.to_string()),
+        ("events".to_string(), count.to_string()),
+        ("unparsed".to_string(), unparsed.to_string()),
+        ("ocsf-version".to_string(), OCSF_VERSION.to_string()),
+    ]);
+    let record = Record { body, content_type: "application/vnd.apache.parquet".into(), metadata };
+    let created = store.create_record(key, &record).await?;
+    tracing::info!(key, events = count, unparsed, created = created == Created::Yes, "events written");
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::parse::Dialect;
+
+    fn sink(layout: Layout, redact: bool) -> EventSink {
+        EventSink { store: Arc::new(crate::sim::store::MemStore::new()), layout, redact, region: "eu-west-1".into() }
+    }
+
+    #[test]
+    fn keys_of_each_layout() {
+        let mut instance = Instance::for_tests("db-R");
+        instance.account = Some("123456789012".into());
+        let file = FileId("20261202T090000Z-00000001".into());
+        let day = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let name = "standalone.db-1.20261202T090000Z-00000001.00000000000000000042.parquet";
+        let trail = sink(Layout::Trail { prefix: "audit".into() }, false);
+        assert_eq!(
+            trail.key(&instance, &file, 42, day).unwrap(),
+            format!("audit/_events/ocsf/eventday=20261202/{name}")
+        );
+        let redacted = sink(Layout::Trail { prefix: "audit".into() }, true);
+        assert_eq!(
+            redacted.key(&instance, &file, 42, day).unwrap(),
+            format!("audit/_events/ocsf-redacted/eventday=20261202/{name}")
+        );
+        let lake = sink(Layout::SecurityLake { prefix: "ext/auditship/1.0".into() }, false);
+        assert_eq!(
+            lake.key(&instance, &file, 42, day).unwrap(),
+            format!("ext/auditship/1.0/region=eu-west-1/accountId=123456789012/eventDay=20261202/{name}")
+        );
+        instance.account = None;
+        let e = lake.key(&instance, &file, 42, day).unwrap_err();
+        assert!(e.message.contains("accountId="), "{}", e.message);
+    }
+
+    #[test]
+    fn events_split_by_the_day_of_their_time() {
+        let from = Provenance {
+            dialect: Dialect::MariaDb,
+            instance: "i",
+            cluster: None,
+            dbi_resource_id: "db-R",
+            region: "r",
+            account: None,
+            raw_key: "k",
+        };
+        let object = b"20261202 23:59:59,vm,app,h,9,1,QUERY,shop,'SELECT 1',0\n20261203 00:00:00,vm,app,h,9,2,QUERY,shop,'SELECT 2',0\n";
+        let days = by_day(object_events(object, 0, &from, DateTime::UNIX_EPOCH), true);
+        let counts: Vec<(String, usize)> = days.iter().map(|(d, e)| (d.to_string(), e.len())).collect();
+        assert_eq!(counts, vec![("2026-12-02".into(), 1), ("2026-12-03".into(), 1)]);
+        assert!(days.values().flatten().all(|e| e.raw_data.is_none() && e.query.as_deref() == Some("SELECT ?")));
+    }
+}
