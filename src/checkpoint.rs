@@ -53,6 +53,12 @@ pub struct Checkpoint {
     /// leaves them to the next run.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub events_pending: BTreeSet<String>,
+    /// The scheduled runs derive this instance's events (`run --events`):
+    /// a backfill without `--events` still records what it ships in
+    /// `events_pending`, for the next run to derive. A `run` without
+    /// `--events` turns this off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub events: bool,
 }
 
 /// What the next digests must list, and the chain's newest digest. Every
@@ -291,6 +297,7 @@ impl Checkpoint {
             paged_for_replaced: Vec::new(),
             digests: DigestLedger::default(),
             events_pending: BTreeSet::new(),
+            events: false,
         }
     }
 
@@ -335,6 +342,18 @@ impl Checkpoint {
             .filter(|(id, p)| !p.complete() && !present.contains(*id))
             .map(|(id, p)| (id.clone(), p.clone()))
             .collect()
+    }
+
+    /// Whether another writer's state already records all this one does
+    /// of files, losses, digests and events due (what else differs, such
+    /// as when a file without a first line was last seen, the next run
+    /// finds again).
+    pub fn records_the_same_as(&self, other: &Checkpoint) -> bool {
+        self.files == other.files
+            && self.gaps == other.gaps
+            && self.digests == other.digests
+            && self.events_pending == other.events_pending
+            && self.events == other.events
     }
 
     /// Folds another writer's confirmed state into this one. Both only hold
@@ -390,6 +409,11 @@ impl Checkpoint {
         }
         self.paged_for_replaced.sort();
         self.digests.merge(&other.digests);
+        // Ours and theirs: an object whose events one writer derived since
+        // may come back, and is derived again (its event files exist: a
+        // repeat writes nothing), never lost.
+        self.events_pending.extend(other.events_pending.iter().cloned());
+        self.events |= other.events;
         // A file reported lost is done with: it is not tracked again.
         let lost: Vec<FileId> = self.gaps.iter().filter(|g| !g.unnamed).map(|g| g.file_id.clone()).collect();
         self.files.retain(|id, _| !lost.contains(id));
@@ -470,10 +494,7 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
                 let theirs = load(store, &cp.key, instance).await?;
                 cp.state.merge(&theirs.state);
                 cp.etag = theirs.etag.clone();
-                if cp.state.files == theirs.state.files
-                    && cp.state.gaps == theirs.state.gaps
-                    && cp.state.digests == theirs.state.digests
-                {
+                if cp.state.records_the_same_as(&theirs.state) {
                     // The other writer already recorded all of this (an
                     // overlapping run shipping the same bytes): done.
                     cp.state = theirs.state;

@@ -356,6 +356,10 @@ impl Shipper {
                     cp.state.digests.record(listed);
                 }
             }
+            // And they have events due, like any object.
+            if self.records_events(cp) {
+                cp.state.events_pending.extend(found.iter().map(|(key, _)| key.clone()));
+            }
             cp.state.files.remove(id);
             cp.state.gaps.push(Gap {
                 file_id: id.clone(),

@@ -327,6 +327,7 @@ impl Shipper {
         dirty |= self.record_losses(instance, &mut cp, &scan.present, report).await?;
         dirty |= ledger::forget_complete_and_gone(&mut cp, &scan.present);
         dirty |= ledger::track_new_files(&scan.identified, &mut cp);
+        dirty |= self.adopt_events_setting(instance, &mut cp);
         if dirty {
             // Before any shipping: a run killed after this point still
             // leaves every file it saw tracked, so the file's loss can
@@ -423,10 +424,40 @@ impl Shipper {
         outcome
     }
 
-    /// With --events, the objects S3 confirmed go into the checkpoint as
-    /// awaiting their events, in the write that moves their file's offset.
+    /// Whether objects this pass finds in the trail are recorded as
+    /// awaiting their events: with --events, or on an instance whose runs
+    /// derive them; never in a dry run.
+    pub(super) fn records_events(&self, cp: &StoredCheckpoint) -> bool {
+        (self.events.is_some() || cp.state.events) && !self.cfg.dry_run
+    }
+
+    /// Whether this instance's events are derived is the scheduled run's
+    /// to say: `run --events` turns it on in the checkpoint, `run` without
+    /// it off (leaving what awaited its events to `auditship events`); a
+    /// backfill leaves it as it is.
+    fn adopt_events_setting(&self, instance: &Instance, cp: &mut StoredCheckpoint) -> bool {
+        let derive = self.events.is_some();
+        if self.cfg.dry_run || cp.state.events == derive || matches!(self.cfg.scope, Scope::Backfill(_)) {
+            return false;
+        }
+        if !derive && !cp.state.events_pending.is_empty() {
+            tracing::warn!(
+                instance = %instance.id, left = cp.state.events_pending.len(),
+                "instance {}: runs no longer derive its events (no --events); {} shipped objects had none yet: \
+                 `auditship events` derives them",
+                instance.id, cp.state.events_pending.len()
+            );
+            cp.state.events_pending.clear();
+        }
+        cp.state.events = derive;
+        true
+    }
+
+    /// With --events, or on an instance whose runs derive events, the
+    /// objects S3 confirmed go into the checkpoint as awaiting their
+    /// events, in the write that moves their file's offset.
     fn record_events_pending(&self, shipped: &InstanceReport, cp: &mut StoredCheckpoint) -> bool {
-        if self.events.is_none() || self.cfg.dry_run {
+        if !self.records_events(cp) {
             return false;
         }
         let before = cp.state.events_pending.len();

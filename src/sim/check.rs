@@ -101,6 +101,9 @@ pub struct RunPlan {
     pub failing_calls: Vec<u64>,
     /// The run's calls that, if they are listings, answer no files.
     pub empty_listings: Vec<u64>,
+    /// With `Sim::with_events`: this run is a backfill of every file
+    /// without `--events`, beside the runs with it.
+    pub without_events: bool,
 }
 
 pub struct Sim {
@@ -185,14 +188,18 @@ impl Sim {
                     FailurePlan::new(plan.failing_calls.iter().copied(), plan.empty_listings.iter().copied());
                 let plan_taken = failures.clone();
                 let store: Arc<dyn ObjectStore> = Arc::new(FailingStore { inner: store, plan: failures.clone() });
-                let events = self.events.then(|| EventSink {
+                let events = (self.events && !plan.without_events).then(|| EventSink {
                     store: store.clone(),
                     layout: Layout::Trail { prefix: self.cfg.prefix.clone() },
                     redact: false,
                     region: "sim-region".into(),
                 });
+                let cfg = match plan.without_events {
+                    false => self.cfg.clone(),
+                    true => Arc::new(Config { scope: Scope::Backfill(Default::default()), ..(*self.cfg).clone() }),
+                };
                 let shipper = Shipper {
-                    cfg: self.cfg.clone(),
+                    cfg,
                     source: Arc::new(FailingSource { inner: source.clone(), plan: failures }),
                     store,
                     deadline: None,
@@ -554,10 +561,19 @@ pub fn check(sim: &Sim) -> Result<(), String> {
 /// key, up to the head its checkpoint records; every object is listed in a
 /// digest (with its bytes' hash) or pending in its checkpoint's ledger.
 /// With events on: every raw object has events, one per line of it
-/// (however many runs derived them), and no event file names an object
-/// that does not exist.
+/// (however many runs derived them), or a checkpoint still records it as
+/// awaiting them (an instance replaced before they were derived: the
+/// current instance's own are checked to be none by `finish_and_check`);
+/// and no event file names an object that does not exist.
 fn check_events(bucket: &super::store::Bucket) -> Result<(), String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut awaiting = BTreeSet::new();
+    for (key, o) in &bucket.objects {
+        if key.contains("/_state/") && !key.contains("/_state/instances/") {
+            let cp: Checkpoint = serde_json::from_slice(&o.body).map_err(|e| format!("{key}: {e}"))?;
+            awaiting.extend(cp.events_pending);
+        }
+    }
     let mut rows: BTreeMap<String, i64> = BTreeMap::new();
     for (key, o) in bucket.objects.iter().filter(|(k, _)| k.contains("/_events/ocsf/")) {
         let reader = SerializedFileReader::new(bytes::Bytes::from(o.body.clone()))
@@ -575,7 +591,7 @@ fn check_events(bucket: &super::store::Bucket) -> Result<(), String> {
         let lines =
             plain.iter().filter(|&&b| b == b'\n').count() + usize::from(plain.last().is_some_and(|&b| b != b'\n'));
         let derived = rows.remove(&format!("{id}/{start:020}")).unwrap_or(0);
-        if derived != lines as i64 {
+        if derived != lines as i64 && !(derived == 0 && awaiting.contains(key)) {
             return Err(format!("object {key}: {lines} lines, and its event files hold {derived} events"));
         }
     }
@@ -623,7 +639,7 @@ fn check_digests(bucket: &super::store::Bucket, public: &crate::evidence::signin
         }
     }
     for (key, o) in &bucket.objects {
-        if key.contains("/_state/") || key.contains("/_digests/") {
+        if key.contains("/_state/") || key.contains("/_digests/") || key.contains("/_events/") {
             continue;
         }
         let facts = o.facts.as_ref().ok_or(format!("object {key} has no metadata"))?;
@@ -1044,6 +1060,25 @@ mod tests {
         }
     }
 
+    /// Events on for one of two runs at once (a backfill without
+    /// `--events` beside the schedule), a rotation or lines before any
+    /// step: what the backfill ships awaits its events, and the runs
+    /// derive them.
+    #[test]
+    fn events_with_a_run_without_them_alongside() {
+        let steps = 2 * steps_of_a_quiet_run(&settled_maria_with_events);
+        for k in 1..=steps {
+            for event in [ROTATE, append(2)] {
+                let mut sim = settled_maria_with_events();
+                sim.runs(&[
+                    RunPlan { events: vec![(k, event.clone())], ..RunPlan::default() },
+                    RunPlan { without_events: true, ..RunPlan::default() },
+                ]);
+                finish_and_check(sim, &format!("events on in one of two runs, {event:?} before step {k}"));
+            }
+        }
+    }
+
     fn settled(engine: Engine) -> Sim {
         let mut sim = Sim::new(engine_instance(engine));
         let stripes = stripes_of(engine);
@@ -1423,6 +1458,15 @@ mod tests {
         if digests {
             sim = sim.with_digests();
         }
+        // Two seeds in five derive events; of those, every other one has a
+        // second run at once derive none (a backfill beside the schedule).
+        let events = seed % 5 == 2 || seed % 5 == 4;
+        if events {
+            sim = sim.with_events();
+            // Events begin with the first run that derives them (what a
+            // backfill shipped before is `auditship events`'s to derive).
+            sim.quiet();
+        }
         {
             let mut st = sim.world.state.lock().unwrap();
             st.interleave = Some(rng.next());
@@ -1437,8 +1481,13 @@ mod tests {
                 sim.apply(random_event(&mut rng, stripes));
             }
             let runs = if rng.below(4) == 0 { 2 } else { 1 };
+            // Beside a schedule that derives events (a backfill first on a
+            // new instance ships before the schedule has said so: what it
+            // ships is `auditship events`'s to derive).
+            let events_on = checkpoint_of(&sim).is_some_and(|cp| cp.events);
             let plans: Vec<RunPlan> = (0..runs)
-                .map(|_| RunPlan {
+                .map(|i| RunPlan {
+                    without_events: i == 1 && seed % 5 == 4 && events_on,
                     events: (0..rng.below(4)).map(|_| (1 + rng.below(120), random_event(&mut rng, stripes))).collect(),
                     kill_at: (rng.below(5) == 0).then(|| 1 + rng.below(80)),
                     failing_calls: if rng.below(4) == 0 {

@@ -60,7 +60,7 @@ rows = duckdb.sql("""
          actor.user.name AS user, src_endpoint.ip AS src_ip, src_endpoint.hostname AS src_hostname,
          src_endpoint.port AS src_port, dst_endpoint.hostname AS dst_hostname, dst_endpoint.name AS dst_name,
          database.name AS database, "table".name AS tbl, query_info.query_string AS query, query_info.uid AS query_uid,
-         cloud.region AS region, raw_data, unmapped.raw_key AS raw_key, unmapped.raw_offset AS raw_offset,
+         cloud.region AS region, cloud.account.uid AS account, raw_data, unmapped.raw_key AS raw_key, unmapped.raw_offset AS raw_offset,
          unmapped.raw_length AS raw_length, hex(unmapped.statement) AS statement, unmapped.parse_error AS parse_error
   FROM read_parquet(?)""", params=[sys.argv[1]])
 names = [d[0] for d in rows.description]
@@ -293,6 +293,17 @@ async fn events_go_to_a_security_lake_custom_source_through_its_role() {
             events.keys().any(|k| k.starts_with(partition) && k.ends_with(&name)),
             "no events for {raw} under {partition}: {:#?}",
             events.keys()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, first) = events.iter().next().unwrap();
+    let path = dir.path().join("lake.parquet");
+    std::fs::write(&path, &first.bytes).unwrap();
+    for row in read_with_duckdb(&path) {
+        assert_eq!(
+            (row["account"].as_str(), row["region"].as_str()),
+            (Some("123456789012"), Some("us-east-1")),
+            "{key}: {row}"
         );
     }
     let trail = stack.objects().await;

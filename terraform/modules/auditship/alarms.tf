@@ -149,6 +149,27 @@ resource "aws_cloudwatch_metric_alarm" "gap" {
 }
 
 # Optional heartbeat: every successful task, for a chat channel.
+# 5. Events behind: with derive_events, raw objects have waited for their
+# events for several runs (the raw trail is complete; queries miss them).
+resource "aws_cloudwatch_metric_alarm" "events_behind" {
+  count               = var.derive_events ? 1 : 0
+  alarm_name          = "${var.name}-events-behind"
+  alarm_description   = "Shipped audit objects have had no derived events for ${var.missed_runs} intervals (the raw trail is complete; event queries miss them). First: auditship events ${local.selection_hint}. Runbook: ${var.runbook_url}#events-behind"
+  evaluation_periods  = var.missed_runs
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
+  metric_query {
+    id          = "awaiting"
+    return_data = true
+    period      = max(60, var.interval_seconds)
+    expression  = "SELECT MAX(ObjectsAwaitingEvents) ${local.every_instance}"
+  }
+  tags = var.tags
+}
+
 resource "aws_cloudwatch_event_rule" "task_succeeded" {
   count       = var.send_heartbeat ? 1 : 0
   name        = "${var.name}-task-succeeded"

@@ -151,7 +151,7 @@ locals {
 }
 
 resource "aws_glue_catalog_table" "events" {
-  count         = var.create_glue_table && var.derive_events ? 1 : 0
+  count         = local.events_table ? 1 : 0
   name          = "events"
   database_name = aws_glue_catalog_database.this[0].name
   table_type    = "EXTERNAL_TABLE"

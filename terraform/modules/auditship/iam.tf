@@ -77,6 +77,22 @@ data "aws_iam_policy_document" "task" {
       resources = [var.digest_signing_kms_key_arn]
     }
   }
+  dynamic "statement" {
+    for_each = local.security_lake_writes && var.security_lake_role_arn != null ? [1] : []
+    content {
+      sid       = "WriteEventsThroughSecurityLakeRole"
+      actions   = ["sts:AssumeRole"]
+      resources = [var.security_lake_role_arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.security_lake_writes && var.security_lake_role_arn == null ? [1] : []
+    content {
+      sid       = "WriteEventsToSecurityLake"
+      actions   = ["s3:PutObject"]
+      resources = ["arn:${local.partition}:s3:::${local.security_lake_path}*"]
+    }
+  }
   # END auditship task actions
   dynamic "statement" {
     for_each = var.bucket_sse_kms ? [1] : []

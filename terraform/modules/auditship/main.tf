@@ -52,6 +52,12 @@ locals {
     AUDITSHIP_EVENTS = "true"
     } : {}, var.derive_events && var.redact_events ? {
     AUDITSHIP_REDACT = "literals"
+    } : {}, var.derive_events && var.security_lake_location != null ? {
+    AUDITSHIP_SECURITY_LAKE_LOCATION = var.security_lake_location
+    } : {}, var.derive_events && var.security_lake_role_arn != null ? {
+    AUDITSHIP_SECURITY_LAKE_ROLE_ARN = var.security_lake_role_arn
+    } : {}, var.derive_events && var.security_lake_external_id != null ? {
+    AUDITSHIP_SECURITY_LAKE_EXTERNAL_ID = var.security_lake_external_id
   } : {}, var.extra_environment)
 
   # Per target: its own settings on top (shard name for the metrics, the
@@ -71,6 +77,12 @@ locals {
       var.mode == "service" ? ["--interval", "${var.interval_seconds}s"] : []
     )
   }
+
+  # Events into a Security Lake custom source rather than the trail's bucket.
+  security_lake_writes = var.derive_events && var.security_lake_location != null
+  security_lake_path   = var.security_lake_location == null ? "" : "${trimsuffix(trimprefix(var.security_lake_location, "s3://"), "/")}/"
+  # The Athena table over {prefix}/_events/ (Security Lake makes its own).
+  events_table = var.create_glue_table && var.derive_events && var.security_lake_location == null
 
   alarm_topic_arn = var.create_alarm_topic ? aws_sns_topic.alarms[0].arn : var.alarm_topic_arn
   log_group_name  = "/ecs/${var.name}"
@@ -102,6 +114,18 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = !var.sign_digests || var.digest_signing_kms_key_arn != ""
       error_message = "sign_digests needs digest_signing_kms_key_arn (an asymmetric SIGN_VERIFY KMS key)."
+    }
+    precondition {
+      condition     = var.derive_events || (var.security_lake_location == null && var.security_lake_role_arn == null)
+      error_message = "security_lake_location and security_lake_role_arn say where derived events go: they need derive_events = true."
+    }
+    precondition {
+      condition     = var.security_lake_role_arn == null || var.security_lake_location != null
+      error_message = "security_lake_role_arn needs security_lake_location (the custom source's s3:// location)."
+    }
+    precondition {
+      condition     = var.security_lake_external_id == null || var.security_lake_role_arn != null
+      error_message = "security_lake_external_id goes with security_lake_role_arn."
     }
     precondition {
       condition     = var.create_alarm_topic || var.alarm_topic_arn != ""

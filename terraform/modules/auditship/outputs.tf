@@ -80,6 +80,6 @@ output "kms_key_arn" {
 }
 
 output "events_table" {
-  description = "The Athena table over the derived events (database.table), when derive_events and create_glue_table are true."
-  value       = var.create_glue_table && var.derive_events ? "${aws_glue_catalog_database.this[0].name}.${aws_glue_catalog_table.events[0].name}" : null
+  description = "The Athena table over the derived events (database.table), when derive_events and create_glue_table are true and the events stay in the trail's bucket (no security_lake_location)."
+  value       = local.events_table ? "${aws_glue_catalog_database.this[0].name}.${aws_glue_catalog_table.events[0].name}" : null
 }

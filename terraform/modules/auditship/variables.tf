@@ -337,6 +337,28 @@ variable "redact_events" {
   default     = false
 }
 
+variable "security_lake_location" {
+  description = "With derive_events: write the events to this Amazon Security Lake custom source instead of the trail's bucket: the location its CreateCustomLogSource returned (s3://aws-security-data-lake-REGION-ID/ext/NAME/...); events go under region=/accountId=/eventDay=YYYYMMDD/ there. The Athena table over {prefix}/_events/ is then not made (Security Lake makes its own)."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.security_lake_location == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", var.security_lake_location))
+    error_message = "security_lake_location is an S3 URL: s3://BUCKET/ext/NAME/."
+  }
+}
+
+variable "security_lake_role_arn" {
+  description = "With security_lake_location: the provider role Security Lake made for the custom source, which the task assumes to write the events (its trust policy must allow the task role). Null: the task role writes there itself, and is granted s3:PutObject under the location."
+  type        = string
+  default     = null
+}
+
+variable "security_lake_external_id" {
+  description = "With security_lake_role_arn: the external id the provider role's trust policy asks for."
+  type        = string
+  default     = null
+}
+
 variable "glue_database_name" {
   description = "Glue database for the audit table."
   type        = string
