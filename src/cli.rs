@@ -982,6 +982,43 @@ mod tests {
     }
 
     #[test]
+    fn event_output_flags_need_events_and_a_security_lake_location() {
+        let run = |extra: &[&str]| {
+            let args = [&["run", "--bucket", "bkt", "--instance", "i"][..], extra].concat();
+            let Command::Run(run) = parse(&args).unwrap().command else { panic!("not run") };
+            run.to_config()
+        };
+        let lake = run(&[
+            "--events",
+            "--redact",
+            "literals",
+            "--security-lake-location",
+            "s3://aws-security-data-lake-eu-west-1-abc/ext/auditship/1.0/",
+            "--security-lake-role-arn",
+            "arn:aws:iam::123456789012:role/AmazonSecurityLake-Provider-auditship",
+        ])
+        .unwrap()
+        .events
+        .unwrap();
+        assert!(lake.redact);
+        let to = lake.security_lake.unwrap();
+        assert_eq!(
+            (to.location.bucket.as_str(), to.location.prefix.as_str()),
+            ("aws-security-data-lake-eu-west-1-abc", "ext/auditship/1.0")
+        );
+        assert_eq!(to.role.unwrap().session_name, "auditship");
+        assert_eq!(run(&["--events"]).unwrap().events.unwrap(), EventSettings { redact: false, security_lake: None });
+        assert!(run(&[]).unwrap().events.is_none());
+        assert!(run(&["--redact", "literals"]).unwrap_err().contains("--events"));
+        assert!(run(&["--events", "--security-lake-location", "bucket/x"]).unwrap_err().contains("not an S3 URL"));
+        assert!(run(&["--events", "--security-lake-role-arn", "arn:aws:iam::123456789012:role/r"])
+            .unwrap_err()
+            .contains("--security-lake-location"));
+        let bad_role = run(&["--events", "--security-lake-location", "s3://b/p", "--security-lake-role-arn", "r"]);
+        assert!(bad_role.unwrap_err().contains("not an IAM role ARN"));
+    }
+
+    #[test]
     fn empty_selection_is_an_error() {
         let cli = parse(&["run", "--bucket", "bkt"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };

@@ -11,6 +11,7 @@ use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 /// The schema, in the order the columns are written (`columns` below
@@ -112,15 +113,15 @@ struct Column {
     rep: Option<Vec<i16>>,
 }
 
-fn required_i32(events: &[OcsfEvent], f: impl Fn(&OcsfEvent) -> i32) -> Column {
-    Column { values: Values::I32(events.iter().map(f).collect()), def: None, rep: None }
+fn required_i32(events: &[&OcsfEvent], f: impl Fn(&OcsfEvent) -> i32) -> Column {
+    Column { values: Values::I32(events.iter().map(|e| f(e)).collect()), def: None, rep: None }
 }
 
-fn required_i64(events: &[OcsfEvent], f: impl Fn(&OcsfEvent) -> i64) -> Column {
-    Column { values: Values::I64(events.iter().map(f).collect()), def: None, rep: None }
+fn required_i64(events: &[&OcsfEvent], f: impl Fn(&OcsfEvent) -> i64) -> Column {
+    Column { values: Values::I64(events.iter().map(|e| f(e)).collect()), def: None, rep: None }
 }
 
-fn required_bytes<'e>(events: &'e [OcsfEvent], f: impl Fn(&'e OcsfEvent) -> &'e [u8]) -> Column {
+fn required_bytes<'e>(events: &[&'e OcsfEvent], f: impl Fn(&'e OcsfEvent) -> &'e [u8]) -> Column {
     Column {
         values: Values::Bytes(events.iter().map(|e| ByteArray::from(f(e).to_vec())).collect()),
         def: None,
@@ -132,9 +133,9 @@ fn required_bytes<'e>(events: &'e [OcsfEvent], f: impl Fn(&'e OcsfEvent) -> &'e 
 /// (`depth` optional levels above it that are present: 0 or more) or that
 /// are absent with it. `f` gives `None` for a null; its definition level is
 /// `depth + 1` when present.
-fn optional_bytes<'e>(events: &'e [OcsfEvent], depth: i16, f: impl Fn(&'e OcsfEvent) -> Leaf<&'e [u8]>) -> Column {
+fn optional_bytes<'e>(events: &[&'e OcsfEvent], depth: i16, f: impl Fn(&'e OcsfEvent) -> Leaf<&'e [u8]>) -> Column {
     let (mut values, mut def) = (Vec::new(), Vec::with_capacity(events.len()));
-    for e in events {
+    for &e in events {
         match f(e) {
             Leaf::Value(v) => {
                 values.push(ByteArray::from(v.to_vec()));
@@ -146,8 +147,8 @@ fn optional_bytes<'e>(events: &'e [OcsfEvent], depth: i16, f: impl Fn(&'e OcsfEv
     Column { values: Values::Bytes(values), def: Some(def), rep: None }
 }
 
-fn optional_i32(events: &[OcsfEvent], f: impl Fn(&OcsfEvent) -> Option<i32>) -> Column {
-    let values: Vec<i32> = events.iter().filter_map(&f).collect();
+fn optional_i32(events: &[&OcsfEvent], f: impl Fn(&OcsfEvent) -> Option<i32>) -> Column {
+    let values: Vec<i32> = events.iter().filter_map(|e| f(e)).collect();
     let def = events.iter().map(|e| i16::from(f(e).is_some())).collect();
     Column { values: Values::I32(values), def: Some(def), rep: None }
 }
@@ -165,7 +166,7 @@ fn leaf(value: Option<&str>) -> Leaf<&[u8]> {
 }
 
 /// The columns in `SCHEMA`'s leaf order.
-fn columns(events: &[OcsfEvent]) -> Vec<Column> {
+fn columns(events: &[&OcsfEvent]) -> Vec<Column> {
     let s = |text: &'static str| move |_: &OcsfEvent| text.as_bytes();
     let rows = events.len();
     vec![
@@ -246,16 +247,36 @@ fn profiles(rows: usize) -> Column {
     Column { values: Values::Bytes(values), def: Some(def), rep: Some(rep) }
 }
 
+/// Leaves that differ on every row (a line's own id, offset, bytes).
+const UNIQUE_PER_ROW: [&[&str]; 6] = [
+    &["metadata", "uid"],
+    &["query_info", "query_string"],
+    &["raw_data"],
+    &["unmapped", "raw_offset"],
+    &["unmapped", "statement"],
+    &["query_info", "uid"],
+];
+
 /// The events as a Parquet file, sorted by time (then by where their line
 /// is, so the order is the same every time).
-pub fn encode(mut events: Vec<OcsfEvent>) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+pub fn encode(events: Vec<OcsfEvent>) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    // References are sorted, not the events: moving events (hundreds of
+    // bytes each) n·log n times was most of the encoding's time.
+    let mut events: Vec<&OcsfEvent> = events.iter().collect();
     events.sort_by(|a, b| (a.time_ms, &a.raw_key, a.raw_offset).cmp(&(b.time_ms, &b.raw_key, b.raw_offset)));
     let schema = Arc::new(parse_message_type(SCHEMA)?);
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("auditship {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(format!("auditship {}", env!("CARGO_PKG_VERSION")));
+    // A column whose every value is its own gains nothing from a
+    // dictionary but the cost of building one.
+    let props = UNIQUE_PER_ROW
+        .iter()
+        .fold(props, |p, path| {
+            p.set_column_dictionary_enabled(ColumnPath::new(path.iter().map(|s| s.to_string()).collect()), false)
+        })
         .build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(props))?;
     let mut group = writer.next_row_group()?;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: a real MariaDB writes MB megabytes of audit log
 # (rotating every 8 MB), then the release build of auditship ships it to
-# moto's S3 through the RDS emulator, all on loopback. Three runs are timed:
-# cold (everything new), idle (nothing new), incremental (after 10% more
-# traffic). Results, the machine and this command are printed and written
+# moto's S3 through the RDS emulator, all on loopback. Four runs are timed:
+# cold (everything new), cold with --events into a second bucket (the same
+# bytes, also derived into OCSF Parquet: what inline events cost), idle
+# (nothing new), incremental (after 10% more traffic). Results, the
+# machine and this command are printed and written
 # to .stack/bench/e2e.md, for BENCHMARKS.md.
 #
 #   MB=64 tests/bench/e2e.sh
@@ -20,6 +22,7 @@ dir="$root/.stack/bench"
 ROTATE_SIZE=$((8 << 20)) ROTATIONS=100 stack_up target/release/auditship-testkit
 trap stack_down EXIT
 make_bucket bench
+make_bucket bench-events
 
 # ~700-byte audit lines (the plugin logs queries up to 1 KiB by default).
 queries=$((MB * 1024 * 1024 / 700))
@@ -27,10 +30,11 @@ echo "bench: writing ~${MB} MB of audit log ($queries statements)" >&2
 target/release/auditship-testkit traffic --port "$p1" --queries "$queries" --payload 400
 audit_bytes() { du -cb "$dir/primary/audit"/server_audit.log* | tail -1 | cut -f1; }
 
-run() { # run NAME → appends "NAME seconds maxrss_kb bytes_shipped" to $dir/results
-  local name=$1 out
+run() { # run NAME [BUCKET [FLAGS…]] → appends "NAME seconds maxrss_kb bytes_shipped" to $dir/results
+  local name=$1 bucket=${2:-bench} out
+  shift $(( $# < 2 ? $# : 2 ))
   out=$(/usr/bin/time -f "%e %M" target/release/auditship --log-format json run --instance shop-primary \
-      --bucket bench --rds-endpoint-url "$rds" --s3-endpoint-url "$s3" 2>"$dir/$name.log" >"$dir/$name.out"; echo "exit=$?")
+      --bucket "$bucket" --rds-endpoint-url "$rds" --s3-endpoint-url "$s3" "$@" 2>"$dir/$name.log" >"$dir/$name.out"; echo "exit=$?")
   local stats; stats=$(tail -1 "$dir/$name.log")
   local shipped; shipped=$(sed -n 's/.* \([0-9]*\) bytes shipped.*/\1/p' "$dir/$name.out")
   echo "$name $stats $shipped" >>"$dir/results"
@@ -39,6 +43,8 @@ run() { # run NAME → appends "NAME seconds maxrss_kb bytes_shipped" to $dir/re
 : >"$dir/results"
 total=$(audit_bytes)
 run cold
+run cold_events bench-events --events
+grep -q '"events derived"' "$dir/cold_events.log" || { echo "bench: cold_events derived no events" >&2; exit 1; }
 run idle
 target/release/auditship-testkit traffic --port "$p1" --queries $((queries / 10)) --payload 400
 run incremental
@@ -59,7 +65,11 @@ mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)
     echo "| $name | $secs | ${shipped:-0} | $tput | $((rss / 1024)) |"
   done <"$dir/results"
   echo
-  echo "cold: every file new; idle: nothing new (one listing and the checkpoint read, no"
+  cold=$(awk '$1 == "cold" {print $2}' "$dir/results")
+  with=$(awk '$1 == "cold_events" {print $2}' "$dir/results")
+  echo "Inline events (\`--events\`) took $(awk -v a="$cold" -v b="$with" 'BEGIN{ printf "%.0f", 100 * (b - a) / b }') % of the cold run's wall time ($cold s without, $with s with)."
+  echo
+  echo "cold: every file new; cold_events: the same bytes into another bucket with --events; idle: nothing new (one listing and the checkpoint read, no"
   echo "download); incremental: after 10% more traffic (the active file read from 4 KiB before"
   echo "its shipped offset, the overlap checked against the checkpoint's tail hash, the rest"
   echo "shipped; files it rotated into read whole)."

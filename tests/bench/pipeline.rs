@@ -140,5 +140,70 @@ fn bench_checkpoint(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_stages, bench_checkpoint);
+/// Audit lines as all three dialects write them: MariaDB's queries and
+/// connects, the MySQL plugin's connect with its trailing fields, Aurora's
+/// epoch-microsecond table events.
+fn mixed_audit_log(bytes: usize) -> Vec<u8> {
+    let mut out = audit_log(bytes / 2);
+    let mut n = 0u64;
+    while out.len() < bytes {
+        let line = match n % 4 {
+            0 => format!("20261122 01:{:02}:{:02},ip-10-0-1-23,app,10.0.2.{},{},0,CONNECT,shop,,0\n", (n / 60) % 60, n % 60, n % 250, 2000 + n % 64),
+            1 => format!("20261122 01:{:02}:{:02},ip-10-0-1-23,rdsadmin,localhost,{},0,CONNECT,information_schema,,0,SSL\n", (n / 60) % 60, n % 60, 3000 + n % 64),
+            2 => format!("{},aurora-1,app,10.0.3.{},{},{},READ,shop,orders,0\n", 1_795_000_000_000_000u64 + n * 1000, n % 250, 4000 + n % 64, n),
+            _ => format!("{},aurora-1,app,10.0.3.{},{},{},QUERY,shop,'SELECT * FROM orders WHERE id = {} AND note = \\'a, b\\'',0\n", 1_795_000_000_000_000u64 + n * 1000, n % 250, 4000 + n % 64, n, n),
+        };
+        out.extend_from_slice(line.as_bytes());
+        n += 1;
+    }
+    out
+}
+
+/// Deriving events: parsing alone, parsing into OCSF events, encoding
+/// them as Parquet, and the three together (what `--events` adds per raw
+/// byte), on one core.
+fn bench_events(c: &mut Criterion) {
+    use auditship::events::ocsf::{object_events, Provenance};
+    use auditship::events::parse::Dialect;
+    let data = mixed_audit_log(8 << 20);
+    let from = Provenance {
+        dialect: Dialect::MariaDb,
+        instance: "shop-primary",
+        cluster: Some("shop"),
+        dbi_resource_id: "db-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        region: "eu-west-1",
+        account: Some("123456789012"),
+        raw_key: "rds-audit/shop/shop-primary/dt=2026-11-22/20261122T000000Z-3f9a1c2b/00000000000000000000.log.gz",
+    };
+    let at = chrono::DateTime::UNIX_EPOCH;
+    let mut g = c.benchmark_group("events");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    g.bench_function("parse_8MiB", |b| {
+        b.iter(|| black_box(auditship::events::parse_object(black_box(&data), 0).filter(|p| p.record.is_ok()).count()))
+    });
+    g.bench_function("parse_map_8MiB", |b| b.iter(|| black_box(object_events(black_box(&data), 0, &from, at).len())));
+    g.bench_function("encode_parquet_8MiB", |b| {
+        b.iter_batched(
+            || object_events(&data, 0, &from, at),
+            |events| black_box(auditship::events::parquet::encode(events).unwrap().len()),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("parse_map_encode_8MiB", |b| {
+        b.iter(|| {
+            black_box(auditship::events::parquet::encode(object_events(black_box(&data), 0, &from, at)).unwrap().len())
+        })
+    });
+    g.finish();
+    let parquet = auditship::events::parquet::encode(object_events(&data, 0, &from, at)).unwrap();
+    eprintln!(
+        "events: {} raw bytes, {} lines, {} bytes of Parquet",
+        data.len(),
+        data.iter().filter(|&&b| b == b'\n').count(),
+        parquet.len()
+    );
+}
+
+criterion_group!(benches, bench_stages, bench_checkpoint, bench_events);
 criterion_main!(benches);
