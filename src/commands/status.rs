@@ -46,6 +46,10 @@ pub struct Standing {
     /// Files gone with bytes unshipped that no run has reported yet (the
     /// next run reports them, exit 3).
     pub gaps_unreported: usize,
+    /// Whether the scheduled runs derive this instance's events (`run
+    /// --events`), and shipped objects whose events are not derived yet.
+    pub events_derived: bool,
+    pub objects_awaiting_events: usize,
 }
 
 impl InstanceStatus {
@@ -72,6 +76,8 @@ impl InstanceStatus {
             gaps_recorded: cp.gaps.len(),
             gaps_unreported: survey.vanished.len(),
             files: survey.files.len(),
+            events_derived: cp.events,
+            objects_awaiting_events: cp.events_pending.len(),
             ..Standing::default()
         };
         let mut oldest: Option<DateTime<Utc>> = None;
@@ -173,6 +179,13 @@ fn warnings(instance: &Instance, survey: &Survey) -> Vec<String> {
     }
     if cp.etag.is_none() {
         out.push("no checkpoint yet: nothing has been shipped from this instance".to_string());
+    }
+    if !cp.state.events_pending.is_empty() {
+        out.push(format!(
+            "{} shipped objects have no derived events yet: the next `run --events` derives them{}",
+            cp.state.events_pending.len(),
+            if cp.state.events { "" } else { " (runs no longer derive events: use `auditship events`)" }
+        ));
     }
     let oldest_on_instance = survey.files.iter().filter_map(|f| f.id.as_ref()).min();
     for (id, p) in &survey.vanished {

@@ -161,7 +161,6 @@ pub async fn derive_object(
         }
     };
     let plain = read_vouched(raw, key, facts).await?;
-    derived.objects += 1;
     let from = Provenance {
         dialect,
         instance: &instance.id.0,
@@ -172,16 +171,19 @@ pub async fn derive_object(
         raw_key: key,
     };
     let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
+    // Counted once every file of the object is there.
+    let mut tally = EventTally { objects: 1, ..EventTally::default() };
     let events = object_events(&plain, start, &from, default_time);
-    derived.events += events.len() as u64;
-    derived.unparsed += events.iter().filter(|e| e.parse_error.is_some()).count() as u64;
+    tally.events = events.len() as u64;
+    tally.unparsed = events.iter().filter(|e| e.parse_error.is_some()).count() as u64;
     for (day, events) in by_day(events, sink.redact) {
         let key = sink.key(instance, &file, start, day).map_err(NotDerived::Never)?;
         match write_events(&*sink.store, &key, facts, events).await.map_err(NotDerived::Retry)? {
-            Created::Yes => derived.files_created += 1,
-            Created::AlreadyExists => derived.files_existing += 1,
+            Created::Yes => tally.files_created += 1,
+            Created::AlreadyExists => tally.files_existing += 1,
         }
     }
+    derived.add(&tally);
     Ok(())
 }
 

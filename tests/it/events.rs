@@ -239,6 +239,21 @@ async fn a_run_with_events_derives_what_it_lands() {
         let name = format!("standalone.primary.{file}.{start:020}.parquet");
         assert!(events.iter().any(|k| k.ends_with(&name)), "no events for {raw}: {events:#?}");
     }
+    let mut status = stack.bare_command_for("status");
+    status.args(stack.selection()).arg("--json");
+    let status = finished(status).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    let primary: serde_json::Value = status
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|v: &serde_json::Value| v["instance"] == "primary")
+        .unwrap();
+    assert_eq!(
+        (primary["events_derived"].as_bool(), primary["objects_awaiting_events"].as_u64()),
+        (Some(true), Some(0)),
+        "{primary}"
+    );
     let mut cmd = stack.bare_command_for("events");
     cmd.args(stack.selection()).arg("--json");
     let catch_up = finished(cmd).await;
@@ -314,4 +329,57 @@ async fn events_go_to_a_security_lake_custom_source_through_its_role() {
     let again = stack.run(&flags).await;
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(objects_in(&stack.s3, lake).await.len(), events.len(), "a run with nothing new wrote events");
+}
+
+/// A run whose event writes are refused still ships the raw trail (the
+/// instance fails, exit 2 for a denial, the cause named), and its objects
+/// stay awaiting their events — `status` says so; the next run derives
+/// them without being asked to look back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_a_run_could_not_write_are_derived_by_the_next() {
+    let stack = Stack::start(Options::default()).await;
+    stack.primary.traffic(150, Some(60));
+    let mut denied = S3Fault::new("PUT", S3FaultKind::Forbidden);
+    denied.path_contains = "/_events/".into();
+    denied.times = 1000;
+    stack.s3_faults(&[denied]);
+    let first = stack.run(&["--events"]).await;
+    assert_eq!(first.code, 2, "{first:?}");
+    assert!(first.stderr.contains("events not derived"), "{}", first.stderr);
+    stack.assert_all_shipped("primary").await;
+    assert!(!stack.objects().await.keys().any(|k| k.contains("/_events/")));
+
+    let mut status = stack.bare_command_for("status");
+    status.args(stack.selection()).arg("--json");
+    let status = finished(status).await;
+    let primary: serde_json::Value = status
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|v: &serde_json::Value| v["instance"] == "primary")
+        .unwrap();
+    let raw = stack.object_keys("primary").await;
+    assert_eq!(primary["objects_awaiting_events"].as_u64(), Some(raw.len() as u64), "{primary}");
+    assert!(primary["warnings"].to_string().contains("no derived events yet"), "{primary}");
+
+    stack.clear_s3_faults();
+    let second = stack.run(&["--events"]).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    // Counted once written: the first run derived none, the second all.
+    let derived = |out: &RunOutput| -> u64 {
+        out.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["instance"] == "primary")
+            .map(|v| v["EventsDerived"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(derived(&first), 0, "no event file was written");
+    assert!(derived(&second) > 0, "{second:?}");
+    let events: Vec<String> = stack.objects().await.into_keys().filter(|k| k.contains("/_events/ocsf/")).collect();
+    for key in &raw {
+        let (file, start) = auditship::keys::parse_object_key(key).unwrap();
+        let name = format!("standalone.primary.{file}.{start:020}.parquet");
+        assert!(events.iter().any(|k| k.ends_with(&name)), "no events for {key}");
+    }
 }
