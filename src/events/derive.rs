@@ -9,7 +9,8 @@
 //! `{prefix}/_events/`, or an Amazon Security Lake custom source's
 //! location. The raw trail is only read.
 
-use super::ocsf::{object_events, OcsfEvent, Provenance, OCSF_VERSION};
+use super::ocsf::{each_object_event, OcsfEvent, Provenance, OCSF_VERSION};
+use super::parquet::{EventFile, ROW_GROUP_ROWS};
 use super::parse::Dialect;
 use crate::error::Failure;
 use crate::identify::FileId;
@@ -161,30 +162,116 @@ pub async fn derive_object(
         }
     };
     let plain = read_vouched(raw, key, facts).await?;
-    let from = Provenance {
+    let origin = Origin {
         dialect,
-        instance: &instance.id.0,
-        cluster: instance.cluster.as_deref(),
-        dbi_resource_id: &facts.dbi_resource_id,
-        region: &sink.region,
-        account: instance.account.as_deref(),
-        raw_key: key,
+        instance: instance.id.0.clone(),
+        cluster: instance.cluster.clone(),
+        dbi_resource_id: facts.dbi_resource_id.clone(),
+        region: sink.region.clone(),
+        account: instance.account.clone(),
+        raw_key: key.to_string(),
     };
     let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
+    let redact = sink.redact;
+    // A small object is derived where it stands (as every simulated one
+    // is); a larger one on the blocking pool, off the runtime's threads.
+    let days = if plain.len() <= DERIVE_INLINE_UP_TO {
+        encode_days(&plain, start, &origin, default_time, redact)
+    } else {
+        tokio::task::spawn_blocking(move || encode_days(&plain, start, &origin, default_time, redact))
+            .await
+            .map_err(|e| NotDerived::Retry(Failure::transient(format!("deriving the events of {key}: {e}"))))?
+    }
+    .map_err(|e| NotDerived::Never(Failure::needs_person(format!("encoding the events of {key} failed: {e}"))))?;
     // Counted once every file of the object is there.
     let mut tally = EventTally { objects: 1, ..EventTally::default() };
-    let events = object_events(&plain, start, &from, default_time);
-    tally.events = events.len() as u64;
-    tally.unparsed = events.iter().filter(|e| e.parse_error.is_some()).count() as u64;
-    for (day, events) in by_day(events, sink.redact) {
+    for (day, file_of_day) in days {
+        tally.events += file_of_day.events as u64;
+        tally.unparsed += file_of_day.unparsed as u64;
         let key = sink.key(instance, &file, start, day).map_err(NotDerived::Never)?;
-        match write_events(&*sink.store, &key, facts, events).await.map_err(NotDerived::Retry)? {
+        match write_events(&*sink.store, &key, facts, file_of_day).await.map_err(NotDerived::Retry)? {
             Created::Yes => tally.files_created += 1,
             Created::AlreadyExists => tally.files_existing += 1,
         }
     }
     derived.add(&tally);
     Ok(())
+}
+
+/// Raw bytes derived where they stand, below which the blocking pool is
+/// not worth its hand-off.
+const DERIVE_INLINE_UP_TO: usize = 64 * 1024;
+
+/// A raw object's provenance, owned (to cross to the blocking pool).
+struct Origin {
+    dialect: Dialect,
+    instance: String,
+    cluster: Option<String>,
+    dbi_resource_id: String,
+    region: String,
+    account: Option<String>,
+    raw_key: String,
+}
+
+/// One day's events of a raw object, encoded.
+struct DayFile {
+    body: Vec<u8>,
+    events: usize,
+    unparsed: usize,
+}
+
+/// Every line of `plain` as an event, in files by the UTC day of their
+/// time, a row group at a time: memory holds one group per day, not every
+/// event of the object.
+fn encode_days(
+    plain: &[u8],
+    start: u64,
+    origin: &Origin,
+    default_time: DateTime<Utc>,
+    redact: bool,
+) -> Result<BTreeMap<NaiveDate, DayFile>, parquet::errors::ParquetError> {
+    let from = Provenance {
+        dialect: origin.dialect,
+        instance: &origin.instance,
+        cluster: origin.cluster.as_deref(),
+        dbi_resource_id: &origin.dbi_resource_id,
+        region: &origin.region,
+        account: origin.account.as_deref(),
+        raw_key: &origin.raw_key,
+    };
+    struct Day {
+        file: EventFile,
+        group: Vec<OcsfEvent>,
+        events: usize,
+        unparsed: usize,
+    }
+    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
+    for event in each_object_event(plain, start, &from, default_time) {
+        let day = match days.entry(day_of(&event)) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(Day { file: EventFile::new()?, group: Vec::new(), events: 0, unparsed: 0 })
+            }
+        };
+        day.events += 1;
+        day.unparsed += usize::from(event.parse_error.is_some());
+        day.group.push(if redact { event.redacted() } else { event });
+        if day.group.len() == ROW_GROUP_ROWS {
+            day.file.write_row_group(&std::mem::take(&mut day.group))?;
+        }
+    }
+    let mut files = BTreeMap::new();
+    for (date, mut day) in days {
+        if !day.group.is_empty() {
+            day.file.write_row_group(&day.group)?;
+        }
+        files.insert(date, DayFile { body: day.file.finish()?, events: day.events, unparsed: day.unparsed });
+    }
+    Ok(files)
+}
+
+fn day_of(event: &OcsfEvent) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp_millis(event.time_ms).unwrap_or_default().date_naive()
 }
 
 async fn head_facts(raw: &dyn ObjectStore, key: &str) -> Result<ObjectFacts, NotDerived> {
@@ -220,56 +307,36 @@ async fn read_vouched(raw: &dyn ObjectStore, key: &str, facts: &ObjectFacts) -> 
     })
 }
 
-/// The events by the UTC day of their time, each with `--redact` applied.
-pub fn by_day(events: Vec<OcsfEvent>, redact: bool) -> BTreeMap<NaiveDate, Vec<OcsfEvent>> {
-    let mut days: BTreeMap<NaiveDate, Vec<OcsfEvent>> = BTreeMap::new();
-    for e in events {
-        let day = DateTime::<Utc>::from_timestamp_millis(e.time_ms).unwrap_or_default().date_naive();
-        days.entry(day).or_default().push(if redact { e.redacted() } else { e });
-    }
-    days
-}
-
-/// Events encoded without leaving the task (well under a millisecond's work).
-const ENCODE_INLINE_UP_TO: usize = 256;
-
 /// One event file, created only if its key is free.
 async fn write_events(
     store: &dyn ObjectStore,
     key: &str,
     raw: &ObjectFacts,
-    events: Vec<OcsfEvent>,
+    file: DayFile,
 ) -> Result<Created, Failure> {
-    let count = events.len();
-    let unparsed = events.iter().filter(|e| e.parse_error.is_some()).count();
-    // A few events are encoded where they stand (as every simulated
-    // object's are); more on the blocking pool, off the runtime's threads.
-    let encoded = if count <= ENCODE_INLINE_UP_TO {
-        super::parquet::encode(events)
-    } else {
-        tokio::task::spawn_blocking(move || super::parquet::encode(events))
-            .await
-            .map_err(|e| Failure::transient(format!("encoding events for {key}: {e}")))?
-    };
-    let body = encoded.map_err(|e| Failure::needs_person(format!("encoding events for {key} failed: {e}")))?;
     let metadata = HashMap::from([
         ("raw-sha256".to_string(), raw.sha256.clone()),
         ("raw-file-id".to_string(), raw.file_id.clone()),
         ("raw-start-offset".to_string(), raw.start.to_string()),
-        ("events".to_string(), count.to_string()),
-        ("unparsed".to_string(), unparsed.to_string()),
+        ("events".to_string(), file.events.to_string()),
+        ("unparsed".to_string(), file.unparsed.to_string()),
         ("ocsf-version".to_string(), OCSF_VERSION.to_string()),
     ]);
-    let record = Record { body, content_type: "application/vnd.apache.parquet".into(), metadata };
+    let record = Record { body: file.body, content_type: "application/vnd.apache.parquet".into(), metadata };
     let created = store.create_record(key, &record).await?;
-    tracing::info!(key, events = count, unparsed, created = created == Created::Yes, "events written");
+    tracing::info!(
+        key,
+        events = file.events,
+        unparsed = file.unparsed,
+        created = created == Created::Yes,
+        "events written"
+    );
     Ok(created)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::parse::Dialect;
 
     fn sink(layout: Layout, redact: bool) -> EventSink {
         EventSink { store: Arc::new(crate::sim::store::MemStore::new()), layout, redact, region: "eu-west-1".into() }
@@ -303,20 +370,34 @@ mod tests {
     }
 
     #[test]
-    fn events_split_by_the_day_of_their_time() {
-        let from = Provenance {
+    fn events_go_in_a_file_per_day_of_their_time_in_row_groups() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let origin = Origin {
             dialect: Dialect::MariaDb,
-            instance: "i",
+            instance: "i".into(),
             cluster: None,
-            dbi_resource_id: "db-R",
-            region: "r",
+            dbi_resource_id: "db-R".into(),
+            region: "r".into(),
             account: None,
-            raw_key: "k",
+            raw_key: "k".into(),
         };
-        let object = b"20261202 23:59:59,vm,app,h,9,1,QUERY,shop,'SELECT 1',0\n20261203 00:00:00,vm,app,h,9,2,QUERY,shop,'SELECT 2',0\n";
-        let days = by_day(object_events(object, 0, &from, DateTime::UNIX_EPOCH), true);
-        let counts: Vec<(String, usize)> = days.iter().map(|(d, e)| (d.to_string(), e.len())).collect();
-        assert_eq!(counts, vec![("2026-12-02".into(), 1), ("2026-12-03".into(), 1)]);
-        assert!(days.values().flatten().all(|e| e.raw_data.is_none() && e.query.as_deref() == Some("SELECT ?")));
+        let mut object = b"20261202 23:59:59,vm,app,h,9,1,QUERY,shop,'SELECT 1',0\n".to_vec();
+        let after_midnight = ROW_GROUP_ROWS + 5;
+        for n in 0..after_midnight {
+            object.extend_from_slice(format!("20261203 00:00:00,vm,app,h,9,{n},QUERY,shop,'SELECT 2',0\n").as_bytes());
+        }
+        let days = encode_days(&object, 0, &origin, DateTime::UNIX_EPOCH, true).unwrap();
+        let shape: Vec<(String, usize, i64, usize)> = days
+            .iter()
+            .map(|(d, f)| {
+                let reader = SerializedFileReader::new(bytes::Bytes::from(f.body.clone())).unwrap();
+                let meta = reader.metadata();
+                (d.to_string(), f.events, meta.file_metadata().num_rows(), meta.num_row_groups())
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![("2026-12-02".into(), 1, 1, 1), ("2026-12-03".into(), after_midnight, after_midnight as i64, 2)]
+        );
     }
 }

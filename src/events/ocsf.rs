@@ -142,18 +142,26 @@ pub fn event(parsed: &Parsed<'_>, from: &Provenance<'_>, fallback_time: DateTime
 /// after it, or `default_time` when the object has none), so that it lands
 /// in the day its neighbours do.
 pub fn object_events(object: &[u8], start: u64, from: &Provenance<'_>, default_time: DateTime<Utc>) -> Vec<OcsfEvent> {
-    let parsed: Vec<Parsed<'_>> = super::parse_object(object, start).collect();
-    let first_time = parsed.iter().find_map(|p| p.record.as_ref().ok().map(|r| r.time));
+    each_object_event(object, start, from, default_time).collect()
+}
+
+/// `object_events` one at a time, so that a large object's events need
+/// not all be held at once (the object is parsed twice: once to find its
+/// first record's time, which is cheap).
+pub fn each_object_event<'a>(
+    object: &'a [u8],
+    start: u64,
+    from: &'a Provenance<'a>,
+    default_time: DateTime<Utc>,
+) -> impl Iterator<Item = OcsfEvent> + 'a {
+    let first_time = super::parse_object(object, start).find_map(|p| p.record.ok().map(|r| r.time));
     let mut time = first_time.unwrap_or(default_time);
-    parsed
-        .iter()
-        .map(|p| {
-            if let Ok(r) = &p.record {
-                time = r.time;
-            }
-            event(p, from, time)
-        })
-        .collect()
+    super::parse_object(object, start).map(move |p| {
+        if let Ok(r) = &p.record {
+            time = r.time;
+        }
+        event(&p, from, time)
+    })
 }
 
 fn of_record(r: &AuditRecord<'_>, line: RawLine<'_>, from: &Provenance<'_>) -> OcsfEvent {

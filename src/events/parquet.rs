@@ -1,13 +1,15 @@
 //! OCSF events as one Parquet file, with OCSF's nested layout (`actor.user.name`,
 //! `src_endpoint.ip`, …) so Athena, DuckDB and Security Lake read the
-//! attributes by their OCSF names. Snappy-compressed, one row group,
-//! dictionary-encoded, sorted by time (as Security Lake asks). The bytes
+//! attributes by their OCSF names. Snappy-compressed, dictionary-encoded,
+//! written a row group of `ROW_GROUP_ROWS` at a time (so memory does not
+//! grow with the raw object), each sorted by time (as Security Lake asks). The bytes
 //! depend only on the events, so writing the same events twice gives the
 //! same object.
 
 use super::ocsf::{OcsfEvent, CATEGORY_NAME, CATEGORY_UID, CLASS_NAME, CLASS_UID, OCSF_VERSION, PROFILES};
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -257,43 +259,71 @@ const UNIQUE_PER_ROW: [&[&str]; 6] = [
     &["query_info", "uid"],
 ];
 
-/// The events as a Parquet file, sorted by time (then by where their line
-/// is, so the order is the same every time).
-pub fn encode(events: Vec<OcsfEvent>) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-    // References are sorted, not the events: moving events (hundreds of
-    // bytes each) n·log n times was most of the encoding's time.
-    let mut events: Vec<&OcsfEvent> = events.iter().collect();
-    events.sort_by(|a, b| (a.time_ms, &a.raw_key, a.raw_offset).cmp(&(b.time_ms, &b.raw_key, b.raw_offset)));
-    let schema = Arc::new(parse_message_type(SCHEMA)?);
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("auditship {}", env!("CARGO_PKG_VERSION")));
-    // A column whose every value is its own gains nothing from a
-    // dictionary but the cost of building one.
-    let props = UNIQUE_PER_ROW
-        .iter()
-        .fold(props, |p, path| {
-            p.set_column_dictionary_enabled(ColumnPath::new(path.iter().map(|s| s.to_string()).collect()), false)
-        })
-        .build();
-    let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(props))?;
-    let mut group = writer.next_row_group()?;
-    let mut columns = columns(&events).into_iter();
-    while let Some(mut writer) = group.next_column()? {
-        let column = columns.next().expect("a column for every leaf of the schema");
-        let (def, rep) = (column.def.as_deref(), column.rep.as_deref());
-        match column.values {
-            Values::I32(v) => writer.typed::<Int32Type>().write_batch(&v, def, rep)?,
-            Values::I64(v) => writer.typed::<Int64Type>().write_batch(&v, def, rep)?,
-            Values::Bytes(v) => writer.typed::<ByteArrayType>().write_batch(&v, def, rep)?,
-        };
-        writer.close()?;
+/// Rows per row group: what one group's columns hold in memory at once
+/// (a few MiB), however large the raw object.
+pub const ROW_GROUP_ROWS: usize = 8192;
+
+/// A Parquet file of events being written, a row group at a time.
+pub struct EventFile {
+    writer: SerializedFileWriter<Vec<u8>>,
+}
+
+impl EventFile {
+    pub fn new() -> Result<EventFile, ParquetError> {
+        let schema = Arc::new(parse_message_type(SCHEMA)?);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_dictionary_enabled(true)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_created_by(format!("auditship {}", env!("CARGO_PKG_VERSION")));
+        // A column whose every value is its own gains nothing from a
+        // dictionary but the cost of building one.
+        let props = UNIQUE_PER_ROW
+            .iter()
+            .fold(props, |p, path| {
+                p.set_column_dictionary_enabled(ColumnPath::new(path.iter().map(|s| s.to_string()).collect()), false)
+            })
+            .build();
+        Ok(EventFile { writer: SerializedFileWriter::new(Vec::new(), schema, Arc::new(props))? })
     }
-    assert!(columns.next().is_none(), "the schema has a leaf for every column");
-    group.close()?;
-    writer.into_inner()
+
+    /// One row group of `events`, sorted by time (then by where their
+    /// line is, so the order is the same every time).
+    pub fn write_row_group(&mut self, events: &[OcsfEvent]) -> Result<(), ParquetError> {
+        // References are sorted, not the events (hundreds of bytes each).
+        let mut events: Vec<&OcsfEvent> = events.iter().collect();
+        events.sort_by(|a, b| (a.time_ms, &a.raw_key, a.raw_offset).cmp(&(b.time_ms, &b.raw_key, b.raw_offset)));
+        let mut group = self.writer.next_row_group()?;
+        let mut columns = columns(&events).into_iter();
+        while let Some(mut writer) = group.next_column()? {
+            let column = columns.next().expect("a column for every leaf of the schema");
+            let (def, rep) = (column.def.as_deref(), column.rep.as_deref());
+            match column.values {
+                Values::I32(v) => writer.typed::<Int32Type>().write_batch(&v, def, rep)?,
+                Values::I64(v) => writer.typed::<Int64Type>().write_batch(&v, def, rep)?,
+                Values::Bytes(v) => writer.typed::<ByteArrayType>().write_batch(&v, def, rep)?,
+            };
+            writer.close()?;
+        }
+        assert!(columns.next().is_none(), "the schema has a leaf for every column");
+        group.close()?;
+        Ok(())
+    }
+
+    /// The file's bytes, footer included.
+    pub fn finish(self) -> Result<Vec<u8>, ParquetError> {
+        self.writer.into_inner()
+    }
+}
+
+/// The events as one Parquet file: row groups of `ROW_GROUP_ROWS`, each
+/// sorted by time.
+pub fn encode(events: Vec<OcsfEvent>) -> Result<Vec<u8>, ParquetError> {
+    let mut file = EventFile::new()?;
+    for group in events.chunks(ROW_GROUP_ROWS) {
+        file.write_row_group(group)?;
+    }
+    file.finish()
 }
 
 #[cfg(test)]
