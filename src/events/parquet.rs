@@ -124,10 +124,34 @@ fn required_i64(events: &[&OcsfEvent], f: impl Fn(&OcsfEvent) -> i64) -> Column 
 }
 
 fn required_bytes<'e>(events: &[&'e OcsfEvent], f: impl Fn(&'e OcsfEvent) -> &'e [u8]) -> Column {
-    Column {
-        values: Values::Bytes(events.iter().map(|e| ByteArray::from(f(e).to_vec())).collect()),
-        def: None,
-        rep: None,
+    let mut shared = Shared::default();
+    Column { values: Values::Bytes(events.iter().map(|e| shared.of(f(e))).collect()), def: None, rep: None }
+}
+
+/// The same text on every row (a constant of the schema): one buffer.
+fn constant_bytes(rows: usize, text: &'static str) -> Column {
+    let value = ByteArray::from(bytes::Bytes::from_static(text.as_bytes()));
+    Column { values: Values::Bytes(vec![value; rows]), def: None, rep: None }
+}
+
+/// Values as `ByteArray`s, a run of equal ones sharing one buffer: most
+/// columns repeat from row to row (the instance, the raw key, the user,
+/// the database), and a copy per row was most of the encoder's work.
+#[derive(Default)]
+struct Shared {
+    last: Option<bytes::Bytes>,
+}
+
+impl Shared {
+    fn of(&mut self, value: &[u8]) -> ByteArray {
+        match &self.last {
+            Some(last) if last.as_ref() == value => ByteArray::from(last.clone()),
+            _ => {
+                let bytes = bytes::Bytes::copy_from_slice(value);
+                self.last = Some(bytes.clone());
+                ByteArray::from(bytes)
+            }
+        }
     }
 }
 
@@ -137,10 +161,11 @@ fn required_bytes<'e>(events: &[&'e OcsfEvent], f: impl Fn(&'e OcsfEvent) -> &'e
 /// `depth + 1` when present.
 fn optional_bytes<'e>(events: &[&'e OcsfEvent], depth: i16, f: impl Fn(&'e OcsfEvent) -> Leaf<&'e [u8]>) -> Column {
     let (mut values, mut def) = (Vec::new(), Vec::with_capacity(events.len()));
+    let mut shared = Shared::default();
     for &e in events {
         match f(e) {
             Leaf::Value(v) => {
-                values.push(ByteArray::from(v.to_vec()));
+                values.push(shared.of(v));
                 def.push(depth + 1);
             }
             Leaf::Null(level) => def.push(level),
@@ -169,34 +194,34 @@ fn leaf(value: Option<&str>) -> Leaf<&[u8]> {
 
 /// The columns in `SCHEMA`'s leaf order.
 fn columns(events: &[&OcsfEvent]) -> Vec<Column> {
-    let s = |text: &'static str| move |_: &OcsfEvent| text.as_bytes();
     let rows = events.len();
+    let s = |text: &'static str| constant_bytes(rows, text);
     vec![
         required_i32(events, |e| e.activity_id),
         required_bytes(events, |e| e.activity_name.as_bytes()),
         required_i32(events, |_| CATEGORY_UID),
-        required_bytes(events, s(CATEGORY_NAME)),
+        s(CATEGORY_NAME),
         required_i32(events, |_| CLASS_UID),
-        required_bytes(events, s(CLASS_NAME)),
+        s(CLASS_NAME),
         required_i64(events, |e| e.type_uid),
         required_bytes(events, |e| e.type_name.as_bytes()),
         // The class's datastore type: 1, Database.
         required_i32(events, |_| 1),
         required_i32(events, |e| e.severity_id),
-        required_bytes(events, s("Informational")),
+        s("Informational"),
         required_i64(events, |e| e.time_ms),
         required_i64(events, |e| e.time_ms),
         required_i32(events, |e| e.status_id),
         required_bytes(events, |e| e.status.as_bytes()),
         optional_bytes(events, 0, |e| leaf(e.status_code.as_deref())),
         // metadata
-        required_bytes(events, s(OCSF_VERSION)),
+        s(OCSF_VERSION),
         required_bytes(events, |e| e.product_name.as_bytes()),
         required_bytes(events, |e| e.vendor_name.as_bytes()),
         required_bytes(events, |e| e.uid.as_bytes()),
         optional_bytes(events, 0, |e| leaf(e.original_time.as_deref())),
         optional_bytes(events, 0, |e| leaf(e.correlation_uid.as_deref())),
-        required_bytes(events, s("auditship")),
+        s("auditship"),
         profiles(rows),
         // actor.user.name
         optional_bytes(events, 0, |e| leaf(e.user.as_deref())),
@@ -222,7 +247,7 @@ fn columns(events: &[&OcsfEvent]) -> Vec<Column> {
             (Some(_), Some(uid)) => Leaf::Value(uid.as_bytes()),
         }),
         // cloud
-        required_bytes(events, s("AWS")),
+        s("AWS"),
         required_bytes(events, |e| e.region.as_bytes()),
         optional_bytes(events, 0, |e| leaf(e.account.as_deref())),
         optional_bytes(events, 0, |e| leaf(e.raw_data.as_deref())),
@@ -243,7 +268,9 @@ fn columns(events: &[&OcsfEvent]) -> Vec<Column> {
 /// list's one repeated level, the first of a row at repetition 0.
 fn profiles(rows: usize) -> Column {
     let per_row = PROFILES.len();
-    let values = (0..rows).flat_map(|_| PROFILES.iter().map(|p| ByteArray::from(*p))).collect();
+    let names: Vec<ByteArray> =
+        PROFILES.iter().map(|p| ByteArray::from(bytes::Bytes::from_static(p.as_bytes()))).collect();
+    let values = (0..rows).flat_map(|_| names.iter().cloned()).collect();
     let def = vec![1; rows * per_row];
     let rep = (0..rows).flat_map(|_| (0..per_row).map(|i| i16::from(i > 0))).collect();
     Column { values: Values::Bytes(values), def: Some(def), rep: Some(rep) }
