@@ -86,7 +86,7 @@ async fn derive_instance(
     prefix: &str,
     window: &Window,
 ) -> Result<EventTally, Failure> {
-    dialect_of(instance)?;
+    let dialect = dialect_of(instance)?;
     let mut tally = EventTally::default();
     for key in raw.list_keys(&instance_prefix(prefix, instance)).await? {
         if parse_object_key(&key).is_none() {
@@ -94,7 +94,9 @@ async fn derive_instance(
         }
         let Some(facts) = raw.head(&key).await?.and_then(|e| e.facts) else { continue };
         if window.wants(&facts) {
-            derive_object(raw, sink, instance, &key, Some(&facts), &mut tally).await.map_err(NotDerived::failure)?;
+            derive_object(raw, sink, instance, dialect, &key, Some(&facts), &mut tally)
+                .await
+                .map_err(NotDerived::failure)?;
         }
     }
     Ok(tally)

@@ -137,16 +137,17 @@ impl NotDerived {
 }
 
 /// The events of the raw object `key` (whose metadata is `facts`, when
-/// the caller has them), a file per day of its records.
+/// the caller has them), a file per day of its records. `dialect` is the
+/// instance's (`dialect_of`), checked once by the caller.
 pub async fn derive_object(
     raw: &dyn ObjectStore,
     sink: &EventSink,
     instance: &Instance,
+    dialect: Dialect,
     key: &str,
     facts: Option<&ObjectFacts>,
     derived: &mut EventTally,
 ) -> Result<(), NotDerived> {
-    let dialect = dialect_of(instance).map_err(NotDerived::Never)?;
     let Some((file, start)) = parse_object_key(key) else {
         return Err(NotDerived::Never(Failure::needs_person(format!(
             "{} is not named like a raw object: no events are derived from it",
@@ -283,21 +284,23 @@ async fn head_facts(raw: &dyn ObjectStore, key: &str) -> Result<ObjectFacts, Not
                  it; `auditship verify` names what changed"
             )))
         }),
-        None => Err(NotDerived::Never(Failure::data_loss(format!(
-            "object {location} landed and is gone: no events are derived from it; `auditship verify` names \
-             what is missing"
-        )))),
+        None => Err(gone(&location)),
     }
+}
+
+/// A landed object that is no longer there.
+fn gone(location: &str) -> NotDerived {
+    NotDerived::Never(Failure::data_loss(format!(
+        "object {location} landed and is gone: no events are derived from it; `auditship verify` names what is \
+         missing"
+    )))
 }
 
 /// The object's bytes, once they are the ones its metadata vouches for.
 async fn read_vouched(raw: &dyn ObjectStore, key: &str, facts: &ObjectFacts) -> Result<Vec<u8>, NotDerived> {
     let location = raw.location(key);
     let Some((gzip, _)) = raw.get_small(key).await.map_err(NotDerived::Retry)? else {
-        return Err(NotDerived::Never(Failure::data_loss(format!(
-            "object {location} landed and is gone: no events are derived from it; `auditship verify` names \
-             what is missing"
-        ))));
+        return Err(gone(&location));
     };
     facts.unpack(&gzip).map_err(|why| {
         NotDerived::Never(Failure::data_loss(format!(

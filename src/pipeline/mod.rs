@@ -421,6 +421,8 @@ impl Shipper {
             self.commit(&mut cp, instance).await?;
         }
         ledger::summarize_pending(&scan, &cp, report);
+        // Whoever derives them: what still awaits its events after this pass.
+        report.events_pending = cp.state.events_pending.len();
         outcome
     }
 
@@ -480,17 +482,20 @@ impl Shipper {
             return false;
         }
         let failed = |f: Failure| Failure { message: format!("events not derived: {}", f.message), ..f };
-        if let Err(f) = derive::dialect_of(instance) {
-            report.fail(failed(f));
-            return false;
-        }
+        let dialect = match derive::dialect_of(instance) {
+            Ok(dialect) => dialect,
+            Err(f) => {
+                report.fail(failed(f));
+                return false;
+            }
+        };
         let mut derived = derive::EventTally::default();
         let mut done = Vec::new();
         for key in &cp.state.events_pending {
             if self.out_of_time() {
                 break;
             }
-            match derive::derive_object(&*self.store, sink, instance, key, None, &mut derived).await {
+            match derive::derive_object(&*self.store, sink, instance, dialect, key, None, &mut derived).await {
                 Ok(()) => done.push(key.clone()),
                 // Reported once (exit 3 where it is a loss), not at every run.
                 Err(NotDerived::Never(f)) => {
@@ -507,7 +512,6 @@ impl Shipper {
             cp.state.events_pending.remove(key);
         }
         report.events.add(&derived);
-        report.events_pending = cp.state.events_pending.len();
         tracing::info!(
             instance = %instance.id, objects = derived.objects, event_files = derived.files_created + derived.files_existing,
             events = derived.events, unparsed = derived.unparsed, left = cp.state.events_pending.len(), "events derived"

@@ -217,6 +217,39 @@ async fn events_derived_from_the_trail_point_back_at_every_raw_line() {
     assert!(seen_secret_shape, "the statement is there, its literal is not");
 }
 
+/// `status --json`'s object for `instance`, the command having exited 0.
+async fn status_of(stack: &Stack, instance: &str) -> serde_json::Value {
+    let mut status = stack.bare_command_for("status");
+    status.args(stack.selection()).arg("--json");
+    let status = finished(status).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    status
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|v: &serde_json::Value| v["instance"] == instance)
+        .unwrap_or_else(|| panic!("no status for {instance}: {}", status.stdout))
+}
+
+/// Every raw object of `instance` has an event file among `events` (keys)
+/// under `under`.
+async fn assert_events_for_every_object<'k>(
+    stack: &Stack,
+    instance: &str,
+    events: impl IntoIterator<Item = &'k String>,
+    under: &str,
+) {
+    let events: Vec<&String> = events.into_iter().collect();
+    for raw in stack.object_keys(instance).await {
+        let (file, start) = auditship::keys::parse_object_key(&raw).unwrap();
+        let name = format!("standalone.{instance}.{file}.{start:020}.parquet");
+        assert!(
+            events.iter().any(|k| k.starts_with(under) && k.ends_with(&name)),
+            "no events for {raw} under {under}: {events:#?}"
+        );
+    }
+}
+
 fn gunzip(gz: &[u8]) -> Vec<u8> {
     let mut plain = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut plain).unwrap();
@@ -233,22 +266,9 @@ async fn a_run_with_events_derives_what_it_lands() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("events derived"), "{}", out.stderr);
     let objects = stack.objects().await;
-    let events: Vec<&String> = objects.keys().filter(|k| k.contains("/_events/ocsf/eventday=")).collect();
-    for raw in stack.object_keys("primary").await {
-        let (file, start) = auditship::keys::parse_object_key(&raw).unwrap();
-        let name = format!("standalone.primary.{file}.{start:020}.parquet");
-        assert!(events.iter().any(|k| k.ends_with(&name)), "no events for {raw}: {events:#?}");
-    }
-    let mut status = stack.bare_command_for("status");
-    status.args(stack.selection()).arg("--json");
-    let status = finished(status).await;
-    assert_eq!(status.code, 0, "{status:?}");
-    let primary: serde_json::Value = status
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .find(|v: &serde_json::Value| v["instance"] == "primary")
-        .unwrap();
+    assert_events_for_every_object(&stack, "primary", objects.keys(), &format!("{PREFIX}/_events/ocsf/eventday="))
+        .await;
+    let primary = status_of(&stack, "primary").await;
     assert_eq!(
         (primary["events_derived"].as_bool(), primary["objects_awaiting_events"].as_u64()),
         (Some(true), Some(0)),
@@ -301,15 +321,7 @@ async fn events_go_to_a_security_lake_custom_source_through_its_role() {
 
     let events = objects_in(&stack.s3, lake).await;
     let partition = "ext/auditship/1.0/region=us-east-1/accountId=123456789012/eventDay=";
-    for raw in stack.object_keys("primary").await {
-        let (file, start) = auditship::keys::parse_object_key(&raw).unwrap();
-        let name = format!("standalone.primary.{file}.{start:020}.parquet");
-        assert!(
-            events.keys().any(|k| k.starts_with(partition) && k.ends_with(&name)),
-            "no events for {raw} under {partition}: {:#?}",
-            events.keys()
-        );
-    }
+    assert_events_for_every_object(&stack, "primary", events.keys(), partition).await;
     let dir = tempfile::tempdir().unwrap();
     let (key, first) = events.iter().next().unwrap();
     let path = dir.path().join("lake.parquet");
@@ -349,15 +361,7 @@ async fn events_a_run_could_not_write_are_derived_by_the_next() {
     stack.assert_all_shipped("primary").await;
     assert!(!stack.objects().await.keys().any(|k| k.contains("/_events/")));
 
-    let mut status = stack.bare_command_for("status");
-    status.args(stack.selection()).arg("--json");
-    let status = finished(status).await;
-    let primary: serde_json::Value = status
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .find(|v: &serde_json::Value| v["instance"] == "primary")
-        .unwrap();
+    let primary = status_of(&stack, "primary").await;
     let raw = stack.object_keys("primary").await;
     assert_eq!(primary["objects_awaiting_events"].as_u64(), Some(raw.len() as u64), "{primary}");
     assert!(primary["warnings"].to_string().contains("no derived events yet"), "{primary}");
@@ -376,10 +380,7 @@ async fn events_a_run_could_not_write_are_derived_by_the_next() {
     };
     assert_eq!(derived(&first), 0, "no event file was written");
     assert!(derived(&second) > 0, "{second:?}");
-    let events: Vec<String> = stack.objects().await.into_keys().filter(|k| k.contains("/_events/ocsf/")).collect();
-    for key in &raw {
-        let (file, start) = auditship::keys::parse_object_key(key).unwrap();
-        let name = format!("standalone.primary.{file}.{start:020}.parquet");
-        assert!(events.iter().any(|k| k.ends_with(&name)), "no events for {key}");
-    }
+    let objects = stack.objects().await;
+    assert_events_for_every_object(&stack, "primary", objects.keys(), &format!("{PREFIX}/_events/ocsf/eventday="))
+        .await;
 }
