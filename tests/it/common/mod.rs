@@ -215,8 +215,12 @@ impl Db {
     }
 
     /// A login over TCP as `user` with `password`; whether it was let in.
+    /// Returns once the audit log holds the attempt: the server sends a
+    /// refusal to the client before it writes the FAILED_CONNECT record,
+    /// so the client's exit alone does not mean the line is on disk.
     pub fn login(&self, user: &str, password: &str) -> bool {
-        Command::new("mariadb")
+        let before = self.connection_records(user);
+        let let_in = Command::new("mariadb")
             .args(["--no-defaults", "-h127.0.0.1", "-P", &self.port.to_string(), "-u", user])
             .arg(format!("-p{password}"))
             .args(["-e", "SELECT 1"])
@@ -224,7 +228,25 @@ impl Db {
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap()
-            .success()
+            .success();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.connection_records(user) <= before {
+            assert!(std::time::Instant::now() < deadline, "no audit record of {user}'s login after 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let_in
+    }
+
+    /// How many CONNECT and FAILED_CONNECT records of `user` the audit
+    /// files hold.
+    fn connection_records(&self, user: &str) -> usize {
+        let user = format!(",{user},");
+        self.audit_files()
+            .values()
+            .flat_map(|bytes| bytes.split(|&b| b == b'\n'))
+            .map(String::from_utf8_lossy)
+            .filter(|l| l.contains(&user) && (l.contains(",CONNECT,") || l.contains(",FAILED_CONNECT,")))
+            .count()
     }
 
     /// The audit files now on disk: name → bytes.
