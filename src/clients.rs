@@ -103,6 +103,7 @@ impl Clients {
             progress: self.progress.clone(),
             evidence: self.evidence.clone(),
             events: self.events.clone(),
+            landed_bodies: Default::default(),
         }
     }
 

@@ -94,9 +94,10 @@ async fn derive_instance(
         }
         let Some(facts) = raw.head(&key).await?.and_then(|e| e.facts) else { continue };
         if window.wants(&facts) {
-            derive_object(raw, sink, instance, dialect, &key, Some(&facts), &mut tally)
+            let derived = derive_object(raw, sink, instance, dialect, &key, Some(&facts), None)
                 .await
                 .map_err(NotDerived::failure)?;
+            tally.add(&derived);
         }
     }
     Ok(tally)

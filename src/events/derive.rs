@@ -17,6 +17,7 @@ use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::{join, parse_object_key};
 use crate::store::{Created, ObjectFacts, ObjectStore, Record};
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -136,9 +137,11 @@ impl NotDerived {
     }
 }
 
-/// The events of the raw object `key` (whose metadata is `facts`, when
-/// the caller has them), a file per day of its records. `dialect` is the
-/// instance's (`dialect_of`), checked once by the caller.
+/// The events of the raw object `key` (whose metadata is `facts`, and
+/// whose gzip body is `body`, when the caller has them), a file per day
+/// of its records. `dialect` is the instance's (`dialect_of`), checked
+/// once by the caller.
+#[allow(clippy::too_many_arguments)]
 pub async fn derive_object(
     raw: &dyn ObjectStore,
     sink: &EventSink,
@@ -146,8 +149,8 @@ pub async fn derive_object(
     dialect: Dialect,
     key: &str,
     facts: Option<&ObjectFacts>,
-    derived: &mut EventTally,
-) -> Result<(), NotDerived> {
+    body: Option<Bytes>,
+) -> Result<EventTally, NotDerived> {
     let Some((file, start)) = parse_object_key(key) else {
         return Err(NotDerived::Never(Failure::needs_person(format!(
             "{} is not named like a raw object: no events are derived from it",
@@ -162,7 +165,10 @@ pub async fn derive_object(
             &headed
         }
     };
-    let plain = read_vouched(raw, key, facts).await?;
+    let gzip = match body {
+        Some(body) => body,
+        None => read_body(raw, key).await?,
+    };
     let origin = Origin {
         dialect,
         instance: instance.id.0.clone(),
@@ -173,17 +179,22 @@ pub async fn derive_object(
         raw_key: key.to_string(),
     };
     let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
-    let redact = sink.redact;
+    let (redact, vouched, location) = (sink.redact, facts.clone(), raw.location(key));
+    let derive = move || -> Result<_, NotDerived> {
+        let plain = Bytes::from(unpack_vouched(&gzip, &vouched, &location)?);
+        encode_days(&plain, start, &origin.provenance(), default_time, redact).map_err(|e| {
+            NotDerived::Never(Failure::needs_person(format!("encoding the events of {location} failed: {e}")))
+        })
+    };
     // A small object is derived where it stands (as every simulated one
     // is); a larger one on the blocking pool, off the runtime's threads.
-    let days = if plain.len() <= DERIVE_INLINE_UP_TO {
-        encode_days(&plain, start, &origin, default_time, redact)
+    let days = if facts.end - facts.start <= DERIVE_INLINE_UP_TO {
+        derive()?
     } else {
-        tokio::task::spawn_blocking(move || encode_days(&plain, start, &origin, default_time, redact))
+        tokio::task::spawn_blocking(derive)
             .await
-            .map_err(|e| NotDerived::Retry(Failure::transient(format!("deriving the events of {key}: {e}"))))?
-    }
-    .map_err(|e| NotDerived::Never(Failure::needs_person(format!("encoding the events of {key} failed: {e}"))))?;
+            .map_err(|e| NotDerived::Retry(Failure::transient(format!("deriving the events of {key}: {e}"))))??
+    };
     // Counted once every file of the object is there.
     let mut tally = EventTally { objects: 1, ..EventTally::default() };
     for (day, file_of_day) in days {
@@ -195,13 +206,43 @@ pub async fn derive_object(
             Created::AlreadyExists => tally.files_existing += 1,
         }
     }
-    derived.add(&tally);
-    Ok(())
+    Ok(tally)
+}
+
+/// The gzip bodies of objects this run landed, kept (up to a budget) so
+/// that deriving their events need not read them back from S3. What does
+/// not fit is read back.
+#[derive(Default)]
+pub struct LandedBodies {
+    kept: std::sync::Mutex<(HashMap<String, Bytes>, usize)>,
+}
+
+/// Gzip bytes `LandedBodies` holds at most (of the order of 70 MiB of
+/// varied raw log).
+const LANDED_BODIES_BUDGET: usize = 16 << 20;
+
+impl LandedBodies {
+    pub fn keep(&self, key: &str, gzip: &Bytes) {
+        let mut kept = self.kept.lock().expect("landed bodies");
+        let (bodies, bytes) = &mut *kept;
+        if *bytes + gzip.len() <= LANDED_BODIES_BUDGET && !bodies.contains_key(key) {
+            *bytes += gzip.len();
+            bodies.insert(key.to_string(), gzip.clone());
+        }
+    }
+
+    pub fn take(&self, key: &str) -> Option<Bytes> {
+        let mut kept = self.kept.lock().expect("landed bodies");
+        let (bodies, bytes) = &mut *kept;
+        let body = bodies.remove(key)?;
+        *bytes -= body.len();
+        Some(body)
+    }
 }
 
 /// Raw bytes derived where they stand, below which the blocking pool is
 /// not worth its hand-off.
-const DERIVE_INLINE_UP_TO: usize = 64 * 1024;
+const DERIVE_INLINE_UP_TO: u64 = 64 * 1024;
 
 /// A raw object's provenance, owned (to cross to the blocking pool).
 struct Origin {
@@ -214,40 +255,45 @@ struct Origin {
     raw_key: String,
 }
 
+impl Origin {
+    fn provenance(&self) -> Provenance<'_> {
+        Provenance {
+            dialect: self.dialect,
+            instance: &self.instance,
+            cluster: self.cluster.as_deref(),
+            dbi_resource_id: &self.dbi_resource_id,
+            region: &self.region,
+            account: self.account.as_deref(),
+            raw_key: &self.raw_key,
+        }
+    }
+}
+
 /// One day's events of a raw object, encoded.
-struct DayFile {
-    body: Vec<u8>,
-    events: usize,
-    unparsed: usize,
+pub struct DayFile {
+    pub body: Vec<u8>,
+    pub events: usize,
+    pub unparsed: usize,
 }
 
 /// Every line of `plain` as an event, in files by the UTC day of their
 /// time, a row group at a time: memory holds one group per day, not every
 /// event of the object.
-fn encode_days(
-    plain: &[u8],
+pub fn encode_days(
+    plain: &Bytes,
     start: u64,
-    origin: &Origin,
+    from: &Provenance<'_>,
     default_time: DateTime<Utc>,
     redact: bool,
 ) -> Result<BTreeMap<NaiveDate, DayFile>, parquet::errors::ParquetError> {
-    let from = Provenance {
-        dialect: origin.dialect,
-        instance: &origin.instance,
-        cluster: origin.cluster.as_deref(),
-        dbi_resource_id: &origin.dbi_resource_id,
-        region: &origin.region,
-        account: origin.account.as_deref(),
-        raw_key: &origin.raw_key,
-    };
-    struct Day {
+    struct Day<'a> {
         file: EventFile,
-        group: Vec<OcsfEvent>,
+        group: Vec<OcsfEvent<'a>>,
         events: usize,
         unparsed: usize,
     }
     let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    for event in each_object_event(plain, start, &from, default_time) {
+    for event in each_object_event(plain, start, default_time, redact) {
         let day = match days.entry(day_of(&event)) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
@@ -256,15 +302,16 @@ fn encode_days(
         };
         day.events += 1;
         day.unparsed += usize::from(event.parse_error.is_some());
-        day.group.push(if redact { event.redacted() } else { event });
+        day.group.push(event);
         if day.group.len() == ROW_GROUP_ROWS {
-            day.file.write_row_group(&std::mem::take(&mut day.group))?;
+            day.file.write_row_group(plain, from, &day.group)?;
+            day.group.clear();
         }
     }
     let mut files = BTreeMap::new();
     for (date, mut day) in days {
         if !day.group.is_empty() {
-            day.file.write_row_group(&day.group)?;
+            day.file.write_row_group(plain, from, &day.group)?;
         }
         files.insert(date, DayFile { body: day.file.finish()?, events: day.events, unparsed: day.unparsed });
     }
@@ -296,13 +343,17 @@ fn gone(location: &str) -> NotDerived {
     )))
 }
 
+/// The object's gzip body, as stored.
+async fn read_body(raw: &dyn ObjectStore, key: &str) -> Result<Bytes, NotDerived> {
+    match raw.get_small(key).await.map_err(NotDerived::Retry)? {
+        Some((gzip, _)) => Ok(Bytes::from(gzip)),
+        None => Err(gone(&raw.location(key))),
+    }
+}
+
 /// The object's bytes, once they are the ones its metadata vouches for.
-async fn read_vouched(raw: &dyn ObjectStore, key: &str, facts: &ObjectFacts) -> Result<Vec<u8>, NotDerived> {
-    let location = raw.location(key);
-    let Some((gzip, _)) = raw.get_small(key).await.map_err(NotDerived::Retry)? else {
-        return Err(gone(&location));
-    };
-    facts.unpack(&gzip).map_err(|why| {
+fn unpack_vouched(gzip: &[u8], facts: &ObjectFacts, location: &str) -> Result<Vec<u8>, NotDerived> {
+    facts.unpack(gzip).map_err(|why| {
         NotDerived::Never(Failure::data_loss(format!(
             "object {location} does not hold the bytes its metadata names ({why}): no events are derived from it; \
              `auditship verify --deep` names what changed"
@@ -389,7 +440,7 @@ mod tests {
         for n in 0..after_midnight {
             object.extend_from_slice(format!("20261203 00:00:00,vm,app,h,9,{n},QUERY,shop,'SELECT 2',0\n").as_bytes());
         }
-        let days = encode_days(&object, 0, &origin, DateTime::UNIX_EPOCH, true).unwrap();
+        let days = encode_days(&Bytes::from(object), 0, &origin.provenance(), DateTime::UNIX_EPOCH, true).unwrap();
         let shape: Vec<(String, usize, i64, usize)> = days
             .iter()
             .map(|(d, f)| {

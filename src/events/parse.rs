@@ -173,31 +173,38 @@ fn object_and_tail(rest: &[u8]) -> Result<ObjectAndTail<'_>, ParseError> {
 /// The plugin's backslash escapes undone: `\'`, `\\`, `\n`, `\r`, `\t`,
 /// `\"`. Any other backslash (or one left alone at a cut) stays as it is.
 fn unescape(quoted: &[u8]) -> Cow<'_, [u8]> {
-    if !quoted.contains(&b'\\') {
+    let Some(first) = memchr::memchr(b'\\', quoted) else {
         return Cow::Borrowed(quoted);
-    }
+    };
     let mut out = Vec::with_capacity(quoted.len());
-    let mut bytes = quoted.iter().copied().peekable();
-    while let Some(b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        let unescaped = match bytes.peek() {
-            Some(b'\'') => b'\'',
-            Some(b'\\') => b'\\',
-            Some(b'"') => b'"',
-            Some(b'n') => b'\n',
-            Some(b'r') => b'\r',
-            Some(b't') => b'\t',
-            _ => {
+    let mut rest = quoted;
+    let mut at = Some(first);
+    // Runs without a backslash are copied whole, then the escape after
+    // each one is undone.
+    while let Some(slash) = at {
+        out.extend_from_slice(&rest[..slash]);
+        let unescaped = match rest.get(slash + 1) {
+            Some(b'\'') => Some(b'\''),
+            Some(b'\\') => Some(b'\\'),
+            Some(b'"') => Some(b'"'),
+            Some(b'n') => Some(b'\n'),
+            Some(b'r') => Some(b'\r'),
+            Some(b't') => Some(b'\t'),
+            _ => None,
+        };
+        rest = match unescaped {
+            Some(b) => {
                 out.push(b);
-                continue;
+                &rest[slash + 2..]
+            }
+            None => {
+                out.push(b'\\');
+                &rest[slash + 1..]
             }
         };
-        bytes.next();
-        out.push(unescaped);
+        at = memchr::memchr(b'\\', rest);
     }
+    out.extend_from_slice(rest);
     Cow::Owned(out)
 }
 

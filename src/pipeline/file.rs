@@ -549,6 +549,9 @@ impl Shipper {
         progress.shipped = facts.end;
         progress.tail_sha256 = tail_sha256;
         self.record_landed(&key, &facts, report);
+        if self.events.is_some() && !self.cfg.dry_run {
+            self.landed_bodies.keep(&key, &object.gzip);
+        }
         match landed {
             Landed::Created => {
                 report.objects_created += 1;

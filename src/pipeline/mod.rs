@@ -41,6 +41,7 @@ use crate::progress::Progress;
 use crate::report::InstanceReport;
 use crate::source::LogSource;
 use crate::store::{Created, ObjectFacts, ObjectStore};
+use futures_util::StreamExt;
 use scan::Identified;
 use std::sync::Arc;
 use std::time::Instant;
@@ -97,6 +98,9 @@ pub struct Shipper {
     pub evidence: Option<crate::evidence::Evidence>,
     /// `--events`: where the events of what lands are derived to.
     pub events: Option<crate::events::derive::EventSink>,
+    /// With `--events`, the bodies of what this run landed, so that their
+    /// events are derived without reading them back.
+    pub landed_bodies: crate::events::derive::LandedBodies,
 }
 
 /// Why a pass ended early.
@@ -491,23 +495,40 @@ impl Shipper {
         };
         let mut derived = derive::EventTally::default();
         let mut done = Vec::new();
-        for key in &cp.state.events_pending {
-            if self.out_of_time() {
-                break;
-            }
-            match derive::derive_object(&*self.store, sink, instance, dialect, key, None, &mut derived).await {
-                Ok(()) => done.push(key.clone()),
+        // A few objects at once, one per core: each is read (or taken from
+        // what this run landed), unpacked, parsed and encoded on the
+        // blocking pool, and its files written, while the next is.
+        let keys: Vec<String> = cp.state.events_pending.iter().cloned().collect();
+        let at_once = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut results = futures_util::stream::iter(keys)
+            .map(|key| async move {
+                if self.out_of_time() {
+                    return (key, None);
+                }
+                let body = self.landed_bodies.take(&key);
+                let result = derive::derive_object(&*self.store, sink, instance, dialect, &key, None, body).await;
+                (key, Some(result))
+            })
+            .buffered(at_once);
+        while let Some((key, result)) = results.next().await {
+            match result {
+                None => break,
+                Some(Ok(tally)) => {
+                    derived.add(&tally);
+                    done.push(key);
+                }
                 // Reported once (exit 3 where it is a loss), not at every run.
-                Err(NotDerived::Never(f)) => {
-                    done.push(key.clone());
+                Some(Err(NotDerived::Never(f))) => {
+                    done.push(key);
                     report.fail(failed(f));
                 }
-                Err(NotDerived::Retry(f)) => {
+                Some(Err(NotDerived::Retry(f))) => {
                     report.fail(failed(f));
                     break;
                 }
             }
         }
+        drop(results);
         for key in &done {
             cp.state.events_pending.remove(key);
         }

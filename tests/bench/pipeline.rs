@@ -161,11 +161,15 @@ fn mixed_audit_log(bytes: usize) -> Vec<u8> {
 
 /// Deriving events: parsing alone, parsing into OCSF events, encoding
 /// them as Parquet, and the three together (what `--events` adds per raw
-/// byte), on one core.
+/// byte), on one core. `AUDITSHIP_BENCH_LOG` names a real audit file to
+/// use instead of generated lines.
 fn bench_events(c: &mut Criterion) {
     use auditship::events::ocsf::{object_events, Provenance};
     use auditship::events::parse::Dialect;
-    let data = mixed_audit_log(8 << 20);
+    let data = bytes::Bytes::from(match std::env::var("AUDITSHIP_BENCH_LOG") {
+        Ok(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("AUDITSHIP_BENCH_LOG={path}: {e}")),
+        Err(_) => mixed_audit_log(8 << 20),
+    });
     let from = Provenance {
         dialect: Dialect::MariaDb,
         instance: "shop-primary",
@@ -176,32 +180,28 @@ fn bench_events(c: &mut Criterion) {
         raw_key: "rds-audit/shop/shop-primary/dt=2026-11-22/20261122T000000Z-3f9a1c2b/00000000000000000000.log.gz",
     };
     let at = chrono::DateTime::UNIX_EPOCH;
+    let encode = |events: &[auditship::events::ocsf::OcsfEvent<'_>]| {
+        auditship::events::parquet::encode(&data, &from, events).unwrap().len()
+    };
     let mut g = c.benchmark_group("events");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.sample_size(10);
     g.bench_function("parse_8MiB", |b| {
         b.iter(|| black_box(auditship::events::parse_object(black_box(&data), 0).filter(|p| p.record.is_ok()).count()))
     });
-    g.bench_function("parse_map_8MiB", |b| b.iter(|| black_box(object_events(black_box(&data), 0, &from, at).len())));
+    g.bench_function("parse_map_8MiB", |b| b.iter(|| black_box(object_events(black_box(&data), 0, at).len())));
     g.bench_function("encode_parquet_8MiB", |b| {
-        b.iter_batched(
-            || object_events(&data, 0, &from, at),
-            |events| black_box(auditship::events::parquet::encode(events).unwrap().len()),
-            BatchSize::LargeInput,
-        )
+        b.iter_batched(|| object_events(&data, 0, at), |events| black_box(encode(&events)), BatchSize::LargeInput)
     });
-    g.bench_function("parse_map_encode_8MiB", |b| {
-        b.iter(|| {
-            black_box(auditship::events::parquet::encode(object_events(black_box(&data), 0, &from, at)).unwrap().len())
-        })
-    });
+    // As a derivation does it: a row group at a time, a file per day.
+    let derive = || auditship::events::derive::encode_days(&data, 0, &from, at, false).unwrap();
+    g.bench_function("parse_map_encode_8MiB", |b| b.iter(|| black_box(derive().len())));
     g.finish();
-    let parquet = auditship::events::parquet::encode(object_events(&data, 0, &from, at)).unwrap();
     eprintln!(
         "events: {} raw bytes, {} lines, {} bytes of Parquet",
         data.len(),
         data.iter().filter(|&&b| b == b'\n').count(),
-        parquet.len()
+        derive().values().map(|f| f.body.len()).sum::<usize>()
     );
 }
 

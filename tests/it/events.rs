@@ -55,8 +55,9 @@ fn read_with_duckdb(path: &std::path::Path) -> Vec<serde_json::Value> {
     const QUERY: &str = r#"
 import duckdb, json, sys
 rows = duckdb.sql("""
-  SELECT activity_id, activity_name, class_uid, category_uid, type_uid, time, epoch_ms(time_dt) AS time_dt,
+  SELECT activity_id, activity_name, class_uid, category_uid, type_uid, type_name, time, epoch_ms(time_dt) AS time_dt,
          status_id, status_code, metadata.version AS version, metadata.uid AS uid, metadata.profiles AS profiles,
+         metadata.correlation_uid AS correlation_uid,
          actor.user.name AS user, src_endpoint.ip AS src_ip, src_endpoint.hostname AS src_hostname,
          src_endpoint.port AS src_port, dst_endpoint.hostname AS dst_hostname, dst_endpoint.name AS dst_name,
          database.name AS database, "table".name AS tbl, query_info.query_string AS query, query_info.uid AS query_uid,
@@ -95,28 +96,31 @@ async fn real_mariadb_lines_as_parquet_read_back_by_duckdb() {
         account: Some("123456789012"),
         raw_key: &raw_key,
     };
-    let mut events = object_events(bytes, 0, &from, chrono::DateTime::UNIX_EPOCH);
+    let source = bytes::Bytes::from(bytes.clone());
+    let mut events = object_events(&source, 0, chrono::DateTime::UNIX_EPOCH);
     let lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
     assert_eq!(events.len(), lines, "one event per line");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.parquet");
-    std::fs::write(&path, auditship::events::parquet::encode(events.clone()).unwrap()).unwrap();
+    std::fs::write(&path, auditship::events::parquet::encode(&source, &from, &events).unwrap()).unwrap();
     let rows = read_with_duckdb(&path);
     events.sort_by_key(|e| (e.time_ms, e.raw_offset));
     assert_eq!(rows.len(), events.len());
+    let number = |n: Option<u64>| n.map(|n| n.to_string());
     for (row, e) in rows.iter().zip(&events) {
         let line = &bytes[e.raw_offset as usize..(e.raw_offset + e.raw_length) as usize];
         assert_eq!(row["raw_data"], String::from_utf8_lossy(line).as_ref(), "the offsets find the line");
         assert_eq!(row["activity_id"], e.activity_id, "{row}");
-        assert_eq!(row["activity_name"], e.activity_name.as_str());
+        assert_eq!(row["activity_name"], e.activity_name.as_ref());
         assert_eq!((row["class_uid"].as_i64(), row["category_uid"].as_i64()), (Some(6005), Some(6)));
-        assert_eq!(row["type_uid"], e.type_uid);
+        assert_eq!((row["type_uid"].as_i64(), row["type_name"].as_str()), (Some(e.type_uid), Some(e.type_name)));
         assert_eq!((row["time"].as_i64(), row["time_dt"].as_i64()), (Some(e.time_ms), Some(e.time_ms)));
         assert_eq!(row["status_id"], e.status_id);
-        assert_eq!(row["status_code"].as_str(), e.status_code.as_deref());
+        assert_eq!(row["status_code"].as_str(), e.retcode.map(|c| c.to_string()).as_deref());
         assert_eq!(row["version"], "1.3.0");
         assert_eq!(row["profiles"], serde_json::json!(["cloud", "datetime"]));
-        assert_eq!(row["uid"], e.uid.as_str());
+        assert_eq!(row["uid"], e.uid(&from).as_str());
+        assert_eq!(row["correlation_uid"].as_str(), number(e.connection_id).as_deref());
         assert_eq!(row["user"].as_str(), e.user.as_deref());
         assert_eq!(row["src_ip"].as_str(), e.src_ip.as_deref());
         assert_eq!(row["src_hostname"].as_str(), e.src_hostname.as_deref());
@@ -126,8 +130,9 @@ async fn real_mariadb_lines_as_parquet_read_back_by_duckdb() {
         assert_eq!(row["database"].as_str(), e.database.as_deref());
         assert_eq!(row["tbl"].as_str(), e.table.as_deref());
         assert_eq!(row["query"].as_str(), e.query.as_deref());
-        assert_eq!(row["query_uid"].as_str(), e.query.as_ref().and(e.query_uid.as_deref()));
+        assert_eq!(row["query_uid"].as_str(), e.query.as_ref().and(number(e.query_id)).as_deref());
         assert_eq!(row["region"], "eu-west-1");
+        assert_eq!(row["account"], "123456789012");
         assert_eq!(row["raw_key"], raw_key.as_str());
         assert_eq!(row["statement"].as_str(), e.statement.as_ref().map(hex::encode_upper).as_deref());
         assert_eq!(row["parse_error"].as_str(), e.parse_error.as_deref());
