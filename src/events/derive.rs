@@ -137,10 +137,10 @@ impl NotDerived {
     }
 }
 
-/// The events of the raw object `key` (whose metadata is `facts`, and
-/// whose gzip body is `body`, when the caller has them), a file per day
-/// of its records. `dialect` is the instance's (`dialect_of`), checked
-/// once by the caller.
+/// The events of the raw object `key` (whose metadata is `facts`, when
+/// the caller has them), a file per day of its records. `dialect` is the
+/// instance's (`dialect_of`), checked once by the caller; `encoded` is
+/// what `Encoding::start` began at landing, when it did.
 #[allow(clippy::too_many_arguments)]
 pub async fn derive_object(
     raw: &dyn ObjectStore,
@@ -149,7 +149,7 @@ pub async fn derive_object(
     dialect: Dialect,
     key: &str,
     facts: Option<&ObjectFacts>,
-    body: Option<Bytes>,
+    encoded: Option<Encoding>,
 ) -> Result<EventTally, NotDerived> {
     let Some((file, start)) = parse_object_key(key) else {
         return Err(NotDerived::Never(Failure::needs_person(format!(
@@ -157,43 +157,16 @@ pub async fn derive_object(
             raw.location(key)
         ))));
     };
-    let headed;
-    let facts = match facts {
-        Some(facts) => facts,
+    let (days, facts) = match encoded {
+        Some(encoding) => encoding.finish().await?,
         None => {
-            headed = head_facts(raw, key).await?;
-            &headed
+            let facts = match facts {
+                Some(facts) => facts.clone(),
+                None => head_facts(raw, key).await?,
+            };
+            let gzip = read_body(raw, key).await?;
+            Encoding::start(raw.location(key), key, gzip, facts, sink, instance, dialect).finish().await?
         }
-    };
-    let gzip = match body {
-        Some(body) => body,
-        None => read_body(raw, key).await?,
-    };
-    let origin = Origin {
-        dialect,
-        instance: instance.id.0.clone(),
-        cluster: instance.cluster.clone(),
-        dbi_resource_id: facts.dbi_resource_id.clone(),
-        region: sink.region.clone(),
-        account: instance.account.clone(),
-        raw_key: key.to_string(),
-    };
-    let default_time = facts.first_record.or(file.first_record_time()).unwrap_or_default();
-    let (redact, vouched, location) = (sink.redact, facts.clone(), raw.location(key));
-    let derive = move || -> Result<_, NotDerived> {
-        let plain = Bytes::from(unpack_vouched(&gzip, &vouched, &location)?);
-        encode_days(&plain, start, &origin.provenance(), default_time, redact).map_err(|e| {
-            NotDerived::Never(Failure::needs_person(format!("encoding the events of {location} failed: {e}")))
-        })
-    };
-    // A small object is derived where it stands (as every simulated one
-    // is); a larger one on the blocking pool, off the runtime's threads.
-    let days = if facts.end - facts.start <= DERIVE_INLINE_UP_TO {
-        derive()?
-    } else {
-        tokio::task::spawn_blocking(derive)
-            .await
-            .map_err(|e| NotDerived::Retry(Failure::transient(format!("deriving the events of {key}: {e}"))))??
     };
     // Counted once every file of the object is there.
     let mut tally = EventTally { objects: 1, ..EventTally::default() };
@@ -201,7 +174,7 @@ pub async fn derive_object(
         tally.events += file_of_day.events as u64;
         tally.unparsed += file_of_day.unparsed as u64;
         let key = sink.key(instance, &file, start, day).map_err(NotDerived::Never)?;
-        match write_events(&*sink.store, &key, facts, file_of_day).await.map_err(NotDerived::Retry)? {
+        match write_events(&*sink.store, &key, &facts, file_of_day).await.map_err(NotDerived::Retry)? {
             Created::Yes => tally.files_created += 1,
             Created::AlreadyExists => tally.files_existing += 1,
         }
@@ -209,34 +182,108 @@ pub async fn derive_object(
     Ok(tally)
 }
 
-/// The gzip bodies of objects this run landed, kept (up to a budget) so
-/// that deriving their events need not read them back from S3. What does
-/// not fit is read back.
-#[derive(Default)]
-pub struct LandedBodies {
-    kept: std::sync::Mutex<(HashMap<String, Bytes>, usize)>,
+/// A raw object's event files being made from its gzip body: pure work,
+/// on the blocking pool for any but a small object, so a run can begin it
+/// the moment the object lands and write the files later.
+pub struct Encoding {
+    facts: ObjectFacts,
+    work: EncodingWork,
 }
 
-/// Gzip bytes `LandedBodies` holds at most (of the order of 70 MiB of
-/// varied raw log).
+enum EncodingWork {
+    Done(Result<BTreeMap<NaiveDate, DayFile>, NotDerived>),
+    Running(tokio::task::JoinHandle<Result<BTreeMap<NaiveDate, DayFile>, NotDerived>>),
+}
+
+impl Encoding {
+    /// Unpacks `gzip` (checking it holds the bytes `facts` vouch for) and
+    /// encodes its events.
+    pub fn start(
+        location: String,
+        key: &str,
+        gzip: Bytes,
+        facts: ObjectFacts,
+        sink: &EventSink,
+        instance: &Instance,
+        dialect: Dialect,
+    ) -> Encoding {
+        let origin = Origin {
+            dialect,
+            instance: instance.id.0.clone(),
+            cluster: instance.cluster.clone(),
+            dbi_resource_id: facts.dbi_resource_id.clone(),
+            region: sink.region.clone(),
+            account: instance.account.clone(),
+            raw_key: key.to_string(),
+        };
+        let start = facts.start;
+        let default_time = facts
+            .first_record
+            .or(parse_object_key(key).and_then(|(file, _)| file.first_record_time()))
+            .unwrap_or_default();
+        let (redact, vouched) = (sink.redact, facts.clone());
+        let encode = move || {
+            let plain = Bytes::from(unpack_vouched(&gzip, &vouched, &location)?);
+            encode_days(&plain, start, &origin.provenance(), default_time, redact).map_err(|e| {
+                NotDerived::Never(Failure::needs_person(format!("encoding the events of {location} failed: {e}")))
+            })
+        };
+        // A small object is encoded where it stands (as every simulated
+        // one is); a larger one on the blocking pool, off the runtime's
+        // threads.
+        let work = if facts.end - facts.start <= DERIVE_INLINE_UP_TO {
+            EncodingWork::Done(encode())
+        } else {
+            EncodingWork::Running(tokio::task::spawn_blocking(encode))
+        };
+        Encoding { facts, work }
+    }
+
+    async fn finish(self) -> Result<(BTreeMap<NaiveDate, DayFile>, ObjectFacts), NotDerived> {
+        let days = match self.work {
+            EncodingWork::Done(days) => days?,
+            EncodingWork::Running(handle) => handle.await.map_err(|e| {
+                NotDerived::Retry(Failure::transient(format!("deriving the events of {}: {e}", self.facts.source_file)))
+            })??,
+        };
+        Ok((days, self.facts))
+    }
+}
+
+/// The event files of objects this run landed, begun at landing (up to a
+/// budget of gzip bytes), so that deriving them neither reads the objects
+/// back from S3 nor waits for the encoding after the pass. What does not
+/// fit is read back.
+#[derive(Default)]
+pub struct LandedBodies {
+    kept: std::sync::Mutex<(HashMap<String, (Encoding, usize)>, usize)>,
+}
+
+/// Gzip bytes whose events `LandedBodies` begins at most (of the order of
+/// 70 MiB of varied raw log).
 const LANDED_BODIES_BUDGET: usize = 16 << 20;
 
 impl LandedBodies {
-    pub fn keep(&self, key: &str, gzip: &Bytes) {
+    /// Whether `gzip` fits the budget; if it does, its encoding is begun
+    /// by `start` and kept under `key`.
+    pub fn begin(&self, key: &str, gzip: &Bytes, start: impl FnOnce() -> Option<Encoding>) {
         let mut kept = self.kept.lock().expect("landed bodies");
-        let (bodies, bytes) = &mut *kept;
-        if *bytes + gzip.len() <= LANDED_BODIES_BUDGET && !bodies.contains_key(key) {
+        let (encodings, bytes) = &mut *kept;
+        if *bytes + gzip.len() > LANDED_BODIES_BUDGET || encodings.contains_key(key) {
+            return;
+        }
+        if let Some(encoding) = start() {
             *bytes += gzip.len();
-            bodies.insert(key.to_string(), gzip.clone());
+            encodings.insert(key.to_string(), (encoding, gzip.len()));
         }
     }
 
-    pub fn take(&self, key: &str) -> Option<Bytes> {
+    pub fn take(&self, key: &str) -> Option<Encoding> {
         let mut kept = self.kept.lock().expect("landed bodies");
-        let (bodies, bytes) = &mut *kept;
-        let body = bodies.remove(key)?;
-        *bytes -= body.len();
-        Some(body)
+        let (encodings, bytes) = &mut *kept;
+        let (encoding, size) = encodings.remove(key)?;
+        *bytes -= size;
+        Some(encoding)
     }
 }
 

@@ -18,6 +18,7 @@ use crate::compress::{gzip_member, CompressedObject, ObjectBuilder};
 use crate::config::{ActiveFilePolicy, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::error::{Failure, FailureKind};
+use crate::events::derive::Encoding;
 use crate::fetch::{FetchError, LogStream, Span};
 use crate::identify::Identity;
 use crate::instance::Instance;
@@ -549,9 +550,7 @@ impl Shipper {
         progress.shipped = facts.end;
         progress.tail_sha256 = tail_sha256;
         self.record_landed(&key, &facts, report);
-        if self.events.is_some() && !self.cfg.dry_run {
-            self.landed_bodies.keep(&key, &object.gzip);
-        }
+        self.begin_events(instance, &key, &object, &facts);
         match landed {
             Landed::Created => {
                 report.objects_created += 1;
@@ -573,6 +572,18 @@ impl Shipper {
 }
 
 impl Shipper {
+    /// With `--events`, the events of an object S3 confirmed are encoded
+    /// from its body at once, beside the rest of the pass; they are
+    /// written only once the pass has sealed its digests.
+    fn begin_events(&self, instance: &Instance, key: &str, object: &CompressedObject, facts: &ObjectFacts) {
+        let Some(sink) = self.events.as_ref().filter(|_| !self.cfg.dry_run) else { return };
+        self.landed_bodies.begin(key, &object.gzip, || {
+            let dialect = crate::events::derive::dialect_of(instance).ok()?;
+            let location = self.store.location(key);
+            Some(Encoding::start(location, key, object.gzip.clone(), facts.clone(), sink, instance, dialect))
+        });
+    }
+
     /// With digests on, an object S3 confirmed is recorded for the next
     /// digest; the pass moves it into the checkpoint's ledger in the same
     /// write as its file's offset.

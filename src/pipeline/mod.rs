@@ -98,8 +98,8 @@ pub struct Shipper {
     pub evidence: Option<crate::evidence::Evidence>,
     /// `--events`: where the events of what lands are derived to.
     pub events: Option<crate::events::derive::EventSink>,
-    /// With `--events`, the bodies of what this run landed, so that their
-    /// events are derived without reading them back.
+    /// With `--events`, the event files of what this run landed, begun
+    /// at landing: derived without reading the objects back.
     pub landed_bodies: crate::events::derive::LandedBodies,
 }
 
@@ -505,8 +505,8 @@ impl Shipper {
                 if self.out_of_time() {
                     return (key, None);
                 }
-                let body = self.landed_bodies.take(&key);
-                let result = derive::derive_object(&*self.store, sink, instance, dialect, &key, None, body).await;
+                let encoded = self.landed_bodies.take(&key);
+                let result = derive::derive_object(&*self.store, sink, instance, dialect, &key, None, encoded).await;
                 (key, Some(result))
             })
             .buffered(at_once);
