@@ -103,7 +103,7 @@ impl Clients {
             progress: self.progress.clone(),
             evidence: self.evidence.clone(),
             events: self.events.clone(),
-            landed_bodies: Default::default(),
+            landed_events: Default::default(),
         }
     }
 

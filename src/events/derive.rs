@@ -251,35 +251,37 @@ impl Encoding {
 }
 
 /// The event files of objects this run landed, begun at landing (up to a
-/// budget of gzip bytes), so that deriving them neither reads the objects
+/// budget of raw bytes), so that deriving them neither reads the objects
 /// back from S3 nor waits for the encoding after the pass. What does not
 /// fit is read back.
 #[derive(Default)]
-pub struct LandedBodies {
-    kept: std::sync::Mutex<(HashMap<String, (Encoding, usize)>, usize)>,
+pub struct LandedEvents {
+    kept: std::sync::Mutex<(HashMap<String, (Encoding, u64)>, u64)>,
 }
 
-/// Gzip bytes whose events `LandedBodies` begins at most (of the order of
-/// 70 MiB of varied raw log).
-const LANDED_BODIES_BUDGET: usize = 16 << 20;
+/// Raw bytes whose events `LandedEvents` begins at most. Counted in raw
+/// bytes, not gzip: what an encoding holds (the unpacked object, then its
+/// Parquet) grows with those, and a log that compresses 80 : 1 would
+/// otherwise start a gigabyte of encodings at once.
+const LANDED_EVENTS_BUDGET: u64 = 64 << 20;
 
-impl LandedBodies {
-    /// Whether `gzip` fits the budget; if it does, its encoding is begun
-    /// by `start` and kept under `key`.
-    pub fn begin(&self, key: &str, gzip: &Bytes, start: impl FnOnce() -> Option<Encoding>) {
-        let mut kept = self.kept.lock().expect("landed bodies");
+impl LandedEvents {
+    /// Whether an object of `raw_bytes` fits the budget; if it does, its
+    /// encoding is begun by `start` and kept under `key`.
+    pub fn begin(&self, key: &str, raw_bytes: u64, start: impl FnOnce() -> Option<Encoding>) {
+        let mut kept = self.kept.lock().expect("landed events");
         let (encodings, bytes) = &mut *kept;
-        if *bytes + gzip.len() > LANDED_BODIES_BUDGET || encodings.contains_key(key) {
+        if *bytes + raw_bytes > LANDED_EVENTS_BUDGET || encodings.contains_key(key) {
             return;
         }
         if let Some(encoding) = start() {
-            *bytes += gzip.len();
-            encodings.insert(key.to_string(), (encoding, gzip.len()));
+            *bytes += raw_bytes;
+            encodings.insert(key.to_string(), (encoding, raw_bytes));
         }
     }
 
     pub fn take(&self, key: &str) -> Option<Encoding> {
-        let mut kept = self.kept.lock().expect("landed bodies");
+        let mut kept = self.kept.lock().expect("landed events");
         let (encodings, bytes) = &mut *kept;
         let (encoding, size) = encodings.remove(key)?;
         *bytes -= size;
@@ -441,6 +443,41 @@ mod tests {
 
     fn sink(layout: Layout, redact: bool) -> EventSink {
         EventSink { store: Arc::new(crate::sim::store::MemStore::new()), layout, redact, region: "eu-west-1".into() }
+    }
+
+    #[test]
+    fn landed_events_begin_only_within_their_budget_and_free_it_when_taken() {
+        let sink = sink(Layout::Trail { prefix: "p".into() }, false);
+        let instance = Instance::for_tests("db-R");
+        let encoding = |key: &str| {
+            let facts = ObjectFacts {
+                start: 0,
+                end: 0,
+                sha256: crate::compress::sha256_hex(b""),
+                lines: 0,
+                source_file: key.into(),
+                role: "writer".into(),
+                instance_id: "db-1".into(),
+                dbi_resource_id: "db-R".into(),
+                file_id: key.into(),
+                first_record: None,
+                last_record: None,
+            };
+            Some(Encoding::start(key.into(), key, Bytes::new(), facts, &sink, &instance, Dialect::MariaDb))
+        };
+        let landed = LandedEvents::default();
+        let most = LANDED_EVENTS_BUDGET - 1;
+        landed.begin("a", most, || encoding("a"));
+        let mut asked = false;
+        landed.begin("b", 2, || {
+            asked = true;
+            encoding("b")
+        });
+        assert!(!asked, "beyond the budget no encoding is begun");
+        assert!(landed.take("b").is_none());
+        assert!(landed.take("a").is_some() && landed.take("a").is_none());
+        landed.begin("b", 2, || encoding("b"));
+        assert!(landed.take("b").is_some(), "what was taken frees its share of the budget");
     }
 
     #[test]

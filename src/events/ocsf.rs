@@ -103,12 +103,6 @@ impl Provenance<'_> {
         };
         Product { name, vendor_name, database_type }
     }
-
-    /// `metadata.uid` of the event of the line at `offset`: unique, and
-    /// the same however often the event is derived.
-    pub fn event_uid(&self, offset: u64) -> String {
-        format!("{}#{offset}", self.raw_key)
-    }
 }
 
 /// One OCSF event: what differs from line to line, borrowed from the
@@ -433,9 +427,11 @@ impl OcsfEvent<'_> {
         self.raw_data = None;
     }
 
-    /// `metadata.uid`.
+    /// `metadata.uid`: `{raw key}#{offset}`, unique, and the same however
+    /// often the event is derived (the Parquet writer lays the column out
+    /// from the same two parts without making this String per event).
     pub fn uid(&self, from: &Provenance<'_>) -> String {
-        from.event_uid(self.raw_offset)
+        format!("{}#{}", from.raw_key, self.raw_offset)
     }
 }
 

@@ -577,7 +577,7 @@ impl Shipper {
     /// written only once the pass has sealed its digests.
     fn begin_events(&self, instance: &Instance, key: &str, object: &CompressedObject, facts: &ObjectFacts) {
         let Some(sink) = self.events.as_ref().filter(|_| !self.cfg.dry_run) else { return };
-        self.landed_bodies.begin(key, &object.gzip, || {
+        self.landed_events.begin(key, object.len, || {
             let dialect = crate::events::derive::dialect_of(instance).ok()?;
             let location = self.store.location(key);
             Some(Encoding::start(location, key, object.gzip.clone(), facts.clone(), sink, instance, dialect))

@@ -100,7 +100,7 @@ pub struct Shipper {
     pub events: Option<crate::events::derive::EventSink>,
     /// With `--events`, the event files of what this run landed, begun
     /// at landing: derived without reading the objects back.
-    pub landed_bodies: crate::events::derive::LandedBodies,
+    pub landed_events: crate::events::derive::LandedEvents,
 }
 
 /// Why a pass ended early.
@@ -505,7 +505,7 @@ impl Shipper {
                 if self.out_of_time() {
                     return (key, None);
                 }
-                let encoded = self.landed_bodies.take(&key);
+                let encoded = self.landed_events.take(&key);
                 let result = derive::derive_object(&*self.store, sink, instance, dialect, &key, None, encoded).await;
                 (key, Some(result))
             })

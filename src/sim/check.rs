@@ -207,7 +207,7 @@ impl Sim {
                     progress: Arc::new(Progress::off()),
                     evidence: self.evidence.clone(),
                     events,
-                    landed_bodies: Default::default(),
+                    landed_events: Default::default(),
                 };
                 let instance = instance.clone();
                 tasks.push(tokio::spawn(async move {
@@ -984,7 +984,7 @@ mod tests {
             progress: Arc::new(Progress::off()),
             evidence: None,
             events: None,
-            landed_bodies: Default::default(),
+            landed_events: Default::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
         let report = rt.block_on(shipper.ship_instance(&sim.world.instance()));
