@@ -14,7 +14,7 @@
 use super::scan::{no_rotation_between, HeadCheck, Identified};
 use super::{Shipper, Stop};
 use crate::checkpoint::{FileProgress, StoredCheckpoint};
-use crate::compress::{gzip_member, CompressedObject, ObjectBuilder};
+use crate::compress::{gzip_member, recycle_block, CompressedObject, ObjectBuilder};
 use crate::config::{ActiveFilePolicy, Scope};
 use crate::cut::{CutRule, FileState, ObjectCutter};
 use crate::error::{Failure, FailureKind};
@@ -736,7 +736,11 @@ impl Compressing {
     async fn feed(&mut self, builder: &mut ObjectBuilder) {
         let level = builder.level();
         for block in builder.take_blocks() {
-            self.pending.push_back(tokio::task::spawn_blocking(move || gzip_member(&block, level)));
+            self.pending.push_back(tokio::task::spawn_blocking(move || {
+                let member = gzip_member(&block, level);
+                recycle_block(block);
+                member
+            }));
         }
         while self.pending.len() > self.max {
             self.hand_back_oldest(builder).await;
