@@ -293,6 +293,13 @@ def report_one_instance(p, d, meta, c, what):
         p(f"| {label} | {secs:.2f} | {tput:.1f} | {gz_secs / secs:.2f}× | {rss / 1024:.0f} | {calls} | "
           f"{v['gz_bytes']} | {v['inflated_bytes']} | {v['files_exact']}/{v['files']} |")
     p("")
+    runs = [(label, meta.get(f"{c}_{tool}_runs")) for label, tool in
+            (("gzip -6", "gzip"), ("auditship", "auditship"), ("auditship, identity downloads", "auditship_identity"))]
+    if all(r for _, r in runs):
+        p("gzip and auditship ran " + str(len(runs[0][1].split())) + " times each (auditship cold, each run into "
+          "a prefix of its own); the table shows the run of median wall time. All wall times (s): "
+          + "; ".join(f"{label} {r}" for label, r in runs) + ".")
+        p("")
     calls, tot, _ = delta(d, f"{c}_auditship")
     sh, o = shipped(d, f"{c}_auditship"), own(d, f"{c}_auditship")
     p(f"auditship's RDS API calls (cold): {fmt_calls(calls)} (the emulator counts each complete-file download "

@@ -30,9 +30,10 @@ ROTATE_MB=${ROTATE_MB:-8}
 SIZE=${SIZE:-256}
 FLEET=${FLEET:-100}
 BIG_MB=${BIG_MB:-1024}
+REPEAT=${REPEAT:-5}        # part 1: gzip and auditship runs, the median reported
 FLEET_KB=${FLEET_KB:-512}  # audit log per fleet instance (in about 4 files)
 PAGE_SIZE=${PAGE_SIZE:-100} # emulator records per Describe* page (RDS: up to 100)
-command="MB=$MB ROTATE_MB=$ROTATE_MB SIZE=$SIZE FLEET=$FLEET BIG_MB=$BIG_MB tests/bench/side_by_side.sh"
+command="MB=$MB ROTATE_MB=$ROTATE_MB SIZE=$SIZE FLEET=$FLEET BIG_MB=$BIG_MB REPEAT=$REPEAT tests/bench/side_by_side.sh"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 die() { echo "side_by_side: $*" >&2; exit 1; }
@@ -167,8 +168,11 @@ one_instance() {
   echo "\"${c}_bytes\": $bytes, \"${c}_files\": $files," >>"$w/one.meta"
   cat "$dir"/* >"$w/one.concat"
 
-  say "1. $c: gzip -6"
-  measure "${c}_gzip" sh -c 'gzip -6 -c "$1" >"$2"' sh "$w/one.concat" "$w/one.concat.gz"
+  say "1. $c: gzip -6 ($REPEAT times)"
+  for i in $(seq 1 "$REPEAT"); do
+    measure "${c}_gzip_r$i" sh -c 'gzip -6 -c "$1" >"$2"' sh "$w/one.concat" "$w/one.concat.gz"
+  done
+  keep_median "${c}_gzip"
   gzip -dc "$w/one.concat.gz" | cmp -s - "$w/one.concat" || die "gzip -6 output does not inflate to the concatenated files"
   printf '{"gz_bytes": %d, "inflated_bytes": %d, "file_bytes": %d, "files": %d, "files_exact": %d}\n' \
     "$(stat -c %s "$w/one.concat.gz")" "$bytes" "$bytes" "$files" "$files" >"$m/${c}_gzip.verify.json"
@@ -182,15 +186,31 @@ one_instance() {
   measure "${c}_boto3" "$py" "$helper" boto3-ship --rds "$rds" --s3 "$s3" --bucket "$bucket" --instance "$id" --prefix "$c-boto3"
   verify "${c}_boto3" --prefix "$c-boto3" --layout plain --dir "$dir"
 
-  say "1. $c: auditship"
-  ship "${c}_auditship" "$c" --instance "$id"
-  verify "${c}_auditship" --prefix "$c" --layout auditship --dir "$dir" --instance "$id"
+  say "1. $c: auditship ($REPEAT cold runs, each into its own prefix)"
+  for i in $(seq 1 "$REPEAT"); do
+    ship "${c}_auditship_r$i" "$c-r$i" --instance "$id"
+    verify "${c}_auditship_r$i" --prefix "$c-r$i" --layout auditship --dir "$dir" --instance "$id"
+  done
+  keep_median "${c}_auditship"
   # The emulator gzips whole-file reads on these same 2 cores (RDS does it
   # on its own): also measured with identity downloads.
   download honoured ignored
-  ship "${c}_auditship_identity" "$c-identity" --instance "$id"
-  verify "${c}_auditship_identity" --prefix "$c-identity" --layout auditship --dir "$dir" --instance "$id"
+  for i in $(seq 1 "$REPEAT"); do
+    ship "${c}_auditship_identity_r$i" "$c-identity-r$i" --instance "$id"
+    verify "${c}_auditship_identity_r$i" --prefix "$c-identity-r$i" --layout auditship --dir "$dir" --instance "$id"
+  done
+  keep_median "${c}_auditship_identity"
   download honoured honoured
+}
+# keep_median NAME: of the measurements NAME_r1..NAME_rREPEAT (each checked),
+# the one of median wall time becomes NAME (a single run is as noisy as
+# the machine: other jobs share its cores).
+keep_median() {
+  local name=$1 pick f
+  pick=$(for f in "$m/${name}"_r*.time; do echo "$(cut -d' ' -f1 "$f") $(basename "$f" .time)"; done \
+    | sort -n | awk '{a[NR]=$2} END {print a[int((NR + 1) / 2)]}')
+  for f in "$m/$pick".*; do cp "$f" "$m/$name.${f#"$m/$pick".}"; done
+  echo "\"${name}_runs\": \"$(for f in "$m/${name}"_r*.time; do cut -d' ' -f1 "$f"; done | sort -n | tr '\n' ' ' | sed 's/ $//')\"," >>"$w/one.meta"
 }
 # shellcheck disable=SC2016
 cli='set -euo pipefail

@@ -849,7 +849,7 @@ async fn pause(tx: &tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>, d: Dura
 }
 
 /// Reads a body's bytes off the file into the channel. Without a fault,
-/// in large chunks on one blocking thread: the emulator stands for RDS,
+/// in growing chunks on one blocking thread: the emulator stands for RDS,
 /// whose work is not done on the client's cores, so it should take as
 /// little of the machine's as it can (a 16 KiB `tokio::fs` read per chunk
 /// cost a thread handoff each, a sixth of a benchmark run's CPU).
@@ -868,7 +868,11 @@ async fn stream_file(
     stream_file_with_fault(file, tx, fault, at_most, tally).await
 }
 
-/// `stream_file` without a fault: 256 KiB reads, handed on as they are.
+/// `stream_file` without a fault: reads of 16 KiB, then twice as much
+/// each time up to 256 KiB, handed on as they are. Small at first, so that
+/// a client that hangs up after the first line (a head read) has had about
+/// as much read ahead for it as before, and the count of bytes handed on
+/// stays what a client takes rather than how fast the emulator runs.
 fn stream_file_blocking(
     mut file: std::fs::File,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
@@ -876,10 +880,12 @@ fn stream_file_blocking(
     tally: &FileBytes,
 ) {
     use std::io::Read;
-    const CHUNK: usize = 256 * 1024;
+    const LARGEST: usize = 256 * 1024;
+    let mut chunk = 16 * 1024;
     let mut left = at_most.unwrap_or(u64::MAX);
     while left > 0 {
-        let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
+        let mut buf = vec![0u8; chunk.min(usize::try_from(left).unwrap_or(chunk))];
+        chunk = (chunk * 2).min(LARGEST);
         match file.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
