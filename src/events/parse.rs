@@ -157,12 +157,12 @@ type ObjectAndTail<'a> = (Cow<'a, [u8]>, bool, &'a [u8]);
 /// at the line's last quote, which must be followed by a comma.
 fn object_and_tail(rest: &[u8]) -> Result<ObjectAndTail<'_>, ParseError> {
     if rest.first() != Some(&b'\'') {
-        return match rest.iter().position(|&b| b == b',') {
+        return match memchr::memchr(b',', rest) {
             Some(at) => Ok((Cow::Borrowed(&rest[..at]), false, &rest[at + 1..])),
             None => fail("retcode", "the line ends before it"),
         };
     }
-    let close = rest.iter().rposition(|&b| b == b'\'').filter(|&at| at > 0);
+    let close = memchr::memrchr(b'\'', rest).filter(|&at| at > 0);
     let Some(close) = close else { return fail("object", "its opening quote is never closed") };
     match rest.get(close + 1) {
         Some(b',') => Ok((unescape(&rest[1..close]), true, &rest[close + 2..])),
