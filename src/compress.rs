@@ -28,13 +28,20 @@ pub const BLOCK_BYTES: usize = 1 << 20;
 /// lines, and smaller on MariaDB's, at 1.9 to 2.5 times the speed per core.
 pub const DEFAULT_GZIP_LEVEL: u32 = 3;
 
+/// The cores this process may use (2 where that cannot be told), found
+/// once: std reads the cgroup's quota on every call, and the pipeline asks
+/// for every object.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
 /// Spare blocks kept for reuse, at most: about what is in flight at once.
 /// A fresh 1 MiB block is a fresh mapping (the allocator maps anything
 /// over 128 KiB, see `main`), and every page of it faults and is zeroed
 /// when first written; a reused one is written where it stands.
 fn spare_blocks_max() -> usize {
-    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *MAX.get_or_init(|| 2 * std::thread::available_parallelism().map_or(2, |n| n.get()))
+    2 * cores()
 }
 
 static SPARE_BLOCKS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());

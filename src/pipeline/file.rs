@@ -727,8 +727,7 @@ struct Compressing {
 
 impl Default for Compressing {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Compressing { pending: Default::default(), max: cores }
+        Compressing { pending: Default::default(), max: crate::compress::cores() }
     }
 }
 

@@ -499,7 +499,7 @@ impl Shipper {
         // what this run landed), unpacked, parsed and encoded on the
         // blocking pool, and its files written, while the next is.
         let keys: Vec<String> = cp.state.events_pending.iter().cloned().collect();
-        let at_once = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let at_once = crate::compress::cores();
         let mut results = futures_util::stream::iter(keys)
             .map(|key| async move {
                 if self.out_of_time() {
