@@ -10,6 +10,7 @@ use crate::error::Failure;
 use crate::evidence::digest::{FileFacts, Link, Listed};
 use crate::identify::{FileId, Identity};
 use crate::instance::Instance;
+use crate::run_id::RunId;
 use crate::store::{ObjectStore, Swapped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -277,6 +278,13 @@ pub struct Gap {
     /// instance (see `pipeline::ledger`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub uncertain: bool,
+    /// The run that recorded it (absent in losses recorded before runs
+    /// had ids): its logs say what it saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_by: Option<RunId>,
+    /// The finished run that exited 3 for it, paging someone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<RunId>,
 }
 
 fn reported_before_this_field() -> bool {
@@ -384,7 +392,14 @@ impl Checkpoint {
         }
         for g in &other.gaps {
             match self.gaps.iter_mut().find(|mine| mine.file_id == g.file_id && mine.unnamed == g.unnamed) {
-                Some(mine) => mine.reported |= g.reported,
+                Some(mine) => {
+                    mine.reported |= g.reported;
+                    // The first finished run to page for it.
+                    mine.reported_by = match (mine.reported_by.take(), &g.reported_by) {
+                        (Some(a), Some(b)) => Some(a.min(b.clone())),
+                        (a, b) => a.or(b.clone()),
+                    };
+                }
                 None => self.gaps.push(g.clone()),
             }
         }
@@ -633,10 +648,45 @@ mod tests {
             reported: false,
             unnamed: false,
             uncertain: false,
+            detected_by: None,
+            reported_by: None,
         });
         a.merge(&b);
         assert!(a.files.is_empty());
         assert_eq!(a.gaps.len(), 1);
+    }
+
+    #[test]
+    fn a_merged_loss_keeps_its_detecting_run_and_the_first_run_that_paged() {
+        let run = |n: u32| Some(RunId(format!("20261206T2{n}0000Z-0000000{n}")));
+        let lost = |detected: u32, reported: Option<u32>| {
+            let mut cp = Checkpoint::empty(&instance());
+            cp.gaps.push(Gap {
+                file_id: fid(2),
+                last_name: "n".into(),
+                shipped: 10,
+                last_size: 20,
+                detected_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+                growing: false,
+                reported: reported.is_some(),
+                unnamed: false,
+                uncertain: false,
+                detected_by: run(detected),
+                reported_by: reported.and_then(run),
+            });
+            cp
+        };
+        for (ours, theirs, paged_by) in [(None, Some(3), 3), (Some(2), Some(3), 2), (Some(3), Some(2), 2), (Some(2), None, 2)]
+        {
+            let mut a = lost(1, ours);
+            a.merge(&lost(1, theirs));
+            assert_eq!(a.gaps.len(), 1);
+            assert_eq!((a.gaps[0].reported, &a.gaps[0].reported_by), (true, &run(paged_by)), "{ours:?} + {theirs:?}");
+            assert_eq!(a.gaps[0].detected_by, run(1));
+        }
+        let mut unreported = lost(1, None);
+        unreported.merge(&lost(1, None));
+        assert_eq!((unreported.gaps[0].reported, &unreported.gaps[0].reported_by), (false, &None));
     }
 
     fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
@@ -664,6 +714,8 @@ mod tests {
             reported: id % 2 == 0,
             unnamed: false,
             uncertain: false,
+            detected_by: None,
+            reported_by: None,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::evidence::{Evidence, SystemClock};
 use crate::fetch::LogFetcher;
 use crate::pipeline::Shipper;
 use crate::progress::Progress;
+use crate::run_id::RunId;
 use crate::signer::AwsIdentity;
 use crate::source::RdsLogSource;
 use crate::store::{ObjectStore, S3Store};
@@ -92,8 +93,9 @@ impl Clients {
         aws::kms_client(&self.sdk, &self.cfg, key_id)
     }
 
-    /// A shipper over these clients whose work ends at `deadline`.
-    pub fn shipper(&self, deadline: Option<Instant>) -> Shipper {
+    /// A shipper over these clients whose work ends at `deadline`, for
+    /// the run `run`.
+    pub fn shipper(&self, deadline: Option<Instant>, run: RunId) -> Shipper {
         Shipper {
             cfg: self.cfg.clone(),
             source: Arc::new(RdsLogSource { rds: self.rds.clone(), fetcher: self.fetcher.clone() }),
@@ -104,6 +106,7 @@ impl Clients {
             evidence: self.evidence.clone(),
             events: self.events.clone(),
             landed_events: Default::default(),
+            run,
         }
     }
 

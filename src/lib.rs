@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod retry;
+pub mod run_id;
 pub mod signer;
 #[cfg(test)]
 pub mod sim;

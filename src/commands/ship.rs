@@ -9,6 +9,7 @@ use crate::instance::Instance;
 use crate::metrics;
 use crate::pipeline::{self, Shipper};
 use crate::report::{self, InstanceReport};
+use crate::run_id::RunId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -74,8 +75,9 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
         ))),
     };
     check_file_names_for_one_instance(cfg, &instances)?;
-    tracing::info!(instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
-    let shipper = Arc::new(clients.shipper(deadline));
+    let run = RunId::generate();
+    tracing::info!(run_id = %run, instances = instances.len(), bucket = %cfg.bucket, prefix = %cfg.prefix, "run started");
+    let shipper = Arc::new(clients.shipper(deadline, run.clone()));
     let reports = ship_all(shipper, instances, cfg.concurrency).await;
     clients.progress.finish();
     let mut severity = report::finish(&reports, None);
@@ -108,6 +110,7 @@ async fn one_pass(clients: &Clients, started: Instant) -> Result<Severity, Failu
         );
     }
     tracing::info!(
+        run_id = %run,
         duration_ms = started.elapsed().as_millis() as u64,
         exit_code = severity.worst().map_or(0, |k| k.exit_code()),
         "run finished"

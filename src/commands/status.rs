@@ -218,7 +218,7 @@ fn warnings(instance: &Instance, survey: &Survey) -> Vec<String> {
 pub(crate) async fn command(args: StatusArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let (clients, instances) = connect(cfg).await?;
-    let shipper = clients.shipper(None);
+    let shipper = clients.shipper(None, crate::run_id::RunId::generate());
     let mut severity = Severity::default();
     let table = InstanceStatus::table(&instances);
     if !args.json {

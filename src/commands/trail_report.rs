@@ -154,17 +154,24 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
         let _ = writeln!(out);
     }
     if !a.losses.is_empty() {
-        let _ = writeln!(out, "Recorded losses (reported by the run that found them, exit 3):\n");
-        for g in &a.losses {
+        let _ = writeln!(out, "Recorded losses (each pages, exit 3, until a finished run has reported it):\n");
+        for loss in &a.losses {
+            let g = &loss.facts;
             let _ = writeln!(
                 out,
-                "- {} ({}): bytes 0..{} shipped of {} when last listed{}, detected {}",
+                "- {} ({}): bytes 0..{} shipped of {} when last listed{}, detected {}{}; {}",
                 g.file_id,
                 g.source_file,
                 g.shipped,
                 g.last_size,
                 if g.growing { ", still being written" } else { "" },
-                rfc3339(g.detected_at)
+                rfc3339(g.detected_at),
+                g.detected_by.as_ref().map_or(String::new(), |run| format!(" by run {run}")),
+                match (&loss.reported_by, loss.reported) {
+                    (Some(run), _) => format!("reported (exit 3) by run {run}"),
+                    (None, true) => "reported (exit 3)".to_string(),
+                    (None, false) => "not yet reported by a finished run: the next run pages for it".to_string(),
+                }
             );
         }
         let _ = writeln!(out);

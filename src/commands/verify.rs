@@ -134,9 +134,11 @@ pub async fn verify_instance(shipper: &Shipper, instance: &Instance, deep: bool)
     }
     for g in &survey.checkpoint.state.gaps {
         report.recorded_losses.push(format!(
-            "{}, detected {}",
+            "{}, detected {}{}{}",
             Loss::of_gap(g, &instance.resource_id.0).describe(),
-            crate::output::rfc3339(g.detected_at)
+            crate::output::rfc3339(g.detected_at),
+            g.detected_by.as_ref().map_or(String::new(), |run| format!(" by run {run}")),
+            g.reported_by.as_ref().map_or(String::new(), |run| format!(", reported (exit 3) by run {run}"))
         ));
     }
     if deep {
@@ -366,7 +368,7 @@ async fn hash_up_to(stream: &mut LogStream, to: u64) -> Result<Option<String>, F
 pub(crate) async fn command(args: VerifyArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let (clients, instances) = connect(cfg).await?;
-    let shipper = clients.shipper(None);
+    let shipper = clients.shipper(None, crate::run_id::RunId::generate());
     let public = match (&args.public_key, args.kms_key_id.as_deref().map(str::trim)) {
         (Some(path), _) => Some(PublicKey::from_pem_file(path)?),
         (None, Some(key_id)) => Some(kms_public_key(&clients.kms(key_id), key_id).await?),

@@ -141,6 +141,21 @@ impl Window {
     }
 }
 
+/// A loss as a digest recorded it (signed), with the run that paged for
+/// it as the checkpoint records it (not signed: a run marks it once it has
+/// exited 3, after the digest was sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedLoss {
+    #[serde(flatten)]
+    pub facts: LossFacts,
+    /// The finished run that exited 3 for it; `None` while no run has
+    /// (the next one pages), or where the checkpoint no longer says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<String>,
+    /// Whether a finished run has paged for it, by the checkpoint.
+    pub reported: bool,
+}
+
 /// What the digests prove of one instance's trail.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrailAudit {
@@ -172,7 +187,7 @@ pub struct TrailAudit {
     /// Objects under the instance from before its chain began (no digest
     /// can speak for them).
     pub before_chain: usize,
-    pub losses: Vec<LossFacts>,
+    pub losses: Vec<RecordedLoss>,
     pub problems: Vec<TrailProblem>,
 }
 
@@ -349,10 +364,22 @@ async fn audit_trail(
         files,
         pending: ledger.pending.len() + unrecorded,
         before_chain,
-        losses: chain.losses.clone(),
+        losses: chain.losses.iter().map(|l| recorded_loss(l, checkpoint)).collect(),
         problems,
         chain,
     })
+}
+
+/// A digest's loss with what the checkpoint says of its page. A loss the
+/// checkpoint no longer holds (its instance replaced, the checkpoint
+/// restored from before it) was reported: runs keep a loss until then.
+fn recorded_loss(facts: &LossFacts, checkpoint: &Checkpoint) -> RecordedLoss {
+    let gap = checkpoint.gaps.iter().find(|g| g.file_id.0 == facts.file_id && g.detected_at == facts.detected_at);
+    RecordedLoss {
+        facts: facts.clone(),
+        reported_by: gap.and_then(|g| g.reported_by.as_ref()).map(|r| r.0.clone()),
+        reported: gap.is_none_or(|g| g.reported),
+    }
 }
 
 /// How long after a period ends its digest may still be unsealed: a run
@@ -597,6 +624,7 @@ mod tests {
             last_size: 20,
             growing: false,
             detected_at: at("2026-12-02T11:00:00Z"),
+            detected_by: None,
         };
         let chain = ChainReport { losses: vec![lost], ..chain };
         let mut problems = Vec::new();

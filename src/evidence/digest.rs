@@ -84,6 +84,11 @@ pub struct LossFacts {
     /// bytes may be lost.
     pub growing: bool,
     pub detected_at: DateTime<Utc>,
+    /// The run that detected it (its "run started" log line names it), and
+    /// whose exit 3 paged for it unless it was killed first (then the next
+    /// run's did). Absent in digests made before runs had ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_by: Option<String>,
 }
 
 /// The previous digest of the chain, as the next one names it.

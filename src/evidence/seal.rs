@@ -267,6 +267,7 @@ fn build(
             last_size: g.last_size,
             growing: g.growing,
             detected_at: g.detected_at,
+            detected_by: g.detected_by.as_ref().map(|r| r.0.clone()),
         })
         .collect();
     let mut digest = Digest {

@@ -15,6 +15,7 @@ use crate::instance::{Instance, ResourceId};
 use crate::keys::{checkpoint_key, file_prefix, instance_pointer_key, object_key, start_of_key};
 use crate::list::{AuditName, LogFile};
 use crate::report::{age_seconds, oldest_unshipped_at, InstanceReport, Loss};
+use crate::run_id::RunId;
 use crate::store::{ObjectFacts, Swapped};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -69,13 +70,14 @@ fn loss_hint(instance: &Instance) -> &'static str {
 }
 
 /// Marks the losses this pass reported as reported; whether any changed.
-pub(super) fn mark_reported(cp: &mut StoredCheckpoint, report: &InstanceReport) -> bool {
+pub(super) fn mark_reported(cp: &mut StoredCheckpoint, report: &InstanceReport, run: &RunId) -> bool {
     let mut changed = false;
     let ours = cp.state.dbi_resource_id.clone();
     for g in cp.state.gaps.iter_mut().filter(|g| !g.reported) {
         if report.losses.iter().any(|l| l.dbi_resource_id == ours && l.file_id == g.file_id.0 && l.unnamed == g.unnamed)
         {
             g.reported = true;
+            g.reported_by = Some(run.clone());
             changed = true;
         }
     }
@@ -239,7 +241,7 @@ enum Found {
 
 /// Marks a recorded unnamed file settled, recording its loss if it is one
 /// (`Some(uncertain)`).
-fn settle(cp: &mut StoredCheckpoint, u: &UnnamedFile, loss: Option<bool>) {
+fn settle(cp: &mut StoredCheckpoint, u: &UnnamedFile, loss: Option<bool>, run: &RunId) {
     if let Some(uncertain) = loss {
         let file_id = u.after.clone().unwrap_or_else(|| placeholder_id(u));
         if !cp.state.gaps.iter().any(|g| g.unnamed && g.file_id == file_id) {
@@ -253,6 +255,8 @@ fn settle(cp: &mut StoredCheckpoint, u: &UnnamedFile, loss: Option<bool>) {
                 reported: false,
                 unnamed: true,
                 uncertain,
+                detected_by: Some(run.clone()),
+                reported_by: None,
             });
         }
     }
@@ -272,7 +276,7 @@ fn placeholder_id(u: &UnnamedFile) -> FileId {
 /// id, and is known by its listing alone. Its loss is recorded under an id
 /// made of that listing, so every run that sees it records the one gap.
 /// Returns whether the checkpoint changed.
-fn record_listed_then_gone(cp: &mut StoredCheckpoint, file: &LogFile) -> bool {
+fn record_listed_then_gone(cp: &mut StoredCheckpoint, file: &LogFile, run: &RunId) -> bool {
     let file_id = listing_id(file);
     if cp.state.gaps.iter().any(|g| g.unnamed && g.file_id == file_id) {
         return false;
@@ -287,6 +291,8 @@ fn record_listed_then_gone(cp: &mut StoredCheckpoint, file: &LogFile) -> bool {
         reported: false,
         unnamed: true,
         uncertain: false,
+        detected_by: Some(run.clone()),
+        reported_by: None,
     });
     true
 }
@@ -371,6 +377,8 @@ impl Shipper {
                 reported: false,
                 unnamed: false,
                 uncertain: false,
+                detected_by: Some(self.run.clone()),
+                reported_by: None,
             });
             if let Some(oldest) = oldest_present.filter(|oldest| *oldest > id) {
                 tracing::warn!(
@@ -428,7 +436,7 @@ impl Shipper {
             // A tracked file may be it (gone since, it may have grown and
             // rotated first): then its loss is that file's, counted there.
             if !could_be_tracked(cp, &scan.present, file) {
-                changed |= record_listed_then_gone(cp, file);
+                changed |= record_listed_then_gone(cp, file, &self.run);
             }
         }
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
@@ -439,7 +447,7 @@ impl Shipper {
                 Found::Gone => Some(false),
                 Found::CannotTell => Some(true),
             };
-            settle(cp, &u, loss);
+            settle(cp, &u, loss, &self.run);
             changed = true;
         }
         let named = scan.named_files();
@@ -741,7 +749,7 @@ impl Shipper {
         let gaps_before = cp.state.gaps.len();
         let open: Vec<UnnamedFile> = cp.state.unnamed.iter().filter(|u| !u.settled).cloned().collect();
         for u in &open {
-            settle(&mut cp, u, Some(false));
+            settle(&mut cp, u, Some(false), &self.run);
         }
         let mut changed =
             self.record_losses(&old_instance, &mut cp, &HashSet::new(), report).await? || !open.is_empty();
@@ -762,7 +770,7 @@ impl Shipper {
                 settled: false,
             };
             cp.state.unnamed.push(whole.clone());
-            settle(&mut cp, &whole, Some(true));
+            settle(&mut cp, &whole, Some(true), &self.run);
             report_unreported(&old_instance, &cp.state.gaps, None, report);
             changed = true;
         }
@@ -835,6 +843,8 @@ mod tests {
             reported: false,
             unnamed: false,
             uncertain: false,
+            detected_by: None,
+            reported_by: None,
         };
         for (engine, says, never) in [
             ("aurora-mysql", "Aurora removes audit files", "server_audit_file_rotations"),

@@ -101,6 +101,9 @@ pub struct Shipper {
     /// With `--events`, the event files of what this run landed, begun
     /// at landing: derived without reading the objects back.
     pub landed_events: crate::events::derive::LandedEvents,
+    /// This run's id, in what it records of the losses it detects and
+    /// reports.
+    pub run: crate::run_id::RunId,
 }
 
 /// Why a pass ended early.
@@ -420,7 +423,7 @@ impl Shipper {
         // The losses this run reports (exit 3) are marked as reported only
         // now, in its last write (a replaced instance's too, see
         // `mark_reported`): a run killed before it leaves them for the next.
-        dirty |= ledger::mark_reported(&mut cp, report);
+        dirty |= ledger::mark_reported(&mut cp, report, &self.run);
         if dirty {
             self.commit(&mut cp, instance).await?;
         }

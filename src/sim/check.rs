@@ -208,6 +208,7 @@ impl Sim {
                     evidence: self.evidence.clone(),
                     events,
                     landed_events: Default::default(),
+                    run: crate::run_id::RunId(format!("sim-run-{run}")),
                 };
                 let instance = instance.clone();
                 tasks.push(tokio::spawn(async move {
@@ -985,6 +986,7 @@ mod tests {
             evidence: None,
             events: None,
             landed_events: Default::default(),
+            run: crate::run_id::RunId(format!("sim-run-{run}")),
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
         let report = rt.block_on(shipper.ship_instance(&sim.world.instance()));

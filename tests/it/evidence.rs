@@ -334,6 +334,57 @@ async fn a_chain_left_unsealed_is_stale_and_a_recreated_instance_keeps_its_old_c
     assert!(md.contains(&format!("deleted and created again under this identifier as {NEW}")), "{md}");
 }
 
+/// The id a run's "run started" line gives it.
+fn run_id(out: &RunOutput) -> String {
+    let started = out.events().into_iter().find(|v| v["message"] == "run started");
+    let id = started.and_then(|v| v["run_id"].as_str().map(str::to_string));
+    id.unwrap_or_else(|| panic!("no run id in {out:?}"))
+}
+
+/// A loss in a signed trail: the digest of the period it was detected in
+/// records it with the run that detected it (signed), and the report names
+/// that run as the one that paged (exit 3), from the checkpoint. The loss
+/// is evidence, not a problem with the trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_loss_names_the_run_that_detected_it_and_the_run_that_paged() {
+    let stack = Stack::start(Options { rotations: 2, ..Options::default() }).await;
+    let keys = keys();
+    stack.primary.traffic(100, None);
+    assert_eq!(run_signed(&stack, &keys, 0).await.code, 0);
+    // More rotations than the plugin keeps: the file that was growing at
+    // the last run, with new lines in it, is deleted before the next.
+    stack.primary.traffic(400, Some(50));
+    let paged = run_signed(&stack, &keys, 120).await;
+    assert_eq!(paged.code, 3, "{paged:?}");
+    let paging_run = run_id(&paged);
+    // A later run seals the period the loss was detected in.
+    let sealing = run_signed(&stack, &keys, 240).await;
+    assert_eq!(sealing.code, 0, "{sealing:?}");
+    assert_ne!(run_id(&sealing), paging_run, "every run has its own id");
+    let objects = stack.objects().await;
+    let sealed: Vec<Digest> = digest_keys(&objects, &stack.primary_rid)
+        .iter()
+        .map(|k| Digest::parse(&objects[k].bytes).unwrap_or_else(|e| panic!("{k}: {e}")))
+        .collect();
+    let in_digests: Vec<_> = sealed.iter().flat_map(|d| d.losses.iter()).collect();
+    assert_eq!(in_digests.len(), 1, "one loss, in one digest: {in_digests:?}");
+    assert_eq!(in_digests[0].detected_by.as_deref(), Some(paging_run.as_str()), "{in_digests:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = verify(&stack, &keys, &["--report", dir.path().to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "a recorded loss is evidence, not a broken trail: {out:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("auditship-report.json")).unwrap()).unwrap();
+    let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
+    let losses = primary["losses"].as_array().unwrap_or_else(|| panic!("{primary}"));
+    assert_eq!(losses.len(), 1, "{primary}");
+    assert_eq!(losses[0]["detected_by"], paging_run.as_str(), "{}", losses[0]);
+    assert_eq!(losses[0]["reported_by"], paging_run.as_str(), "{}", losses[0]);
+    assert_eq!(losses[0]["reported"], true, "{}", losses[0]);
+    let md = std::fs::read_to_string(dir.path().join("auditship-report.md")).unwrap();
+    assert!(md.contains(&format!("by run {paging_run}; reported (exit 3) by run {paging_run}")), "{md}");
+}
+
 /// A new ECC_NIST_P256 SIGN_VERIFY key in moto, under a new alias: its
 /// alias and its ARN.
 async fn kms_signing_key(kms: &aws_sdk_kms::Client) -> (String, String) {
