@@ -88,6 +88,12 @@ pub struct DigestLedger {
     /// tracks the file, so the size is recorded once).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sized: BTreeSet<FileId>,
+    /// Keys of pending objects that lie where a digest listed objects
+    /// already (below `listed_to`) and must be listed again: one created
+    /// where a listed object is gone (a backfill filling the hole), and
+    /// each one a backfill walked and checked against the file's bytes.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub relisted: BTreeSet<String>,
 }
 
 impl DigestLedger {
@@ -98,6 +104,7 @@ impl DigestLedger {
             && self.listed_to.is_empty()
             && self.pending.is_empty()
             && self.sized.is_empty()
+            && self.relisted.is_empty()
     }
 
     /// Whether a digest has nothing more to record of a complete file:
@@ -116,6 +123,22 @@ impl DigestLedger {
         if self.is_listed(&listed) {
             return;
         }
+        self.add_pending(listed);
+    }
+
+    /// Records a confirmed object for the next digest even where a digest
+    /// listed its place already: an object created there fills a hole
+    /// (what was listed is gone), and one a backfill checked against the
+    /// file is attested again. Verify counts an object listed twice once;
+    /// one listed with other bytes than before is named replaced.
+    pub fn record_again(&mut self, listed: Listed) {
+        if self.is_listed(&listed) {
+            self.relisted.insert(listed.key.clone());
+        }
+        self.add_pending(listed);
+    }
+
+    fn add_pending(&mut self, listed: Listed) {
         match self.pending.iter_mut().find(|p| p.key == listed.key) {
             Some(p) => p.landed_at = p.landed_at.min(listed.landed_at),
             None => self.pending.push(listed),
@@ -136,15 +159,20 @@ impl DigestLedger {
         }
         self.sized.extend(files.iter().filter(|f| f.final_size.is_some()).map(|f| FileId(f.file_id.clone())));
         self.pending.retain(|p| !objects.iter().any(|o| o.key == p.key));
+        self.relisted.retain(|key| !objects.iter().any(|o| o.key == *key));
         self.drop_listed();
         self.head = Some(link);
     }
 
     /// Pending objects a digest lists already (below their file's
-    /// `listed_to`) are pending no more.
+    /// `listed_to`) are pending no more, but for those to be listed again.
     fn drop_listed(&mut self) {
-        let listed_to = &self.listed_to;
-        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
+        let (listed_to, relisted) = (&self.listed_to, &self.relisted);
+        self.pending.retain(|p| {
+            relisted.contains(&p.key) || listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to)
+        });
+        let pending = &self.pending;
+        self.relisted.retain(|key| pending.iter().any(|p| p.key == *key));
     }
 
     /// Folds another writer's ledger in: the later head, each file's
@@ -166,8 +194,11 @@ impl DigestLedger {
             let mine = self.listed_to.entry(id.clone()).or_default();
             *mine = (*mine).max(*to);
         }
+        // A writer whose digest listed one of them dropped it from both:
+        // ours is listed once more, never lost.
+        self.relisted.extend(other.relisted.iter().cloned());
         for l in &other.pending {
-            self.record(l.clone());
+            self.add_pending(l.clone());
         }
         self.sized.extend(other.sized.iter().cloned());
         self.drop_listed();
@@ -352,13 +383,18 @@ impl Checkpoint {
             .collect()
     }
 
-    /// Whether another writer's state already records all this one does
-    /// of files, losses, digests and events due (what else differs, such
-    /// as when a file without a first line was last seen, the next run
-    /// finds again).
+    /// Whether another writer's state already records all this one does:
+    /// files, losses, files without a first line, losses paged for a
+    /// replaced instance, digests and events due. Only when a file without
+    /// a first line was last seen may differ: the next scan sees it again.
     pub fn records_the_same_as(&self, other: &Checkpoint) -> bool {
+        let unnamed = |cp: &Checkpoint| -> Vec<UnnamedFile> {
+            cp.unnamed.iter().map(|u| UnnamedFile { seen_at: DateTime::<Utc>::UNIX_EPOCH, ..u.clone() }).collect()
+        };
         self.files == other.files
             && self.gaps == other.gaps
+            && unnamed(self) == unnamed(other)
+            && self.paged_for_replaced == other.paged_for_replaced
             && self.digests == other.digests
             && self.events_pending == other.events_pending
             && self.events == other.events
@@ -676,7 +712,8 @@ mod tests {
             });
             cp
         };
-        for (ours, theirs, paged_by) in [(None, Some(3), 3), (Some(2), Some(3), 2), (Some(3), Some(2), 2), (Some(2), None, 2)]
+        for (ours, theirs, paged_by) in
+            [(None, Some(3), 3), (Some(2), Some(3), 2), (Some(3), Some(2), 2), (Some(2), None, 2)]
         {
             let mut a = lost(1, ours);
             a.merge(&lost(1, theirs));
@@ -687,6 +724,81 @@ mod tests {
         let mut unreported = lost(1, None);
         unreported.merge(&lost(1, None));
         assert_eq!((unreported.gaps[0].reported, &unreported.gaps[0].reported_by), (false, &None));
+    }
+
+    /// A writer that lost the race to one that stored the same files,
+    /// losses and ledger still stores what only it knew: a file seen
+    /// without a first line (whose later disappearance is a loss) and a
+    /// replaced instance's loss it paged for (else paged again).
+    #[test]
+    fn a_commit_that_lost_a_race_keeps_what_only_it_recorded() {
+        let mut theirs = Checkpoint::empty(&instance());
+        theirs.files.insert(fid(1), progress(10, 20, false));
+        let mut ours = theirs.clone();
+        ours.unnamed.push(UnnamedFile {
+            name: "audit/server_audit.log".into(),
+            after: Some(fid(1)),
+            between: 0,
+            after_empty_written_ms: None,
+            head_len: 7,
+            head_sha256: "ab".repeat(32),
+            last_written_ms: Some(1),
+            seen_at: Utc::now(),
+            settled: false,
+        });
+        ours.paged_for_replaced.push(PagedLoss { dbi_resource_id: "db-OLD".into(), file_id: fid(3), unnamed: false });
+        let store = crate::sim::store::MemStore::new();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let stored = rt.block_on(async {
+            let body = serde_json::to_vec(&theirs).unwrap();
+            assert!(matches!(store.swap("cp", body, None).await.unwrap(), Swapped::Yes { .. }));
+            let mut mine = StoredCheckpoint { key: "cp".into(), etag: None, state: ours.clone() };
+            commit(&store, &mut mine, &instance()).await.unwrap();
+            load(&store, "cp", &instance()).await.unwrap().state
+        });
+        assert_eq!(stored.unnamed, ours.unnamed);
+        assert_eq!(stored.paged_for_replaced, ours.paged_for_replaced);
+        // When last seen is all that differs, the stored state is enough.
+        let mut seen_later = stored.clone();
+        seen_later.unnamed[0].seen_at += chrono::Duration::seconds(60);
+        assert!(seen_later.records_the_same_as(&stored));
+    }
+
+    /// An object created where a digest listed one that is gone (a
+    /// backfill filling the hole) waits for the next digest: neither the
+    /// listed offset nor a merge drops it, and the digest that lists it
+    /// ends its wait.
+    #[test]
+    fn an_object_recorded_again_below_the_listed_offset_waits_for_the_next_digest() {
+        let object = |start: u64, end: u64| Listed {
+            file_id: fid(1).0,
+            start,
+            end,
+            key: format!("k/{start:020}"),
+            sha256: "00".repeat(32),
+            lines: 1,
+            source_file: "server_audit.log".into(),
+            landed_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+            first_record: None,
+            last_record: None,
+        };
+        let mut ledger = DigestLedger { since: Some(Utc::now()), ..Default::default() };
+        ledger.listed_to.insert(fid(1), 30);
+        ledger.record(object(10, 20));
+        assert!(ledger.pending.is_empty(), "listed already: not recorded");
+        ledger.record_again(object(10, 20));
+        assert_eq!(ledger.pending, vec![object(10, 20)]);
+        // Another writer's ledger, which listed up to 40, changes nothing.
+        let mut other = DigestLedger { since: ledger.since, ..Default::default() };
+        other.listed_to.insert(fid(1), 40);
+        for (a, b) in [(ledger.clone(), other.clone()), (other.clone(), ledger.clone())] {
+            let mut merged = a;
+            merged.merge(&b);
+            assert_eq!(merged.pending, vec![object(10, 20)], "kept through a merge");
+        }
+        let link = Link { key: "d".into(), period_end: Utc::now(), sha256: "11".into(), signature: "22".into() };
+        ledger.sealed(&[object(10, 20)], &[], link);
+        assert!(ledger.pending.is_empty() && ledger.relisted.is_empty(), "{ledger:?}");
     }
 
     fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {

@@ -52,6 +52,10 @@ pub struct InstanceReport {
     /// pass records them in the checkpoint.
     #[serde(skip)]
     pub landed: Vec<crate::evidence::digest::Listed>,
+    /// Of those, the keys to list again where a digest listed their place
+    /// already (see `DigestLedger::record_again`).
+    #[serde(skip)]
+    pub landed_again: std::collections::BTreeSet<String>,
     /// `--events`: what deriving the events of landed objects did, and
     /// how many objects still await theirs (a failure, the time limit).
     #[serde(skip_serializing_if = "EventTally::is_zero")]
@@ -249,6 +253,7 @@ impl InstanceReport {
             files_chosen: 0,
             transfer: Transfer::default(),
             landed: Vec::new(),
+            landed_again: Default::default(),
             events: EventTally::default(),
             events_pending: 0,
             digests_sealed: 0,

@@ -370,7 +370,9 @@ impl Shipper {
             match next? {
                 Next::Verified { key, facts, tail_sha256 } => {
                     let end = facts.end;
-                    self.record_landed(&key, &facts, report);
+                    // A backfill attests again what it checked.
+                    let again = matches!(self.cfg.scope, Scope::Backfill(_));
+                    self.record_landed(&key, &facts, again, report);
                     report.objects_verified += 1;
                     self.progress.advance(&instance.id.0, end - progress.shipped);
                     progress.shipped = end;
@@ -549,7 +551,10 @@ impl Shipper {
         let Landing { key, object, facts, tail_sha256 } = l;
         progress.shipped = facts.end;
         progress.tail_sha256 = tail_sha256;
-        self.record_landed(&key, &facts, report);
+        // Created where a digest may have listed an object that is gone:
+        // listed again; or walked by a backfill: attested again.
+        let again = matches!(landed, Landed::Created) || matches!(self.cfg.scope, Scope::Backfill(_));
+        self.record_landed(&key, &facts, again, report);
         self.begin_events(instance, &key, &object, &facts);
         match landed {
             Landed::Created => {
@@ -586,8 +591,12 @@ impl Shipper {
 
     /// With digests on, an object S3 confirmed is recorded for the next
     /// digest; the pass moves it into the checkpoint's ledger in the same
-    /// write as its file's offset.
-    fn record_landed(&self, key: &str, facts: &ObjectFacts, report: &mut InstanceReport) {
+    /// write as its file's offset. `again`: even where a digest listed its
+    /// place already (`DigestLedger::record_again`).
+    fn record_landed(&self, key: &str, facts: &ObjectFacts, again: bool, report: &mut InstanceReport) {
+        if again {
+            report.landed_again.insert(key.to_string());
+        }
         report.landed.extend(self.listed(key, facts));
     }
 

@@ -379,8 +379,14 @@ impl Shipper {
                 report.add_file_work(&s.report);
                 dirty |= self.record_events_pending(&s.report, &mut cp);
                 if self.records_digests(&cp) {
+                    // A backfill's objects may move no offset: recording
+                    // them is a change of its own.
+                    dirty |= !s.report.landed.is_empty();
                     for landed in s.report.landed.drain(..) {
-                        cp.state.digests.record(landed);
+                        match s.report.landed_again.contains(&landed.key) {
+                            true => cp.state.digests.record_again(landed),
+                            false => cp.state.digests.record(landed),
+                        }
                     }
                 }
                 if let Some(progress) = s.progress {

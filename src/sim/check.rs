@@ -1548,11 +1548,12 @@ mod tests {
     }
 
     /// Two runs at once, interleaved every way a seed picks, both sealing
-    /// the same periods: one digest per period, one chain.
+    /// the same periods: one digest per period, one chain. (Few
+    /// interleavings have one run adopt the other's digest: 2 in 200.)
     #[test]
     fn overlapping_runs_seal_one_chain() {
         let mut adopted_somewhere = false;
-        for seed in 0..40 {
+        for seed in 0..200 {
             let mut sim = settle_maria(Sim::new(maria(3)).with_digests());
             sim.world.state.lock().unwrap().interleave = Some(seed);
             sim.apply(append(3));

@@ -334,6 +334,59 @@ async fn a_chain_left_unsealed_is_stale_and_a_recreated_instance_keeps_its_old_c
     assert!(md.contains(&format!("deleted and created again under this identifier as {NEW}")), "{md}");
 }
 
+/// Every listing of `key` in the bucket's digests of the primary.
+fn listings(
+    objects: &BTreeMap<String, StoredObject>,
+    rid: &str,
+    key: &str,
+) -> Vec<auditship::evidence::digest::Listed> {
+    let digests = digest_keys(objects, rid);
+    let parsed = digests.iter().map(|k| Digest::parse(&objects[k].bytes).unwrap_or_else(|e| panic!("{k}: {e}")));
+    parsed.flat_map(|d| d.objects.into_iter().filter(|l| l.key == key)).collect()
+}
+
+/// An object deleted from a signed trail and put back by a backfill of its
+/// file (the same bytes under the same key) is listed again by the next
+/// digest: the digests vouch for what is there now, not only for what was
+/// there once, and the trail verifies again, deep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_a_backfill_puts_back_is_listed_again() {
+    let stack = Stack::start(Options::default()).await;
+    let keys = keys();
+    stack.primary.traffic(600, Some(250));
+    assert_eq!(run_signed(&stack, &keys, 0).await.code, 0);
+    assert_eq!(run_signed(&stack, &keys, 180).await.code, 0);
+    let objects = stack.objects().await;
+    let rotated = |k: &&String| objects[*k].metadata.get("source-file").is_some_and(|f| f != "audit/server_audit.log");
+    let shipped = stack.object_keys("primary").await;
+    let of_rotated: Vec<&String> = shipped.iter().filter(rotated).collect();
+    let gone = of_rotated.get(1).map(|k| k.to_string()).unwrap_or_else(|| panic!("{of_rotated:?}"));
+    assert_eq!(listings(&objects, &stack.primary_rid, &gone).len(), 1, "{gone} is listed once");
+    stack.s3.delete_object().bucket(&stack.bucket).key(&gone).send().await.unwrap();
+    let out = verify(&stack, &keys, &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(evidence(&out).0.iter().any(|p| p["problem"] == "deleted" && p["key"] == gone.as_str()), "{}", out.stdout);
+
+    // Put back by hand, without the signing key: recorded for the next
+    // signed run to list.
+    let source = objects[&gone].metadata["source-file"].clone();
+    let mut backfill = stack.bare_command_for("backfill");
+    backfill.args(["--instance", "primary", "--file", &source, "--object-size", "2048"]);
+    let put_back = finished(backfill).await;
+    assert_eq!(put_back.code, 0, "{put_back:?}");
+    assert_eq!(put_back.objects_new("primary"), 1, "{}", put_back.stdout);
+    assert_eq!(run_signed(&stack, &keys, 360).await.code, 0);
+    let now = stack.objects().await;
+    let listed = listings(&now, &stack.primary_rid, &gone);
+    assert_eq!(listed.len(), 2, "listed when it landed and again once put back: {listed:?}");
+    assert_eq!(
+        (listed[0].start, listed[0].end, &listed[0].sha256),
+        (listed[1].start, listed[1].end, &listed[1].sha256)
+    );
+    let again = verify(&stack, &keys, &["--deep"]).await;
+    assert_eq!(again.code, 0, "put back with the bytes listed: {again:?}");
+}
+
 /// The id a run's "run started" line gives it.
 fn run_id(out: &RunOutput) -> String {
     let started = out.events().into_iter().find(|v| v["message"] == "run started");
