@@ -150,6 +150,28 @@ pub struct HeldUntil {
     pub retain_until: DateTime<Utc>,
 }
 
+/// One version of a key, or one of its delete markers, as
+/// ListObjectVersions shows it in a bucket that keeps versions (Object
+/// Lock needs versioning): what verify reads to name when an object or
+/// digest was deleted or overwritten, and which version still holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub key: String,
+    pub version_id: String,
+    /// The key's current version (or marker).
+    pub latest: bool,
+    pub delete_marker: bool,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// What ListObjectVersions told of a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Versions {
+    Listed(Vec<Version>),
+    /// Why no versions could be read (refused, or a store without them).
+    Unreadable(String),
+}
+
 /// What the pipeline, the checkpoint and the read-only commands need of S3.
 /// Every write is conditional: `create` never replaces an object, `swap`
 /// replaces a state object only at the ETag it was read at.
@@ -185,6 +207,11 @@ pub trait ObjectStore: Send + Sync {
     fn create_record<'a>(&'a self, key: &'a str, record: &'a Record) -> BoxFuture<'a, Result<Created, Failure>>;
     /// A whole small record with its metadata; `None` if absent.
     fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, Failure>>;
+    /// Every version and delete marker under a prefix (only `verify`
+    /// reads them). A store that keeps no versions says so.
+    fn list_versions<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, Result<Versions, Failure>> {
+        Box::pin(async { Ok(Versions::Unreadable("this store keeps no versions".into())) })
+    }
 }
 
 /// A small object written once with its own metadata: a digest.
@@ -210,6 +237,9 @@ impl ObjectStore for S3Store {
         facts: &'a ObjectFacts,
     ) -> BoxFuture<'a, Result<Created, Failure>> {
         Box::pin(S3Store::create(self, key, object, facts))
+    }
+    fn list_versions<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Versions, Failure>> {
+        Box::pin(S3Store::list_versions(self, prefix))
     }
     fn list_keys<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
         Box::pin(S3Store::list_keys(self, prefix))
@@ -536,6 +566,57 @@ impl S3Store {
             if token.is_none() {
                 return Ok(keys);
             }
+        }
+    }
+
+    /// Every version and delete marker under a prefix, paged. Refused
+    /// (no `s3:ListBucketVersions`) it is `Unreadable`, not a failure:
+    /// verify says what it could not see and checks the rest.
+    pub async fn list_versions(&self, prefix: &str) -> Result<Versions, Failure> {
+        let mut versions = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        let when = |t: Option<&aws_sdk_s3::primitives::DateTime>| {
+            t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())).unwrap_or_default()
+        };
+        loop {
+            let page = match self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if status_of(&e) == Some(403) => {
+                    return Ok(Versions::Unreadable(format!(
+                        "ListObjectVersions s3://{}/{prefix} was refused: grant s3:ListBucketVersions to see deleted \
+                         and overwritten objects and digests",
+                        self.bucket
+                    )))
+                }
+                Err(e) => return Err(self.fail("ListObjectVersions", prefix, "s3:ListBucketVersions", &e)),
+            };
+            let version = |key: Option<&str>, id: Option<&str>, latest: Option<bool>, marker: bool, at| Version {
+                key: key.unwrap_or_default().to_string(),
+                version_id: id.unwrap_or("null").to_string(),
+                latest: latest.unwrap_or(false),
+                delete_marker: marker,
+                last_modified: when(at),
+            };
+            for v in page.versions() {
+                versions.push(version(v.key(), v.version_id(), v.is_latest(), false, v.last_modified()));
+            }
+            for m in page.delete_markers() {
+                versions.push(version(m.key(), m.version_id(), m.is_latest(), true, m.last_modified()));
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return Ok(Versions::Listed(versions));
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
         }
     }
 

@@ -3,9 +3,10 @@
 //! whose layout `docs/digests.md` documents and keeps stable).
 
 use crate::error::Failure;
-use crate::evidence::audit::{LockStatus, TrailAudit};
+use crate::evidence::audit::{LockStatus, TrailAudit, VersionAudit};
 use crate::evidence::digest::rfc3339;
 use crate::evidence::digest::FileStateFact;
+use crate::evidence::history::ChangeKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -120,6 +121,7 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
     );
     let _ = writeln!(out, "- Records from {} to {}", time_or_unknown(a.first_record), time_or_unknown(a.last_record));
     let _ = writeln!(out, "- Object Lock: {}", lock_line(&a.object_lock));
+    let _ = writeln!(out, "- Object versions: {}", versions_line(&a.versions));
     let _ = writeln!(out, "- Objects awaiting their digest: {}", a.pending);
     let _ = writeln!(out, "- Objects from before the chain began: {}\n", a.before_chain);
     if !a.files.is_empty() {
@@ -176,6 +178,23 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
         }
         let _ = writeln!(out);
     }
+    if !a.versions.changes.is_empty() {
+        let _ = writeln!(out, "Keys there now that were deleted or overwritten before (by the bucket's versions):\n");
+        for c in &a.versions.changes {
+            let what = match c.change {
+                ChangeKind::PutBack => "deleted, then written again",
+                ChangeKind::Overwritten => "overwritten",
+            };
+            let _ = writeln!(
+                out,
+                "- `{}`: {what}; the current version is of {} ({} versions and markers)",
+                c.key,
+                rfc3339(c.at),
+                c.versions
+            );
+        }
+        let _ = writeln!(out);
+    }
     if a.problems.is_empty() {
         let _ = writeln!(out, "Exceptions: none.\n");
     } else {
@@ -184,6 +203,15 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
             let _ = writeln!(out, "- {p}");
         }
         let _ = writeln!(out);
+    }
+}
+
+/// `read: 1 key there now was deleted or overwritten before (below)`, or why not read.
+fn versions_line(v: &VersionAudit) -> String {
+    match (&v.unread, v.changes.len()) {
+        (Some(why), _) => format!("not read: {why}"),
+        (None, 0) => "read: no object or digest was deleted or overwritten".to_string(),
+        (None, n) => format!("read: {n} keys there now were deleted or overwritten before (below)"),
     }
 }
 

@@ -463,6 +463,8 @@ fn print_trail_audit(a: &TrailAudit, json: bool) {
             "before_chain": a.before_chain,
             "files": a.files.len(),
             "deep": a.deep,
+            "versions_read": a.versions.read,
+            "keys_changed_before": a.versions.changes.len(),
             "problems": a.problems.len(),
         });
         crate::outln!("{summary}");

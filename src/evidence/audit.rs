@@ -6,6 +6,7 @@
 
 use super::chain::{check_chain, ChainProblem, ChainReport, StoredDigest};
 use super::digest::{FileStateFact, Listed, LossFacts};
+use super::history::{Deletion, History, KeyChange};
 use super::seal::{earliest, latest};
 use super::signing::PublicKey;
 use crate::checkpoint::{Checkpoint, DigestLedger};
@@ -13,7 +14,7 @@ use crate::compress::sha256_hex;
 use crate::error::Failure;
 use crate::instance::{Instance, ResourceId};
 use crate::keys::{checkpoint_key, digest_prefix, instance_prefix, parse_object_key};
-use crate::store::{Existing, HeldUntil, ObjectStore};
+use crate::store::{Existing, HeldUntil, ObjectStore, Versions};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,8 +28,21 @@ pub enum TrailProblem {
     /// Something wrong with a digest itself: `fault` is `unreadable`,
     /// `bad_signature`, `altered` or `missing`.
     Digest { key: String, fault: String, why: String },
-    /// A listed object is not in S3.
-    Deleted { key: String, file_id: String, start: u64, end: u64 },
+    /// A listed object is not in S3; in a bucket that keeps versions, when
+    /// it was deleted and which version still holds its bytes.
+    Deleted {
+        key: String,
+        file_id: String,
+        start: u64,
+        end: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deleted_at: Option<DateTime<Utc>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version_id: Option<String>,
+    },
+    /// An object in no digest (shipped before the chain, or not listed
+    /// yet) that a delete marker hides: audit bytes deleted all the same.
+    Erased { key: String, deleted_at: DateTime<Utc>, version_id: Option<String> },
     /// A listed object's metadata says it holds other bytes than listed
     /// (overwritten, or swapped with another).
     Replaced { key: String, why: String },
@@ -51,11 +65,23 @@ impl fmt::Display for TrailProblem {
             TrailProblem::Digest { key, fault, why } => match fault.as_str() {
                 "bad_signature" => write!(f, "digest {key}: bad signature: {why}"),
                 "missing" => write!(f, "digest {key} is missing: {why}"),
+                "deleted" => write!(f, "digest {key} was deleted: {why}"),
                 "altered" => write!(f, "digest {key} was altered: {why}"),
                 _ => write!(f, "digest {key} is unreadable: {why}"),
             },
-            TrailProblem::Deleted { key, file_id, start, end } => {
-                write!(f, "object {key} (file {file_id}, bytes {start}..{end}) is listed in a digest but deleted")
+            TrailProblem::Deleted { key, file_id, start, end, deleted_at, version_id } => {
+                write!(f, "object {key} (file {file_id}, bytes {start}..{end}) is listed in a digest but deleted")?;
+                match deleted_at {
+                    Some(at) => {
+                        let deletion = Deletion { at: *at, version_id: version_id.clone() };
+                        write!(f, ": {}", deletion.describe())
+                    }
+                    None => Ok(()),
+                }
+            }
+            TrailProblem::Erased { key, deleted_at, version_id } => {
+                let deletion = Deletion { at: *deleted_at, version_id: version_id.clone() };
+                write!(f, "object {key}, in no digest, was deleted: {}", deletion.describe())
             }
             TrailProblem::Replaced { key, why } => write!(f, "object {key} was replaced: {why}"),
             TrailProblem::Altered { key, why } => write!(f, "object {key} was altered: {why}"),
@@ -188,7 +214,21 @@ pub struct TrailAudit {
     /// can speak for them).
     pub before_chain: usize,
     pub losses: Vec<RecordedLoss>,
+    /// What the bucket's versions show of the trail's keys.
+    pub versions: VersionAudit,
     pub problems: Vec<TrailProblem>,
+}
+
+/// What the bucket's object versions (ListObjectVersions) show: read or
+/// not (and why not), and the trail's keys that are there now but were
+/// deleted or overwritten before. Deletions of what is not there now are
+/// problems (`deleted`, `erased`, a digest `deleted`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VersionAudit {
+    pub read: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
+    pub changes: Vec<KeyChange>,
 }
 
 /// Audits one instance's digests and the objects they list; then, for
@@ -204,20 +244,62 @@ pub async fn audit_instance(
     deep: bool,
     window: Window,
 ) -> Result<Vec<TrailAudit>, Failure> {
-    let keys = store.list_keys(&instance_prefix(prefix, instance)).await?;
+    let objects_prefix = instance_prefix(prefix, instance);
+    let keys = store.list_keys(&objects_prefix).await?;
     let (digests, chain) = read_chain(store, prefix, &instance.resource_id.0, public, checkpoint).await?;
     let (mine, earlier) = split_by_instance(store, instance, &chain, &checkpoint.digests, keys).await?;
-    let trail = Trail { instance, checkpoint, digests, chain, keys: mine, replaced_by: None };
+    let mut versions = Vec::new();
+    let mut unread = None;
+    for p in std::iter::once(objects_prefix.clone()).chain(
+        std::iter::once(instance.resource_id.0.clone())
+            .chain(earlier.keys().cloned())
+            .map(|rid| digest_prefix(prefix, &rid)),
+    ) {
+        match store.list_versions(&p).await? {
+            Versions::Listed(found) => versions.extend(found),
+            Versions::Unreadable(why) => unread = Some(why),
+        }
+    }
+    if versions.iter().all(|v| v.version_id == "null") && unread.is_none() {
+        unread = Some(
+            "the bucket keeps no versions (versioning is off): a deleted or overwritten object leaves no trace but \
+             the digests"
+                .into(),
+        );
+    }
+    let history = match unread {
+        None => Ok(History::of(versions)),
+        Some(why) => Err(why),
+    };
+    let places = |rid: &str| Places { objects: objects_prefix.clone(), digests: digest_prefix(prefix, rid) };
+    let trail = Trail {
+        instance,
+        checkpoint,
+        digests,
+        chain,
+        keys: mine,
+        replaced_by: None,
+        history: &history,
+        places: places(&instance.resource_id.0),
+    };
     let mut audits = vec![audit_trail(store, trail, deep, window).await?];
     for (rid, keys) in earlier {
         let old = Instance { resource_id: ResourceId(rid), ..instance.clone() };
         let cp = crate::checkpoint::load(store, &checkpoint_key(prefix, &old), &old).await?.state;
         let (digests, chain) = read_chain(store, prefix, &old.resource_id.0, public, &cp).await?;
         let replaced_by = Some(instance.resource_id.0.clone());
-        let trail = Trail { instance: &old, checkpoint: &cp, digests, chain, keys, replaced_by };
+        let places = places(&old.resource_id.0);
+        let trail =
+            Trail { instance: &old, checkpoint: &cp, digests, chain, keys, replaced_by, history: &history, places };
         audits.push(audit_trail(store, trail, deep, window).await?);
     }
     Ok(audits)
+}
+
+/// Where a trail's objects and digests are.
+struct Places {
+    objects: String,
+    digests: String,
 }
 
 /// One resource id's chain and the object keys that belong to it.
@@ -228,6 +310,10 @@ struct Trail<'a> {
     chain: ChainReport,
     keys: Vec<String>,
     replaced_by: Option<String>,
+    /// The versions under the instance's objects and every chain's
+    /// digests, or why they could not be read.
+    history: &'a Result<History, String>,
+    places: Places,
 }
 
 /// A resource id's digests, and its chain checked with `public` up to the
@@ -288,7 +374,7 @@ async fn audit_trail(
     deep: bool,
     window: Window,
 ) -> Result<TrailAudit, Failure> {
-    let Trail { instance, checkpoint, digests, chain, keys, replaced_by } = trail;
+    let Trail { instance, checkpoint, digests, chain, keys, replaced_by, history, places } = trail;
     let ledger = &checkpoint.digests;
     let mut problems: Vec<TrailProblem> = chain.problems.iter().map(digest_problem).collect();
     let mut object_lock = LockStatus::default();
@@ -349,6 +435,16 @@ async fn audit_trail(
     }
     let window_files: BTreeSet<&str> = in_window.iter().map(|l| l.file_id.as_str()).collect();
     let files = coverage(&chain, &window_files, since, &mut problems);
+    let versions = match history {
+        Ok(history) => {
+            // The instance's prefix holds an earlier instance's objects
+            // too: the current trail speaks for those in no chain.
+            let current = replaced_by.is_none();
+            let erasable = |key: &str| !listed.contains(key) && !pending.contains(key);
+            versions_audit(history, &places, &mut problems, current, erasable)
+        }
+        Err(why) => VersionAudit { read: false, unread: Some(why.clone()), changes: Vec::new() },
+    };
     let digests_in_window = digests_in(&digests, window);
     Ok(TrailAudit {
         instance: instance.id.0.clone(),
@@ -365,9 +461,53 @@ async fn audit_trail(
         pending: ledger.pending.len() + unrecorded,
         before_chain,
         losses: chain.losses.iter().map(|l| recorded_loss(l, checkpoint)).collect(),
+        versions,
         problems,
         chain,
     })
+}
+
+/// What the versions add to the problems found: when a listed object or a
+/// digest that is gone was deleted and which version still holds it; a
+/// digest deleted that nothing else named (the newest ones, with the
+/// checkpoint wound back); an object in no digest deleted (`erasable`,
+/// named by the `current` trail only). And the keys that are there now but
+/// were deleted or overwritten before (objects by the current trail only).
+fn versions_audit(
+    history: &History,
+    places: &Places,
+    problems: &mut Vec<TrailProblem>,
+    current: bool,
+    erasable: impl Fn(&str) -> bool,
+) -> VersionAudit {
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    for p in problems.iter_mut() {
+        match p {
+            TrailProblem::Deleted { key, deleted_at, version_id, .. } => {
+                if let Some(d) = history.deletion(key) {
+                    (*deleted_at, *version_id) = (Some(d.at), d.version_id);
+                }
+                named.insert(key.clone());
+            }
+            TrailProblem::Digest { key, why, .. } => {
+                if let Some(d) = history.deletion(key) {
+                    why.push_str(&format!("; {}", d.describe()));
+                }
+                named.insert(key.clone());
+            }
+            _ => {}
+        }
+    }
+    for (key, d) in history.deleted_under(&places.digests).filter(|(key, _)| !named.contains(*key)) {
+        problems.push(TrailProblem::Digest { key: key.to_string(), fault: "deleted".into(), why: d.describe() });
+    }
+    let erased = history.deleted_under(&places.objects).filter(|(key, _)| !named.contains(*key) && erasable(key));
+    for (key, d) in erased.filter(|_| current) {
+        problems.push(TrailProblem::Erased { key: key.to_string(), deleted_at: d.at, version_id: d.version_id });
+    }
+    let mut changes: Vec<KeyChange> = history.changed_under(&places.digests).collect();
+    changes.extend(history.changed_under(&places.objects).filter(|_| current));
+    VersionAudit { read: true, unread: None, changes }
 }
 
 /// A digest's loss with what the checkpoint says of its page. A loss the
@@ -420,7 +560,14 @@ fn began_before_digests(since: Option<DateTime<Utc>>, file: &crate::identify::Fi
 }
 
 fn deleted(l: &Listed) -> TrailProblem {
-    TrailProblem::Deleted { key: l.key.clone(), file_id: l.file_id.clone(), start: l.start, end: l.end }
+    TrailProblem::Deleted {
+        key: l.key.clone(),
+        file_id: l.file_id.clone(),
+        start: l.start,
+        end: l.end,
+        deleted_at: None,
+        version_id: None,
+    }
 }
 
 fn digest_problem(p: &ChainProblem) -> TrailProblem {

@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod chain;
 pub mod digest;
+pub mod history;
 pub mod seal;
 pub mod signing;
 

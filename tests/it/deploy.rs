@@ -14,6 +14,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("describe_db_log_files", "rds:DescribeDBLogFiles"),
     ("head_bucket", "s3:ListBucket"),
     ("list_objects_v2", "s3:ListBucket"),
+    ("list_object_versions", "s3:ListBucketVersions"),
     ("get_object", "s3:GetObject"),
     ("head_object", "s3:GetObject"),
     ("put_object", "s3:PutObject"),

@@ -387,6 +387,113 @@ async fn an_object_a_backfill_puts_back_is_listed_again() {
     assert_eq!(again.code, 0, "put back with the bytes listed: {again:?}");
 }
 
+const VERSIONED_BUCKET: &str = "auditship-versioned";
+
+/// In a bucket that keeps versions, verify reads them: a deleted object is
+/// named with when it was deleted and the version that still holds it; one
+/// put back is history, not a problem; and digests deleted with the
+/// checkpoint wound back to before them (which leaves the chain looking
+/// whole) are named by their delete markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_versioned_bucket_verify_names_every_deletion_by_its_marker() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let stack = Stack::start(Options::default()).await;
+    let keys = keys();
+    stack.s3.create_bucket().bucket(VERSIONED_BUCKET).send().await.unwrap();
+    let on = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    stack.s3.put_bucket_versioning().bucket(VERSIONED_BUCKET).versioning_configuration(on).send().await.unwrap();
+    let run = |offset: i64| {
+        let mut cmd = stack.command(&["--object-size", "2048", "--digest-period", "60s"]);
+        cmd.env("AUDITSHIP_BUCKET", VERSIONED_BUCKET)
+            .env("AUDITSHIP_SIGNING_KEY_FILE", &keys.signing)
+            .env("AUDITSHIP_CLOCK_OFFSET_SECONDS", offset.to_string());
+        finished(cmd)
+    };
+    let verify = |extra: &'static [&'static str]| {
+        let mut cmd = stack.bare_command_for("verify");
+        cmd.args(stack.selection()).arg("--public-key").arg(&keys.public).arg("--json").args(extra);
+        cmd.env("AUDITSHIP_BUCKET", VERSIONED_BUCKET);
+        finished(cmd)
+    };
+    stack.primary.traffic(200, Some(100));
+    assert_eq!(run(0).await.code, 0);
+    stack.primary.traffic(100, None);
+    assert_eq!(run(180).await.code, 0);
+    let checkpoint = format!("{PREFIX}/_state/{}.json", stack.primary_rid);
+    let sealed_before = objects_in(&stack.s3, VERSIONED_BUCKET).await;
+    assert_eq!(run(360).await.code, 0);
+    let objects = objects_in(&stack.s3, VERSIONED_BUCKET).await;
+
+    let clean = verify(&[]).await;
+    assert_eq!(clean.code, 0, "{clean:?}");
+    let (_, summary) = evidence(&clean);
+    assert_eq!(
+        (summary["versions_read"].as_bool(), summary["keys_changed_before"].as_u64()),
+        (Some(true), Some(0)),
+        "{summary}"
+    );
+
+    // A listed object deleted: named with its marker and the version that
+    // still holds it.
+    let listed: Vec<String> = digest_keys(&objects, &stack.primary_rid)
+        .iter()
+        .flat_map(|k| Digest::parse(&objects[k].bytes).unwrap().objects.into_iter().map(|l| l.key))
+        .collect();
+    let gone = listed.first().unwrap_or_else(|| panic!("no listed object: {objects:?}")).clone();
+    let head = stack.s3.head_object().bucket(VERSIONED_BUCKET).key(&gone).send().await.unwrap();
+    let version = head.version_id().expect("a versioned bucket names versions").to_string();
+    stack.s3.delete_object().bucket(VERSIONED_BUCKET).key(&gone).send().await.unwrap();
+    let out = verify(&[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let (problems, _) = evidence(&out);
+    let deleted = problems.iter().find(|p| p["problem"] == "deleted" && p["key"] == gone.as_str());
+    let deleted = deleted.unwrap_or_else(|| panic!("{problems:#?}"));
+    assert_eq!(deleted["version_id"], version.as_str(), "{deleted}");
+    assert!(deleted["deleted_at"].as_str().is_some(), "{deleted}");
+
+    // Put back with the bytes listed: intact again, and the key's history
+    // is shown.
+    let put = stack.s3.put_object().bucket(VERSIONED_BUCKET).key(&gone).body(objects[&gone].bytes.clone().into());
+    let put = objects[&gone].metadata.iter().fold(put, |put, (k, v)| put.metadata(k, v));
+    put.send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = stack.bare_command_for("verify");
+    cmd.args(stack.selection()).arg("--public-key").arg(&keys.public).arg("--report").arg(dir.path());
+    cmd.env("AUDITSHIP_BUCKET", VERSIONED_BUCKET);
+    let restored = finished(cmd).await;
+    assert_eq!(restored.code, 0, "{restored:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("auditship-report.json")).unwrap()).unwrap();
+    let primary = json["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "primary").unwrap();
+    let changes = primary["versions"]["changes"].as_array().unwrap_or_else(|| panic!("{primary}"));
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!((&changes[0]["key"], &changes[0]["change"]), (&serde_json::json!(gone), &serde_json::json!("put_back")));
+    let md = std::fs::read_to_string(dir.path().join("auditship-report.md")).unwrap();
+    assert!(md.contains(&format!("- `{gone}`: deleted, then written again")), "{md}");
+
+    // The last run's digests deleted and the checkpoint put back as it was
+    // before them: the chain ends where the checkpoint says, but the
+    // markers tell.
+    let newest: Vec<String> =
+        digest_keys(&objects, &stack.primary_rid).into_iter().filter(|k| !sealed_before.contains_key(k)).collect();
+    assert!(!newest.is_empty(), "the last run sealed digests");
+    for key in &newest {
+        stack.s3.delete_object().bucket(VERSIONED_BUCKET).key(key).send().await.unwrap();
+    }
+    let body = sealed_before[&checkpoint].bytes.clone();
+    stack.s3.put_object().bucket(VERSIONED_BUCKET).key(&checkpoint).body(body.into()).send().await.unwrap();
+    let out = verify(&[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let (problems, _) = evidence(&out);
+    for key in &newest {
+        assert!(
+            problems.iter().any(|p| p["problem"] == "digest" && p["fault"] == "deleted" && p["key"] == key.as_str()),
+            "{key} not named deleted: {problems:#?}"
+        );
+    }
+    assert!(problems.iter().all(|p| p["fault"] != "missing"), "the chain itself looks whole: {problems:#?}");
+}
+
 /// The id a run's "run started" line gives it.
 fn run_id(out: &RunOutput) -> String {
     let started = out.events().into_iter().find(|v| v["message"] == "run started");

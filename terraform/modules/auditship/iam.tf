@@ -31,8 +31,10 @@ data "aws_iam_policy_document" "task" {
     resources = var.rds_instance_arns
   }
   statement {
-    sid       = "ListPrefix"
-    actions   = ["s3:ListBucket"]
+    sid = "ListPrefix"
+    # ListBucketVersions: verify names deleted and overwritten objects and
+    # digests by their versions (with versioning, which Object Lock needs).
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
     resources = [local.bucket_arn]
     # HeadBucket carries no prefix; every listing carries this one.
     condition {
