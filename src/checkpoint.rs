@@ -16,8 +16,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The newest checkpoint layout this version reads: 2 has a digest ledger.
-pub const FORMAT: u32 = 2;
+/// The newest checkpoint layout this version reads: 2 has a digest ledger,
+/// 3 objects in it to list again (`DigestLedger::relisted`).
+pub const FORMAT: u32 = 3;
+/// The layout written while the ledger has nothing to list again, which
+/// versions since digests began read.
+const FORMAT_WITHOUT_RELISTED: u32 = 2;
 /// The layout written while there is no digest ledger, which every
 /// version since the first reads.
 const FORMAT_WITHOUT_DIGESTS: u32 = 1;
@@ -88,12 +92,13 @@ pub struct DigestLedger {
     /// tracks the file, so the size is recorded once).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sized: BTreeSet<FileId>,
-    /// Keys of pending objects that lie where a digest listed objects
-    /// already (below `listed_to`) and must be listed again: one created
+    /// Confirmed objects to list again where a digest listed their place
+    /// already (below `listed_to`, which does not drop them): one created
     /// where a listed object is gone (a backfill filling the hole), and
     /// each one a backfill walked and checked against the file's bytes.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub relisted: BTreeSet<String>,
+    /// By key; its facts are the newest write's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relisted: Vec<Listed>,
 }
 
 impl DigestLedger {
@@ -113,9 +118,14 @@ impl DigestLedger {
     /// then it stays tracked, so the digest that lists its end can say
     /// where it ended.
     pub fn done_with(&self, id: &FileId, final_size: u64) -> bool {
-        let pending = self.pending.iter().any(|l| l.file_id == id.0);
+        let pending = self.awaiting().any(|l| l.file_id == id.0);
         let size_due = self.listed_to.get(id) == Some(&final_size) && !self.sized.contains(id);
         self.since.is_none() || !(pending || size_due)
+    }
+
+    /// Every object the next digests must list: pending and relisted.
+    pub fn awaiting(&self) -> impl Iterator<Item = &Listed> {
+        self.pending.iter().chain(&self.relisted)
     }
 
     /// Records a confirmed object, unless a digest lists it already.
@@ -129,21 +139,17 @@ impl DigestLedger {
     /// Records a confirmed object for the next digest even where a digest
     /// listed its place already: an object created there fills a hole
     /// (what was listed is gone), and one a backfill checked against the
-    /// file is attested again. Verify counts an object listed twice once;
+    /// file is attested again. Verify checks every listing of a key, so
     /// one listed with other bytes than before is named replaced.
     pub fn record_again(&mut self, listed: Listed) {
-        if self.is_listed(&listed) {
-            self.relisted.insert(listed.key.clone());
+        match self.is_listed(&listed) {
+            true => add_by_key(&mut self.relisted, listed),
+            false => self.add_pending(listed),
         }
-        self.add_pending(listed);
     }
 
     fn add_pending(&mut self, listed: Listed) {
-        match self.pending.iter_mut().find(|p| p.key == listed.key) {
-            Some(p) => p.landed_at = p.landed_at.min(listed.landed_at),
-            None => self.pending.push(listed),
-        }
-        self.pending.sort();
+        add_by_key(&mut self.pending, listed);
     }
 
     fn is_listed(&self, l: &Listed) -> bool {
@@ -159,20 +165,16 @@ impl DigestLedger {
         }
         self.sized.extend(files.iter().filter(|f| f.final_size.is_some()).map(|f| FileId(f.file_id.clone())));
         self.pending.retain(|p| !objects.iter().any(|o| o.key == p.key));
-        self.relisted.retain(|key| !objects.iter().any(|o| o.key == *key));
+        self.relisted.retain(|r| !objects.iter().any(|o| o.key == r.key));
         self.drop_listed();
         self.head = Some(link);
     }
 
     /// Pending objects a digest lists already (below their file's
-    /// `listed_to`) are pending no more, but for those to be listed again.
+    /// `listed_to`) are pending no more.
     fn drop_listed(&mut self) {
-        let (listed_to, relisted) = (&self.listed_to, &self.relisted);
-        self.pending.retain(|p| {
-            relisted.contains(&p.key) || listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to)
-        });
-        let pending = &self.pending;
-        self.relisted.retain(|key| pending.iter().any(|p| p.key == *key));
+        let listed_to = &self.listed_to;
+        self.pending.retain(|p| listed_to.get(&FileId(p.file_id.clone())).is_none_or(|to| p.end > *to));
     }
 
     /// Folds another writer's ledger in: the later head, each file's
@@ -194,15 +196,35 @@ impl DigestLedger {
             let mine = self.listed_to.entry(id.clone()).or_default();
             *mine = (*mine).max(*to);
         }
-        // A writer whose digest listed one of them dropped it from both:
-        // ours is listed once more, never lost.
-        self.relisted.extend(other.relisted.iter().cloned());
         for l in &other.pending {
             self.add_pending(l.clone());
+        }
+        // One a writer's digest listed since, ours lists once more: never
+        // lost, and verify counts a listing repeated once.
+        for l in &other.relisted {
+            add_by_key(&mut self.relisted, l.clone());
         }
         self.sized.extend(other.sized.iter().cloned());
         self.drop_listed();
     }
+}
+
+/// Adds an object to a list by key, sorted. Records of one key keep the
+/// earliest landing time and, should two writers have seen other bytes
+/// there (deleted and put back between them), the greater facts: the same
+/// in any order and grouping. Verify checks each listing against S3.
+fn add_by_key(list: &mut Vec<Listed>, mut listed: Listed) {
+    match list.iter_mut().find(|p| p.key == listed.key) {
+        Some(p) => {
+            let landed_at = p.landed_at.min(listed.landed_at);
+            (p.landed_at, listed.landed_at) = (landed_at, landed_at);
+            if listed > *p {
+                *p = listed;
+            }
+        }
+        None => list.push(listed),
+    }
+    list.sort();
 }
 
 /// A loss recorded in another resource id's checkpoint, by its key there.
@@ -430,7 +452,8 @@ impl Checkpoint {
             match self.gaps.iter_mut().find(|mine| mine.file_id == g.file_id && mine.unnamed == g.unnamed) {
                 Some(mine) => {
                     mine.reported |= g.reported;
-                    // The first finished run to page for it.
+                    // Of the finished runs that paged for it, the one that
+                    // began first (ids begin with their start time).
                     mine.reported_by = match (mine.reported_by.take(), &g.reported_by) {
                         (Some(a), Some(b)) => Some(a.min(b.clone())),
                         (a, b) => a.or(b.clone()),
@@ -534,7 +557,11 @@ pub async fn commit(store: &dyn ObjectStore, cp: &mut StoredCheckpoint, instance
         cp.state.writer_version = env!("CARGO_PKG_VERSION").to_string();
         // A version that cannot read the ledger would drop it on its next
         // write: it refuses a checkpoint that has one instead.
-        cp.state.format = if cp.state.digests.is_empty() { FORMAT_WITHOUT_DIGESTS } else { FORMAT };
+        cp.state.format = match &cp.state.digests {
+            d if d.is_empty() => FORMAT_WITHOUT_DIGESTS,
+            d if d.relisted.is_empty() => FORMAT_WITHOUT_RELISTED,
+            _ => FORMAT,
+        };
         let body = serde_json::to_vec_pretty(&cp.state).expect("checkpoint serializes");
         match store.swap(&cp.key, body, cp.etag.as_deref()).await? {
             Swapped::Yes { etag } => {
@@ -787,14 +814,14 @@ mod tests {
         ledger.record(object(10, 20));
         assert!(ledger.pending.is_empty(), "listed already: not recorded");
         ledger.record_again(object(10, 20));
-        assert_eq!(ledger.pending, vec![object(10, 20)]);
+        assert_eq!(ledger.awaiting().collect::<Vec<_>>(), vec![&object(10, 20)]);
         // Another writer's ledger, which listed up to 40, changes nothing.
         let mut other = DigestLedger { since: ledger.since, ..Default::default() };
         other.listed_to.insert(fid(1), 40);
         for (a, b) in [(ledger.clone(), other.clone()), (other.clone(), ledger.clone())] {
             let mut merged = a;
             merged.merge(&b);
-            assert_eq!(merged.pending, vec![object(10, 20)], "kept through a merge");
+            assert_eq!(merged.awaiting().collect::<Vec<_>>(), vec![&object(10, 20)], "kept through a merge");
         }
         let link = Link { key: "d".into(), period_end: Utc::now(), sha256: "11".into(), signature: "22".into() };
         ledger.sealed(&[object(10, 20)], &[], link);
@@ -883,7 +910,9 @@ mod tests {
     /// object of one file; only its landing time differs between writers)
     /// beside a head, listed offsets and sized files.
     fn arb_ledger() -> impl Strategy<Value = DigestLedger> {
-        let object = (0u8..4, 0u64..6, 0i64..600);
+        // File, place, landing, recorded again (a backfill), and which of
+        // two byte contents it held (deleted and put back between writers).
+        let object = (0u8..4, 0u64..6, 0i64..600, any::<bool>(), 0u8..2);
         (
             proptest::option::of(0i64..120),
             proptest::option::of(prop_oneof![Just(60u64), Just(3600u64)]),
@@ -907,19 +936,23 @@ mod tests {
                     sized: sized.into_iter().map(fid).collect(),
                     ..Default::default()
                 };
-                for (f, n, landed) in objects {
-                    ledger.record(Listed {
+                for (f, n, landed, again, bytes) in objects {
+                    let listed = Listed {
                         file_id: fid(f).0,
                         start: n * 10,
                         end: n * 10 + 10,
                         key: format!("{}/{:020}.log.gz", fid(f), n * 10),
-                        sha256: format!("{n:064}"),
+                        sha256: format!("{bytes}{n:063}"),
                         lines: 1,
                         source_file: "server_audit.log".into(),
                         landed_at: t(landed),
                         first_record: None,
                         last_record: None,
-                    });
+                    };
+                    match again {
+                        true => ledger.record_again(listed),
+                        false => ledger.record(listed),
+                    }
                 }
                 ledger
             })
@@ -947,7 +980,14 @@ mod tests {
                 let kept = ab.pending.iter().find(|p| p.key == l.key);
                 prop_assert!(listed || kept.is_some_and(|p| p.landed_at <= l.landed_at), "{:?} lost", l.key);
             }
-            prop_assert!(ab.pending.windows(2).all(|w| w[0].key < w[1].key), "one entry per object, in order");
+            // One to be listed again stays, whatever the listed offsets.
+            for l in a.relisted.iter().chain(&b.relisted) {
+                let kept = ab.relisted.iter().find(|p| p.key == l.key);
+                prop_assert!(kept.is_some_and(|p| p.landed_at <= l.landed_at), "{:?} not listed again", l.key);
+            }
+            for list in [&ab.pending, &ab.relisted] {
+                prop_assert!(list.windows(2).all(|w| w[0].key < w[1].key), "one entry per object, in order");
+            }
         }
 
         #[test]

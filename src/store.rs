@@ -590,7 +590,8 @@ impl S3Store {
                 .await
             {
                 Ok(page) => page,
-                Err(e) if status_of(&e) == Some(403) => {
+                // Refused, or an S3-compatible store without versions.
+                Err(e) if matches!(status_of(&e), Some(403 | 501)) => {
                     return Ok(Versions::Unreadable(format!(
                         "ListObjectVersions s3://{}/{prefix} was refused: grant s3:ListBucketVersions to see deleted \
                          and overwritten objects and digests",
@@ -612,11 +613,12 @@ impl S3Store {
             for m in page.delete_markers() {
                 versions.push(version(m.key(), m.version_id(), m.is_latest(), true, m.last_modified()));
             }
-            if !page.is_truncated().unwrap_or(false) {
-                return Ok(Versions::Listed(versions));
-            }
             key_marker = page.next_key_marker().map(str::to_string);
             version_marker = page.next_version_id_marker().map(str::to_string);
+            // A truncated page without markers to go on from ends it too.
+            if !page.is_truncated().unwrap_or(false) || (key_marker.is_none() && version_marker.is_none()) {
+                return Ok(Versions::Listed(versions));
+            }
         }
     }
 

@@ -171,8 +171,9 @@ fn instance_section(out: &mut String, a: &TrailAudit) {
                 g.detected_by.as_ref().map_or(String::new(), |run| format!(" by run {run}")),
                 match (&loss.reported_by, loss.reported) {
                     (Some(run), _) => format!("reported (exit 3) by run {run}"),
-                    (None, true) => "reported (exit 3)".to_string(),
-                    (None, false) => "not yet reported by a finished run: the next run pages for it".to_string(),
+                    (None, Some(true)) => "reported (exit 3)".to_string(),
+                    (None, Some(false)) => "not yet reported by a finished run: the next run pages for it".to_string(),
+                    (None, None) => "the checkpoint no longer records whether a run paged for it".to_string(),
                 }
             );
         }

@@ -175,11 +175,12 @@ pub struct RecordedLoss {
     #[serde(flatten)]
     pub facts: LossFacts,
     /// The finished run that exited 3 for it; `None` while no run has
-    /// (the next one pages), or where the checkpoint no longer says.
+    /// (the next one pages), or where the checkpoint does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reported_by: Option<String>,
-    /// Whether a finished run has paged for it, by the checkpoint.
-    pub reported: bool,
+    /// Whether a finished run has paged for it, by the checkpoint; `None`
+    /// where the checkpoint no longer holds it (restored from before it).
+    pub reported: Option<bool>,
 }
 
 /// What the digests prove of one instance's trail.
@@ -282,10 +283,12 @@ pub async fn audit_instance(
         history: &history,
         places: places(&instance.resource_id.0),
     };
+    let mut awaiting: BTreeSet<String> = checkpoint.digests.awaiting().map(|l| l.key.clone()).collect();
     let mut audits = vec![audit_trail(store, trail, deep, window).await?];
     for (rid, keys) in earlier {
         let old = Instance { resource_id: ResourceId(rid), ..instance.clone() };
         let cp = crate::checkpoint::load(store, &checkpoint_key(prefix, &old), &old).await?.state;
+        awaiting.extend(cp.digests.awaiting().map(|l| l.key.clone()));
         let (digests, chain) = read_chain(store, prefix, &old.resource_id.0, public, &cp).await?;
         let replaced_by = Some(instance.resource_id.0.clone());
         let places = places(&old.resource_id.0);
@@ -293,7 +296,29 @@ pub async fn audit_instance(
             Trail { instance: &old, checkpoint: &cp, digests, chain, keys, replaced_by, history: &history, places };
         audits.push(audit_trail(store, trail, deep, window).await?);
     }
+    if let Ok(history) = &history {
+        let listed: BTreeSet<&str> =
+            audits.iter().flat_map(|a| a.chain.objects.iter().map(|l| l.key.as_str())).collect();
+        let known = |key: &str| listed.contains(key) || awaiting.contains(key);
+        let erased = erased(history, &objects_prefix, known, window);
+        audits[0].problems.extend(erased);
+    }
     Ok(audits)
+}
+
+/// Objects of the trail under a delete marker that no chain lists or
+/// awaits (`known`): shipped before the chain, or not listed yet. Only
+/// auditship's own keys, of files begun by the window's end.
+fn erased(history: &History, objects_prefix: &str, known: impl Fn(&str) -> bool, window: Window) -> Vec<TrailProblem> {
+    let began_by_the_end = |key: &str| {
+        let began = parse_object_key(key).and_then(|(id, _)| id.first_record_time());
+        began.is_some_and(|t| window.until.is_none_or(|until| t <= until))
+    };
+    history
+        .deleted_under(objects_prefix)
+        .filter(|(key, _)| !known(key) && began_by_the_end(key))
+        .map(|(key, d)| TrailProblem::Erased { key: key.to_string(), deleted_at: d.at, version_id: d.version_id })
+        .collect()
 }
 
 /// Where a trail's objects and digests are.
@@ -346,7 +371,7 @@ async fn split_by_instance(
     ledger: &DigestLedger,
     keys: Vec<String>,
 ) -> Result<(Vec<String>, BTreeMap<String, Vec<String>>), Failure> {
-    let known: BTreeSet<&str> = chain.objects.iter().chain(&ledger.pending).map(|l| l.file_id.as_str()).collect();
+    let known: BTreeSet<&str> = chain.objects.iter().chain(ledger.awaiting()).map(|l| l.file_id.as_str()).collect();
     let mut owner: BTreeMap<String, Option<String>> = BTreeMap::new();
     let (mut mine, mut earlier) = (Vec::new(), BTreeMap::<String, Vec<String>>::new());
     for key in keys {
@@ -379,15 +404,18 @@ async fn audit_trail(
     let mut problems: Vec<TrailProblem> = chain.problems.iter().map(digest_problem).collect();
     let mut object_lock = LockStatus::default();
     let now = Utc::now();
-    let in_window: Vec<&Listed> =
-        chain.objects.iter().filter(|l| chain.listed_in.get(&l.key).is_some_and(|p| window.overlaps(*p))).collect();
+    let in_window: Vec<&Listed> = chain
+        .objects
+        .iter()
+        .filter(|l| chain.listed_in.get(&l.key).is_some_and(|ps| ps.iter().any(|p| window.overlaps(*p))))
+        .collect();
     for l in in_window.iter().copied() {
         let (problem, held) = check_object(store, l, deep).await?;
         problems.extend(problem);
         object_lock.count(held.as_ref(), now);
     }
     let listed: BTreeSet<&str> = chain.objects.iter().map(|l| l.key.as_str()).collect();
-    let pending: BTreeSet<&str> = ledger.pending.iter().map(|l| l.key.as_str()).collect();
+    let pending: BTreeSet<&str> = ledger.awaiting().map(|l| l.key.as_str()).collect();
     // Per file, where its listed objects begin: bytes before that may
     // have shipped before the chain began.
     let mut first_listed: BTreeMap<&str, u64> = BTreeMap::new();
@@ -438,10 +466,8 @@ async fn audit_trail(
     let versions = match history {
         Ok(history) => {
             // The instance's prefix holds an earlier instance's objects
-            // too: the current trail speaks for those in no chain.
-            let current = replaced_by.is_none();
-            let erasable = |key: &str| !listed.contains(key) && !pending.contains(key);
-            versions_audit(history, &places, &mut problems, current, erasable)
+            // too: the current trail shows their history.
+            versions_audit(history, &places, &mut problems, replaced_by.is_none())
         }
         Err(why) => VersionAudit { read: false, unread: Some(why.clone()), changes: Vec::new() },
     };
@@ -458,7 +484,7 @@ async fn audit_trail(
         first_record: files.iter().map(|f| f.first_record).fold(None, earliest),
         last_record: files.iter().map(|f| f.last_record).fold(None, latest),
         files,
-        pending: ledger.pending.len() + unrecorded,
+        pending: ledger.awaiting().count() + unrecorded,
         before_chain,
         losses: chain.losses.iter().map(|l| recorded_loss(l, checkpoint)).collect(),
         versions,
@@ -470,16 +496,9 @@ async fn audit_trail(
 /// What the versions add to the problems found: when a listed object or a
 /// digest that is gone was deleted and which version still holds it; a
 /// digest deleted that nothing else named (the newest ones, with the
-/// checkpoint wound back); an object in no digest deleted (`erasable`,
-/// named by the `current` trail only). And the keys that are there now but
-/// were deleted or overwritten before (objects by the current trail only).
-fn versions_audit(
-    history: &History,
-    places: &Places,
-    problems: &mut Vec<TrailProblem>,
-    current: bool,
-    erasable: impl Fn(&str) -> bool,
-) -> VersionAudit {
+/// checkpoint wound back). And the keys that are there now but were
+/// deleted or overwritten before (objects by the `current` trail only).
+fn versions_audit(history: &History, places: &Places, problems: &mut Vec<TrailProblem>, current: bool) -> VersionAudit {
     let mut named: BTreeSet<String> = BTreeSet::new();
     for p in problems.iter_mut() {
         match p {
@@ -501,24 +520,18 @@ fn versions_audit(
     for (key, d) in history.deleted_under(&places.digests).filter(|(key, _)| !named.contains(*key)) {
         problems.push(TrailProblem::Digest { key: key.to_string(), fault: "deleted".into(), why: d.describe() });
     }
-    let erased = history.deleted_under(&places.objects).filter(|(key, _)| !named.contains(*key) && erasable(key));
-    for (key, d) in erased.filter(|_| current) {
-        problems.push(TrailProblem::Erased { key: key.to_string(), deleted_at: d.at, version_id: d.version_id });
-    }
     let mut changes: Vec<KeyChange> = history.changed_under(&places.digests).collect();
     changes.extend(history.changed_under(&places.objects).filter(|_| current));
     VersionAudit { read: true, unread: None, changes }
 }
 
-/// A digest's loss with what the checkpoint says of its page. A loss the
-/// checkpoint no longer holds (its instance replaced, the checkpoint
-/// restored from before it) was reported: runs keep a loss until then.
+/// A digest's loss with what the checkpoint says of its page.
 fn recorded_loss(facts: &LossFacts, checkpoint: &Checkpoint) -> RecordedLoss {
     let gap = checkpoint.gaps.iter().find(|g| g.file_id.0 == facts.file_id && g.detected_at == facts.detected_at);
     RecordedLoss {
         facts: facts.clone(),
         reported_by: gap.and_then(|g| g.reported_by.as_ref()).map(|r| r.0.clone()),
-        reported: gap.is_none_or(|g| g.reported),
+        reported: gap.map(|g| g.reported),
     }
 }
 
@@ -777,6 +790,51 @@ mod tests {
         let mut problems = Vec::new();
         coverage(&chain, &wanted, Some(at("2026-12-02T09:00:00Z")), &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    /// Erased: auditship's own object keys under a delete marker that no
+    /// chain lists or awaits, of files begun by the window's end.
+    #[test]
+    fn only_unlisted_object_keys_under_a_marker_are_erased() {
+        let version = |key: &str, id: &str, latest: bool, marker: bool| crate::store::Version {
+            key: key.into(),
+            version_id: id.into(),
+            latest,
+            delete_marker: marker,
+            last_modified: at("2026-12-02T12:00:00Z"),
+        };
+        let key = |file: &str, start: u64| format!("p/standalone/db/dt=2026-12-02/{file}/{start:020}.log.gz");
+        let (early, late) = ("20261202T080000Z-0000aaaa", "20261202T110000Z-0000bbbb");
+        let history = History::of([
+            version(&key(early, 0), "v1", false, false),
+            version(&key(early, 0), "m1", true, true),
+            version(&key(early, 10), "v2", false, false),
+            version(&key(early, 10), "m2", true, true),
+            version(&key(late, 0), "m3", true, true),
+            version("p/standalone/db/notes.txt", "m4", true, true),
+            version(&key(early, 20), "v5", true, false),
+        ]);
+        let listed = key(early, 10);
+        let known = |k: &str| k == listed;
+        let names = |w: Window| -> Vec<String> {
+            erased(&history, "p/standalone/db/", known, w)
+                .into_iter()
+                .map(|p| match p {
+                    TrailProblem::Erased { key, version_id, .. } => format!("{key} {version_id:?}"),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(Window::default()),
+            vec![format!("{} Some(\"v1\")", key(early, 0)), format!("{} None", key(late, 0))]
+        );
+        let before_late = Window { since: None, until: Some(at("2026-12-02T10:00:00Z")) };
+        assert_eq!(
+            names(before_late),
+            vec![format!("{} Some(\"v1\")", key(early, 0))],
+            "a file begun after the window"
+        );
     }
 
     #[test]

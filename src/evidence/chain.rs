@@ -63,9 +63,10 @@ pub struct ChainReport {
     /// Per file: its final size, where a digest recorded one.
     #[serde(skip)]
     pub final_sizes: BTreeMap<String, u64>,
-    /// Per listed object (by key): the period of the digest listing it.
+    /// Per listed object (by key): the periods of the digests listing it
+    /// (more than one once a backfill or a lost ledger listed it again).
     #[serde(skip)]
-    pub listed_in: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+    pub listed_in: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>>,
     /// Per file: whether a digest recorded it rotated.
     #[serde(skip)]
     pub closed: BTreeSet<String>,
@@ -111,7 +112,9 @@ pub fn check_chain(bucket: &str, digests: &[StoredDigest], public: &PublicKey, h
         }
         report.objects.extend(digest.objects.iter().cloned());
         let period = (digest.period_start, digest.period_end);
-        report.listed_in.extend(digest.objects.iter().map(|l| (l.key.clone(), period)));
+        for l in &digest.objects {
+            report.listed_in.entry(l.key.clone()).or_default().push(period);
+        }
         for f in &digest.files {
             if let Some(size) = f.final_size {
                 report.final_sizes.insert(f.file_id.clone(), size);
@@ -130,8 +133,10 @@ pub fn check_chain(bucket: &str, digests: &[StoredDigest], public: &PublicKey, h
     report.since = chain.iter().find_map(|(_, d, _)| d.chain_since);
     report.last_period_end = chain.last().map(|(_, d, _)| d.period_end);
     report.objects.sort();
-    // A ledger lost with its checkpoint lists objects again in later digests.
-    report.objects.dedup_by(|a, b| a.key == b.key);
+    // A ledger lost with its checkpoint, and a backfill, list objects again
+    // in later digests: one listing of the same bytes is checked once, one
+    // of other bytes (the object deleted and put back cut otherwise) too.
+    report.objects.dedup_by(|a, b| (&a.key, a.start, a.end, &a.sha256) == (&b.key, b.start, b.end, &b.sha256));
     report
 }
 

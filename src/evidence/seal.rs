@@ -209,7 +209,12 @@ fn build(
     let ledger = &state.digests;
     let mut objects: Vec<Listed> = Vec::new();
     let mut blocked: Option<&str> = None;
-    for l in &ledger.pending {
+    // Pending and relisted, one file's objects after another in offset
+    // order (a key in both once).
+    let mut awaiting: Vec<&Listed> = ledger.awaiting().collect();
+    awaiting.sort();
+    awaiting.dedup_by(|a, b| a.key == b.key);
+    for l in awaiting {
         if blocked == Some(l.file_id.as_str()) {
             continue;
         }

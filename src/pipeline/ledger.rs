@@ -128,8 +128,8 @@ pub(super) fn forget_complete_and_gone(cp: &mut StoredCheckpoint, present: &Hash
     // checkpoint would grow by a file per rotation, forever.
     let files = &cp.state.files;
     let ledger = &mut cp.state.digests;
-    let waiting: HashSet<&str> = ledger.pending.iter().map(|l| l.file_id.as_str()).collect();
-    let keep = |id: &FileId| files.contains_key(id) || waiting.contains(id.0.as_str());
+    let waiting: HashSet<String> = ledger.awaiting().map(|l| l.file_id.clone()).collect();
+    let keep = |id: &FileId| files.contains_key(id) || waiting.contains(&id.0);
     let listed_before = ledger.listed_to.len();
     ledger.sized.retain(|id| files.contains_key(id));
     ledger.listed_to.retain(|id, _| keep(id));

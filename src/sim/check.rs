@@ -654,7 +654,7 @@ fn check_digests(bucket: &super::store::Bucket, public: &crate::evidence::signin
             }
             continue;
         }
-        let pending = ledgers.get(&facts.dbi_resource_id).is_some_and(|l| l.pending.iter().any(|p| &p.key == key));
+        let pending = ledgers.get(&facts.dbi_resource_id).is_some_and(|l| l.awaiting().any(|p| &p.key == key));
         if !pending {
             return Err(format!("object {key} is in no digest and not pending in its checkpoint"));
         }
@@ -846,7 +846,7 @@ mod tests {
 
     /// Objects the current instance's checkpoint still has to list.
     fn pending_digest_entries(sim: &Sim) -> usize {
-        checkpoint_of(sim).map_or(0, |cp| cp.digests.pending.len())
+        checkpoint_of(sim).map_or(0, |cp| cp.digests.awaiting().count())
     }
 
     /// The current instance's checkpoint, if it has one.
