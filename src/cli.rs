@@ -590,6 +590,12 @@ pub struct DoctorArgs {
     /// doctor reads it and signs a probe with it.
     #[command(flatten)]
     pub digests: DigestArgs,
+    /// Runs derive events (as their flags or environment give it): doctor
+    /// checks where they go (and assumes a Security Lake provider role).
+    #[arg(long, env = "AUDITSHIP_EVENTS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub events: bool,
+    #[command(flatten)]
+    pub event_output: EventOutputArgs,
     /// One JSON object per check, then a summary, instead of text.
     #[arg(long, env = "AUDITSHIP_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
@@ -668,6 +674,16 @@ impl DoctorArgs {
     /// The digest signing runs would do, for doctor to try.
     pub fn digest_settings(&self) -> Result<Option<DigestSettings>, String> {
         self.digests.to_settings()
+    }
+
+    /// Where runs' events would go, for doctor to try (not in the
+    /// configuration either: a role that cannot be assumed is a failed
+    /// check).
+    pub fn event_settings(&self) -> Result<Option<EventSettings>, String> {
+        if !self.events && self.event_output.any() {
+            return Err("--redact and --security-lake-* choose how events are written: they go with --events".into());
+        }
+        self.events.then(|| self.event_output.to_settings(&self.target.aws.role_session_name)).transpose()
     }
 }
 

@@ -87,6 +87,12 @@ impl Clients {
         evidence(settings, &self.sdk, &self.cfg).await
     }
 
+    /// Where events go for `settings`: a Security Lake provider role is
+    /// assumed now, so a role that cannot be is a failure here.
+    pub async fn events_for(&self, settings: &EventSettings) -> Result<EventSink, Failure> {
+        event_sink(settings, &self.sdk, &self.cfg, &self.s3, self.identity.region()).await
+    }
+
     /// A KMS client for `key_id` (the key's region if it is an ARN), with
     /// the task's own credentials.
     pub fn kms(&self, key_id: &str) -> aws_sdk_kms::Client {

@@ -7,12 +7,14 @@ use super::{config_error, stop_on_signal, Writes};
 use crate::checkpoint;
 use crate::cli::DoctorArgs;
 use crate::clients::Clients;
-use crate::config::{DbAccess, DigestSettings, SignerSource};
+use crate::config::{DbAccess, DigestSettings, EventSettings, SignerSource};
 use crate::db;
 use crate::discover;
 use crate::error::{Failure, Severity};
+use crate::events::derive::Layout;
 use crate::evidence::Evidence;
 use crate::fetch::{FetchError, Span};
+use crate::identify::FileId;
 use crate::instance::Instance;
 use crate::keys::checkpoint_key;
 use crate::list;
@@ -79,6 +81,7 @@ pub async fn examine(
     clients: &Clients,
     db: Option<&DbAccess>,
     signing: Option<&DigestSettings>,
+    events: Option<&EventSettings>,
     json: bool,
 ) -> Severity {
     let mut checks = Checks { json, ..Checks::default() };
@@ -117,6 +120,7 @@ pub async fn examine(
     }
     check_bucket(clients, &instances, &mut checks).await;
     checks.push(check_signing(clients, signing).await);
+    checks.push(check_events(clients, events, &instances).await);
     // With SQL discovery --db-endpoint is where discovery started, not a
     // stand-in for each instance's own endpoint.
     let db =
@@ -162,6 +166,54 @@ async fn check_signing(clients: &Clients, signing: Option<&DigestSettings>) -> C
             settings.period.as_secs()
         ))
     })
+}
+
+/// Where runs' events go, as a run would reach it: a Security Lake
+/// provider role assumed (sts:AssumeRole), and every instance's account
+/// known (its `accountId=` partition). The writes themselves are a run's:
+/// the provider role may not list or read, so nothing is probed there.
+async fn check_events(clients: &Clients, events: Option<&EventSettings>, instances: &[Instance]) -> Check {
+    let Some(settings) = events else {
+        return Check::new(
+            "events destination",
+            Verdict::Ok("off: no derived events (run --events turns them on)".into()),
+        );
+    };
+    let sink = match clients.events_for(settings).await {
+        Ok(sink) => sink,
+        Err(f) => return Check::failed("events destination", f),
+    };
+    let redacted = if settings.redact { ", literals redacted" } else { "" };
+    match (&sink.layout, &settings.security_lake) {
+        (Layout::SecurityLake { prefix }, Some(lake)) => {
+            let day = chrono::NaiveDate::default();
+            let probe = FileId(String::new());
+            if let Some(f) = instances.iter().find_map(|i| sink.key(i, &probe, 0, day).err()) {
+                return Check::failed("events destination", f);
+            }
+            let role = lake
+                .role
+                .as_ref()
+                .map_or("the task's own credentials".to_string(), |r| format!("role {} (assumed)", r.arn));
+            Check::new(
+                "events destination",
+                Verdict::Ok(format!(
+                    "Security Lake custom source s3://{}/{prefix}/region={}/accountId=…/ with {role}{redacted}; \
+                     whether the role may write there shows at a run's first write (exit 2 naming the key)",
+                    lake.location.bucket, sink.region
+                )),
+            )
+        }
+        _ => Check::new(
+            "events destination",
+            Verdict::Ok(format!(
+                "s3://{}/{}/_events/{}/ with the trail's own permissions{redacted}",
+                clients.cfg.bucket,
+                clients.cfg.prefix,
+                if settings.redact { "ocsf-redacted" } else { "ocsf" }
+            )),
+        ),
+    }
 }
 
 /// The signer, once a probe it signed verifies with its public key.
@@ -445,8 +497,9 @@ async fn check_audit_settings(clients: &Clients, instance: &Instance, access: &D
 pub(crate) async fn command(args: DoctorArgs) -> Result<Severity, Failure> {
     let cfg = Arc::new(args.to_config().map_err(config_error)?);
     let signing = args.digest_settings().map_err(config_error)?;
+    let events = args.event_settings().map_err(config_error)?;
     match Clients::build(cfg.clone(), stop_on_signal(Writes::Nothing)).await {
-        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref(), signing.as_ref(), args.json).await),
+        Ok(clients) => Ok(examine(&clients, cfg.db.as_ref(), signing.as_ref(), events.as_ref(), args.json).await),
         Err(f) => {
             Check::failed("aws credentials", f.clone()).print(args.json);
             Err(f)

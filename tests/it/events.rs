@@ -289,6 +289,73 @@ async fn a_run_with_events_derives_what_it_lands() {
     }
 }
 
+/// `doctor --events` checks where runs' events go: the trail's own
+/// prefix, or a Security Lake custom source whose provider role it
+/// assumes (a role it cannot assume fails the check, exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_where_events_go() {
+    const ROLE: &str = "arn:aws:iam::111111111111:role/AmazonSecurityLake-Provider-auditship-us-east-1";
+    let stack = Stack::start(Options::default()).await;
+    let role = serde_json::json!({
+        "arn": ROLE, "external_id": "lake-1",
+        "access_key_id": "ASIAEMULATORLAKE0002", "secret_access_key": "emulator-lake-secret",
+    });
+    stack.emulator_control("POST", "account", &role.to_string());
+    // The instances are in the role's account too, as in the run below.
+    let url = stack.emulator.url.clone();
+    let doctor = |flags: Vec<String>| {
+        let mut cmd = stack.bare_command_for("doctor");
+        cmd.args(stack.selection()).args([
+            "--assume-role",
+            ROLE,
+            "--external-id",
+            "lake-1",
+            "--sts-endpoint-url",
+            &url,
+        ]);
+        cmd.args(flags);
+        finished(cmd)
+    };
+    let line = |out: &RunOutput, starts: &str| {
+        let found = out.stdout.lines().find(|l| l.starts_with(starts)).map(str::to_string);
+        found.unwrap_or_else(|| panic!("no '{starts}' line: {out:?}"))
+    };
+    let off = doctor(Vec::new()).await;
+    line(&off, "ok    events destination: off");
+    let trail = doctor(vec!["--events".into(), "--redact".into(), "literals".into()]).await;
+    assert_eq!(trail.code, 0, "{trail:?}");
+    let ok = line(&trail, "ok    events destination");
+    assert!(ok.contains(&format!("s3://{}/{PREFIX}/_events/ocsf-redacted/", stack.bucket)), "{ok}");
+    let lake = |external_id: &str| {
+        let flags = [
+            "--events",
+            "--security-lake-location",
+            "s3://aws-security-data-lake-us-east-1-test/ext/auditship/1.0/",
+            "--security-lake-role-arn",
+            ROLE,
+            "--security-lake-external-id",
+            external_id,
+        ];
+        doctor(flags.iter().map(|f| f.to_string()).collect())
+    };
+    let assumed = lake("lake-1").await;
+    assert_eq!(assumed.code, 0, "{assumed:?}");
+    let ok = line(&assumed, "ok    events destination");
+    assert!(
+        ok.contains("Security Lake custom source s3://aws-security-data-lake-us-east-1-test/ext/auditship/1.0/region=")
+            && ok.contains(&format!("role {ROLE} (assumed)")),
+        "{ok}"
+    );
+    let refused = lake("not-the-external-id").await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let failed = line(&refused, "FAIL  events destination");
+    assert!(failed.contains(&format!("cannot assume role {ROLE}")), "{failed}");
+    // Output flags without --events are a configuration error.
+    let mut cmd = stack.bare_command_for("doctor");
+    cmd.args(stack.selection()).args(["--redact", "literals"]);
+    assert_eq!(finished(cmd).await.code, 2);
+}
+
 /// `--security-lake-location` with the custom source's provider role: the
 /// events land in the lake's bucket under its location, partitioned
 /// `region=/accountId=/eventDay=`, written with the role's credentials
