@@ -9,13 +9,15 @@
 use super::ocsf::{OcsfEvent, Provenance, CATEGORY_NAME, CATEGORY_UID, CLASS_NAME, CLASS_UID, OCSF_VERSION, PROFILES};
 use bytes::Bytes;
 use parquet::basic::Compression;
+use parquet::column::writer::{get_column_writer, get_typed_column_writer_mut, ColumnCloseResult, ColumnWriter};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::parser::parse_message_type;
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescPtr, SchemaDescriptor};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The schema, in the order the columns are written (`columns` below
@@ -373,6 +375,18 @@ impl RowGroup<'_, '_> {
     }
 }
 
+/// A column's values into its writer.
+fn write_column(writer: &mut ColumnWriter<'_>, column: Column) -> Result<(), ParquetError> {
+    let (def, rep) = (column.def.as_deref(), column.rep.as_deref());
+    match column.values {
+        Values::I32(v) => get_typed_column_writer_mut::<Int32Type>(writer).write_batch(&v, def, rep)?,
+        Values::I64(v) => get_typed_column_writer_mut::<Int64Type>(writer).write_batch(&v, def, rep)?,
+        Values::Bytes(v) => get_typed_column_writer_mut::<ByteArrayType>(writer).write_batch(&v, def, rep)?,
+        Values::Repeat(value, count) => write_repeated(get_typed_column_writer_mut(writer), value, count, def)?,
+    };
+    Ok(())
+}
+
 /// `count` copies of `value` (with `def`, one level per row, when the
 /// column is optional), a run at a time.
 fn write_repeated(
@@ -470,9 +484,31 @@ fn column_path(path: &[&str]) -> ColumnPath {
 /// (a few MiB), however large the raw object.
 pub const ROW_GROUP_ROWS: usize = 8192;
 
+/// The leaves whose value is the same on every row of a file: the
+/// schema's constants and the raw object's (its instance, region, key…).
+/// Their chunk depends only on the number of rows, so it is encoded once
+/// per file and copied into each row group of that size (encoding them,
+/// hashing every value into a one-entry dictionary, was a fifth of the
+/// encoder's work on short lines).
+const CONSTANT_LEAVES: [usize; 23] =
+    [2, 3, 4, 5, 8, 9, 10, 16, 17, 18, 22, 23, 29, 30, 32, 33, 37, 38, 39, 41, 42, 43, 44];
+
+/// A constant leaf's encoded chunk for a row group of `rows`.
+struct ConstantChunk {
+    rows: usize,
+    bytes: Bytes,
+    close: ColumnCloseResult,
+}
+
 /// A Parquet file of events being written, a row group at a time.
 pub struct EventFile {
     writer: SerializedFileWriter<Vec<u8>>,
+    schema: SchemaDescPtr,
+    props: WriterPropertiesPtr,
+    /// By leaf, the chunk of each constant leaf last encoded, for the
+    /// raw object `constants_of` (its key names all the object's constants).
+    constants: HashMap<usize, ConstantChunk>,
+    constants_of: String,
 }
 
 impl EventFile {
@@ -485,11 +521,44 @@ impl EventFile {
             .set_created_by(format!("auditship {}", env!("CARGO_PKG_VERSION")));
         let props =
             UNIQUE_PER_ROW.iter().fold(props, |p, path| p.set_column_dictionary_enabled(column_path(path), false));
-        let props = WITH_STATISTICS
-            .iter()
-            .fold(props, |p, path| p.set_column_statistics_enabled(column_path(path), EnabledStatistics::Chunk))
-            .build();
-        Ok(EventFile { writer: SerializedFileWriter::new(Vec::new(), schema, Arc::new(props))? })
+        let props = Arc::new(
+            WITH_STATISTICS
+                .iter()
+                .fold(props, |p, path| p.set_column_statistics_enabled(column_path(path), EnabledStatistics::Chunk))
+                .build(),
+        );
+        let descriptor = Arc::new(SchemaDescriptor::new(schema.clone()));
+        Ok(EventFile {
+            writer: SerializedFileWriter::new(Vec::new(), schema, props.clone())?,
+            schema: descriptor,
+            props,
+            constants: HashMap::new(),
+            constants_of: String::new(),
+        })
+    }
+
+    /// The chunk of constant leaf `leaf` for a row group of `group`,
+    /// encoded on its own the first time (and again when the row count
+    /// changes, as in a file's last group).
+    fn constant_chunk(&mut self, group: &RowGroup<'_, '_>, leaf: usize) -> Result<&ConstantChunk, ParquetError> {
+        let rows = group.rows();
+        if self.constants.get(&leaf).is_none_or(|c| c.rows != rows) {
+            let mut sink = TrackedWrite::new(Vec::new());
+            let close = {
+                let pages = Box::new(SerializedPageWriter::new(&mut sink));
+                let mut writer = get_column_writer(self.schema.column(leaf), self.props.clone(), pages);
+                write_column(&mut writer, group.column(leaf))?;
+                match writer {
+                    ColumnWriter::Int32ColumnWriter(w) => w.close()?,
+                    ColumnWriter::Int64ColumnWriter(w) => w.close()?,
+                    ColumnWriter::ByteArrayColumnWriter(w) => w.close()?,
+                    _ => unreachable!("the schema has INT32, INT64 and BYTE_ARRAY leaves only"),
+                }
+            };
+            let bytes = Bytes::from(sink.into_inner()?);
+            self.constants.insert(leaf, ConstantChunk { rows, bytes, close });
+        }
+        Ok(&self.constants[&leaf])
     }
 
     /// One row group of `events` of the raw object `source` (which the
@@ -505,21 +574,25 @@ impl EventFile {
         let mut events: Vec<&OcsfEvent> = events.iter().collect();
         events.sort_by_key(|e| (e.time_ms, e.raw_offset));
         let group = RowGroup { events: &events, from, source };
+        if self.constants_of != from.raw_key {
+            self.constants.clear();
+            from.raw_key.clone_into(&mut self.constants_of);
+        }
+        // The constant chunks first: the row group writer holds the file.
+        for leaf in CONSTANT_LEAVES {
+            self.constant_chunk(&group, leaf)?;
+        }
         let mut writer = self.writer.next_row_group()?;
-        let mut leaf = 0;
-        while let Some(mut column_writer) = writer.next_column()? {
-            let column = group.column(leaf);
-            leaf += 1;
-            let (def, rep) = (column.def.as_deref(), column.rep.as_deref());
-            match column.values {
-                Values::I32(v) => column_writer.typed::<Int32Type>().write_batch(&v, def, rep)?,
-                Values::I64(v) => column_writer.typed::<Int64Type>().write_batch(&v, def, rep)?,
-                Values::Bytes(v) => column_writer.typed::<ByteArrayType>().write_batch(&v, def, rep)?,
-                Values::Repeat(value, count) => write_repeated(column_writer.typed(), value, count, def)?,
-            };
+        for leaf in 0..LEAVES {
+            if let Some(chunk) = self.constants.get(&leaf).filter(|_| CONSTANT_LEAVES.contains(&leaf)) {
+                writer.append_column(&chunk.bytes, chunk.close.clone())?;
+                continue;
+            }
+            let mut column_writer = writer.next_column()?.expect("a column for every leaf of the schema");
+            write_column(column_writer.untyped(), group.column(leaf))?;
             column_writer.close()?;
         }
-        assert_eq!(leaf, LEAVES, "a column for every leaf of the schema");
+        assert!(writer.next_column()?.is_none(), "SCHEMA has {LEAVES} leaves");
         writer.close()?;
         Ok(())
     }
@@ -618,6 +691,37 @@ mod tests {
             assert_eq!(field(row, &["unmapped", "cluster"]), Field::Str("shop".into()));
             assert_eq!(field(row, &["unmapped", "raw_key"]), Field::Str(FROM.raw_key.into()));
             assert_eq!(field(row, &["cloud", "account"]), Field::Null);
+        }
+    }
+
+    /// The constant leaves' chunks are encoded once and copied into each
+    /// row group of their size: every row of every group reads back right,
+    /// the last (shorter) group too, and another object's constants are
+    /// its own.
+    #[test]
+    fn constants_copied_into_many_row_groups_read_back_on_every_row() {
+        let line = b"20261121 22:43:58,vm,app,10.0.0.7:50412,9,2,QUERY,shop,'SELECT 1',0\n";
+        let object = Bytes::from(line.repeat(2 * ROW_GROUP_ROWS + 5));
+        let events = object_events(&object, 0, chrono::DateTime::UNIX_EPOCH);
+        let other = Provenance { instance: "shop-2", raw_key: "p/other", cluster: None, ..FROM };
+        let mut file = EventFile::new().unwrap();
+        for (n, group) in events.chunks(ROW_GROUP_ROWS).enumerate() {
+            file.write_row_group(&object, if n == 1 { &other } else { &FROM }, group).unwrap();
+        }
+        let reader = SerializedFileReader::new(Bytes::from(file.finish().unwrap())).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 3);
+        assert_eq!(reader.metadata().file_metadata().num_rows() as usize, events.len());
+        for (n, row) in reader.get_row_iter(None).unwrap().map(Result::unwrap).enumerate() {
+            let (instance, key, cluster) = match n / ROW_GROUP_ROWS {
+                1 => ("shop-2", "p/other", Field::Null),
+                _ => ("shop-1", FROM.raw_key, Field::Str("shop".into())),
+            };
+            assert_eq!(field(&row, &["dst_endpoint", "name"]), Field::Str(instance.into()), "row {n}");
+            assert_eq!(field(&row, &["unmapped", "raw_key"]), Field::Str(key.into()), "row {n}");
+            assert_eq!(field(&row, &["unmapped", "cluster"]), cluster, "row {n}");
+            assert_eq!(field(&row, &["class_uid"]), Field::Int(6005), "row {n}");
+            assert_eq!(field(&row, &["cloud", "region"]), Field::Str("eu-west-1".into()), "row {n}");
+            assert_eq!(field(&row, &["unmapped", "raw_offset"]), Field::Long((n * line.len()) as i64), "row {n}");
         }
     }
 
