@@ -725,17 +725,10 @@ mod tests {
         let lost = |detected: u32, reported: Option<u32>| {
             let mut cp = Checkpoint::empty(&instance());
             cp.gaps.push(Gap {
-                file_id: fid(2),
-                last_name: "n".into(),
-                shipped: 10,
-                last_size: 20,
-                detected_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
-                growing: false,
                 reported: reported.is_some(),
-                unnamed: false,
-                uncertain: false,
                 detected_by: run(detected),
                 reported_by: reported.and_then(run),
+                ..gap(2)
             });
             cp
         };

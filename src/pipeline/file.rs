@@ -370,9 +370,7 @@ impl Shipper {
             match next? {
                 Next::Verified { key, facts, tail_sha256 } => {
                     let end = facts.end;
-                    // A backfill attests again what it checked.
-                    let again = matches!(self.cfg.scope, Scope::Backfill(_));
-                    self.record_landed(&key, &facts, again, report);
+                    self.record_landed(&key, &facts, self.attests_again(), report);
                     report.objects_verified += 1;
                     self.progress.advance(&instance.id.0, end - progress.shipped);
                     progress.shipped = end;
@@ -553,7 +551,7 @@ impl Shipper {
         progress.tail_sha256 = tail_sha256;
         // Created where a digest may have listed an object that is gone:
         // listed again; or walked by a backfill: attested again.
-        let again = matches!(landed, Landed::Created) || matches!(self.cfg.scope, Scope::Backfill(_));
+        let again = matches!(landed, Landed::Created) || self.attests_again();
         self.record_landed(&key, &facts, again, report);
         self.begin_events(instance, &key, &object, &facts);
         match landed {
@@ -587,6 +585,12 @@ impl Shipper {
             let location = self.store.location(key);
             Some(Encoding::start(location, key, object.gzip.clone(), facts.clone(), sink, instance, dialect))
         });
+    }
+
+    /// A backfill lists again every object it walks: it checked each one
+    /// against the file's bytes (see `DigestLedger::record_again`).
+    fn attests_again(&self) -> bool {
+        matches!(self.cfg.scope, Scope::Backfill(_))
     }
 
     /// With digests on, an object S3 confirmed is recorded for the next
